@@ -1,0 +1,237 @@
+//! The websocket supervisor: keeps one connection to the relay, resumes
+//! from the last `seq` it delivered, reconnects with exponential backoff and
+//! full jitter, and carries commands out. It runs as a task and talks to the
+//! UI only through channels.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use super::app::{Action, ConnectionState};
+use crate::protocol::{ClientFrame, Command, ServerFrame};
+
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// A refused credential will not fix itself quickly; ask rarely.
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
+/// Largest frame accepted from the relay.
+const MAX_FRAME: usize = 1024 * 1024;
+
+/// The delay before attempt `attempt` (1-based): exponential growth capped
+/// at 30 s, with "full jitter" so a district's consoles do not all return at
+/// the same instant after a relay restart.
+pub fn backoff(attempt: u32) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let cap = exp.min(BACKOFF_CAP);
+    let millis = cap.as_millis() as u64;
+    Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
+}
+
+pub struct Supervisor {
+    pub stream_url: String,
+    pub token: String,
+    pub actions: mpsc::Sender<Action>,
+    pub commands: mpsc::Receiver<Command>,
+}
+
+enum Ended {
+    /// The UI has gone; stop.
+    Shutdown,
+    Lost,
+    Refused(u16),
+}
+
+impl Supervisor {
+    pub async fn run(mut self) {
+        let mut last_seq = 0i64;
+        let mut attempt = 0u32;
+        // Commands not yet answered; re-sent after a reconnect. The relay
+        // applies a command id once, so re-sending is safe.
+        let mut unanswered: VecDeque<Command> = VecDeque::new();
+        loop {
+            attempt += 1;
+            if self
+                .report(ConnectionState::Connecting { attempt })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let ended = self
+                .session(&mut last_seq, &mut attempt, &mut unanswered)
+                .await;
+            let delay = match ended {
+                Ended::Shutdown => return,
+                Ended::Lost => backoff(attempt),
+                Ended::Refused(status) => {
+                    let state = ConnectionState::Refused {
+                        status,
+                        retry_in_secs: REFUSED_RETRY.as_secs(),
+                    };
+                    if self.report(state).await.is_err() {
+                        return;
+                    }
+                    REFUSED_RETRY
+                }
+            };
+            if !matches!(ended, Ended::Refused(_)) {
+                let state = ConnectionState::Retrying {
+                    attempt,
+                    retry_in_secs: delay.as_secs_f64().ceil() as u64,
+                };
+                if self.report(state).await.is_err() {
+                    return;
+                }
+            }
+            // Keep accepting commands while waiting, so none is lost.
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    cmd = self.commands.recv() => match cmd {
+                        Some(cmd) => unanswered.push_back(cmd),
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn report(&self, state: ConnectionState) -> Result<(), ()> {
+        self.actions
+            .send(Action::Connection(state))
+            .await
+            .map_err(|_| ())
+    }
+
+    async fn session(
+        &mut self,
+        last_seq: &mut i64,
+        attempt: &mut u32,
+        unanswered: &mut VecDeque<Command>,
+    ) -> Ended {
+        let url = format!("{}?since={}", self.stream_url, *last_seq);
+        let mut request = match url.as_str().into_client_request() {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(error = %err, "bad relay URL");
+                return Ended::Lost;
+            }
+        };
+        match HeaderValue::from_str(&format!("Bearer {}", self.token)) {
+            Ok(v) => {
+                request.headers_mut().insert("Authorization", v);
+            }
+            Err(_) => return Ended::Refused(401),
+        }
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME))
+            .max_frame_size(Some(MAX_FRAME));
+        let (socket, _) = match tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(config),
+            false,
+        )
+        .await
+        {
+            Ok(ok) => ok,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = response.status().as_u16();
+                tracing::warn!(status, "relay refused the stream");
+                return Ended::Refused(status);
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "relay unreachable");
+                return Ended::Lost;
+            }
+        };
+        tracing::info!(since = *last_seq, "stream connected");
+        *attempt = 0;
+        if self.report(ConnectionState::Connected).await.is_err() {
+            return Ended::Shutdown;
+        }
+        let (mut tx, mut rx) = socket.split();
+        for cmd in unanswered.iter() {
+            if send_command(&mut tx, cmd).await.is_err() {
+                return Ended::Lost;
+            }
+        }
+        loop {
+            tokio::select! {
+                frame = rx.next() => {
+                    let text = match frame {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Lost,
+                        Some(Ok(_)) => continue,
+                    };
+                    let frame: ServerFrame = match serde_json::from_str(text.as_str()) {
+                        Ok(f) => f,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "unreadable frame from relay; skipped");
+                            continue;
+                        }
+                    };
+                    match &frame {
+                        ServerFrame::Event(ev) if ev.seq <= *last_seq => continue,
+                        ServerFrame::Event(ev) if ev.seq != *last_seq + 1 && *last_seq > 0 => {
+                            // A gap should be impossible; resume from what we
+                            // have rather than show a hole.
+                            tracing::warn!(expected = *last_seq + 1, got = ev.seq, "gap in stream; resyncing");
+                            return Ended::Lost;
+                        }
+                        ServerFrame::Event(ev) => *last_seq = ev.seq,
+                        ServerFrame::Result(r) => unanswered.retain(|c| c.id != r.id),
+                    }
+                    if self.actions.send(Action::Frame(Box::new(frame))).await.is_err() {
+                        return Ended::Shutdown;
+                    }
+                }
+                cmd = self.commands.recv() => {
+                    let Some(cmd) = cmd else { return Ended::Shutdown };
+                    let sent = send_command(&mut tx, &cmd).await;
+                    unanswered.push_back(cmd);
+                    if sent.is_err() {
+                        return Ended::Lost;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send_command<S>(tx: &mut S, cmd: &Command) -> Result<(), ()>
+where
+    S: SinkExt<Message> + Unpin,
+{
+    let text = serde_json::to_string(&ClientFrame::Command(cmd.clone())).map_err(|_| ())?;
+    tx.send(Message::Text(text.into())).await.map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        for attempt in 1..40 {
+            let d = backoff(attempt);
+            let exp = BACKOFF_BASE
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(BACKOFF_CAP);
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "attempt {attempt}: {d:?} vs {exp:?}"
+            );
+        }
+        assert!(backoff(30) <= BACKOFF_CAP);
+        // Jitter: forty draws at the cap are not all equal.
+        let draws: std::collections::HashSet<_> = (0..40).map(|_| backoff(20)).collect();
+        assert!(draws.len() > 1);
+    }
+}

@@ -1,0 +1,174 @@
+//! The duty console: a ratatui TUI fed by the relay's stream.
+//!
+//! - [`app`]: state and the single update path (`Action` in, `Effect` out).
+//! - [`view`]: drawing, a pure function of the state.
+//! - [`connection`]: the websocket supervisor task.
+//! - [`tui`]: the terminal owner that always restores the terminal.
+//! - [`i18n`]: the Chinese and English string catalogues.
+
+pub mod app;
+pub mod connection;
+pub mod i18n;
+pub mod tui;
+pub mod view;
+
+use std::time::Duration;
+
+use chrono::{Local, Offset, Utc};
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+pub use app::{Action, App, Effect};
+pub use i18n::Lang;
+
+pub struct ConsoleOptions {
+    /// `ws://host:port/v1/stream` (see [`stream_url`]).
+    pub stream_url: String,
+    pub token: String,
+    pub lang: Lang,
+    /// Extra words for the drill banner (the demo says so).
+    pub banner: Option<String>,
+}
+
+/// Turns what a user types as `--relay` (`ws://h:p`, `http://h:p`, `h:p`,
+/// with or without the path) into the stream endpoint.
+pub fn stream_url(relay: &str) -> anyhow::Result<String> {
+    let relay = relay.trim().trim_end_matches('/');
+    let (scheme, rest) = match relay.split_once("://") {
+        Some(("ws" | "http", rest)) => ("ws", rest),
+        Some(("wss" | "https", rest)) => ("wss", rest),
+        Some((other, _)) => anyhow::bail!(
+            "--relay: unsupported scheme `{other}://`; use ws://HOST:PORT or http://HOST:PORT"
+        ),
+        None => ("ws", relay),
+    };
+    if rest.is_empty() {
+        anyhow::bail!("--relay: missing host, e.g. ws://127.0.0.1:7710");
+    }
+    let rest = rest.trim_end_matches("/v1/stream");
+    Ok(format!("{scheme}://{rest}/v1/stream"))
+}
+
+/// Frames drawn per second at most; a burst of events costs one draw.
+const MAX_FPS: u64 = 30;
+
+pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
+    let (action_tx, mut actions) = mpsc::channel::<Action>(4096);
+    let (command_tx, command_rx) = mpsc::channel(256);
+
+    let supervisor = connection::Supervisor {
+        stream_url: options.stream_url.clone(),
+        token: options.token.clone(),
+        actions: action_tx.clone(),
+        commands: command_rx,
+    };
+    let supervisor = tokio::spawn(supervisor.run());
+    let input = tokio::spawn(read_terminal(action_tx.clone()));
+    let ticker = tokio::spawn(tick(action_tx.clone()));
+    drop(action_tx);
+
+    let offset = Local::now().offset().fix();
+    let mut app = App::new(options.lang, Utc::now(), offset);
+    app.relay_label = options
+        .stream_url
+        .trim_end_matches("/v1/stream")
+        .to_string();
+    app.banner = options.banner;
+
+    let mut tui = tui::Tui::enter()?;
+    let frame_time = Duration::from_millis(1000 / MAX_FPS);
+    let result = loop {
+        app.refresh();
+        if let Err(err) = tui.terminal.draw(|frame| view::draw(&app, frame)) {
+            break Err(err.into());
+        }
+        let Some(first) = actions.recv().await else {
+            break Ok(());
+        };
+        let drawn_at = tokio::time::Instant::now();
+        let mut batch = vec![first];
+        // Coalesce: take everything already queued, and whatever arrives
+        // within one frame time, before drawing again.
+        loop {
+            match actions.try_recv() {
+                Ok(a) => batch.push(a),
+                Err(_) if drawn_at.elapsed() >= frame_time => break,
+                Err(_) => {
+                    match tokio::time::timeout(frame_time - drawn_at.elapsed(), actions.recv())
+                        .await
+                    {
+                        Ok(Some(a)) => batch.push(a),
+                        _ => break,
+                    }
+                }
+            }
+            if batch.len() >= 4096 {
+                break;
+            }
+        }
+        for action in batch {
+            for effect in app.update(action) {
+                match effect {
+                    Effect::Send(cmd) => {
+                        let _ = command_tx.send(cmd).await;
+                    }
+                }
+            }
+        }
+        if app.should_quit {
+            break Ok(());
+        }
+    };
+    drop(tui);
+    supervisor.abort();
+    input.abort();
+    ticker.abort();
+    result
+}
+
+async fn read_terminal(actions: mpsc::Sender<Action>) {
+    let mut events = EventStream::new();
+    while let Some(event) = events.next().await {
+        let action = match event {
+            Ok(TermEvent::Key(key)) => Action::Key(key),
+            Ok(TermEvent::Resize(_, _)) => Action::Resize,
+            Ok(_) => continue,
+            Err(err) => {
+                tracing::error!(error = %err, "terminal input failed");
+                return;
+            }
+        };
+        if actions.send(action).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn tick(actions: mpsc::Sender<Action>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        if actions.send(Action::Tick(Utc::now())).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_url;
+
+    #[test]
+    fn relay_urls_are_normalised() {
+        assert_eq!(
+            stream_url("ws://127.0.0.1:1").unwrap(),
+            "ws://127.0.0.1:1/v1/stream"
+        );
+        assert_eq!(stream_url("http://h:1/").unwrap(), "ws://h:1/v1/stream");
+        assert_eq!(stream_url("https://h").unwrap(), "wss://h/v1/stream");
+        assert_eq!(stream_url("h:1/v1/stream").unwrap(), "ws://h:1/v1/stream");
+        assert!(stream_url("ftp://h").is_err());
+        assert!(stream_url("ws://").is_err());
+    }
+}

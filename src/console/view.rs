@@ -1,0 +1,437 @@
+//! Drawing. A pure function of [`App`]: takes `&App`, never awaits, never
+//! mutates. Every piece of alert text it draws was made inert on arrival
+//! (see `app.rs`); widths are display widths.
+
+use chrono::{DateTime, TimeZone, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
+
+use super::app::{App, CaseView, ConnectionState, Screen};
+use super::i18n::Strings;
+use crate::protocol::{CaseStatus, Level};
+use crate::text::{fit, fit_exact, masked_name};
+
+pub fn draw(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    let drill = app.shows_drill() || app.banner.is_some();
+    let [header, banner, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(if drill { 1 } else { 0 }),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    draw_header(app, frame, header);
+    if drill {
+        draw_drill_banner(app, frame, banner);
+    }
+    match &app.screen {
+        Screen::List => draw_list(app, frame, body),
+        Screen::Detail(id) => match app.cases.get(id) {
+            Some(case) => draw_detail(app, case, frame, body),
+            None => draw_list(app, frame, body),
+        },
+    }
+    draw_status(app, frame, status);
+    if app.show_help {
+        draw_help(app.strings, frame, area);
+    }
+}
+
+/// Symbol + text + colour, so a level reads without colour too.
+pub fn level_mark(s: &Strings, level: Level) -> (String, Style) {
+    let (symbol, style) = match level {
+        Level::High => (
+            "▲",
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+        Level::Key => ("◆", Style::new().fg(Color::Yellow)),
+        Level::General => ("●", Style::new()),
+    };
+    (format!("{symbol} {}", s.level(level)), style)
+}
+
+fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let mut counts = [0usize; 3];
+    let mut imminent = 0;
+    let mut unacked = 0;
+    for id in &app.order {
+        if let Some(c) = app.cases.get(id) {
+            counts[c.case.level as usize] += 1;
+            imminent += usize::from(c.case.imminent);
+            unacked += usize::from(c.case.status == CaseStatus::Open);
+        }
+    }
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let mut spans = vec![Span::styled(s.app_title, bold), Span::raw("  ")];
+    if imminent > 0 {
+        spans.push(Span::styled(
+            format!("‼ {} {imminent}", s.imminent),
+            bold.fg(Color::Red).add_modifier(Modifier::REVERSED),
+        ));
+        spans.push(Span::raw(" "));
+    }
+    for level in [Level::High, Level::Key, Level::General] {
+        let (mark, style) = level_mark(s, level);
+        spans.push(Span::styled(
+            format!("{mark} {}", counts[level as usize]),
+            style,
+        ));
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::raw(format!("· {} {unacked}", s.unacknowledged)));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_drill_banner(app: &App, frame: &mut Frame, area: Rect) {
+    let text = match &app.banner {
+        Some(extra) => format!(" {} · {extra} ", app.strings.drill_banner),
+        None => format!(" {} ", app.strings.drill_banner),
+    };
+    frame.render_widget(
+        Paragraph::new(fit(&text, area.width as usize)).style(
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        ),
+        area,
+    );
+}
+
+/// Column widths in cells; the category column takes what is left.
+const W_MARK: usize = 2;
+const W_LEVEL: usize = 7;
+const W_CASE: usize = 8;
+const W_DRILL: usize = 6;
+const W_STUDENT: usize = 8;
+const W_CLASS: usize = 12;
+const W_AGE: usize = 6;
+const W_STATUS: usize = 8;
+
+fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let block = Block::new().borders(Borders::TOP).title(format!(
+        " {} {} · {} ",
+        app.order.len(),
+        s.open_count,
+        s.sorted_by
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if app.order.is_empty() {
+        frame.render_widget(Paragraph::new(s.no_cases), inner);
+        return;
+    }
+    let fixed = W_MARK + W_LEVEL + W_CASE + W_DRILL + W_STUDENT + W_CLASS + W_AGE + W_STATUS + 8;
+    let w_category = (inner.width as usize).saturating_sub(fixed).max(4);
+
+    // Only the rows that fit are built: a district can have tens of
+    // thousands of open cases.
+    let visible = inner.height.saturating_sub(1) as usize;
+    let first = app.selected.saturating_sub(visible.saturating_sub(1));
+    let rows = app
+        .order
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(visible)
+        .filter_map(|(i, id)| app.cases.get(id).map(|c| (i, c)))
+        .map(|(i, c)| case_row(app, c, i == app.selected, w_category));
+
+    let header = Row::new([
+        "",
+        s.col_level,
+        s.col_case,
+        "",
+        s.col_student,
+        s.col_class,
+        s.col_category,
+        s.col_age,
+        s.col_status,
+    ])
+    .style(Style::new().add_modifier(Modifier::UNDERLINED));
+    let widths = [
+        W_MARK, W_LEVEL, W_CASE, W_DRILL, W_STUDENT, W_CLASS, w_category, W_AGE, W_STATUS,
+    ]
+    .map(|w| Constraint::Length(w as u16));
+    frame.render_widget(Table::new(rows, widths).header(header), inner);
+}
+
+fn case_row<'a>(app: &App, c: &'a CaseView, selected: bool, w_category: usize) -> Row<'a> {
+    let s = app.strings;
+    let (level, level_style) = level_mark(s, c.case.level);
+    let mark = if c.case.imminent { "‼" } else { "" };
+    let drill = if c.is_drill() { s.drill_marker } else { "" };
+    let student = c
+        .student
+        .name
+        .as_deref()
+        .map(masked_name)
+        .unwrap_or_default();
+    let class = [c.student.grade.as_deref(), c.student.class.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut style = Style::new();
+    if c.case.imminent {
+        style = style.add_modifier(Modifier::BOLD);
+    }
+    if selected {
+        style = style.add_modifier(Modifier::REVERSED);
+    }
+    Row::new(vec![
+        Line::styled(
+            mark,
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+        Line::styled(fit_exact(&level, W_LEVEL), level_style),
+        Line::raw(c.case.id.clone()),
+        Line::styled(
+            if drill.is_empty() {
+                String::new()
+            } else {
+                format!("[{drill}]")
+            },
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ),
+        Line::raw(fit(&student, W_STUDENT)),
+        Line::raw(fit(&class, W_CLASS)),
+        Line::raw(fit(s.category(c.case.category), w_category)),
+        Line::raw(age(s, app.now, c.case.opened_at)),
+        Line::raw(fit(s.status(c.case.status), W_STATUS)),
+    ])
+    .style(style)
+}
+
+/// Time since `then`, short: `刚刚`, `12分钟`, `3小时`, `2天` / `now`, `12m`.
+pub fn age(s: &Strings, now: DateTime<Utc>, then: DateTime<Utc>) -> String {
+    let minutes = (now - then).num_minutes().max(0);
+    match minutes {
+        0 => s.ago_now.to_string(),
+        m if m < 60 => format!("{m}{}", s.ago_minutes),
+        m if m < 60 * 24 => format!("{}{}", m / 60, s.ago_hours),
+        m => format!("{}{}", m / (60 * 24), s.ago_days),
+    }
+}
+
+fn local(app: &App, t: DateTime<Utc>) -> String {
+    app.display_offset
+        .from_utc_datetime(&t.naive_utc())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let label = |text: &str| Span::styled(format!("{text}: "), bold);
+    let mut lines: Vec<Line> = Vec::new();
+
+    let mut title = vec![Span::styled(format!("{} {}", s.col_case, c.case.id), bold)];
+    if c.is_drill() {
+        title.push(Span::raw(" "));
+        title.push(Span::styled(
+            format!(
+                "[{} {}]",
+                s.drill_marker,
+                c.case.exercise_id.as_deref().unwrap_or("")
+            ),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    lines.push(Line::from(title));
+
+    let st = &c.student;
+    let mut who: Vec<String> = vec![st.name.clone().unwrap_or_default(), format!("({})", st.id)];
+    who.extend(
+        [&st.school, &st.grade, &st.class]
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
+    if st.under_14 {
+        who.push(s.under_14.to_string());
+    }
+    lines.push(Line::from(vec![
+        label(s.detail_student),
+        Span::raw(who.join(" · ")),
+    ]));
+
+    let (level, level_style) = level_mark(s, c.case.level);
+    let mut level_line = vec![label(s.detail_level), Span::styled(level, level_style)];
+    if c.case.imminent {
+        level_line.push(Span::raw(" "));
+        level_line.push(Span::styled(
+            format!("‼ {}", s.imminent),
+            bold.fg(Color::Red).add_modifier(Modifier::REVERSED),
+        ));
+    }
+    level_line.push(Span::raw("   "));
+    level_line.push(label(s.detail_category));
+    level_line.push(Span::raw(s.category(c.case.category)));
+    lines.push(Line::from(level_line));
+
+    let mut status = vec![label(s.detail_status), Span::raw(s.status(c.case.status))];
+    if let (Some(by), Some(at)) = (&c.case.acknowledged_by, c.case.acknowledged_at) {
+        status.push(Span::raw(format!(
+            " · {} {} ({}) {}",
+            s.detail_by,
+            crate::text::inert(&by.name),
+            by.role,
+            local(app, at)
+        )));
+    }
+    lines.push(Line::from(status));
+    lines.push(Line::from(vec![
+        label(s.detail_opened),
+        Span::raw(format!(
+            "{} ({})   ",
+            local(app, c.case.opened_at),
+            age(s, app.now, c.case.opened_at)
+        )),
+        label(s.detail_updated),
+        Span::raw(local(app, c.case.updated_at)),
+    ]));
+
+    if let Some(latest) = c.alerts.last() {
+        lines.push(Line::from(vec![
+            label(s.detail_source),
+            Span::raw(s.source(latest.source)),
+        ]));
+        lines.push(Line::from(label(s.detail_summary)));
+        match &latest.summary {
+            Some(text) => lines.extend(text.lines().map(|l| Line::raw(format!("  {l}")))),
+            None => lines.push(Line::raw(format!("  {}", s.none))),
+        }
+        lines.push(Line::from(label(s.detail_signals)));
+        if latest.signals.is_empty() {
+            lines.push(Line::raw(format!("  {}", s.none)));
+        }
+        lines.extend(
+            latest
+                .signals
+                .iter()
+                .map(|sig| Line::raw(format!("  - {sig}"))),
+        );
+    }
+
+    lines.push(Line::from(label(&format!(
+        "{} ({})",
+        s.detail_alerts,
+        c.alerts.len()
+    ))));
+    for a in c.alerts.iter().rev() {
+        let (level, style) = level_mark(s, a.level);
+        let summary = a
+            .summary
+            .as_deref()
+            .map(|t| t.replace('\n', " "))
+            .unwrap_or_default();
+        lines.push(Line::from(vec![
+            Span::raw(format!("  #{} {} ", a.seq, local(app, a.received_at))),
+            Span::styled(level, style),
+            Span::raw(format!(
+                "{} {} · {}",
+                if a.imminent { " ‼" } else { "" },
+                s.source(a.source),
+                fit(&summary, 60)
+            )),
+        ]));
+    }
+
+    let block = Block::new().borders(Borders::TOP);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((app.detail_scroll, 0)),
+        area,
+    );
+}
+
+fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let (text, style) = match &app.connection {
+        ConnectionState::Connecting { attempt } => (
+            format!("◌ {} ({attempt} {})", s.conn_connecting, s.attempt),
+            Style::new().fg(Color::Yellow),
+        ),
+        ConnectionState::Connected => (
+            format!("● {}", s.conn_connected),
+            Style::new().fg(Color::Green),
+        ),
+        ConnectionState::Retrying {
+            attempt,
+            retry_in_secs,
+        } => (
+            format!(
+                "○ {} {retry_in_secs}s ({attempt} {})",
+                s.conn_retry, s.attempt
+            ),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+        ConnectionState::Refused {
+            status,
+            retry_in_secs,
+        } => (
+            format!("✕ {} (HTTP {status}) · {retry_in_secs}s", s.conn_refused),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+    };
+    let mut spans = vec![
+        Span::styled(text, style),
+        Span::raw(format!(" {} · seq {} ", app.relay_label, app.last_seq)),
+    ];
+    if let Some(notice) = &app.notice {
+        spans.push(Span::styled(
+            format!("· {notice} "),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+    }
+    let used: usize = spans.iter().map(|sp| sp.width()).sum();
+    let hint_width = crate::text::width(s.help_hint);
+    let room = (area.width as usize).saturating_sub(used);
+    if room > hint_width {
+        spans.push(Span::raw(" ".repeat(room - hint_width)));
+        spans.push(Span::raw(s.help_hint));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_help(s: &Strings, frame: &mut Frame, area: Rect) {
+    let key_width = s
+        .help_keys
+        .iter()
+        .map(|(k, _)| crate::text::width(k))
+        .max()
+        .unwrap_or(0);
+    let lines: Vec<Line> = s
+        .help_keys
+        .iter()
+        .map(|(k, what)| Line::raw(format!(" {} {what}", fit_exact(k, key_width))))
+        .collect();
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let width = 44.min(area.width);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(format!(" {} ", s.help_title)),
+        ),
+        popup,
+    );
+}

@@ -1,0 +1,19 @@
+//! crisisdesk: an alert relay and terminal console for school mental-health
+//! crisis teams. Where things live:
+//!
+//! - [`protocol`]: wire types shared by relay and console (alerts, events,
+//!   commands, errors).
+//! - [`store`]: durable storage (SQLite today) behind one API.
+//! - [`relay`]: the HTTP ingest and websocket stream server.
+//! - [`console`]: the ratatui terminal console.
+//! - [`playbook`]: the pure model of role checklists.
+//! - [`demo`]: the one-command demo (relay + drill feed + console).
+
+pub mod console;
+pub mod demo;
+pub mod logging;
+pub mod playbook;
+pub mod protocol;
+pub mod relay;
+pub mod store;
+pub mod text;

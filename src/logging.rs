@@ -1,0 +1,41 @@
+//! Logging set-up. The console owns the terminal, so its logs go to a file;
+//! the relay logs to stderr. Level from `CRISISDESK_LOG` (default `info`).
+//!
+//! Privacy rule for every log line in this crate: case ids, seqs, roles and
+//! credential names only, never a student's name or any alert free text.
+
+use std::path::Path;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("CRISISDESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Logs to stderr (services).
+pub fn to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Logs to `path` through a background writer; keep the guard alive until
+/// exit so buffered lines are flushed.
+pub fn to_file(path: &Path) -> anyhow::Result<WorkerGuard> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create log directory {}: {e}", dir.display()))?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("log path {} has no file name", path.display()))?;
+    let appender = tracing_appender::rolling::never(dir, file_name);
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init();
+    Ok(guard)
+}

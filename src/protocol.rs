@@ -1,0 +1,704 @@
+//! Wire types shared by the relay and the console: the alert JSON producers
+//! post, the events the stream carries, the commands consoles send and the
+//! error body every refusal uses. `docs/protocol.md` is the prose reference
+//! for everything here; keep the two in step.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Largest accepted `POST /v1/alerts` body.
+pub const MAX_ALERT_BODY_BYTES: usize = 64 * 1024;
+/// Longest producer alert id (the dedup key).
+pub const MAX_ALERT_ID_CHARS: usize = 128;
+/// Longest free-text summary.
+pub const MAX_SUMMARY_CHARS: usize = 2000;
+/// Longest short identifier-like strings (student id, school, class, ...).
+pub const MAX_SHORT_TEXT_CHARS: usize = 128;
+/// Most signals one alert may carry.
+pub const MAX_SIGNALS: usize = 64;
+
+/// Risk level as the seeds grade it: 一般关注 / 重点关注 / 高危关注.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    General,
+    Key,
+    High,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::General => "general",
+            Level::Key => "key",
+            Level::High => "high",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "general" => Some(Level::General),
+            "key" => Some(Level::Key),
+            "high" => Some(Level::High),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an alert is real, part of a drill or a technical test (CAP 1.2's
+/// Actual / Exercise / Test). Drill and test alerts never join real cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    #[default]
+    Actual,
+    Exercise,
+    Test,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Actual => "actual",
+            AlertStatus::Exercise => "exercise",
+            AlertStatus::Test => "test",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertStatus> {
+        match s {
+            "actual" => Some(AlertStatus::Actual),
+            "exercise" => Some(AlertStatus::Exercise),
+            "test" => Some(AlertStatus::Test),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Screening,
+    Behavior,
+    Treehole,
+    TeacherReport,
+    ParentReport,
+    SelfReferral,
+    PeerTip,
+    Hotline,
+    Manual,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Screening => "screening",
+            Source::Behavior => "behavior",
+            Source::Treehole => "treehole",
+            Source::TeacherReport => "teacher_report",
+            Source::ParentReport => "parent_report",
+            Source::SelfReferral => "self_referral",
+            Source::PeerTip => "peer_tip",
+            Source::Hotline => "hotline",
+            Source::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    SuicideRisk,
+    SelfHarm,
+    ViolenceThreat,
+    Bullying,
+    TraumaBereavement,
+    AcuteDistress,
+    Other,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::SuicideRisk => "suicide_risk",
+            Category::SelfHarm => "self_harm",
+            Category::ViolenceThreat => "violence_threat",
+            Category::Bullying => "bullying",
+            Category::TraumaBereavement => "trauma_bereavement",
+            Category::AcuteDistress => "acute_distress",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// A credential's role. Producers post alerts; responders stream and act;
+/// reviewers only read; admins manage credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Producer,
+    Counselor,
+    HeadTeacher,
+    Leader,
+    Nurse,
+    Security,
+    Reviewer,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::Producer,
+        Role::Counselor,
+        Role::HeadTeacher,
+        Role::Leader,
+        Role::Nurse,
+        Role::Security,
+        Role::Reviewer,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Counselor => "counselor",
+            Role::HeadTeacher => "head_teacher",
+            Role::Leader => "leader",
+            Role::Nurse => "nurse",
+            Role::Security => "security",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Roles that take part in a response and so may watch the stream.
+    pub fn can_stream(self) -> bool {
+        matches!(
+            self,
+            Role::Counselor
+                | Role::HeadTeacher
+                | Role::Leader
+                | Role::Nurse
+                | Role::Security
+                | Role::Reviewer
+                | Role::Admin
+        )
+    }
+
+    /// Roles that may post alerts into the relay. Staff may raise a manual
+    /// alert too; reviewers and admins may not.
+    pub fn can_ingest(self) -> bool {
+        matches!(
+            self,
+            Role::Producer
+                | Role::Counselor
+                | Role::HeadTeacher
+                | Role::Leader
+                | Role::Nurse
+                | Role::Security
+        )
+    }
+
+    /// Roles that act on cases (acknowledge, work steps). Reviewers only read.
+    pub fn can_act(self) -> bool {
+        matches!(
+            self,
+            Role::Counselor | Role::HeadTeacher | Role::Leader | Role::Nurse | Role::Security
+        )
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown role `{s}`; expected one of {}", all.join(", "))
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Student {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_14: Option<bool>,
+}
+
+/// An alert as a producer posts it. Unknown top-level fields are refused so
+/// a misspelt `imminet` is an error, not silently a non-imminent alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    pub id: String,
+    #[serde(default)]
+    pub status: AlertStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exercise_id: Option<String>,
+    pub source: Source,
+    pub category: Category,
+    pub level: Level,
+    #[serde(default)]
+    pub imminent: bool,
+    pub student: Student,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Value>,
+    pub observed_at: DateTime<FixedOffset>,
+}
+
+/// A refusal that names what was wrong, as the contract's error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+impl ErrorDetail {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ErrorDetail {
+            code: code.to_string(),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+/// Parses and validates an alert body. Errors name the offending field
+/// (`student.id`, `signals[2]`, ...) so a producer can fix the request.
+pub fn parse_alert(body: &[u8]) -> Result<Alert, ErrorDetail> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let alert: Alert = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "malformed_json"
+        } else {
+            "invalid_field"
+        };
+        let detail = ErrorDetail::new(code, inner.to_string());
+        if path.is_empty() || path == "." {
+            detail
+        } else {
+            detail.with_field(path)
+        }
+    })?;
+    de.end()
+        .map_err(|e| ErrorDetail::new("malformed_json", e.to_string()))?;
+    validate_alert(&alert)?;
+    Ok(alert)
+}
+
+fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(), ErrorDetail> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(ErrorDetail::new(
+            "invalid_field",
+            format!("`{field}` must be {min} to {max} characters long, got {n}"),
+        )
+        .with_field(field));
+    }
+    Ok(())
+}
+
+fn check_opt_len(field: &str, value: &Option<String>, max: usize) -> Result<(), ErrorDetail> {
+    match value {
+        Some(v) => check_len(field, v, 0, max),
+        None => Ok(()),
+    }
+}
+
+/// Rules serde's shape check cannot express.
+pub fn validate_alert(alert: &Alert) -> Result<(), ErrorDetail> {
+    check_len("id", &alert.id, 1, MAX_ALERT_ID_CHARS)?;
+    check_len("student.id", &alert.student.id, 1, MAX_SHORT_TEXT_CHARS)?;
+    check_opt_len("student.name", &alert.student.name, MAX_SHORT_TEXT_CHARS)?;
+    check_opt_len(
+        "student.school",
+        &alert.student.school,
+        MAX_SHORT_TEXT_CHARS,
+    )?;
+    check_opt_len("student.grade", &alert.student.grade, MAX_SHORT_TEXT_CHARS)?;
+    check_opt_len("student.class", &alert.student.class, MAX_SHORT_TEXT_CHARS)?;
+    check_opt_len("summary", &alert.summary, MAX_SUMMARY_CHARS)?;
+    check_opt_len("exercise_id", &alert.exercise_id, MAX_SHORT_TEXT_CHARS)?;
+    match (alert.status, &alert.exercise_id) {
+        (AlertStatus::Exercise, None) => {
+            return Err(ErrorDetail::new(
+                "invalid_field",
+                "`exercise_id` is required when `status` is `exercise`",
+            )
+            .with_field("exercise_id"));
+        }
+        (AlertStatus::Exercise, Some(id)) if id.trim().is_empty() => {
+            return Err(
+                ErrorDetail::new("invalid_field", "`exercise_id` must not be empty")
+                    .with_field("exercise_id"),
+            );
+        }
+        (AlertStatus::Actual | AlertStatus::Test, Some(_)) => {
+            return Err(ErrorDetail::new(
+                "invalid_field",
+                "`exercise_id` is only allowed when `status` is `exercise`",
+            )
+            .with_field("exercise_id"));
+        }
+        _ => {}
+    }
+    if alert.signals.len() > MAX_SIGNALS {
+        return Err(ErrorDetail::new(
+            "invalid_field",
+            format!("at most {MAX_SIGNALS} signals are accepted"),
+        )
+        .with_field("signals"));
+    }
+    for (i, signal) in alert.signals.iter().enumerate() {
+        let field = format!("signals[{i}]");
+        let Some(obj) = signal.as_object() else {
+            return Err(
+                ErrorDetail::new("invalid_field", "each signal must be a JSON object")
+                    .with_field(field),
+            );
+        };
+        match obj.get("kind") {
+            Some(Value::String(k)) if !k.is_empty() && k.chars().count() <= 64 => {}
+            _ => {
+                return Err(ErrorDetail::new(
+                    "invalid_field",
+                    "each signal needs a `kind` string of 1 to 64 characters",
+                )
+                .with_field(format!("{field}.kind")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Case status as the closed loop moves it: open (crisis under way) →
+/// acknowledged (someone has it) → closed with an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    Open,
+    Acknowledged,
+    Closed,
+}
+
+impl CaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Acknowledged => "acknowledged",
+            CaseStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CaseStatus> {
+        match s {
+            "open" => Some(CaseStatus::Open),
+            "acknowledged" => Some(CaseStatus::Acknowledged),
+            "closed" => Some(CaseStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// The state of a case after an event, carried with every case event so a
+/// console never has to recompute it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseSnapshot {
+    pub id: String,
+    pub status: CaseStatus,
+    pub level: Level,
+    pub imminent: bool,
+    pub category: Category,
+    pub alert_status: AlertStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exercise_id: Option<String>,
+    pub student_id: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub alert_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+/// Who did something: a credential's name and role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub name: String,
+    pub role: Role,
+}
+
+/// One event on the stream. `seq` is strictly increasing across the relay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// An ingested alert and the case it opened or joined.
+    Alert {
+        case_id: String,
+        /// True when this alert opened the case.
+        opened: bool,
+        alert: Box<Alert>,
+        case: CaseSnapshot,
+    },
+    /// A responder took ownership of a case.
+    CaseAcknowledged {
+        case_id: String,
+        by: Actor,
+        case: CaseSnapshot,
+    },
+}
+
+impl EventBody {
+    pub fn case_id(&self) -> &str {
+        match self {
+            EventBody::Alert { case_id, .. } | EventBody::CaseAcknowledged { case_id, .. } => {
+                case_id
+            }
+        }
+    }
+}
+
+/// A frame a console sends. Today only commands; the enum leaves room for
+/// more (ping is handled by the websocket layer itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Command(Command),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Client-unique id: re-sending the same id never applies it twice.
+    pub id: String,
+    /// The console's own clock when the responder acted, kept beside the
+    /// relay's time in the record (offline terminals send late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_at: Option<DateTime<FixedOffset>>,
+    /// Which duty terminal sent it (free-form, e.g. hostname).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<String>,
+    #[serde(flatten)]
+    pub op: CommandOp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum CommandOp {
+    /// Acknowledge (claim) a case: "I have it".
+    Acknowledge { case_id: String },
+}
+
+/// The relay's answer to one command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    #[serde(rename = "type")]
+    pub kind: ResultTag,
+    pub id: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    /// True when this id was seen before and the stored answer is repeated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultTag {
+    Result,
+}
+
+/// A frame the relay sends: an event or a command result.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ServerFrame {
+    Result(CommandResult),
+    Event(Event),
+}
+
+/// `201`/`200` body of `POST /v1/alerts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReply {
+    pub seq: i64,
+    pub case_id: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "id": "a-1",
+            "source": "screening",
+            "category": "suicide_risk",
+            "level": "high",
+            "student": {"id": "S1"},
+            "observed_at": "2026-11-20T21:04:00+08:00"
+        })
+    }
+
+    fn parse(v: &serde_json::Value) -> Result<Alert, ErrorDetail> {
+        parse_alert(serde_json::to_vec(v).unwrap().as_slice())
+    }
+
+    #[test]
+    fn minimal_alert_parses_with_defaults() {
+        let a = parse(&minimal()).unwrap();
+        assert_eq!(a.status, AlertStatus::Actual);
+        assert!(!a.imminent);
+        assert_eq!(a.level, Level::High);
+    }
+
+    #[test]
+    fn unknown_level_names_the_field() {
+        let mut v = minimal();
+        v["level"] = "urgent".into();
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("level"));
+        assert!(e.message.contains("urgent"), "{}", e.message);
+    }
+
+    #[test]
+    fn missing_nested_field_names_the_path() {
+        let mut v = minimal();
+        v["student"] = serde_json::json!({"name": "张三"});
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("student"));
+        assert!(e.message.contains("`id`"), "{}", e.message);
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let mut v = minimal();
+        v["imminent"] = "yes".into();
+        assert_eq!(parse(&v).unwrap_err().field.as_deref(), Some("imminent"));
+    }
+
+    #[test]
+    fn overlong_id_is_refused() {
+        let mut v = minimal();
+        v["id"] = "x".repeat(129).into();
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("id"));
+        v["id"] = "x".repeat(128).into();
+        assert!(parse(&v).is_ok());
+    }
+
+    #[test]
+    fn exercise_needs_exercise_id() {
+        let mut v = minimal();
+        v["status"] = "exercise".into();
+        assert_eq!(parse(&v).unwrap_err().field.as_deref(), Some("exercise_id"));
+        v["exercise_id"] = "drill-1".into();
+        assert!(parse(&v).is_ok());
+    }
+
+    #[test]
+    fn timestamp_without_offset_is_refused() {
+        let mut v = minimal();
+        v["observed_at"] = "2026-11-20T21:04:00".into();
+        assert_eq!(parse(&v).unwrap_err().field.as_deref(), Some("observed_at"));
+    }
+
+    #[test]
+    fn signal_without_kind_is_refused() {
+        let mut v = minimal();
+        v["signals"] = serde_json::json!([{"kind": "scale"}, {"score": 3}]);
+        assert_eq!(
+            parse(&v).unwrap_err().field.as_deref(),
+            Some("signals[1].kind")
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_its_own_code() {
+        let e = parse_alert(b"{\"id\": ").unwrap_err();
+        assert_eq!(e.code, "malformed_json");
+    }
+
+    #[test]
+    fn events_round_trip_with_type_tag() {
+        let alert = parse(&minimal()).unwrap();
+        let at = Utc::now();
+        let case = CaseSnapshot {
+            id: "C000001".into(),
+            status: CaseStatus::Open,
+            level: Level::High,
+            imminent: false,
+            category: Category::SuicideRisk,
+            alert_status: AlertStatus::Actual,
+            exercise_id: None,
+            student_id: "S1".into(),
+            opened_at: at,
+            updated_at: at,
+            alert_count: 1,
+            acknowledged_by: None,
+            acknowledged_at: None,
+        };
+        let ev = Event {
+            seq: 7,
+            at,
+            body: EventBody::Alert {
+                case_id: "C000001".into(),
+                opened: true,
+                alert: Box::new(alert),
+                case,
+            },
+        };
+        let text = serde_json::to_string(&ev).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "alert");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["alert"]["id"], "a-1");
+        let back: ServerFrame = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ServerFrame::Event(ev));
+    }
+}

@@ -1,0 +1,302 @@
+//! `GET /v1/stream?since=SEQ`: replay every stored event after `since`, then
+//! live events, with no gaps and no duplicates; and take console commands.
+//!
+//! Delivery rule: the connection remembers the last `seq` it sent. Anything
+//! it has not sent yet is read from the store, which holds every event
+//! before it is published; the live channel is only a fast path. So a gap in
+//! the live feed (a lagging receiver) is filled from the store, and an event
+//! seen both in replay and live is sent once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{
+    Query, State, rejection::QueryRejection, ws::rejection::WebSocketUpgradeRejection,
+};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, interval};
+
+use super::{ApiError, Relay, auth};
+use crate::protocol::{ClientFrame, CommandResult, ErrorDetail, ResultTag, Role};
+use crate::store::{CommandOutcome, Credential};
+
+/// Events read from the store per query while catching up.
+const REPLAY_PAGE: i64 = 500;
+/// Largest frame a console may send (commands are small).
+const MAX_CLIENT_FRAME: usize = 64 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// A connection silent for this long (no pong, no frame) is dead.
+const IDLE_LIMIT: Duration = Duration::from_secs(45);
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    #[serde(default)]
+    since: i64,
+}
+
+pub async fn open_stream(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    // Refusals happen before the upgrade, as plain HTTP answers.
+    let credential = auth::require(&relay, &headers, Role::can_stream, "read the stream").await?;
+    let Query(StreamQuery { since }) = query.map_err(|e| {
+        ApiError::invalid(
+            ErrorDetail::new(
+                "invalid_field",
+                format!("`since` must be a whole number: {e}"),
+            )
+            .with_field("since"),
+        )
+    })?;
+    if since < 0 {
+        return Err(ApiError::invalid(
+            ErrorDetail::new("invalid_field", "`since` must not be negative").with_field("since"),
+        ));
+    }
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            format!("this endpoint speaks websocket only: {e}"),
+        )
+    })?;
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| async move {
+            tracing::info!(credential = %credential.name, role = %credential.role, since, "stream opened");
+            let sent = Session::new(relay, credential.clone(), since).run(socket).await;
+            tracing::info!(credential = %credential.name, last_seq = sent, "stream closed");
+        })
+        .into_response())
+}
+
+struct Session {
+    relay: Arc<Relay>,
+    credential: Credential,
+    /// The last `seq` this connection has sent.
+    sent: i64,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Session {
+    fn new(relay: Arc<Relay>, credential: Credential, since: i64) -> Self {
+        Session {
+            relay,
+            credential,
+            sent: since,
+        }
+    }
+
+    /// Runs the connection; returns the last `seq` sent.
+    async fn run(mut self, socket: WebSocket) -> i64 {
+        let (mut tx, mut rx) = socket.split();
+        // Subscribe before the replay so nothing published meanwhile is
+        // missed; duplicates are dropped by the `sent` watermark.
+        let mut live = self.relay.subscribe();
+        if self.catch_up(&mut tx).await.is_err() {
+            return self.sent;
+        }
+        let mut ping = interval(PING_EVERY);
+        ping.reset();
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                event = live.recv() => {
+                    let step = match event {
+                        Ok(event) if event.seq <= self.sent => Ok(()),
+                        Ok(event) if event.seq == self.sent + 1 => {
+                            self.sent = event.seq;
+                            send_text(&mut tx, &event.json).await
+                        }
+                        // Out of step (behind the live buffer, or a gap):
+                        // the store has it all.
+                        Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up(&mut tx).await,
+                        Err(RecvError::Closed) => break,
+                    };
+                    if step.is_err() {
+                        break;
+                    }
+                }
+                frame = rx.next() => {
+                    last_heard = Instant::now();
+                    let Some(Ok(frame)) = frame else { break };
+                    match self.on_frame(frame, &mut tx).await {
+                        Flow::Continue => {}
+                        Flow::Stop => break,
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > IDLE_LIMIT {
+                        tracing::info!(credential = %self.credential.name, "stream idle; closing");
+                        break;
+                    }
+                    if tx.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = tx.close().await;
+        self.sent
+    }
+
+    /// Sends every stored event after `sent`, page by page.
+    async fn catch_up<S>(&mut self, tx: &mut S) -> Result<(), SendError>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        loop {
+            let page = self
+                .relay
+                .store()
+                .events_after(self.sent, REPLAY_PAGE)
+                .await
+                .map_err(|err| {
+                    tracing::error!(error = %err, "replay read failed; closing so the console resumes");
+                    SendError::Store
+                })?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            for event in page {
+                send_text(tx, &event.json).await?;
+                self.sent = event.seq;
+            }
+        }
+    }
+
+    async fn on_frame<S>(&mut self, frame: Message, tx: &mut S) -> Flow
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Close(_) => return Flow::Stop,
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+            Message::Binary(_) => {
+                let reply = refusal(
+                    "",
+                    ErrorDetail::new("unsupported_frame", "send commands as JSON text frames"),
+                );
+                return flow_of(send_json(tx, &reply).await);
+            }
+        };
+        let reply = self.on_command_text(text.as_str()).await;
+        flow_of(send_json(tx, &reply).await)
+    }
+
+    async fn on_command_text(&self, text: &str) -> CommandResult {
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                // Echo the id when the frame had one, so the console can
+                // match the refusal to what it sent.
+                let id = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
+                    .unwrap_or_default();
+                return refusal(
+                    &id,
+                    ErrorDetail::new("invalid_command", format!("command not understood: {err}")),
+                );
+            }
+        };
+        let ClientFrame::Command(command) = frame;
+        if command.id.is_empty() || command.id.chars().count() > 128 {
+            return refusal(
+                &command.id,
+                ErrorDetail::new("invalid_field", "command `id` must be 1 to 128 characters")
+                    .with_field("id"),
+            );
+        }
+        if !self.credential.role.can_act() {
+            return refusal(
+                &command.id,
+                ErrorDetail::new(
+                    "forbidden",
+                    format!("role `{}` may only read", self.credential.role),
+                ),
+            );
+        }
+        match self.relay.command(&self.credential, &command).await {
+            Ok(CommandOutcome::Applied { .. }) => CommandResult {
+                kind: ResultTag::Result,
+                id: command.id,
+                ok: true,
+                error: None,
+                duplicate: false,
+            },
+            Ok(CommandOutcome::Refused(error)) => refusal(&command.id, error),
+            Ok(CommandOutcome::Repeated { ok, error }) => CommandResult {
+                kind: ResultTag::Result,
+                id: command.id,
+                ok,
+                error,
+                duplicate: true,
+            },
+            Err(err) => {
+                tracing::error!(error = %err, "command could not be stored");
+                refusal(
+                    &command.id,
+                    ErrorDetail::new(
+                        "store_unavailable",
+                        "the relay could not store this command; nothing changed, send it again",
+                    ),
+                )
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum SendError {
+    Closed,
+    Store,
+}
+
+fn flow_of(result: Result<(), SendError>) -> Flow {
+    match result {
+        Ok(()) => Flow::Continue,
+        Err(_) => Flow::Stop,
+    }
+}
+
+fn refusal(id: &str, error: ErrorDetail) -> CommandResult {
+    CommandResult {
+        kind: ResultTag::Result,
+        id: id.to_string(),
+        ok: false,
+        error: Some(error),
+        duplicate: false,
+    }
+}
+
+async fn send_text<S>(tx: &mut S, text: &str) -> Result<(), SendError>
+where
+    S: SinkExt<Message> + Unpin,
+{
+    tx.send(Message::Text(text.into()))
+        .await
+        .map_err(|_| SendError::Closed)
+}
+
+async fn send_json<S>(tx: &mut S, value: &CommandResult) -> Result<(), SendError>
+where
+    S: SinkExt<Message> + Unpin,
+{
+    let text = serde_json::to_string(value).map_err(|_| SendError::Closed)?;
+    send_text(tx, &text).await
+}

@@ -1,0 +1,123 @@
+//! Durable storage. Everything the relay promises ("answered 201 means
+//! stored", "seq never reused", "a command applies once") is kept here, in one
+//! transaction per change.
+//!
+//! SQLite is the only backend today (`sqlite.rs`, migrations in
+//! `migrations/sqlite/`). A Postgres backend is planned as a sibling module
+//! with its own migrations; callers use [`Store`] and never SQL directly.
+
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+pub use sqlite::Store;
+
+use crate::protocol::{CaseSnapshot, ErrorDetail, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL `{0}`: use sqlite:PATH (postgres:// is not supported yet)")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// An authenticated credential (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+/// An event as stored and streamed: its position and its wire JSON, encoded
+/// once and shared by every connection that sends it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub json: std::sync::Arc<str>,
+}
+
+/// What ingesting an alert did.
+#[derive(Debug, Clone)]
+pub enum IngestOutcome {
+    /// A new alert: stored, with the event to broadcast.
+    Created {
+        event: StoredEvent,
+        seq: i64,
+        case_id: String,
+    },
+    /// The same alert was already stored; nothing new happened.
+    Duplicate { seq: i64, case_id: String },
+    /// The id is taken by a different alert. Refused so nothing is silently
+    /// dropped under a colliding id.
+    Conflict,
+}
+
+/// What applying a console command did.
+#[derive(Debug, Clone)]
+pub enum CommandOutcome {
+    Applied {
+        events: Vec<StoredEvent>,
+        case: Box<CaseSnapshot>,
+    },
+    Refused(ErrorDetail),
+    /// The command id was seen before; this is the answer given then.
+    Repeated {
+        ok: bool,
+        error: Option<ErrorDetail>,
+    },
+}
+
+/// Tokens are 256 random bits, shown once; the store keeps SHA-256 of them.
+/// A fast hash is right here: the input is a random key, not a password.
+pub fn hash_token(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+pub fn new_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("cdk_{}", hex(&bytes)))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp `{s}`: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_hash_stably() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 64);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_ne!(hash_token(&a), hash_token(&b));
+        assert_ne!(hash_token(&a), a);
+    }
+}
