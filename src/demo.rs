@@ -22,10 +22,8 @@ const MAX_ALERTS: usize = 120;
 /// The per-user data directory for crisisdesk (e.g.
 /// `~/.local/share/crisisdesk`), with the demo in its own folder.
 pub fn default_data_dir() -> anyhow::Result<PathBuf> {
-    let base = dirs::data_local_dir()
-        .or_else(|| std::env::current_dir().ok())
-        .context("no data directory; pass --data-dir DIR")?;
-    Ok(base.join("crisisdesk").join("demo"))
+    let base = crate::logging::default_dir().context("pass --data-dir DIR")?;
+    Ok(base.join("demo"))
 }
 
 pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {

@@ -13,11 +13,20 @@ fn filter() -> EnvFilter {
     EnvFilter::try_from_env("CRISISDESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// Where the console writes its log: the per-user data directory, e.g.
+/// `~/.local/share/crisisdesk/`.
+pub fn default_dir() -> anyhow::Result<std::path::PathBuf> {
+    dirs::data_local_dir()
+        .map(|d| d.join("crisisdesk"))
+        .ok_or_else(|| anyhow::anyhow!("no per-user data directory (is HOME set?)"))
+}
+
 /// Logs to stderr (services).
 pub fn to_stderr() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -127,7 +127,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-                tracing::info!(addr = %listener.local_addr()?, "relay listening");
+                let addr = listener.local_addr()?;
+                tracing::info!(%addr, "relay listening");
+                // On stdout for whoever started us (scripts, tests) to read,
+                // e.g. after `--listen 127.0.0.1:0`.
+                println!("crisisdesk relay listening on http://{addr}");
                 relay::serve(listener, relay::Relay::new(store), shutdown_signal()).await?;
                 anyhow::Ok(())
             })?;
@@ -150,8 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Console { relay, token, lang } => {
             let url = console::stream_url(&relay)?;
-            let log_dir = demo::default_data_dir()?;
-            let _log = logging::to_file(&log_dir.join("console.log"))?;
+            let _log = logging::to_file(&logging::default_dir()?.join("console.log"))?;
             runtime()?.block_on(console::run(ConsoleOptions {
                 stream_url: url,
                 token,

@@ -58,7 +58,6 @@ pub struct Strings {
     pub conn_connected: &'static str,
     pub conn_retry: &'static str,
     pub conn_refused: &'static str,
-    pub attempt: &'static str,
     pub help_hint: &'static str,
     pub help_title: &'static str,
     pub help_keys: &'static [(&'static str, &'static str)],
@@ -133,6 +132,15 @@ impl Strings {
         }
     }
 
+    /// "attempt 3" / "第3次".
+    pub fn attempt(&self, n: u32) -> String {
+        if self.is_zh() {
+            format!("第{n}次")
+        } else {
+            format!("attempt {n}")
+        }
+    }
+
     fn is_zh(&self) -> bool {
         std::ptr::eq(self, &ZH)
     }
@@ -162,7 +170,6 @@ pub static ZH: Strings = Strings {
     conn_connected: "已连接",
     conn_retry: "连接中断，重试于",
     conn_refused: "被中继拒绝",
-    attempt: "次",
     help_hint: "? 帮助  q 退出",
     help_title: "按键",
     help_keys: &[
@@ -217,7 +224,6 @@ pub static EN: Strings = Strings {
     conn_connected: "connected",
     conn_retry: "disconnected, retry in",
     conn_refused: "refused by relay",
-    attempt: "attempt",
     help_hint: "? help  q quit",
     help_title: "Keys",
     help_keys: &[

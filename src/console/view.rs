@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 use super::app::{App, CaseView, ConnectionState, Screen};
 use super::i18n::Strings;
 use crate::protocol::{CaseStatus, Level};
-use crate::text::{fit, fit_exact, masked_name};
+use crate::text::{fit, fit_exact, masked_name, width};
 
 pub fn draw(app: &App, frame: &mut Frame) {
     let area = frame.area();
@@ -106,9 +106,9 @@ fn draw_drill_banner(app: &App, frame: &mut Frame, area: Rect) {
 
 /// Column widths in cells; the category column takes what is left.
 const W_MARK: usize = 2;
-const W_LEVEL: usize = 7;
+const W_LEVEL: usize = 9;
 const W_CASE: usize = 8;
-const W_DRILL: usize = 6;
+const W_DRILL: usize = 7;
 const W_STUDENT: usize = 8;
 const W_CLASS: usize = 12;
 const W_AGE: usize = 6;
@@ -334,15 +334,19 @@ fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
             .as_deref()
             .map(|t| t.replace('\n', " "))
             .unwrap_or_default();
+        let head = format!("  #{} {} ", a.seq, local(app, a.received_at));
+        let tail = format!(
+            "{} {} · ",
+            if a.imminent { " ‼" } else { "" },
+            s.source(a.source)
+        );
+        // One line per alert: the summary gets whatever width is left.
+        let room =
+            (area.width as usize).saturating_sub(width(&head) + width(&level) + width(&tail));
         lines.push(Line::from(vec![
-            Span::raw(format!("  #{} {} ", a.seq, local(app, a.received_at))),
+            Span::raw(head),
             Span::styled(level, style),
-            Span::raw(format!(
-                "{} {} · {}",
-                if a.imminent { " ‼" } else { "" },
-                s.source(a.source),
-                fit(&summary, 60)
-            )),
+            Span::raw(format!("{tail}{}", fit(&summary, room))),
         ]));
     }
 
@@ -360,7 +364,7 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
     let s = app.strings;
     let (text, style) = match &app.connection {
         ConnectionState::Connecting { attempt } => (
-            format!("◌ {} ({attempt} {})", s.conn_connecting, s.attempt),
+            format!("◌ {} ({})", s.conn_connecting, s.attempt(*attempt)),
             Style::new().fg(Color::Yellow),
         ),
         ConnectionState::Connected => (
@@ -372,8 +376,9 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
             retry_in_secs,
         } => (
             format!(
-                "○ {} {retry_in_secs}s ({attempt} {})",
-                s.conn_retry, s.attempt
+                "○ {} {retry_in_secs}s ({})",
+                s.conn_retry,
+                s.attempt(*attempt)
             ),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
@@ -396,7 +401,7 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
         ));
     }
     let used: usize = spans.iter().map(|sp| sp.width()).sum();
-    let hint_width = crate::text::width(s.help_hint);
+    let hint_width = width(s.help_hint);
     let room = (area.width as usize).saturating_sub(used);
     if room > hint_width {
         spans.push(Span::raw(" ".repeat(room - hint_width)));
@@ -406,12 +411,7 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn draw_help(s: &Strings, frame: &mut Frame, area: Rect) {
-    let key_width = s
-        .help_keys
-        .iter()
-        .map(|(k, _)| crate::text::width(k))
-        .max()
-        .unwrap_or(0);
+    let key_width = s.help_keys.iter().map(|(k, _)| width(k)).max().unwrap_or(0);
     let lines: Vec<Line> = s
         .help_keys
         .iter()

@@ -1,0 +1,225 @@
+//! The console drawn into a `TestBackend`, compared with committed insta
+//! snapshots. The app is driven only through its action path, as the live
+//! console is.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use crisisdesk::console::app::{Action, App, ConnectionState};
+use crisisdesk::console::{Lang, view};
+use crisisdesk::protocol::{Event, ServerFrame};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::{Value, json};
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+fn alert_event(seq: i64, case_num: u32, body: Value, opened_at: &str, status: &str) -> Action {
+    let case_id = format!("C{case_num:06}");
+    let exercise_id = body.get("exercise_id").cloned();
+    let ev = json!({
+        "seq": seq,
+        "at": opened_at,
+        "type": "alert",
+        "case_id": case_id,
+        "opened": true,
+        "alert": body,
+        "case": {
+            "id": case_id,
+            "status": "open",
+            "level": body["level"],
+            "imminent": body.get("imminent").cloned().unwrap_or(json!(false)),
+            "category": body["category"],
+            "alert_status": status,
+            "exercise_id": exercise_id,
+            "student_id": body["student"]["id"],
+            "opened_at": opened_at,
+            "updated_at": opened_at,
+            "alert_count": 1
+        }
+    });
+    let ev: Event = serde_json::from_value(ev).expect("valid event");
+    Action::Frame(Box::new(ServerFrame::Event(ev)))
+}
+
+fn sample_app(lang: Lang) -> App {
+    let mut app = App::new(lang, at("2026-11-20T13:30:00Z"), beijing());
+    app.relay_label = "ws://10.0.0.5:7710".into();
+    app.update(Action::Connection(ConnectionState::Connected));
+    let cases = [
+        json!({"id": "a1", "source": "screening", "category": "suicide_risk", "level": "key",
+               "student": {"id": "S1001", "name": "王小明", "school": "第一中学", "grade": "初二", "class": "(3)班"},
+               "summary": "PHQ-9 第9题阳性", "observed_at": "2026-11-20T20:00:00+08:00"}),
+        json!({"id": "a2", "source": "treehole", "category": "suicide_risk", "level": "high", "imminent": true,
+               "student": {"id": "S1002", "name": "欧阳若曦", "school": "第三中学", "grade": "高一", "class": "(12)班", "under_14": false},
+               "summary": "树洞匿名帖：“今晚就结束吧”\u{1b}[2J\u{1b}]0;pwned\u{7}",
+               "signals": [{"kind": "text", "channel": "树洞"}],
+               "observed_at": "2026-11-20T21:10:00+08:00"}),
+        json!({"id": "a3", "source": "behavior", "category": "acute_distress", "level": "general",
+               "student": {"id": "S1003", "name": "Li Wei", "grade": "大一"},
+               "observed_at": "2026-11-20T19:00:00+08:00"}),
+        json!({"id": "a4", "status": "exercise", "exercise_id": "night-drill", "source": "teacher_report",
+               "category": "self_harm", "level": "high",
+               "student": {"id": "S1004", "name": "陈嘉怡", "school": "实验小学", "grade": "六年级", "class": "(1)班", "under_14": true},
+               "observed_at": "2026-11-20T21:00:00+08:00"}),
+    ];
+    let opened = [
+        "2026-11-20T12:00:00Z",
+        "2026-11-20T13:12:00Z",
+        "2026-11-20T11:00:00Z",
+        "2026-11-20T13:00:00Z",
+    ];
+    for (i, (body, opened_at)) in cases.into_iter().zip(opened).enumerate() {
+        let status = body
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("actual")
+            .to_string();
+        app.update(alert_event(
+            i as i64 + 1,
+            i as u32 + 1,
+            body,
+            opened_at,
+            &status,
+        ));
+    }
+    app.refresh();
+    app
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| view::draw(app, f)).unwrap();
+    screen_text(terminal.backend().buffer())
+}
+
+/// The buffer as the eye sees it: one line per row, wide glyphs once.
+fn screen_text(buffer: &ratatui::buffer::Buffer) -> String {
+    let area = buffer.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut skip = 0;
+        let mut line = String::new();
+        for x in 0..area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let symbol = buffer[(x, y)].symbol();
+            skip = unicode_width::UnicodeWidthStr::width(symbol).saturating_sub(1);
+            line.push_str(symbol);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    app.refresh();
+}
+
+#[test]
+fn case_list_orders_imminent_then_level_then_oldest() {
+    let app = sample_app(Lang::Zh);
+    assert_eq!(app.order, ["C000002", "C000004", "C000001", "C000003"]);
+}
+
+#[test]
+fn case_list_zh() {
+    insta::assert_snapshot!(render(&sample_app(Lang::Zh), 80, 24));
+}
+
+#[test]
+fn case_list_en() {
+    insta::assert_snapshot!(render(&sample_app(Lang::En), 80, 24));
+}
+
+#[test]
+fn case_detail_with_hostile_summary_shows_escapes_inert() {
+    let mut app = sample_app(Lang::Zh);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("欧阳若曦"), "detail shows the full name");
+    assert!(
+        screen.contains("␛[2J"),
+        "escape shown as a visible stand-in"
+    );
+    assert!(
+        !screen.contains('\u{1b}'),
+        "no raw escape reaches the terminal"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn drill_case_detail_is_marked() {
+    let mut app = sample_app(Lang::En);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("DRILL 演练"), "banner on a drill screen");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn help_overlay_and_disconnected_state() {
+    let mut app = sample_app(Lang::En);
+    app.update(Action::Connection(ConnectionState::Retrying {
+        attempt: 3,
+        retry_in_secs: 4,
+    }));
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn list_never_names_the_student_in_full() {
+    let screen = render(&sample_app(Lang::Zh), 80, 24);
+    assert!(screen.contains("王**") && screen.contains("欧**"));
+    assert!(!screen.contains("王小明") && !screen.contains("欧阳若曦"));
+}
+
+#[test]
+fn repeated_event_is_applied_once() {
+    let mut app = sample_app(Lang::Zh);
+    let body = json!({"id": "a9", "source": "manual", "category": "other", "level": "general",
+        "student": {"id": "S9"}, "observed_at": "2026-11-20T21:00:00+08:00"});
+    app.update(alert_event(3, 9, body, "2026-11-20T13:00:00Z", "actual"));
+    app.refresh();
+    assert_eq!(
+        app.order.len(),
+        4,
+        "an event at or below the last seq is ignored"
+    );
+}
+
+#[test]
+fn only_visible_rows_are_drawn_for_a_long_list() {
+    let mut app = App::new(Lang::En, at("2026-11-20T13:30:00Z"), beijing());
+    for i in 0..5000u32 {
+        let body = json!({"id": format!("b{i}"), "source": "screening", "category": "other", "level": "general",
+            "student": {"id": format!("S{i}")}, "observed_at": "2026-11-20T21:00:00+08:00"});
+        app.update(alert_event(
+            i as i64 + 1,
+            i + 1,
+            body,
+            "2026-11-20T13:00:00Z",
+            "actual",
+        ));
+    }
+    app.refresh();
+    key(&mut app, KeyCode::Char('G'));
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("C005000"),
+        "the selected last row is in view"
+    );
+    assert!(!screen.contains("C000001"));
+}
