@@ -1,0 +1,329 @@
+//! Diagnostics and the directory-level checker behind
+//! `crisisdesk playbook check`. Per-file rules live in `format`; this module
+//! adds what needs the whole library (duplicate ids, ambiguous selection).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::format;
+use super::library::Library;
+use super::model::Playbook;
+use crate::protocol::{Category, Level};
+
+/// One problem in one file, shown as `file:line: problem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; `None` when the problem concerns the file or directory as a
+    /// whole (unreadable, no playbooks).
+    pub line: Option<usize>,
+    pub problem: Problem,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.problem),
+            None => write!(f, "{}: {}", self.file.display(), self.problem),
+        }
+    }
+}
+
+/// What is wrong. Messages name the key or step and, where it is not
+/// obvious, the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Problem {
+    #[error("cannot read: {0}")]
+    Io(String),
+    #[error("no playbooks (*.toml) in this directory")]
+    NoPlaybooks,
+    #[error("invalid TOML: {0}")]
+    Toml(String),
+    #[error("missing `{0}`")]
+    Missing(String),
+    #[error("`{field}` has no {lang} text; every text needs both `zh` and `en`")]
+    MissingLanguage { field: String, lang: &'static str },
+    #[error("`{field}.zh` has no Chinese characters; is the English text in the wrong place?")]
+    ZhNotChinese { field: String },
+    #[error("`{key}` must be {why}")]
+    BadValue { key: String, why: String },
+    #[error("id `{0}` must use only lowercase letters, digits, `_` and `-`")]
+    BadId(String),
+    #[error("playbook id `{id}` must match the file name `{stem}.toml`")]
+    IdNotFileName { id: String, stem: String },
+    #[error("unknown role `{0}`; use counselor, head_teacher, leader, nurse or security")]
+    UnknownRole(String),
+    #[error("role `{0}` cannot act on cases, so it cannot own or receive steps")]
+    RoleCannotAct(String),
+    #[error("role `{0}` is listed twice in `roles`")]
+    DuplicateRole(String),
+    #[error("role `{0}` is used here but not listed in `roles`")]
+    RoleNotListed(String),
+    #[error("role `{0}` is listed in `roles` but no step or escalation uses it")]
+    RoleUnused(String),
+    #[error("no steps; add at least one [[steps]] table")]
+    NoSteps,
+    #[error("cites no sources; add [[sources]] naming the protocols this rests on")]
+    NoSources,
+    #[error("duplicate source id `{0}`")]
+    DuplicateSource(String),
+    #[error("unknown source `{0}`; cite an id from this playbook's [[sources]]")]
+    UnknownSource(String),
+    #[error("duplicate step id `{id}` (first defined on line {first_line})")]
+    DuplicateStep { id: String, first_line: usize },
+    #[error("`{key}` names unknown step `{id}`")]
+    UnknownStep { key: &'static str, id: String },
+    #[error("step `{0}` lists itself in `needs`")]
+    NeedsItself(String),
+    #[error("dependency cycle: {}", .0.join(" → "))]
+    Cycle(Vec<String>),
+    #[error("unknown step kind `{0}`; use check, note, choice, contact or referral")]
+    UnknownKind(String),
+    #[error("`{key}` only applies to {applies_to} steps, and this is a {kind} step")]
+    NotForKind {
+        key: &'static str,
+        applies_to: &'static str,
+        kind: &'static str,
+    },
+    #[error("choice step `{0}` has no options; add [[steps.options]] tables")]
+    NoOptions(String),
+    #[error("choice step `{0}` has only one option; a choice needs at least two")]
+    OneOption(String),
+    #[error("duplicate option id `{option}` in step `{step}`")]
+    DuplicateOption { step: String, option: String },
+    #[error("option `{option}` of `{choice}` branches to itself")]
+    BranchToSelf { choice: String, option: String },
+    #[error(
+        "step `{step}` is a branch of both `{first}` and `{second}`; a step may follow one choice only"
+    )]
+    GatedTwice {
+        step: String,
+        first: String,
+        second: String,
+    },
+    #[error("duration `{value}` {why}")]
+    BadDuration { value: String, why: String },
+    #[error("`due_after` needs a `due` saying how long after")]
+    DueAfterWithoutDue,
+    #[error(
+        "required step `{0}` has a due time but no `escalate_to`; name who hears when it slips"
+    )]
+    NoEscalation(String),
+    #[error("step `{step}` can never become active: {why}")]
+    Unreachable { step: String, why: String },
+    #[error(
+        "step `{step}` is due after `{after}`, which may never happen when `{step}` does ({why}); its deadline would be lost"
+    )]
+    DueAfterMayNotHappen {
+        step: String,
+        after: String,
+        why: String,
+    },
+    #[error(
+        "unknown category `{0}`; use suicide_risk, self_harm, violence_threat, bullying, trauma_bereavement, acute_distress or other"
+    )]
+    UnknownCategory(String),
+    #[error("unknown level `{0}`; use general, key or high")]
+    UnknownLevel(String),
+    #[error("playbook id `{id}` is also used by {other}")]
+    DuplicatePlaybook { id: String, other: String },
+    #[error(
+        "playbooks `{first}` and `{second}` both match {case} with equal rank; set `priority` in one of them"
+    )]
+    AmbiguousMatch {
+        first: String,
+        second: String,
+        case: String,
+    },
+}
+
+pub(crate) const CATEGORY_NAMES: [&str; 7] = [
+    "suicide_risk",
+    "self_harm",
+    "violence_threat",
+    "bullying",
+    "trauma_bereavement",
+    "acute_distress",
+    "other",
+];
+
+/// Checks one playbook given as text; `file` names it in diagnostics and its
+/// stem must equal the playbook id.
+pub fn check_str(file: &Path, text: &str) -> Vec<Diagnostic> {
+    match format::parse(file, text) {
+        Ok(_) => Vec::new(),
+        Err(diags) => diags,
+    }
+}
+
+/// Parses and checks one playbook file.
+pub fn load_file(path: &Path) -> Result<Playbook, Vec<Diagnostic>> {
+    load_located(path).map(|l| l.playbook)
+}
+
+fn load_located(path: &Path) -> Result<Located, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: None,
+            problem: Problem::Io(e.to_string()),
+        }]
+    })?;
+    format::parse_located(path, &text)
+}
+
+pub fn check_file(path: &Path) -> Vec<Diagnostic> {
+    load_file(path).err().unwrap_or_default()
+}
+
+/// Checks every `*.toml` directly in `dir` (subdirectories such as
+/// `drills/` hold other formats and are skipped) and the library they form.
+pub fn check_dir(dir: &Path) -> Vec<Diagnostic> {
+    match load_dir(dir) {
+        Ok(_) => Vec::new(),
+        Err(diags) => diags,
+    }
+}
+
+/// Loads a library; any diagnostic at all refuses the whole library, because
+/// a relay running half a playbook set would silently give some cases none.
+pub fn load_dir(dir: &Path) -> Result<Library, Vec<Diagnostic>> {
+    let whole_dir = |problem| Diagnostic {
+        file: dir.to_path_buf(),
+        line: None,
+        problem,
+    };
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| vec![whole_dir(Problem::Io(e.to_string()))])?;
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
+                    files.push(path);
+                }
+            }
+            Err(e) => diags.push(whole_dir(Problem::Io(e.to_string()))),
+        }
+    }
+    files.sort();
+    if files.is_empty() && diags.is_empty() {
+        return Err(vec![whole_dir(Problem::NoPlaybooks)]);
+    }
+    let mut loaded: Vec<Located> = Vec::new();
+    for path in files {
+        match load_located(&path) {
+            Ok(located) => loaded.push(located),
+            Err(mut d) => diags.append(&mut d),
+        }
+    }
+    diags.extend(library_problems(&loaded));
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(Library::new(
+        loaded.into_iter().map(|l| l.playbook).collect(),
+    ))
+}
+
+/// Loads a library from `(file name, text)` pairs, such as playbooks
+/// embedded in the binary, with every check `load_dir` makes.
+pub fn load_texts(files: &[(&str, &str)]) -> Result<Library, Vec<Diagnostic>> {
+    let mut loaded = Vec::new();
+    let mut diags = Vec::new();
+    for (name, text) in files {
+        match format::parse_located(Path::new(name), text) {
+            Ok(located) => loaded.push(located),
+            Err(mut d) => diags.append(&mut d),
+        }
+    }
+    if files.is_empty() {
+        diags.push(Diagnostic {
+            file: PathBuf::from("(embedded)"),
+            line: None,
+            problem: Problem::NoPlaybooks,
+        });
+    }
+    diags.extend(library_problems(&loaded));
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(Library::new(
+        loaded.into_iter().map(|l| l.playbook).collect(),
+    ))
+}
+
+/// A checked playbook with the lines library-level problems point at.
+pub(crate) struct Located {
+    pub file: PathBuf,
+    pub playbook: Playbook,
+    pub id_line: usize,
+    pub match_line: usize,
+}
+
+/// Problems only visible across files. Ids must match file names, so
+/// duplicates can only come from callers that check texts under the same
+/// name; ambiguous selection is the one that matters in practice.
+pub(crate) fn library_problems(loaded: &[Located]) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    for (i, l) in loaded.iter().enumerate() {
+        if let Some(other) = loaded[..i].iter().find(|o| o.playbook.id == l.playbook.id) {
+            diags.push(Diagnostic {
+                file: l.file.clone(),
+                line: Some(l.id_line),
+                problem: Problem::DuplicatePlaybook {
+                    id: l.playbook.id.clone(),
+                    other: other.file.display().to_string(),
+                },
+            });
+        }
+    }
+    let playbooks: Vec<&Playbook> = loaded.iter().map(|l| &l.playbook).collect();
+    let mut reported = std::collections::BTreeSet::new();
+    for name in CATEGORY_NAMES {
+        let Some(category) = super::format::parse_category(name) else {
+            continue;
+        };
+        for level in [Level::General, Level::Key, Level::High] {
+            for imminent in [false, true] {
+                let Some((first, second)) = Library::tie(&playbooks, category, level, imminent)
+                else {
+                    continue;
+                };
+                if !reported.insert((first.id.clone(), second.id.clone())) {
+                    continue;
+                }
+                let Some(at) = loaded.iter().find(|l| l.playbook.id == second.id) else {
+                    continue;
+                };
+                diags.push(Diagnostic {
+                    file: at.file.clone(),
+                    line: Some(at.match_line),
+                    problem: Problem::AmbiguousMatch {
+                        first: first.id.clone(),
+                        second: second.id.clone(),
+                        case: describe_case(category, level, imminent),
+                    },
+                });
+            }
+        }
+    }
+    diags
+}
+
+fn describe_case(category: Category, level: Level, imminent: bool) -> String {
+    format!(
+        "{} at level {}{}",
+        category.as_str(),
+        level.as_str(),
+        if imminent {
+            ", imminent"
+        } else {
+            ", not imminent"
+        }
+    )
+}

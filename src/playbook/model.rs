@@ -1,0 +1,466 @@
+//! The checked, in-memory form of a playbook. Only `format` builds these
+//! from TOML, after every rule in `docs/playbooks.md` has passed, so the
+//! progress model can rely on unique ids, known targets and no cycles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{Category, Level, Role};
+
+/// The language a responder reads the console in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+/// Text every responder must be able to read, so both languages are
+/// mandatory (the checker refuses a playbook with either one missing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub zh: String,
+    pub en: String,
+}
+
+impl Text {
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+/// A length of time as counselors write it: `30s`, `10m`, `2h`, `1d`, `2w`,
+/// or a sum such as `1h30m`. Calendar and school-day rules are not modelled:
+/// `1d` is 24 hours, so "within one school day" is written as `1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Interval {
+    seconds: i64,
+}
+
+/// The longest interval a playbook may use. Nothing in the protocols runs
+/// longer than a school year; anything beyond is almost surely a typo
+/// (`300d` for `30d`) that would hide a deadline for good.
+pub const MAX_INTERVAL_DAYS: i64 = 366;
+
+const UNITS: [(char, i64); 5] = [
+    ('w', 7 * 86_400),
+    ('d', 86_400),
+    ('h', 3_600),
+    ('m', 60),
+    ('s', 1),
+];
+
+impl Interval {
+    pub fn from_seconds(seconds: i64) -> Option<Interval> {
+        (seconds > 0 && seconds <= MAX_INTERVAL_DAYS * 86_400).then_some(Interval { seconds })
+    }
+
+    pub fn seconds(self) -> i64 {
+        self.seconds
+    }
+
+    pub fn to_chrono(self) -> chrono::TimeDelta {
+        chrono::TimeDelta::seconds(self.seconds)
+    }
+
+    /// Parses `10m`, `1h30m` and the like. The error says what is wrong in
+    /// words a counselor can act on.
+    pub fn parse(text: &str) -> Result<Interval, String> {
+        if text.is_empty() {
+            return Err("is empty; write e.g. `10m`, `2h` or `1d`".into());
+        }
+        let mut total: i64 = 0;
+        let mut digits = String::new();
+        let mut last_unit_rank: Option<usize> = None;
+        for c in text.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let Some(rank) = UNITS.iter().position(|(u, _)| *u == c) else {
+                return Err(format!(
+                    "has unknown unit `{c}`; use s, m, h, d or w (e.g. `10m`)"
+                ));
+            };
+            if digits.is_empty() {
+                return Err(format!("has unit `{c}` without a number before it"));
+            }
+            if last_unit_rank.is_some_and(|r| r >= rank) {
+                return Err(
+                    "must list units from largest to smallest, each once (e.g. `1h30m`)".into(),
+                );
+            }
+            last_unit_rank = Some(rank);
+            let n: i64 = digits.parse().map_err(|_| "is too large".to_string())?;
+            digits.clear();
+            total = n
+                .checked_mul(UNITS[rank].1)
+                .and_then(|s| total.checked_add(s))
+                .ok_or_else(|| "is too large".to_string())?;
+        }
+        if !digits.is_empty() {
+            return Err(format!(
+                "ends in `{digits}` without a unit; write e.g. `{digits}m`"
+            ));
+        }
+        if total == 0 {
+            return Err("is zero; a zero limit is overdue the moment the case opens".into());
+        }
+        Interval::from_seconds(total)
+            .ok_or_else(|| format!("is longer than {MAX_INTERVAL_DAYS} days; check for a typo"))
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Weeks are accepted on input but shown as days: "14d" reads the
+        // way the protocols state limits.
+        let mut rest = self.seconds;
+        for (unit, size) in UNITS.into_iter().skip(1) {
+            if rest >= size {
+                write!(f, "{}{unit}", rest / size)?;
+                rest %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Interval {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Interval::parse(&text).map_err(|why| serde::de::Error::custom(format!("`{text}` {why}")))
+    }
+}
+
+/// Which cases get a playbook without anyone choosing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Match {
+    pub categories: Vec<Category>,
+    pub min_level: Level,
+    /// `Some(true)`: imminent cases only; `Some(false)`: never imminent ones;
+    /// `None`: either.
+    pub imminent: Option<bool>,
+    /// Breaks ties between playbooks matching the same case; higher wins.
+    pub priority: i64,
+}
+
+impl Match {
+    pub fn admits(&self, category: Category, level: Level, imminent: bool) -> bool {
+        self.categories.contains(&category)
+            && level >= self.min_level
+            && self.imminent.is_none_or(|want| want == imminent)
+    }
+}
+
+/// A protocol or regulation the playbook rests on, cited by steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceOption {
+    pub id: String,
+    pub label: Text,
+    /// Steps that become active when this option is chosen.
+    pub next: Vec<String>,
+}
+
+/// What doing a step takes beyond a tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepKind {
+    Check,
+    /// Done by writing what was found or agreed.
+    Note,
+    /// Done by picking one option; the option's `next` steps come alive.
+    Choice {
+        options: Vec<ChoiceOption>,
+    },
+    /// Done when someone is reached; other outcomes are counted and the
+    /// step stays open for another try.
+    Contact {
+        /// After this many unsuccessful attempts the step escalates at once,
+        /// whatever its due time: the escalation role must find another way.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_attempts: Option<u32>,
+        /// How long to wait before trying again after an unsuccessful one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<Interval>,
+    },
+    /// Done by recording the institution and the appointment time.
+    Referral,
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Check => "check",
+            StepKind::Note => "note",
+            StepKind::Choice { .. } => "choice",
+            StepKind::Contact { .. } => "contact",
+            StepKind::Referral => "referral",
+        }
+    }
+
+    pub fn options(&self) -> &[ChoiceOption] {
+        match self {
+            StepKind::Choice { options } => options,
+            _ => &[],
+        }
+    }
+}
+
+/// When a step falls due: `after` the case opens (when `None`) or after the
+/// named step is done or skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Due {
+    pub within: Interval,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    pub role: Role,
+    pub title: Text,
+    pub instruction: Text,
+    #[serde(flatten)]
+    pub kind: StepKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Due>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<Role>,
+    /// Ids of the playbook's citations this step rests on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Playbook {
+    pub id: String,
+    pub version: u32,
+    pub title: Text,
+    pub summary: Text,
+    pub roles: Vec<Role>,
+    pub sources: Vec<Citation>,
+    /// `None`: never chosen automatically, only added to a case by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Match>,
+    pub steps: Vec<Step>,
+}
+
+impl Playbook {
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Every (choice step, option) whose `next` lists `step`. A step with
+    /// any gate is inactive until one of its gates is chosen.
+    pub fn gates<'a>(
+        &'a self,
+        step: &'a str,
+    ) -> impl Iterator<Item = (&'a Step, &'a ChoiceOption)> {
+        self.steps.iter().flat_map(move |choice| {
+            choice
+                .kind
+                .options()
+                .iter()
+                .filter(move |o| o.next.iter().any(|n| n == step))
+                .map(move |o| (choice, o))
+        })
+    }
+}
+
+/// The branch choices a step needs before it can become active: choice step
+/// index → the option indices that allow it. Every entry must hold at once;
+/// an empty option set means the step can never become active.
+pub(crate) type Condition = BTreeMap<usize, BTreeSet<usize>>;
+
+/// Activation conditions for every step, in playbook order, computed over
+/// `needs` (a step inherits its dependencies' conditions) and branch gates.
+/// `None` when the graph has a cycle; the checker reports that separately.
+pub(crate) fn conditions(steps: &[Step]) -> Option<Vec<Condition>> {
+    let index: BTreeMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    // gates[target] = (choice index, option index) pairs listing it.
+    let mut gates: Vec<Vec<(usize, usize)>> = vec![Vec::new(); steps.len()];
+    for (ci, choice) in steps.iter().enumerate() {
+        for (oi, option) in choice.kind.options().iter().enumerate() {
+            for target in &option.next {
+                if let Some(&ti) = index.get(target.as_str()) {
+                    gates[ti].push((ci, oi));
+                }
+            }
+        }
+    }
+    let order = topological_order(steps)?;
+    let mut conds: Vec<Condition> = vec![Condition::new(); steps.len()];
+    for i in order {
+        let mut cond = Condition::new();
+        for need in &steps[i].needs {
+            if let Some(&ni) = index.get(need.as_str()) {
+                intersect_into(&mut cond, &conds[ni]);
+            }
+        }
+        if let Some(&(ci, _)) = gates[i].first() {
+            // The checker rejects gates from two different choices, so all
+            // gates here share one choice step.
+            let allowed: BTreeSet<usize> = gates[i].iter().map(|&(_, oi)| oi).collect();
+            intersect_into(&mut cond, &Condition::from([(ci, allowed)]));
+            let choice_cond = conds[ci].clone();
+            intersect_into(&mut cond, &choice_cond);
+        }
+        conds[i] = cond;
+    }
+    Some(conds)
+}
+
+fn intersect_into(into: &mut Condition, other: &Condition) {
+    for (choice, options) in other {
+        match into.get_mut(choice) {
+            Some(existing) => existing.retain(|o| options.contains(o)),
+            None => {
+                into.insert(*choice, options.clone());
+            }
+        }
+    }
+}
+
+/// Whether every way `stronger` can hold also satisfies `weaker`.
+pub(crate) fn implies(stronger: &Condition, weaker: &Condition) -> bool {
+    weaker.iter().all(|(choice, allowed)| {
+        stronger
+            .get(choice)
+            .is_some_and(|have| have.is_subset(allowed))
+    })
+}
+
+/// Edges "a must come before b": needs, due_after and branch gates.
+pub(crate) fn predecessors(steps: &[Step]) -> Vec<Vec<usize>> {
+    let index: BTreeMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        let after = step.due.as_ref().and_then(|d| d.after.as_deref());
+        for id in step.needs.iter().map(String::as_str).chain(after) {
+            if let Some(&p) = index.get(id) {
+                preds[i].push(p);
+            }
+        }
+        for option in step.kind.options() {
+            for target in &option.next {
+                if let Some(&t) = index.get(target.as_str()) {
+                    preds[t].push(i);
+                }
+            }
+        }
+    }
+    preds
+}
+
+/// Kahn's algorithm over [`predecessors`]; `None` if there is a cycle.
+pub(crate) fn topological_order(steps: &[Step]) -> Option<Vec<usize>> {
+    let preds = predecessors(steps);
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    let mut remaining: Vec<usize> = vec![0; steps.len()];
+    for (i, ps) in preds.iter().enumerate() {
+        remaining[i] = ps.len();
+        for &p in ps {
+            succs[p].push(i);
+        }
+    }
+    // Seeded in playbook order so the result is stable.
+    let mut ready: std::collections::VecDeque<usize> =
+        (0..steps.len()).filter(|&i| remaining[i] == 0).collect();
+    let mut order = Vec::with_capacity(steps.len());
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for &s in &succs[i] {
+            remaining[s] -= 1;
+            if remaining[s] == 0 {
+                ready.push_back(s);
+            }
+        }
+    }
+    (order.len() == steps.len()).then_some(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_and_print_canonically() {
+        for (text, secs, shown) in [
+            ("30s", 30, "30s"),
+            ("10m", 600, "10m"),
+            ("2h", 7200, "2h"),
+            ("1d", 86_400, "1d"),
+            ("2w", 14 * 86_400, "14d"),
+            ("1h30m", 5400, "1h30m"),
+            ("90m", 5400, "1h30m"),
+        ] {
+            let i = Interval::parse(text).unwrap();
+            assert_eq!(i.seconds(), secs, "{text}");
+            assert_eq!(i.to_string(), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_intervals_say_why() {
+        for (text, fragment) in [
+            ("", "empty"),
+            ("10", "without a unit"),
+            ("10x", "unknown unit `x`"),
+            ("m", "without a number"),
+            ("0m", "zero"),
+            ("30m1h", "largest to smallest"),
+            ("400d", "longer than 366 days"),
+            ("99999999999999999999s", "too large"),
+            ("-5m", "unknown unit `-`"),
+            ("10 m", "unknown unit ` `"),
+        ] {
+            let err = Interval::parse(text).unwrap_err();
+            assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn match_admits_by_category_level_and_imminence() {
+        let m = Match {
+            categories: vec![Category::SuicideRisk],
+            min_level: Level::Key,
+            imminent: Some(false),
+            priority: 0,
+        };
+        assert!(m.admits(Category::SuicideRisk, Level::High, false));
+        assert!(!m.admits(Category::SuicideRisk, Level::General, false));
+        assert!(!m.admits(Category::SuicideRisk, Level::High, true));
+        assert!(!m.admits(Category::SelfHarm, Level::High, false));
+    }
+}
