@@ -52,7 +52,11 @@ pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {
         .create_credential("demo-counselor", Role::Counselor)
         .await?;
 
-    let relay = Relay::new(store);
+    let library = relay::playbooks::load(None).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("built-in playbooks are invalid:\n{}", lines.join("\n"))
+    })?;
+    let relay = Relay::new(store, library);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crisisdesk::console::{self, ConsoleOptions, Lang};
 use crisisdesk::protocol::Role;
 use crisisdesk::store::Store;
-use crisisdesk::{demo, logging, relay};
+use crisisdesk::{demo, logging, playbook, relay};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,6 +43,10 @@ enum Command {
         /// Database URL: sqlite:PATH (created if missing).
         #[arg(long)]
         db: String,
+        /// Playbook directory (default: the playbooks built into this
+        /// binary). The relay refuses to start if any playbook is invalid.
+        #[arg(long)]
+        playbooks: Option<PathBuf>,
     },
     /// Manage credentials.
     Token {
@@ -120,8 +124,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _log = logging::to_file(&dir.join("crisisdesk.log"))?;
             runtime()?.block_on(demo::run(&dir, Lang::resolve(lang)))?;
         }
-        Command::Relay { listen, db } => {
+        Command::Relay {
+            listen,
+            db,
+            playbooks,
+        } => {
             logging::to_stderr();
+            let library = match relay::playbooks::load(playbooks.as_deref()) {
+                Ok(library) => library,
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    eprintln!("crisisdesk: the relay will not start with invalid playbooks");
+                    return Ok(ExitCode::from(1));
+                }
+            };
             runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
                 let listener = tokio::net::TcpListener::bind(&listen)
@@ -132,7 +150,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 // On stdout for whoever started us (scripts, tests) to read,
                 // e.g. after `--listen 127.0.0.1:0`.
                 println!("crisisdesk relay listening on http://{addr}");
-                relay::serve(listener, relay::Relay::new(store), shutdown_signal()).await?;
+                relay::serve(
+                    listener,
+                    relay::Relay::new(store, library),
+                    shutdown_signal(),
+                )
+                .await?;
                 anyhow::Ok(())
             })?;
         }
@@ -165,7 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Playbook {
             command: PlaybookCommand::Check { dir },
         } => {
-            let problems: Vec<String> = todo_playbook(&dir);
+            let problems = playbook::check_dir(&dir);
             for p in &problems {
                 println!("{p}");
             }
@@ -195,9 +218,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-// TEMP until the playbook module lands.
-fn todo_playbook(_: &std::path::Path) -> Vec<String> {
-    vec!["playbook check not built yet".into()]
 }

@@ -7,6 +7,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::playbook::{Change, OverdueReason, Playbook, Progress, StepAction};
+
 /// Largest accepted `POST /v1/alerts` body.
 pub const MAX_ALERT_BODY_BYTES: usize = 64 * 1024;
 /// Longest producer alert id (the dedup key).
@@ -474,6 +476,18 @@ pub struct Event {
     pub body: EventBody,
 }
 
+/// Who sent a command, from where and when by their own clock: kept with
+/// every change a command makes, for the audit trail and the review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    pub by: Actor,
+    pub command_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_at: Option<DateTime<FixedOffset>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
@@ -490,15 +504,110 @@ pub enum EventBody {
         case_id: String,
         by: Actor,
         case: CaseSnapshot,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
+    /// A playbook's checklist was attached to a case: by the relay when the
+    /// case's category/level/imminence calls for it (no origin), or by a
+    /// responder.
+    ChecklistAdded {
+        case_id: String,
+        playbook: String,
+        progress: Progress,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
+    /// A step was worked: the change and the checklist after it.
+    StepUpdated {
+        case_id: String,
+        change: Change,
+        progress: Progress,
+        origin: Origin,
+    },
+    /// A step went overdue; addressed to the role that must now act.
+    Escalation {
+        case_id: String,
+        playbook: String,
+        step: String,
+        to: Role,
+        owner: Role,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due: Option<DateTime<Utc>>,
+        reason: OverdueReason,
+    },
+    /// The case was closed with an outcome.
+    CaseClosed {
+        case_id: String,
+        outcome: CloseOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        /// Required steps still open, closed over by a leader's override.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        overridden: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        override_reason: Option<String>,
+        case: CaseSnapshot,
+        origin: Origin,
     },
 }
 
 impl EventBody {
     pub fn case_id(&self) -> &str {
         match self {
-            EventBody::Alert { case_id, .. } | EventBody::CaseAcknowledged { case_id, .. } => {
-                case_id
-            }
+            EventBody::Alert { case_id, .. }
+            | EventBody::CaseAcknowledged { case_id, .. }
+            | EventBody::ChecklistAdded { case_id, .. }
+            | EventBody::StepUpdated { case_id, .. }
+            | EventBody::Escalation { case_id, .. }
+            | EventBody::CaseClosed { case_id, .. } => case_id,
+        }
+    }
+
+    /// The `type` tag as stored beside the event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::Alert { .. } => "alert",
+            EventBody::CaseAcknowledged { .. } => "case_acknowledged",
+            EventBody::ChecklistAdded { .. } => "checklist_added",
+            EventBody::StepUpdated { .. } => "step_updated",
+            EventBody::Escalation { .. } => "escalation",
+            EventBody::CaseClosed { .. } => "case_closed",
+        }
+    }
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseOutcome {
+    /// Crisis over; follow-up done or handed to routine care.
+    Stabilized,
+    /// Handed to a hospital or outside service.
+    ReferredOut,
+    /// The student left the school; the file went with them.
+    Transferred,
+    /// On assessment there was no risk.
+    NoRisk,
+    /// Opened in error (wrong student, duplicate).
+    Error,
+}
+
+impl CloseOutcome {
+    pub const ALL: [CloseOutcome; 5] = [
+        CloseOutcome::Stabilized,
+        CloseOutcome::ReferredOut,
+        CloseOutcome::Transferred,
+        CloseOutcome::NoRisk,
+        CloseOutcome::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseOutcome::Stabilized => "stabilized",
+            CloseOutcome::ReferredOut => "referred_out",
+            CloseOutcome::Transferred => "transferred",
+            CloseOutcome::NoRisk => "no_risk",
+            CloseOutcome::Error => "error",
         }
     }
 }
@@ -531,6 +640,47 @@ pub struct Command {
 pub enum CommandOp {
     /// Acknowledge (claim) a case: "I have it".
     Acknowledge { case_id: String },
+    /// Work one step of a case's checklist (complete, skip, note, choose,
+    /// contact, referral; see [`StepAction`]).
+    Step {
+        case_id: String,
+        playbook: String,
+        step: String,
+        #[serde(flatten)]
+        action: StepAction,
+    },
+    /// Attach another playbook to a case.
+    AddPlaybook { case_id: String, playbook: String },
+    /// Close a case. Open required steps block this unless a leader gives
+    /// an `override_reason`.
+    Close {
+        case_id: String,
+        outcome: CloseOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        override_reason: Option<String>,
+    },
+}
+
+impl CommandOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandOp::Acknowledge { .. } => "acknowledge",
+            CommandOp::Step { .. } => "step",
+            CommandOp::AddPlaybook { .. } => "add_playbook",
+            CommandOp::Close { .. } => "close",
+        }
+    }
+
+    pub fn case_id(&self) -> &str {
+        match self {
+            CommandOp::Acknowledge { case_id }
+            | CommandOp::Step { case_id, .. }
+            | CommandOp::AddPlaybook { case_id, .. }
+            | CommandOp::Close { case_id, .. } => case_id,
+        }
+    }
 }
 
 /// The relay's answer to one command.
@@ -553,12 +703,32 @@ pub enum ResultTag {
     Result,
 }
 
-/// A frame the relay sends: an event or a command result.
+/// The first frame on every stream connection (it has no `seq`): who the
+/// relay thinks you are, and the playbooks it runs, so a console can draw
+/// checklists without a copy of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    #[serde(rename = "type")]
+    pub kind: SessionTag,
+    pub credential: Actor,
+    pub latest_seq: i64,
+    pub playbooks: Vec<Playbook>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionTag {
+    Session,
+}
+
+/// A frame the relay sends: the session greeting, an event or a command
+/// result.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum ServerFrame {
+    Session(Box<Session>),
     Result(CommandResult),
-    Event(Event),
+    Event(Box<Event>),
 }
 
 /// `201`/`200` body of `POST /v1/alerts`.
@@ -699,6 +869,6 @@ mod tests {
         assert_eq!(v["seq"], 7);
         assert_eq!(v["alert"]["id"], "a-1");
         let back: ServerFrame = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, ServerFrame::Event(ev));
+        assert_eq!(back, ServerFrame::Event(Box::new(ev)));
     }
 }

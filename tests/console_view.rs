@@ -44,13 +44,53 @@ fn alert_event(seq: i64, case_num: u32, body: Value, opened_at: &str, status: &s
         }
     });
     let ev: Event = serde_json::from_value(ev).expect("valid event");
-    Action::Frame(Box::new(ServerFrame::Event(ev)))
+    Action::Frame(Box::new(ServerFrame::Event(Box::new(ev))))
+}
+
+fn library() -> crisisdesk::playbook::Library {
+    crisisdesk::relay::playbooks::load(None).expect("built-in playbooks")
+}
+
+fn session(role: &str) -> Action {
+    let frame = json!({
+        "type": "session",
+        "credential": {"name": "wang", "role": role},
+        "latest_seq": 0,
+        "playbooks": library().playbooks(),
+    });
+    Action::Frame(Box::new(
+        serde_json::from_value(frame).expect("session frame"),
+    ))
+}
+
+/// The checklist the relay would attach to a case with this alert.
+fn checklist_event(seq: i64, case_num: u32, body: &Value, opened_at: &str) -> Option<Action> {
+    let lib = library();
+    let category = serde_json::from_value(body["category"].clone()).unwrap();
+    let level = serde_json::from_value(body["level"].clone()).unwrap();
+    let imminent = body
+        .get("imminent")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let pb = lib.select(category, level, imminent)?;
+    let progress = crisisdesk::playbook::Progress::new(pb, at(opened_at));
+    let ev = json!({
+        "seq": seq, "at": opened_at, "type": "checklist_added",
+        "case_id": format!("C{case_num:06}"), "playbook": pb.id, "progress": progress,
+    });
+    let ev: Event = serde_json::from_value(ev).expect("checklist event");
+    Some(Action::Frame(Box::new(ServerFrame::Event(Box::new(ev)))))
 }
 
 fn sample_app(lang: Lang) -> App {
+    sample_app_as(lang, "counselor")
+}
+
+fn sample_app_as(lang: Lang, role: &str) -> App {
     let mut app = App::new(lang, at("2026-11-20T13:30:00Z"), beijing());
     app.relay_label = "ws://10.0.0.5:7710".into();
     app.update(Action::Connection(ConnectionState::Connected));
+    app.update(session(role));
     let cases = [
         json!({"id": "a1", "source": "screening", "category": "suicide_risk", "level": "key",
                "student": {"id": "S1001", "name": "王小明", "school": "第一中学", "grade": "初二", "class": "(3)班"},
@@ -74,19 +114,25 @@ fn sample_app(lang: Lang) -> App {
         "2026-11-20T11:00:00Z",
         "2026-11-20T13:00:00Z",
     ];
+    let mut seq = 0;
     for (i, (body, opened_at)) in cases.into_iter().zip(opened).enumerate() {
         let status = body
             .get("status")
             .and_then(Value::as_str)
             .unwrap_or("actual")
             .to_string();
+        seq += 1;
         app.update(alert_event(
-            i as i64 + 1,
+            seq,
             i as u32 + 1,
-            body,
+            body.clone(),
             opened_at,
             &status,
         ));
+        if let Some(checklist) = checklist_event(seq + 1, i as u32 + 1, &body, opened_at) {
+            seq += 1;
+            app.update(checklist);
+        }
     }
     app.refresh();
     app
@@ -191,7 +237,8 @@ fn repeated_event_is_applied_once() {
     let mut app = sample_app(Lang::Zh);
     let body = json!({"id": "a9", "source": "manual", "category": "other", "level": "general",
         "student": {"id": "S9"}, "observed_at": "2026-11-20T21:00:00+08:00"});
-    app.update(alert_event(3, 9, body, "2026-11-20T13:00:00Z", "actual"));
+    let last = app.last_seq;
+    app.update(alert_event(last, 9, body, "2026-11-20T13:00:00Z", "actual"));
     app.refresh();
     assert_eq!(
         app.order.len(),
@@ -222,4 +269,143 @@ fn only_visible_rows_are_drawn_for_a_long_list() {
         "the selected last row is in view"
     );
     assert!(!screen.contains("C000001"));
+}
+
+fn open_imminent_case(lang: Lang) -> App {
+    let mut app = sample_app(lang);
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn checklist_zh() {
+    insta::assert_snapshot!(render(&open_imminent_case(Lang::Zh), 100, 32));
+}
+
+#[test]
+fn checklist_en() {
+    insta::assert_snapshot!(render(&open_imminent_case(Lang::En), 100, 32));
+}
+
+#[test]
+fn my_steps_zh() {
+    let mut app = sample_app(Lang::Zh);
+    key(&mut app, KeyCode::Char('m'));
+    insta::assert_snapshot!(render(&app, 100, 24));
+}
+
+#[test]
+fn my_steps_en_with_overdue_steps() {
+    let mut app = sample_app(Lang::En);
+    // An hour later the 10-minute steps are long overdue.
+    app.update(Action::Tick(at("2026-11-20T14:30:00Z")));
+    key(&mut app, KeyCode::Char('m'));
+    let screen = render(&app, 100, 24);
+    assert!(
+        screen.contains("⚠OVERDUE"),
+        "overdue is said in words:\n{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn all_roles_toggle_shows_the_team() {
+    let mut app = open_imminent_case(Lang::Zh);
+    let mine = app.case_step_rows("C000002").len();
+    key(&mut app, KeyCode::Char('t'));
+    let all = app.case_step_rows("C000002").len();
+    assert!(
+        all > mine,
+        "all roles ({all}) shows more than mine ({mine})"
+    );
+    assert!(mine > 0);
+}
+
+#[test]
+fn check_step_sends_a_complete_command() {
+    use crisisdesk::console::Effect;
+    use crisisdesk::protocol::CommandOp;
+    let mut app = open_imminent_case(Lang::En);
+    let rows = app.case_step_rows("C000002");
+    let first_check = rows
+        .iter()
+        .position(|r| matches!(r.kind, crisisdesk::playbook::StepKind::Check))
+        .expect("a check step for the counselor");
+    for _ in 0..first_check {
+        key(&mut app, KeyCode::Down);
+    }
+    let effects = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    let [Effect::Send(cmd)] = effects.as_slice() else {
+        panic!("expected one command, got {effects:?}");
+    };
+    match &cmd.op {
+        CommandOp::Step {
+            case_id,
+            step,
+            action,
+            ..
+        } => {
+            assert_eq!(case_id, "C000002");
+            assert_eq!(step, &rows[first_check].target.step);
+            assert_eq!(action, &crisisdesk::playbook::StepAction::Complete);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        cmd.client_at.is_some(),
+        "the console's own time travels with it"
+    );
+}
+
+#[test]
+fn skip_needs_a_reason_and_the_prompt_says_so() {
+    let mut app = open_imminent_case(Lang::Zh);
+    key(&mut app, KeyCode::Char('s'));
+    let effects = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert!(effects.is_empty(), "empty reason sends nothing");
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("不能为空"), "{screen}");
+    for c in "家长已在场".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let effects = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(effects.len(), 1);
+    assert!(app.prompt.is_none());
+}
+
+#[test]
+fn choice_prompt_lists_the_options() {
+    let mut app = sample_app(Lang::En);
+    let choice = app
+        .order
+        .clone()
+        .iter()
+        .flat_map(|id| app.case_step_rows(id))
+        .find(|r| matches!(r.kind, crisisdesk::playbook::StepKind::Choice { .. }));
+    let Some(choice) = choice else {
+        panic!("the sample cases have a choice step for the counselor");
+    };
+    app.prompt = Some(crisisdesk::console::app::Prompt {
+        ask: crisisdesk::console::app::Ask::Choice(choice.target.clone()),
+        input: "9".into(),
+        error: None,
+    });
+    let effects = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert!(
+        effects.is_empty(),
+        "an option number out of range sends nothing"
+    );
+    insta::assert_snapshot!(render(&app, 100, 24));
 }

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use crisisdesk::protocol::Role;
 use serde_json::json;
@@ -33,7 +31,7 @@ async fn ingested_alert_reaches_a_connected_stream() {
     assert_eq!(reply.body["seq"], 1);
     let case_id = reply.body["case_id"].as_str().unwrap().to_string();
 
-    let ev = &events(&mut ws, 1).await[0];
+    let ev = &alert_events(&mut ws, 1).await[0];
     assert_eq!(ev["type"], "alert");
     assert_eq!(ev["seq"], 1);
     assert_eq!(ev["alert"]["id"], "a-1");
@@ -63,13 +61,10 @@ async fn duplicate_id_creates_nothing_new_and_streams_nothing() {
     assert_eq!(conflict.status, 409);
     assert_eq!(conflict.body["error"]["field"], "id");
 
-    assert_eq!(events(&mut ws, 1).await[0]["seq"], 1);
-    assert!(
-        next_json(&mut ws, Duration::from_millis(500))
-            .await
-            .is_none(),
-        "a duplicate must not be streamed again"
-    );
+    let streamed = until_quiet(&mut ws).await;
+    let alerts: Vec<_> = streamed.iter().filter(|e| e["type"] == "alert").collect();
+    assert_eq!(alerts.len(), 1, "a duplicate must not be streamed again");
+    assert_eq!(alerts[0]["seq"], first.body["seq"]);
     assert_eq!(relay.relay.store().alert_count().await.unwrap(), 1);
     relay.stop().await;
 }
@@ -88,7 +83,7 @@ async fn alerts_for_the_same_student_join_one_case_and_raise_its_level() {
 
     let counselor = relay.token("wang", Role::Counselor).await;
     let mut ws = connect(relay.addr, Some(&counselor), 0).await.unwrap();
-    let evs = events(&mut ws, 3).await;
+    let evs = alert_events(&mut ws, 3).await;
     assert_eq!(evs[1]["opened"], false);
     assert_eq!(evs[1]["case"]["level"], "high");
     assert_eq!(evs[1]["case"]["imminent"], true);
@@ -131,7 +126,13 @@ async fn resume_with_since_has_no_gaps_and_no_duplicates() {
         )
         .await;
     }
-    let mut ws = connect(relay.addr, Some(&counselor), 3).await.unwrap();
+    let mut whole = connect(relay.addr, Some(&counselor), 0).await.unwrap();
+    let before = until_quiet(&mut whole).await;
+    let resume_from = seqs(&before)[before.len() / 2];
+
+    let mut ws = connect(relay.addr, Some(&counselor), resume_from)
+        .await
+        .unwrap();
     // Posted while this connection replays: must come after, exactly once.
     let live = tokio::spawn({
         let url = relay.url("/v1/alerts");
@@ -148,24 +149,27 @@ async fn resume_with_since_has_no_gaps_and_no_duplicates() {
             }
         }
     });
-    let evs = events(&mut ws, 5).await;
     live.await.unwrap();
-    let seqs: Vec<i64> = evs.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, vec![4, 5, 6, 7, 8]);
-    assert!(
-        next_json(&mut ws, Duration::from_millis(300))
-            .await
-            .is_none()
+    let resumed = until_quiet(&mut ws).await;
+    let all = until_quiet(&mut whole).await;
+    let last = *seqs(&all).last().unwrap();
+    assert_eq!(
+        seqs(&resumed),
+        ((resume_from + 1)..=last).collect::<Vec<_>>(),
+        "no gaps, no duplicates"
     );
-
-    // Absent `since` means everything.
-    let mut all = connect(relay.addr, Some(&counselor), 0).await.unwrap();
-    let seqs: Vec<i64> = events(&mut all, 8)
-        .await
+    let posted: Vec<_> = resumed
         .iter()
-        .map(|e| e["seq"].as_i64().unwrap())
+        .filter(|e| e["alert"]["id"] == "s-7")
         .collect();
-    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    assert_eq!(posted.len(), 1, "a live alert arrives once");
+
+    // Absent `since` means everything, dense from 1.
+    let mut from_start = connect(relay.addr, Some(&counselor), 0).await.unwrap();
+    assert_eq!(
+        seqs(&until_quiet(&mut from_start).await),
+        (1..=last).collect::<Vec<_>>()
+    );
     relay.stop().await;
 }
 
@@ -194,12 +198,14 @@ async fn many_concurrent_producers_stream_in_seq_order() {
     for p in posts {
         assert_eq!(p.await.unwrap(), 201);
     }
-    let seqs: Vec<i64> = events(&mut ws, 40)
-        .await
-        .iter()
-        .map(|e| e["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    let streamed = until_quiet(&mut ws).await;
+    let n = streamed.len() as i64;
+    assert_eq!(
+        seqs(&streamed),
+        (1..=n).collect::<Vec<_>>(),
+        "dense and in order"
+    );
+    assert_eq!(streamed.iter().filter(|e| e["type"] == "alert").count(), 40);
     relay.stop().await;
 }
 
@@ -344,9 +350,9 @@ async fn acknowledge_is_applied_once_and_races_have_one_winner() {
     let mut a = connect(relay.addr, Some(&wang), 0).await.unwrap();
     let mut b = connect(relay.addr, Some(&li), 0).await.unwrap();
     let mut r = connect(relay.addr, Some(&reviewer), 0).await.unwrap();
-    events(&mut a, 1).await;
-    events(&mut b, 1).await;
-    events(&mut r, 1).await;
+    until_quiet(&mut a).await;
+    until_quiet(&mut b).await;
+    until_quiet(&mut r).await;
 
     // A reviewer may read but never change anything.
     send_command(
@@ -391,14 +397,13 @@ async fn acknowledge_is_applied_once_and_races_have_one_winner() {
 
     // Everyone saw exactly one acknowledgement event.
     let mut watcher = connect(relay.addr, Some(&reviewer), 0).await.unwrap();
-    let evs = events(&mut watcher, 2).await;
-    assert_eq!(evs[1]["type"], "case_acknowledged");
-    assert_eq!(evs[1]["case"]["status"], "acknowledged");
-    assert!(
-        next_json(&mut watcher, Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    let evs = until_quiet(&mut watcher).await;
+    let acks: Vec<_> = evs
+        .iter()
+        .filter(|e| e["type"] == "case_acknowledged")
+        .collect();
+    assert_eq!(acks.len(), 1, "one acknowledgement event");
+    assert_eq!(acks[0]["case"]["status"], "acknowledged");
 
     // Unknown case and garbage commands are refused plainly.
     send_command(

@@ -187,6 +187,7 @@ impl Supervisor {
                         }
                         ServerFrame::Event(ev) => *last_seq = ev.seq,
                         ServerFrame::Result(r) => unanswered.retain(|c| c.id != r.id),
+                        ServerFrame::Session(_) => {}
                     }
                     if self.actions.send(Action::Frame(Box::new(frame))).await.is_err() {
                         return Ended::Shutdown;

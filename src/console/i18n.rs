@@ -1,7 +1,8 @@
 //! Every string a responder sees, in Simplified Chinese and English. Draw
 //! code takes its words from a [`Strings`] and never from a literal.
 
-use crate::protocol::{CaseStatus, Category, Level, Source};
+use crate::playbook::StepState;
+use crate::protocol::{CaseStatus, Category, CloseOutcome, Level, Role, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Lang {
@@ -74,13 +75,40 @@ pub struct Strings {
     pub detail_by: &'static str,
     pub under_14: &'static str,
     pub none: &'static str,
-    pub ack_sent: &'static str,
-    pub ack_done: &'static str,
     pub refused: &'static str,
     pub ago_minutes: &'static str,
     pub ago_hours: &'static str,
     pub ago_days: &'static str,
     pub ago_now: &'static str,
+    pub sent: &'static str,
+    pub done: &'static str,
+    pub prompt_empty: &'static str,
+    pub prompt_pick_number: &'static str,
+    pub prompt_bad_time: &'static str,
+    pub prompt_hint: &'static str,
+    pub ask_skip: &'static str,
+    pub ask_note: &'static str,
+    pub ask_choice: &'static str,
+    pub ask_contact: &'static str,
+    pub ask_referral_institution: &'static str,
+    pub ask_referral_time: &'static str,
+    pub ask_add_playbook: &'static str,
+    pub ask_close_outcome: &'static str,
+    pub ask_close_reason: &'static str,
+    pub my_steps_title: &'static str,
+    pub checklist_title: &'static str,
+    pub all_roles_hint: &'static str,
+    pub no_steps: &'static str,
+    pub no_checklist: &'static str,
+    pub col_due: &'static str,
+    pub col_step: &'static str,
+    pub col_role: &'static str,
+    pub overdue: &'static str,
+    pub attempts_exhausted: &'static str,
+    pub required_mark: &'static str,
+    pub escalated: &'static str,
+    pub escalation_dismiss: &'static str,
+    pub unknown_who: &'static str,
 }
 
 impl Strings {
@@ -132,6 +160,51 @@ impl Strings {
         }
     }
 
+    pub fn role(&self, role: Role) -> &'static str {
+        let zh = self.is_zh();
+        match role {
+            Role::Producer => pick(zh, "信息源", "producer"),
+            Role::Counselor => pick(zh, "心理教师", "counselor"),
+            Role::HeadTeacher => pick(zh, "班主任", "head teacher"),
+            Role::Leader => pick(zh, "校领导", "leader"),
+            Role::Nurse => pick(zh, "校医", "nurse"),
+            Role::Security => pick(zh, "保卫", "security"),
+            Role::Reviewer => pick(zh, "督导", "reviewer"),
+            Role::Admin => pick(zh, "管理员", "admin"),
+        }
+    }
+
+    pub fn outcome(&self, o: CloseOutcome) -> &'static str {
+        let zh = self.is_zh();
+        match o {
+            CloseOutcome::Stabilized => pick(zh, "已稳定", "stabilized"),
+            CloseOutcome::ReferredOut => pick(zh, "已转介", "referred out"),
+            CloseOutcome::Transferred => pick(zh, "已转学", "transferred"),
+            CloseOutcome::NoRisk => pick(zh, "评估无风险", "no risk found"),
+            CloseOutcome::Error => pick(zh, "误报/重复", "opened in error"),
+        }
+    }
+
+    pub fn step_state(&self, state: StepState) -> &'static str {
+        let zh = self.is_zh();
+        match state {
+            StepState::Pending => pick(zh, "待办", "to do"),
+            StepState::Blocked => pick(zh, "等待前置", "waiting"),
+            StepState::Done => pick(zh, "完成", "done"),
+            StepState::Skipped => pick(zh, "跳过", "skipped"),
+            StepState::Inactive => pick(zh, "不适用", "n/a"),
+        }
+    }
+
+    /// Playbook text follows the console's language.
+    pub fn text<'t>(&self, text: &'t crate::playbook::Text) -> &'t str {
+        text.get(if self.is_zh() {
+            crate::playbook::Lang::Zh
+        } else {
+            crate::playbook::Lang::En
+        })
+    }
+
     /// "attempt 3" / "第3次".
     pub fn attempt(&self, n: u32) -> String {
         if self.is_zh() {
@@ -179,6 +252,15 @@ pub static ZH: Strings = Strings {
         ("Enter", "打开案例"),
         ("Esc", "返回列表"),
         ("a", "确认（认领）案例"),
+        ("m", "我的待办（所有案例）"),
+        ("Enter/空格", "执行所选步骤"),
+        ("s", "跳过步骤（需原因）"),
+        ("t", "本角色 / 全部角色"),
+        ("p", "添加预案"),
+        ("C", "结案"),
+        ("o", "（待办中）打开案例"),
+        ("J / K", "滚动案例信息"),
+        ("e", "已知悉升级提醒"),
         ("?", "显示/隐藏帮助"),
         ("q", "退出"),
     ],
@@ -195,13 +277,40 @@ pub static ZH: Strings = Strings {
     detail_by: "确认人",
     under_14: "未满14岁",
     none: "无",
-    ack_sent: "已发送确认",
-    ack_done: "已确认",
     refused: "未执行",
     ago_minutes: "分钟",
     ago_hours: "小时",
     ago_days: "天",
     ago_now: "刚刚",
+    sent: "已发送",
+    done: "已完成",
+    prompt_empty: "不能为空",
+    prompt_pick_number: "请输入列表中的序号",
+    prompt_bad_time: "时间格式：+2h、+30m、+1d 或 2026-11-21 09:00",
+    prompt_hint: "Enter 提交 · Esc 取消",
+    ask_skip: "跳过原因（必填）",
+    ask_note: "记录内容",
+    ask_choice: "选择序号",
+    ask_contact: "联系结果：1 已联系上 · 2 无人接听 · 3 拒绝",
+    ask_referral_institution: "转介机构",
+    ask_referral_time: "预约时间（+2h 或 2026-11-21 09:00）",
+    ask_add_playbook: "添加预案（序号）",
+    ask_close_outcome: "结案结果（序号）",
+    ask_close_reason: "仍有必做步骤时的结案理由（校领导；无则留空）",
+    my_steps_title: "我的待办",
+    checklist_title: "处置清单",
+    all_roles_hint: "t 切换：仅本角色 / 全部角色",
+    no_steps: "没有待办步骤",
+    no_checklist: "该案例尚无处置预案（p 添加）",
+    col_due: "时限",
+    col_step: "步骤",
+    col_role: "角色",
+    overdue: "超时",
+    attempts_exhausted: "多次未联系上",
+    required_mark: "必做",
+    escalated: "升级",
+    escalation_dismiss: "e 已知悉",
+    unknown_who: "身份待确认",
 };
 
 pub static EN: Strings = Strings {
@@ -233,6 +342,15 @@ pub static EN: Strings = Strings {
         ("Enter", "open case"),
         ("Esc", "back to list"),
         ("a", "acknowledge (claim) case"),
+        ("m", "my steps (all cases)"),
+        ("Enter/Space", "do the selected step"),
+        ("s", "skip step (reason)"),
+        ("t", "my role / all roles"),
+        ("p", "add a playbook"),
+        ("C", "close the case"),
+        ("o", "(my steps) open the case"),
+        ("J / K", "scroll case details"),
+        ("e", "dismiss escalations"),
         ("?", "toggle help"),
         ("q", "quit"),
     ],
@@ -249,11 +367,38 @@ pub static EN: Strings = Strings {
     detail_by: "by",
     under_14: "under 14",
     none: "none",
-    ack_sent: "acknowledgement sent",
-    ack_done: "acknowledged",
     refused: "not done",
     ago_minutes: "m",
     ago_hours: "h",
     ago_days: "d",
     ago_now: "now",
+    sent: "sent",
+    done: "done",
+    prompt_empty: "must not be empty",
+    prompt_pick_number: "type a number from the list",
+    prompt_bad_time: "time as +2h, +30m, +1d or 2026-11-21 09:00",
+    prompt_hint: "Enter submit · Esc cancel",
+    ask_skip: "Reason for skipping (required)",
+    ask_note: "Note",
+    ask_choice: "Choose a number",
+    ask_contact: "Outcome: 1 reached · 2 no answer · 3 refused",
+    ask_referral_institution: "Referred to (institution)",
+    ask_referral_time: "Appointment (+2h or 2026-11-21 09:00)",
+    ask_add_playbook: "Add playbook (number)",
+    ask_close_outcome: "Close with outcome (number)",
+    ask_close_reason: "Override reason if required steps are open (leader; else empty)",
+    my_steps_title: "My steps",
+    checklist_title: "Checklist",
+    all_roles_hint: "t: my role / all roles",
+    no_steps: "No open steps",
+    no_checklist: "No playbook on this case yet (p adds one)",
+    col_due: "Due",
+    col_step: "Step",
+    col_role: "Role",
+    overdue: "OVERDUE",
+    attempts_exhausted: "unreachable",
+    required_mark: "req",
+    escalated: "ESCALATED",
+    escalation_dismiss: "e dismiss",
+    unknown_who: "signing in",
 };

@@ -34,7 +34,7 @@ pub struct ConsoleOptions {
 /// Turns what a user types as `--relay` (`ws://h:p`, `http://h:p`, `h:p`,
 /// with or without the path) into the stream endpoint.
 pub fn stream_url(relay: &str) -> anyhow::Result<String> {
-    let relay = relay.trim().trim_end_matches('/');
+    let relay = relay.trim();
     let (scheme, rest) = match relay.split_once("://") {
         Some(("ws" | "http", rest)) => ("ws", rest),
         Some(("wss" | "https", rest)) => ("wss", rest),
@@ -43,10 +43,10 @@ pub fn stream_url(relay: &str) -> anyhow::Result<String> {
         ),
         None => ("ws", relay),
     };
+    let rest = rest.trim_end_matches('/').trim_end_matches("/v1/stream");
     if rest.is_empty() {
         anyhow::bail!("--relay: missing host, e.g. ws://127.0.0.1:7710");
     }
-    let rest = rest.trim_end_matches("/v1/stream");
     Ok(format!("{scheme}://{rest}/v1/stream"))
 }
 

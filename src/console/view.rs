@@ -9,7 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 
-use super::app::{App, CaseView, ConnectionState, Screen};
+use super::app::{App, Ask, CaseView, ConnectionState, Prompt, Screen, StepRow};
 use super::i18n::Strings;
 use crate::protocol::{CaseStatus, Level};
 use crate::text::{fit, fit_exact, masked_name, width};
@@ -17,10 +17,14 @@ use crate::text::{fit, fit_exact, masked_name, width};
 pub fn draw(app: &App, frame: &mut Frame) {
     let area = frame.area();
     let drill = app.shows_drill() || app.banner.is_some();
-    let [header, banner, body, status] = Layout::vertical([
+    let escalated = !app.unseen_escalations.is_empty();
+    let prompt_height = if app.prompt.is_some() { 4 } else { 0 };
+    let [header, banner, alarm, body, prompt, status] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(if drill { 1 } else { 0 }),
+        Constraint::Length(u16::from(drill)),
+        Constraint::Length(u16::from(escalated)),
         Constraint::Min(1),
+        Constraint::Length(prompt_height),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -29,17 +33,264 @@ pub fn draw(app: &App, frame: &mut Frame) {
     if drill {
         draw_drill_banner(app, frame, banner);
     }
+    if escalated {
+        draw_escalation_banner(app, frame, alarm);
+    }
     match &app.screen {
         Screen::List => draw_list(app, frame, body),
         Screen::Detail(id) => match app.cases.get(id) {
             Some(case) => draw_detail(app, case, frame, body),
             None => draw_list(app, frame, body),
         },
+        Screen::MySteps => draw_my_steps(app, frame, body),
+    }
+    if let Some(p) = &app.prompt {
+        draw_prompt(app, p, frame, prompt);
     }
     draw_status(app, frame, status);
     if app.show_help {
         draw_help(app.strings, frame, area);
     }
+}
+
+/// Overdue is told by a word and a symbol, not by colour alone.
+fn alarm_style() -> Style {
+    Style::new()
+        .fg(Color::White)
+        .bg(Color::Red)
+        .add_modifier(Modifier::BOLD)
+}
+
+fn draw_escalation_banner(app: &App, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let latest = app.unseen_escalations.last().map(|(case_id, e)| {
+        let title = app
+            .playbooks
+            .get(&e.playbook)
+            .and_then(|pb| pb.step(&e.step))
+            .map(|st| s.text(&st.title).to_string())
+            .unwrap_or_else(|| e.step.clone());
+        format!("{case_id} {title} ({})", s.role(e.owner))
+    });
+    let text = format!(
+        " ⚠ {} {} · {} · {} ",
+        s.escalated,
+        app.unseen_escalations.len(),
+        latest.unwrap_or_default(),
+        s.escalation_dismiss
+    );
+    frame.render_widget(
+        Paragraph::new(fit(&text, area.width as usize)).style(alarm_style()),
+        area,
+    );
+}
+
+/// Time left until `due` (`04:32`, `2h05m`, `3d`), or time past it with
+/// the overdue word: `⚠超时 12:03`.
+pub fn countdown(s: &Strings, now: DateTime<Utc>, due: DateTime<Utc>) -> (String, bool) {
+    let secs = (due - now).num_seconds();
+    let span = |secs: i64| {
+        let secs = secs.abs();
+        match secs {
+            s if s < 3600 => format!("{:02}:{:02}", s / 60, s % 60),
+            s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+            s => format!("{}d", s / 86_400),
+        }
+    };
+    if secs < 0 {
+        (format!("⚠{} {}", s.overdue, span(secs)), true)
+    } else {
+        (span(secs), false)
+    }
+}
+
+fn step_title(app: &App, row: &StepRow) -> String {
+    app.playbooks
+        .get(&row.target.playbook)
+        .and_then(|pb| pb.step(&row.target.step))
+        .map(|st| app.strings.text(&st.title).to_string())
+        .unwrap_or_else(|| row.target.step.clone())
+}
+
+/// One step as a table row: cursor, deadline, state, title, role.
+fn step_row<'a>(app: &App, row: &StepRow, selected: bool, title_width: usize) -> Row<'a> {
+    let s = app.strings;
+    let (due, overdue) = match (row.state.is_open(), row.act_by) {
+        (true, Some(at)) => countdown(s, app.now, at),
+        _ => (String::new(), false),
+    };
+    let exhausted = row.overdue == Some(crate::playbook::OverdueReason::AttemptsExhausted);
+    let due = if exhausted && due.is_empty() {
+        format!("⚠{}", s.attempts_exhausted)
+    } else {
+        due
+    };
+    let mut state = s.step_state(row.state).to_string();
+    if row.failed_attempts > 0 && row.state.is_open() {
+        state = format!("{state}×{}", row.failed_attempts);
+    }
+    let mark = match row.state {
+        crate::playbook::StepState::Done => "✓",
+        crate::playbook::StepState::Skipped => "–",
+        _ if row.required => "■",
+        _ => "□",
+    };
+    let mut style = Style::new();
+    if !row.state.is_open() {
+        style = style.add_modifier(Modifier::DIM);
+    }
+    if selected {
+        style = style.add_modifier(Modifier::REVERSED);
+    }
+    Row::new(vec![
+        Line::raw(if selected { "▸" } else { " " }),
+        Line::raw(mark),
+        if overdue || exhausted {
+            Line::styled(fit(&due, W_DUE), alarm_style())
+        } else {
+            Line::raw(fit(&due, W_DUE))
+        },
+        Line::raw(fit(&state, W_STATE)),
+        Line::raw(fit(&step_title(app, row), title_width)),
+        Line::raw(fit(s.role(row.role), W_ROLE)),
+    ])
+    .style(style)
+}
+
+const W_DUE: usize = 15;
+const W_STATE: usize = 8;
+const W_ROLE: usize = 12;
+
+fn step_table<'a>(app: &App, rows: &[StepRow], area: Rect, lead: usize) -> Table<'a> {
+    let title_width =
+        (area.width as usize).saturating_sub(1 + 1 + W_DUE + W_STATE + W_ROLE + 5 + lead);
+    let visible = area.height.saturating_sub(1) as usize;
+    let first = app.step_cursor.saturating_sub(visible.saturating_sub(1));
+    let body: Vec<Row> = rows
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(visible)
+        .map(|(i, r)| step_row(app, r, i == app.step_cursor, title_width))
+        .collect();
+    let widths = [1, 1, W_DUE, W_STATE, title_width, W_ROLE].map(|w| Constraint::Length(w as u16));
+    let s = app.strings;
+    Table::new(body, widths).header(
+        Row::new(["", "", s.col_due, "", s.col_step, s.col_role])
+            .style(Style::new().add_modifier(Modifier::UNDERLINED)),
+    )
+}
+
+fn draw_my_steps(app: &App, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let rows = app.my_step_rows();
+    let who = app
+        .me
+        .as_ref()
+        .map(|m| s.role(m.role).to_string())
+        .unwrap_or_else(|| s.unknown_who.to_string());
+    let block = Block::new().borders(Borders::TOP).title(format!(
+        " {} · {who} · {} ",
+        s.my_steps_title,
+        rows.len()
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if rows.is_empty() {
+        frame.render_widget(Paragraph::new(s.no_steps), inner);
+        return;
+    }
+    // Case id first: in "my steps" the case is part of what a row means.
+    let [cases, steps] =
+        Layout::horizontal([Constraint::Length(W_CASE as u16 + 1), Constraint::Min(10)])
+            .areas(inner);
+    let visible = inner.height.saturating_sub(1) as usize;
+    let first = app.step_cursor.saturating_sub(visible.saturating_sub(1));
+    let mut ids = vec![Line::styled(
+        s.col_case,
+        Style::new().add_modifier(Modifier::UNDERLINED),
+    )];
+    ids.extend(rows.iter().skip(first).take(visible).map(|r| {
+        let drill = app
+            .cases
+            .get(&r.target.case_id)
+            .is_some_and(CaseView::is_drill);
+        Line::raw(format!(
+            "{}{}",
+            r.target.case_id,
+            if drill { "*" } else { "" }
+        ))
+    }));
+    frame.render_widget(Paragraph::new(ids), cases);
+    frame.render_widget(step_table(app, &rows, steps, 0), steps);
+}
+
+fn draw_prompt(app: &App, prompt: &Prompt, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let question = match &prompt.ask {
+        Ask::SkipReason(_) => s.ask_skip.to_string(),
+        Ask::NoteText(_) => s.ask_note.to_string(),
+        Ask::Choice(t) => {
+            let options: Vec<String> = app
+                .playbooks
+                .get(&t.playbook)
+                .and_then(|pb| pb.step(&t.step))
+                .map(|st| {
+                    st.kind
+                        .options()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| format!("{} {}", i + 1, s.text(&o.label)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("{}: {}", s.ask_choice, options.join(" · "))
+        }
+        Ask::ContactOutcome(_) => s.ask_contact.to_string(),
+        Ask::ReferralInstitution(_) => s.ask_referral_institution.to_string(),
+        Ask::ReferralTime(..) => s.ask_referral_time.to_string(),
+        Ask::AddPlaybook(_) => {
+            let books: Vec<String> = app
+                .playbook_ids()
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let title = app
+                        .playbooks
+                        .get(id)
+                        .map(|p| s.text(&p.title))
+                        .unwrap_or(id);
+                    format!("{} {title}", i + 1)
+                })
+                .collect();
+            format!("{}: {}", s.ask_add_playbook, books.join(" · "))
+        }
+        Ask::CloseOutcome(_) => {
+            let outcomes: Vec<String> = crate::protocol::CloseOutcome::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, o)| format!("{} {}", i + 1, s.outcome(*o)))
+                .collect();
+            format!("{}: {}", s.ask_close_outcome, outcomes.join(" · "))
+        }
+        Ask::CloseReason(..) => s.ask_close_reason.to_string(),
+    };
+    let mut lines = vec![
+        Line::styled(
+            fit(&question, area.width as usize),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Line::raw(format!("> {}▏", crate::text::inert(&prompt.input))),
+    ];
+    match &prompt.error {
+        Some(e) => lines.push(Line::styled(format!("⚠ {e}"), alarm_style())),
+        None => lines.push(Line::raw(s.prompt_hint)),
+    }
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::new().borders(Borders::TOP)),
+        area,
+    );
 }
 
 /// Symbol + text + colour, so a level reads without colour too.
@@ -350,14 +601,76 @@ fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
         ]));
     }
 
-    let block = Block::new().borders(Borders::TOP);
+    // Case facts on top (J/K scroll them), the checklist below: the
+    // checklist is what a responder works from, so it gets the most room.
+    let info_height = (lines.len() as u16 + 1).min(area.height / 2).max(4);
+    let [info, checklist] =
+        Layout::vertical([Constraint::Length(info_height), Constraint::Min(3)]).areas(area);
     frame.render_widget(
         Paragraph::new(lines)
-            .block(block)
+            .block(Block::new().borders(Borders::TOP))
             .wrap(Wrap { trim: false })
             .scroll((app.detail_scroll, 0)),
-        area,
+        info,
     );
+    draw_checklist(app, c, frame, checklist);
+}
+
+/// The case's checklists: my role's steps (or all), with the other roles'
+/// progress in the title so everyone sees where the team stands.
+fn draw_checklist(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let my_role = app.me.as_ref().map(|m| m.role);
+    let mut done_by_role: Vec<(crate::protocol::Role, usize, usize)> = Vec::new();
+    let mut titles = Vec::new();
+    for progress in &c.checklists {
+        let Some(pb) = app.playbooks.get(&progress.playbook) else {
+            continue;
+        };
+        titles.push(s.text(&pb.title).to_string());
+        for v in progress.view(pb, app.now) {
+            if v.state == crate::playbook::StepState::Inactive {
+                continue;
+            }
+            let finished = usize::from(!v.state.is_open());
+            match done_by_role.iter_mut().find(|(r, _, _)| *r == v.step.role) {
+                Some(entry) => {
+                    entry.1 += finished;
+                    entry.2 += 1;
+                }
+                None => done_by_role.push((v.step.role, finished, 1)),
+            }
+        }
+    }
+    let team: Vec<String> = done_by_role
+        .iter()
+        .map(|(role, done, total)| {
+            let me = if Some(*role) == my_role { "▸" } else { "" };
+            format!("{me}{} {done}/{total}", s.role(*role))
+        })
+        .collect();
+    let title = format!(
+        " {} · {} · {} · {} ",
+        s.checklist_title,
+        titles.join(" + "),
+        team.join(" "),
+        s.all_roles_hint
+    );
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(fit(&title, area.width as usize));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if c.checklists.is_empty() {
+        frame.render_widget(Paragraph::new(s.no_checklist), inner);
+        return;
+    }
+    let rows = app.case_step_rows(&c.case.id);
+    if rows.is_empty() {
+        frame.render_widget(Paragraph::new(s.no_steps), inner);
+        return;
+    }
+    frame.render_widget(step_table(app, &rows, inner, 0), inner);
 }
 
 fn draw_status(app: &App, frame: &mut Frame, area: Rect) {

@@ -22,7 +22,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, interval};
 
 use super::{ApiError, Relay, auth};
-use crate::protocol::{ClientFrame, CommandResult, ErrorDetail, ResultTag, Role};
+use crate::protocol::{
+    Actor, ClientFrame, CommandResult, ErrorDetail, ResultTag, Role, Session, SessionTag,
+};
 use crate::store::{CommandOutcome, Credential};
 
 /// Events read from the store per query while catching up.
@@ -73,13 +75,13 @@ pub async fn open_stream(
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| async move {
             tracing::info!(credential = %credential.name, role = %credential.role, since, "stream opened");
-            let sent = Session::new(relay, credential.clone(), since).run(socket).await;
+            let sent = Connection::new(relay, credential.clone(), since).run(socket).await;
             tracing::info!(credential = %credential.name, last_seq = sent, "stream closed");
         })
         .into_response())
 }
 
-struct Session {
+struct Connection {
     relay: Arc<Relay>,
     credential: Credential,
     /// The last `seq` this connection has sent.
@@ -91,9 +93,9 @@ enum Flow {
     Stop,
 }
 
-impl Session {
+impl Connection {
     fn new(relay: Arc<Relay>, credential: Credential, since: i64) -> Self {
-        Session {
+        Connection {
             relay,
             credential,
             sent: since,
@@ -106,7 +108,7 @@ impl Session {
         // Subscribe before the replay so nothing published meanwhile is
         // missed; duplicates are dropped by the `sent` watermark.
         let mut live = self.relay.subscribe();
-        if self.catch_up(&mut tx).await.is_err() {
+        if self.greet(&mut tx).await.is_err() || self.catch_up(&mut tx).await.is_err() {
             return self.sent;
         }
         let mut ping = interval(PING_EVERY);
@@ -151,6 +153,28 @@ impl Session {
         }
         let _ = tx.close().await;
         self.sent
+    }
+
+    /// The first frame: who this credential is and the playbooks in force.
+    async fn greet<S>(&mut self, tx: &mut S) -> Result<(), SendError>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        let latest_seq = self.relay.store().latest_seq().await.map_err(|err| {
+            tracing::error!(error = %err, "cannot read the latest seq");
+            SendError::Store
+        })?;
+        let session = Session {
+            kind: SessionTag::Session,
+            credential: Actor {
+                name: self.credential.name.clone(),
+                role: self.credential.role,
+            },
+            latest_seq,
+            playbooks: self.relay.library().playbooks().to_vec(),
+        };
+        let text = serde_json::to_string(&session).map_err(|_| SendError::Closed)?;
+        send_text(tx, &text).await
     }
 
     /// Sends every stored event after `sent`, page by page.

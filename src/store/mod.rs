@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 pub use sqlite::Store;
 
-use crate::protocol::{CaseSnapshot, ErrorDetail, Role};
+use crate::protocol::{ErrorDetail, Role};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,9 +46,10 @@ pub struct StoredEvent {
 /// What ingesting an alert did.
 #[derive(Debug, Clone)]
 pub enum IngestOutcome {
-    /// A new alert: stored, with the event to broadcast.
+    /// A new alert: stored, with the events to broadcast (the alert's, and
+    /// a checklist the case now calls for).
     Created {
-        event: StoredEvent,
+        events: Vec<StoredEvent>,
         seq: i64,
         case_id: String,
     },
@@ -64,7 +65,6 @@ pub enum IngestOutcome {
 pub enum CommandOutcome {
     Applied {
         events: Vec<StoredEvent>,
-        case: Box<CaseSnapshot>,
     },
     Refused(ErrorDetail),
     /// The command id was seen before; this is the answer given then.

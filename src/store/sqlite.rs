@@ -1,6 +1,7 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL` so a commit
 //! that returned has reached the disk before the relay answers 201.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +18,10 @@ use super::{
     CommandOutcome, Credential, IngestOutcome, StoreError, StoredEvent, hash_token, hex, new_token,
     parse_ts, ts,
 };
+use crate::playbook::{Library, Playbook, Progress, StepAction};
 use crate::protocol::{
-    Actor, Alert, AlertStatus, CaseSnapshot, CaseStatus, Category, Command, CommandOp, ErrorDetail,
-    Event, EventBody, Level, Role,
+    Actor, Alert, AlertStatus, CaseSnapshot, CaseStatus, Category, CloseOutcome, Command,
+    CommandOp, ErrorDetail, Event, EventBody, Level, Origin, Role,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -140,6 +142,7 @@ impl Store {
         alert: &Alert,
         credential: &Credential,
         now: DateTime<Utc>,
+        library: &Library,
     ) -> Result<IngestOutcome, StoreError> {
         let body = serde_json::to_string(alert)
             .map_err(|e| StoreError::Corrupt(format!("alert does not encode: {e}")))?;
@@ -241,6 +244,9 @@ impl Store {
         };
 
         let case_id = case.id.clone();
+        let wanted = library
+            .select(case.category, case.level, case.imminent)
+            .map(|pb| pb.id.clone());
         let event = append_event(
             &mut tx,
             now,
@@ -252,6 +258,14 @@ impl Store {
             },
         )
         .await?;
+        let mut events = vec![event.clone()];
+        // The case gets the playbook its category, level and imminence call
+        // for; a later alert that raises it may call for another one.
+        if let Some(playbook) = wanted.as_deref().and_then(|id| library.get(id))
+            && !has_checklist(&mut tx, &case_id, &playbook.id).await?
+        {
+            events.push(attach_checklist(&mut tx, &case_id, playbook, now, None).await?);
+        }
         sqlx::query(
             "INSERT INTO alerts (id, body_hash, case_id, seq, received_at, credential_id, body) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -269,17 +283,20 @@ impl Store {
         Ok(IngestOutcome::Created {
             seq: event.seq,
             case_id,
-            event,
+            events,
         })
     }
 
     /// Applies a console command once. A command id seen before from the
     /// same credential returns the answer given then and changes nothing.
+    /// A refused command changes nothing but is remembered, so a re-send
+    /// gets the same answer.
     pub async fn apply_command(
         &self,
         credential: &Credential,
         command: &Command,
         now: DateTime<Utc>,
+        library: &Library,
     ) -> Result<CommandOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(row) =
@@ -298,16 +315,24 @@ impl Store {
             });
         }
 
-        let actor = Actor {
-            name: credential.name.clone(),
-            role: credential.role,
+        let origin = Origin {
+            by: Actor {
+                name: credential.name.clone(),
+                role: credential.role,
+            },
+            command_id: command.id.clone(),
+            terminal: command.terminal.clone(),
+            client_at: command.client_at,
         };
-        let (op_name, case_id, outcome) = match &command.op {
-            CommandOp::Acknowledge { case_id } => (
-                "acknowledge",
-                case_id.clone(),
-                acknowledge(&mut tx, case_id, actor, now).await?,
-            ),
+        let mut work = CommandTx {
+            tx: &mut tx,
+            now,
+            library,
+            origin,
+        };
+        let outcome = match work.apply(&command.op).await? {
+            Ok(events) => CommandOutcome::Applied { events },
+            Err(refusal) => CommandOutcome::Refused(refusal),
         };
         let error = match &outcome {
             CommandOutcome::Refused(e) => Some(e.clone()),
@@ -324,13 +349,100 @@ impl Store {
         .bind(ts(now))
         .bind(command.client_at.map(|t| t.to_rfc3339()))
         .bind(&command.terminal)
-        .bind(op_name)
-        .bind(&case_id)
+        .bind(command.op.name())
+        .bind(command.op.case_id())
         .bind(result)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// Appends an escalation event for each step of an open case that is
+    /// overdue at `now` and has not escalated before.
+    pub async fn escalate_overdue(
+        &self,
+        now: DateTime<Utc>,
+        library: &Library,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT k.case_id, k.playbook, k.progress FROM checklists k \
+             JOIN cases c ON c.id = k.case_id WHERE c.status != 'closed'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let raised: HashSet<(String, String, String)> =
+            sqlx::query("SELECT case_id, playbook, step FROM escalations")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let mut events = Vec::new();
+        for row in rows {
+            let case_id: String = row.try_get("case_id")?;
+            let playbook_id: String = row.try_get("playbook")?;
+            let Some(playbook) = library.get(&playbook_id) else {
+                continue;
+            };
+            let progress = progress_from(&row.try_get::<String, _>("progress")?)?;
+            for overdue in progress.overdue(playbook, now) {
+                let key = (
+                    case_id.clone(),
+                    playbook_id.clone(),
+                    overdue.step.id.clone(),
+                );
+                if raised.contains(&key) {
+                    continue;
+                }
+                let event = append_event(
+                    &mut tx,
+                    now,
+                    EventBody::Escalation {
+                        case_id: case_id.clone(),
+                        playbook: playbook_id.clone(),
+                        step: overdue.step.id.clone(),
+                        to: overdue.escalate_to.unwrap_or(overdue.step.role),
+                        owner: overdue.step.role,
+                        due: overdue.due,
+                        reason: overdue.reason,
+                    },
+                )
+                .await?;
+                sqlx::query(
+                    "INSERT INTO escalations (case_id, playbook, step, at, seq) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&key.0)
+                .bind(&key.1)
+                .bind(&key.2)
+                .bind(ts(now))
+                .bind(event.seq)
+                .execute(&mut *tx)
+                .await?;
+                events.push(event);
+            }
+        }
+        tx.commit().await?;
+        Ok(events)
+    }
+
+    /// The checklists on a case, as (playbook id, progress).
+    pub async fn checklists(&self, case_id: &str) -> Result<Vec<(String, Progress)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT playbook, progress FROM checklists WHERE case_id = ? ORDER BY added_at, playbook",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("playbook")?,
+                    progress_from(&r.try_get::<String, _>("progress")?)?,
+                ))
+            })
+            .collect()
     }
 
     /// One case's current state, if it exists.
@@ -350,72 +462,357 @@ impl Store {
     }
 }
 
-async fn acknowledge(
-    tx: &mut Tx<'_>,
-    case_id: &str,
-    actor: Actor,
+/// One command being applied inside its transaction. Each operation
+/// returns `Ok(Ok(events))` when applied, `Ok(Err(refusal))` when refused
+/// (nothing written), and `Err` only for storage failures.
+struct CommandTx<'t, 'c> {
+    tx: &'t mut Tx<'c>,
     now: DateTime<Utc>,
-) -> Result<CommandOutcome, StoreError> {
-    let Some(row) = sqlx::query("SELECT * FROM cases WHERE id = ?")
-        .bind(case_id)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        return Ok(CommandOutcome::Refused(
-            ErrorDetail::new("unknown_case", format!("there is no case `{case_id}`"))
-                .with_field("case_id"),
-        ));
-    };
-    let mut case = case_from_row(&row)?;
-    match case.status {
-        CaseStatus::Closed => {
-            return Ok(CommandOutcome::Refused(ErrorDetail::new(
+    library: &'t Library,
+    origin: Origin,
+}
+
+type Applied = Result<Vec<StoredEvent>, ErrorDetail>;
+
+fn refuse(code: &str, message: impl Into<String>) -> Applied {
+    Err(ErrorDetail::new(code, message))
+}
+
+/// Longest close note or override reason.
+const MAX_CLOSE_TEXT: usize = crate::protocol::MAX_SUMMARY_CHARS;
+
+impl CommandTx<'_, '_> {
+    async fn apply(&mut self, op: &CommandOp) -> Result<Applied, StoreError> {
+        let case_id = op.case_id();
+        let Some(row) = sqlx::query("SELECT * FROM cases WHERE id = ?")
+            .bind(case_id)
+            .fetch_optional(&mut **self.tx)
+            .await?
+        else {
+            return Ok(Err(ErrorDetail::new(
+                "unknown_case",
+                format!("there is no case `{case_id}`"),
+            )
+            .with_field("case_id")));
+        };
+        let case = case_from_row(&row)?;
+        if case.status == CaseStatus::Closed {
+            return Ok(refuse(
                 "case_closed",
-                format!("case {case_id} is closed"),
-            )));
+                format!("case {case_id} is closed; nothing more can be recorded on it"),
+            ));
         }
-        CaseStatus::Acknowledged => {
+        match op {
+            CommandOp::Acknowledge { .. } => self.acknowledge(case).await,
+            CommandOp::Step {
+                playbook,
+                step,
+                action,
+                ..
+            } => self.step(&case, playbook, step, action).await,
+            CommandOp::AddPlaybook { playbook, .. } => self.add_playbook(&case, playbook).await,
+            CommandOp::Close {
+                outcome,
+                note,
+                override_reason,
+                ..
+            } => {
+                self.close(case, *outcome, note.as_deref(), override_reason.as_deref())
+                    .await
+            }
+        }
+    }
+
+    async fn acknowledge(&mut self, mut case: CaseSnapshot) -> Result<Applied, StoreError> {
+        if case.status == CaseStatus::Acknowledged {
             let by = case
                 .acknowledged_by
                 .as_ref()
                 .map(|a| format!("{} ({})", a.name, a.role))
                 .unwrap_or_default();
-            return Ok(CommandOutcome::Refused(ErrorDetail::new(
+            return Ok(refuse(
                 "already_acknowledged",
-                format!("case {case_id} was already acknowledged by {by}"),
-            )));
+                format!("case {} was already acknowledged by {by}", case.id),
+            ));
         }
-        CaseStatus::Open => {}
+        let actor = self.origin.by.clone();
+        case.status = CaseStatus::Acknowledged;
+        case.acknowledged_by = Some(actor.clone());
+        case.acknowledged_at = Some(self.now);
+        case.updated_at = self.now;
+        sqlx::query(
+            "UPDATE cases SET status = 'acknowledged', acknowledged_by_name = ?, \
+             acknowledged_by_role = ?, acknowledged_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&actor.name)
+        .bind(actor.role.as_str())
+        .bind(ts(self.now))
+        .bind(ts(self.now))
+        .bind(&case.id)
+        .execute(&mut **self.tx)
+        .await?;
+        let event = append_event(
+            self.tx,
+            self.now,
+            EventBody::CaseAcknowledged {
+                case_id: case.id.clone(),
+                by: actor,
+                case,
+                origin: Some(self.origin.clone()),
+            },
+        )
+        .await?;
+        Ok(Ok(vec![event]))
     }
-    case.status = CaseStatus::Acknowledged;
-    case.acknowledged_by = Some(actor.clone());
-    case.acknowledged_at = Some(now);
-    case.updated_at = now;
-    sqlx::query(
-        "UPDATE cases SET status = 'acknowledged', acknowledged_by_name = ?, \
-         acknowledged_by_role = ?, acknowledged_at = ?, updated_at = ? WHERE id = ?",
+
+    async fn step(
+        &mut self,
+        case: &CaseSnapshot,
+        playbook_id: &str,
+        step: &str,
+        action: &StepAction,
+    ) -> Result<Applied, StoreError> {
+        let Some(row) =
+            sqlx::query("SELECT progress FROM checklists WHERE case_id = ? AND playbook = ?")
+                .bind(&case.id)
+                .bind(playbook_id)
+                .fetch_optional(&mut **self.tx)
+                .await?
+        else {
+            return Ok(Err(ErrorDetail::new(
+                "no_such_checklist",
+                format!("case {} has no `{playbook_id}` checklist", case.id),
+            )
+            .with_field("playbook")));
+        };
+        let Some(playbook) = self.library.get(playbook_id) else {
+            return Ok(refuse(
+                "unknown_playbook",
+                format!("this relay no longer runs playbook `{playbook_id}`"),
+            ));
+        };
+        let mut progress = progress_from(&row.try_get::<String, _>("progress")?)?;
+        let change = match progress.apply(playbook, step, self.origin.by.role, self.now, action) {
+            Ok(change) => change,
+            Err(refusal) => {
+                return Ok(Err(
+                    ErrorDetail::new(refusal.code(), refusal.to_string()).with_field("step")
+                ));
+            }
+        };
+        sqlx::query("UPDATE checklists SET progress = ? WHERE case_id = ? AND playbook = ?")
+            .bind(progress_json(&progress)?)
+            .bind(&case.id)
+            .bind(playbook_id)
+            .execute(&mut **self.tx)
+            .await?;
+        touch_case(self.tx, &case.id, self.now).await?;
+        let event = append_event(
+            self.tx,
+            self.now,
+            EventBody::StepUpdated {
+                case_id: case.id.clone(),
+                change,
+                progress,
+                origin: self.origin.clone(),
+            },
+        )
+        .await?;
+        Ok(Ok(vec![event]))
+    }
+
+    async fn add_playbook(
+        &mut self,
+        case: &CaseSnapshot,
+        playbook_id: &str,
+    ) -> Result<Applied, StoreError> {
+        if !self.origin.by.role.can_act() {
+            return Ok(refuse("forbidden", "only responders may add playbooks"));
+        }
+        let Some(playbook) = self.library.get(playbook_id) else {
+            let known: Vec<&str> = self
+                .library
+                .playbooks()
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect();
+            return Ok(Err(ErrorDetail::new(
+                "unknown_playbook",
+                format!(
+                    "no playbook `{playbook_id}`; this relay runs {}",
+                    known.join(", ")
+                ),
+            )
+            .with_field("playbook")));
+        };
+        if has_checklist(self.tx, &case.id, playbook_id).await? {
+            return Ok(refuse(
+                "already_attached",
+                format!("case {} already has the `{playbook_id}` checklist", case.id),
+            ));
+        }
+        let event = attach_checklist(
+            self.tx,
+            &case.id,
+            playbook,
+            self.now,
+            Some(self.origin.clone()),
+        )
+        .await?;
+        touch_case(self.tx, &case.id, self.now).await?;
+        Ok(Ok(vec![event]))
+    }
+
+    async fn close(
+        &mut self,
+        mut case: CaseSnapshot,
+        outcome: CloseOutcome,
+        note: Option<&str>,
+        override_reason: Option<&str>,
+    ) -> Result<Applied, StoreError> {
+        let role = self.origin.by.role;
+        if !matches!(role, Role::Counselor | Role::Leader) {
+            return Ok(refuse(
+                "forbidden",
+                format!("a case is closed by a counselor or a leader, not by {role}"),
+            ));
+        }
+        for (field, text) in [("note", note), ("override_reason", override_reason)] {
+            if text.is_some_and(|t| t.chars().count() > MAX_CLOSE_TEXT) {
+                return Ok(Err(ErrorDetail::new(
+                    "text_too_long",
+                    format!("`{field}` is longer than {MAX_CLOSE_TEXT} characters"),
+                )
+                .with_field(field)));
+            }
+        }
+        let override_reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
+        let rows = sqlx::query("SELECT playbook, progress FROM checklists WHERE case_id = ?")
+            .bind(&case.id)
+            .fetch_all(&mut **self.tx)
+            .await?;
+        let mut open_required = Vec::new();
+        for row in rows {
+            let playbook_id: String = row.try_get("playbook")?;
+            let progress = progress_from(&row.try_get::<String, _>("progress")?)?;
+            if let Some(playbook) = self.library.get(&playbook_id) {
+                open_required.extend(
+                    progress
+                        .open_required(playbook)
+                        .into_iter()
+                        .map(|s| format!("{playbook_id}/{}", s.id)),
+                );
+            }
+        }
+        let overridden = match (open_required.is_empty(), role, override_reason) {
+            (true, _, _) => Vec::new(),
+            (false, Role::Leader, Some(_)) => open_required,
+            (false, Role::Leader, None) => {
+                return Ok(refuse(
+                    "required_steps_open",
+                    format!(
+                        "required steps are still open: {}; give an override reason to close anyway",
+                        open_required.join(", ")
+                    ),
+                ));
+            }
+            (false, _, _) => {
+                return Ok(refuse(
+                    "required_steps_open",
+                    format!(
+                        "required steps are still open: {}; finish them, or ask a leader to close with an override",
+                        open_required.join(", ")
+                    ),
+                ));
+            }
+        };
+        case.status = CaseStatus::Closed;
+        case.updated_at = self.now;
+        sqlx::query(
+            "UPDATE cases SET status = 'closed', outcome = ?, closed_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(outcome.as_str())
+        .bind(ts(self.now))
+        .bind(ts(self.now))
+        .bind(&case.id)
+        .execute(&mut **self.tx)
+        .await?;
+        let event = append_event(
+            self.tx,
+            self.now,
+            EventBody::CaseClosed {
+                case_id: case.id.clone(),
+                outcome,
+                note: note.map(str::to_string),
+                overridden,
+                override_reason: override_reason.map(str::to_string),
+                case,
+                origin: self.origin.clone(),
+            },
+        )
+        .await?;
+        Ok(Ok(vec![event]))
+    }
+}
+
+async fn has_checklist(tx: &mut Tx<'_>, case_id: &str, playbook: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM checklists WHERE case_id = ? AND playbook = ?")
+            .bind(case_id)
+            .bind(playbook)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
     )
-    .bind(&actor.name)
-    .bind(actor.role.as_str())
-    .bind(ts(now))
-    .bind(ts(now))
+}
+
+/// Attaches a fresh checklist whose due times count from `now`.
+async fn attach_checklist(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+    playbook: &Playbook,
+    now: DateTime<Utc>,
+    origin: Option<Origin>,
+) -> Result<StoredEvent, StoreError> {
+    let progress = Progress::new(playbook, now);
+    sqlx::query(
+        "INSERT INTO checklists (case_id, playbook, progress, added_at) VALUES (?, ?, ?, ?)",
+    )
     .bind(case_id)
+    .bind(&playbook.id)
+    .bind(progress_json(&progress)?)
+    .bind(ts(now))
     .execute(&mut **tx)
     .await?;
-    let event = append_event(
+    append_event(
         tx,
         now,
-        EventBody::CaseAcknowledged {
+        EventBody::ChecklistAdded {
             case_id: case_id.to_string(),
-            by: actor,
-            case: case.clone(),
+            playbook: playbook.id.clone(),
+            progress,
+            origin,
         },
     )
-    .await?;
-    Ok(CommandOutcome::Applied {
-        events: vec![event],
-        case: Box::new(case),
-    })
+    .await
+}
+
+async fn touch_case(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE cases SET updated_at = ? WHERE id = ?")
+        .bind(ts(now))
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn progress_from(json: &str) -> Result<Progress, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("checklist progress: {e}")))
+}
+
+fn progress_json(progress: &Progress) -> Result<String, StoreError> {
+    serde_json::to_string(progress)
+        .map_err(|e| StoreError::Corrupt(format!("checklist does not encode: {e}")))
 }
 
 /// Appends an event at the next `seq`. Inside the caller's write
@@ -429,7 +826,7 @@ async fn append_event(
     let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
         .fetch_one(&mut **tx)
         .await?;
-    let kind = event_type(&body);
+    let kind = body.kind();
     let case_id = body.case_id().to_string();
     let event = Event { seq, at, body };
     let json = serde_json::to_string(&event)
@@ -446,13 +843,6 @@ async fn append_event(
         seq,
         json: Arc::from(json),
     })
-}
-
-fn event_type(body: &EventBody) -> &'static str {
-    match body {
-        EventBody::Alert { .. } => "alert",
-        EventBody::CaseAcknowledged { .. } => "case_acknowledged",
-    }
 }
 
 fn case_mode(alert: &Alert) -> String {

@@ -34,7 +34,8 @@ impl TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = format!("sqlite:{}", dir.path().join("relay.sqlite").display());
         let store = Store::open(&db_url).await.expect("open store");
-        let relay = Relay::new(store);
+        let library = relay::playbooks::load(None).expect("built-in playbooks load");
+        let relay = Relay::new(store, library);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -244,4 +245,34 @@ pub fn spawn_relay(db: &str) -> (Child, SocketAddr) {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
     (child, addr)
+}
+
+/// Every event (frames with a `seq`) until the stream is quiet for 500 ms.
+pub async fn until_quiet(ws: &mut Ws) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(frame) = next_json(ws, Duration::from_millis(500)).await {
+        if frame.get("seq").is_some() {
+            out.push(frame);
+        }
+    }
+    out
+}
+
+/// Reads until `n` alert events have arrived, returning only those (other
+/// events, such as the checklists alerts call for, are skipped).
+pub async fn alert_events(ws: &mut Ws, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let v = next_json(ws, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("expected {n} alert events, got {}", out.len()));
+        if v["type"] == "alert" {
+            out.push(v);
+        }
+    }
+    out
+}
+
+pub fn seqs(events: &[Value]) -> Vec<i64> {
+    events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }
