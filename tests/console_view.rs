@@ -409,3 +409,18 @@ fn choice_prompt_lists_the_options() {
     );
     insta::assert_snapshot!(render(&app, 100, 24));
 }
+
+#[test]
+fn a_reset_forgets_a_history_the_relay_no_longer_has() {
+    let mut app = sample_app(Lang::En);
+    key(&mut app, KeyCode::Enter);
+    app.update(Action::Reset);
+    app.refresh();
+    assert!(app.cases.is_empty() && app.order.is_empty());
+    assert_eq!(
+        app.last_seq, 0,
+        "the next connection replays from the start"
+    );
+    assert_eq!(app.screen, crisisdesk::console::app::Screen::List);
+    assert!(render(&app, 80, 24).contains("reloaded"));
+}

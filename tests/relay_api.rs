@@ -422,3 +422,20 @@ async fn acknowledge_is_applied_once_and_races_have_one_winner() {
     assert_eq!(garbage["error"]["code"], "invalid_command");
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_since_ahead_of_the_relay_is_refused_rather_than_silently_skipped() {
+    let relay = TestRelay::start().await;
+    let producer = relay.token("feed", Role::Producer).await;
+    let counselor = relay.token("wang", Role::Counselor).await;
+    post_alert(&relay, &producer, &alert("a-1", "S1", "key")).await;
+    let latest = relay.relay.store().latest_seq().await.unwrap();
+    assert!(connect(relay.addr, Some(&counselor), latest).await.is_ok());
+    assert_eq!(
+        connect(relay.addr, Some(&counselor), latest + 1)
+            .await
+            .err(),
+        Some(409)
+    );
+    relay.stop().await;
+}

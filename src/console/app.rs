@@ -26,6 +26,9 @@ pub enum Action {
     Tick(DateTime<Utc>),
     Frame(Box<ServerFrame>),
     Connection(ConnectionState),
+    /// The relay's history is not the one this console followed: drop
+    /// everything and rebuild from its stream.
+    Reset,
     Resize,
 }
 
@@ -246,6 +249,16 @@ impl App {
                 ServerFrame::Result(result) => self.on_result(result),
             },
             Action::Connection(state) => self.connection = state,
+            Action::Reset => {
+                self.cases.clear();
+                self.order.clear();
+                self.last_seq = 0;
+                self.selected = 0;
+                self.step_cursor = 0;
+                self.screen = Screen::List;
+                self.unseen_escalations.clear();
+                self.notice = Some(self.strings.history_reset.to_string());
+            }
             Action::Resize => {}
         }
         Vec::new()

@@ -68,6 +68,15 @@ impl Supervisor {
             let delay = match ended {
                 Ended::Shutdown => return,
                 Ended::Lost => backoff(attempt),
+                // The relay's history is not the one we followed (reset
+                // database, another relay): forget it and start over.
+                Ended::Refused(409) => {
+                    last_seq = 0;
+                    if self.actions.send(Action::Reset).await.is_err() {
+                        return;
+                    }
+                    Duration::ZERO
+                }
                 Ended::Refused(status) => {
                     let state = ConnectionState::Refused {
                         status,

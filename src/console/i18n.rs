@@ -109,6 +109,7 @@ pub struct Strings {
     pub escalated: &'static str,
     pub escalation_dismiss: &'static str,
     pub unknown_who: &'static str,
+    pub history_reset: &'static str,
 }
 
 impl Strings {
@@ -311,6 +312,7 @@ pub static ZH: Strings = Strings {
     escalated: "升级",
     escalation_dismiss: "e 已知悉",
     unknown_who: "身份待确认",
+    history_reset: "中继数据与本机不一致，已重新加载",
 };
 
 pub static EN: Strings = Strings {
@@ -401,4 +403,5 @@ pub static EN: Strings = Strings {
     escalated: "ESCALATED",
     escalation_dismiss: "e dismiss",
     unknown_who: "signing in",
+    history_reset: "relay history differs from ours; reloaded",
 };

@@ -703,21 +703,25 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
     };
-    let mut spans = vec![
-        Span::styled(text, style),
-        Span::raw(format!(" {} · seq {} ", app.relay_label, app.last_seq)),
-    ];
+    // What matters most comes first: connection state, then the latest
+    // outcome; the relay address and the key hint only where room is left.
+    let total = area.width as usize;
+    let mut spans = vec![Span::styled(text, style)];
     if let Some(notice) = &app.notice {
+        let room = total.saturating_sub(spans.iter().map(Span::width).sum());
         spans.push(Span::styled(
-            format!("· {notice} "),
+            fit(&format!(" · {notice}"), room),
             Style::new().add_modifier(Modifier::BOLD),
         ));
     }
-    let used: usize = spans.iter().map(|sp| sp.width()).sum();
+    let address = format!(" · {} · seq {}", app.relay_label, app.last_seq);
+    if spans.iter().map(Span::width).sum::<usize>() + width(&address) <= total {
+        spans.push(Span::raw(address));
+    }
+    let used: usize = spans.iter().map(Span::width).sum();
     let hint_width = width(s.help_hint);
-    let room = (area.width as usize).saturating_sub(used);
-    if room > hint_width {
-        spans.push(Span::raw(" ".repeat(room - hint_width)));
+    if used + hint_width < total {
+        spans.push(Span::raw(" ".repeat(total - used - hint_width)));
         spans.push(Span::raw(s.help_hint));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -63,6 +63,23 @@ pub async fn open_stream(
             ErrorDetail::new("invalid_field", "`since` must not be negative").with_field("since"),
         ));
     }
+    // A client ahead of us would silently miss every event up to its
+    // `since`: this relay's history was reset or it is another relay. Say
+    // so, and let the client start over from 0.
+    let latest = relay.store().latest_seq().await?;
+    if since > latest {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            detail: ErrorDetail::new(
+                "since_ahead",
+                format!(
+                    "`since` {since} is ahead of this relay's latest event {latest}; \
+                     its history differs from what you saw, resume from 0"
+                ),
+            )
+            .with_field("since"),
+        });
+    }
     let upgrade = upgrade.map_err(|e| {
         ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
