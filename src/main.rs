@@ -54,10 +54,15 @@ enum Command {
         command: TokenCommand,
     },
     /// The duty console (TUI).
+    #[command(after_help = console::config::help_footer())]
     Console {
-        /// Relay URL, e.g. ws://127.0.0.1:7710 or http://127.0.0.1:7710.
+        /// Relay URL, e.g. ws://127.0.0.1:7710 or http://127.0.0.1:7710
+        /// (default: `relay` in the config file).
         #[arg(long)]
-        relay: String,
+        relay: Option<String>,
+        /// Config file to use instead of the per-user one.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Credential token (or set CRISISDESK_TOKEN).
         #[arg(long, env = "CRISISDESK_TOKEN", hide_env_values = true)]
         token: String,
@@ -175,15 +180,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             println!("{token}");
         }
-        Command::Console { relay, token, lang } => {
+        Command::Console {
+            relay,
+            config,
+            token,
+            lang,
+        } => {
+            let config = console::config::load(config.as_deref())?;
+            let Some(relay) = relay.or_else(|| config.relay.clone()) else {
+                anyhow::bail!(
+                    "no relay to follow: pass --relay ws://HOST:PORT or set `relay` in {}",
+                    console::config::default_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "the config file".into())
+                );
+            };
             let url = console::stream_url(&relay)?;
             let _log = logging::to_file(&logging::default_dir()?.join("console.log"))?;
-            runtime()?.block_on(console::run(ConsoleOptions {
-                stream_url: url,
-                token,
-                lang: Lang::resolve(lang),
-                banner: None,
-            }))?;
+            runtime()?.block_on(console::run_with(
+                ConsoleOptions {
+                    stream_url: url,
+                    token,
+                    lang: Lang::resolve(lang.or(config.language)),
+                    banner: None,
+                },
+                console::Settings::from(&config),
+            ))?;
         }
         Command::Playbook {
             command: PlaybookCommand::Check { dir },

@@ -1,14 +1,18 @@
 //! Console state and its one update path. Keys, clock ticks, frames from the
-//! relay and connection changes all arrive as [`Action`]s; [`App::update`]
-//! is the only place state changes, and it returns the [`Effect`]s (commands
-//! to send) for the I/O tasks to carry out.
+//! relay, connection changes and the notifier's health all arrive as
+//! [`Action`]s; [`App::update`] is the only place state changes, and it
+//! returns the [`Effect`]s (commands to send, a bell, a desktop
+//! notification) for the I/O side to carry out.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::config::AlertPrefs;
 use super::i18n::{Lang, Strings};
+use super::keymap::{self, Cmd};
+use super::theme::Theme;
 use crate::playbook::{
     ContactOutcome, OverdueReason, Playbook, Progress, StepAction, StepKind, StepState, StepView,
 };
@@ -26,6 +30,10 @@ pub enum Action {
     Tick(DateTime<Utc>),
     Frame(Box<ServerFrame>),
     Connection(ConnectionState),
+    /// The relay showed it is alive without sending data (a ping).
+    Heard(DateTime<Utc>),
+    /// How the desktop notifier is doing.
+    Notifier(NotifierHealth),
     /// The relay's history is not the one this console followed: drop
     /// everything and rebuild from its stream.
     Reset,
@@ -36,6 +44,35 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Send(Command),
+    /// Ring the terminal bell.
+    Bell,
+    /// Show a desktop notification (the notifier task does it).
+    Notify(DesktopNote),
+}
+
+/// A desktop notification. It leaves this machine's screen for the
+/// desktop's notification service (and whatever it logs or shows on a lock
+/// screen), so it carries only the pseudonymous case id, the level and the
+/// category — never a name, never alert text. Built only by
+/// [`App::desktop_note`], from those fields alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesktopNote {
+    pub case_id: String,
+    pub summary: String,
+    pub body: String,
+    /// High or imminent: ask the desktop to keep it up until dismissed.
+    pub critical: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotifierHealth {
+    /// Nothing sent yet.
+    #[default]
+    Unknown,
+    Working,
+    /// No notification service (no D-Bus session: SSH, headless, locked
+    /// down). The console says so once and carries on.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +93,144 @@ pub enum ConnectionState {
     },
 }
 
+/// A connected relay that has said nothing for this long is shown as stale
+/// (it pings every 15 s, so two pings have been missed).
+pub const STALE_AFTER_SECS: i64 = 30;
+
+/// How current the data on screen is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Connected; the relay was last heard `secs` ago.
+    Live { secs: i64 },
+    /// Connected, but silent for longer than [`STALE_AFTER_SECS`].
+    Stale { secs: i64 },
+    /// Not connected; the data is `secs` old (None: never had any).
+    Offline { secs: Option<i64> },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Screen {
     List,
     Detail(String),
     /// Every open step for my role across all cases, soonest due first.
     MySteps,
+}
+
+/// The lower part of the case screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DetailTab {
+    #[default]
+    Checklist,
+    /// The student's earlier cases and alerts, and scale scores over time.
+    History,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LevelFilter {
+    #[default]
+    Any,
+    KeyOrHigher,
+    High,
+    Imminent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    Any,
+    Unacknowledged,
+    Acknowledged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DrillFilter {
+    #[default]
+    Any,
+    RealOnly,
+    DrillsOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// Imminent first, then highest level, then oldest.
+    #[default]
+    Urgency,
+    Newest,
+    RecentlyUpdated,
+    CaseId,
+}
+
+impl SortKey {
+    fn next(self) -> SortKey {
+        match self {
+            SortKey::Urgency => SortKey::Newest,
+            SortKey::Newest => SortKey::RecentlyUpdated,
+            SortKey::RecentlyUpdated => SortKey::CaseId,
+            SortKey::CaseId => SortKey::Urgency,
+        }
+    }
+}
+
+pub const CATEGORIES: [Category; 7] = [
+    Category::SuicideRisk,
+    Category::SelfHarm,
+    Category::ViolenceThreat,
+    Category::Bullying,
+    Category::TraumaBereavement,
+    Category::AcuteDistress,
+    Category::Other,
+];
+
+/// Which open cases the list shows. Everything here is a cheap test on
+/// data kept per case, so filtering 40,000 cases is one pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub level: LevelFilter,
+    pub status: StatusFilter,
+    pub category: Option<Category>,
+    pub school: Option<String>,
+    /// Cases I acknowledged or that have an open step for my role.
+    pub mine: bool,
+    pub drills: DrillFilter,
+    /// Lower-case text matched against case id, student id and class.
+    pub search: String,
+}
+
+impl Filter {
+    pub fn is_active(&self) -> bool {
+        *self != Filter::default()
+    }
+
+    /// Whether `case` passes. `me` is who I am (for "mine").
+    pub fn admits(&self, c: &CaseView, me: Option<&Actor>) -> bool {
+        let snap = &c.case;
+        let level_ok = match self.level {
+            LevelFilter::Any => true,
+            LevelFilter::KeyOrHigher => snap.level >= Level::Key || snap.imminent,
+            LevelFilter::High => snap.level == Level::High || snap.imminent,
+            LevelFilter::Imminent => snap.imminent,
+        };
+        let status_ok = match self.status {
+            StatusFilter::Any => true,
+            StatusFilter::Unacknowledged => snap.status == CaseStatus::Open,
+            StatusFilter::Acknowledged => snap.status == CaseStatus::Acknowledged,
+        };
+        let drill_ok = match self.drills {
+            DrillFilter::Any => true,
+            DrillFilter::RealOnly => !c.is_drill(),
+            DrillFilter::DrillsOnly => c.is_drill(),
+        };
+        level_ok
+            && status_ok
+            && drill_ok
+            && self.category.is_none_or(|cat| snap.category == cat)
+            && self
+                .school
+                .as_deref()
+                .is_none_or(|s| c.student.school.as_deref() == Some(s))
+            && (!self.mine || c.is_mine(me))
+            && (self.search.is_empty() || c.search_key.contains(&self.search))
+    }
 }
 
 /// A step a key can act on: which case, which checklist, which step.
@@ -121,6 +290,15 @@ pub struct StudentView {
     pub under_14: bool,
 }
 
+/// One scale result from an alert's signals (`{"kind": "scale",
+/// "instrument": "PHQ-9", "score": 17}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleScore {
+    /// Inert and at most 16 cells.
+    pub instrument: String,
+    pub score: f64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertView {
     pub seq: i64,
@@ -134,6 +312,23 @@ pub struct AlertView {
     pub summary: Option<String>,
     /// Each signal as one readable line.
     pub signals: Vec<String>,
+    pub scores: Vec<ScaleScore>,
+}
+
+/// An open step as the header and the "mine" filter need it, kept per case
+/// so neither has to walk every checklist of 40,000 cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenStep {
+    pub role: Role,
+    pub due: Option<DateTime<Utc>>,
+    /// A contact step out of attempts: overdue whatever the clock says.
+    pub exhausted: bool,
+}
+
+impl OpenStep {
+    pub fn overdue_at(&self, now: DateTime<Utc>) -> bool {
+        self.exhausted || self.due.is_some_and(|d| now > d)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +339,12 @@ pub struct CaseView {
     /// Checklists in the order they were attached.
     pub checklists: Vec<Progress>,
     pub escalations: Vec<EscalationView>,
+    /// How the case was closed, once it is.
+    pub outcome: Option<CloseOutcome>,
+    /// Open steps of every checklist (see [`OpenStep`]).
+    pub open_steps: Vec<OpenStep>,
+    /// Lower-case case id, student id, grade and class, for `/` search.
+    pub search_key: String,
 }
 
 impl CaseView {
@@ -151,20 +352,81 @@ impl CaseView {
         self.case.alert_status != AlertStatus::Actual
     }
 
-    /// The list order: imminent first, then highest level, then oldest.
-    fn rank(&self) -> (bool, std::cmp::Reverse<Level>, DateTime<Utc>, &str) {
-        (
-            !self.case.imminent,
-            std::cmp::Reverse(self.case.level),
-            self.case.opened_at,
-            &self.case.id,
-        )
+    /// Mine: I acknowledged it, or my role has an open step on it.
+    pub fn is_mine(&self, me: Option<&Actor>) -> bool {
+        let Some(me) = me else { return false };
+        self.case.acknowledged_by.as_ref() == Some(me)
+            || self.open_steps.iter().any(|s| s.role == me.role)
     }
+
+    /// The student's grade and class as one label: `初二 (3)班`.
+    pub fn class_label(&self) -> String {
+        [self.student.grade.as_deref(), self.student.class.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn sort_key(&self, by: SortKey) -> SortRank<'_> {
+        let c = &self.case;
+        match by {
+            SortKey::Urgency => SortRank::Urgency(
+                !c.imminent,
+                std::cmp::Reverse(c.level),
+                c.opened_at,
+                &c.id,
+            ),
+            SortKey::Newest => SortRank::Time(std::cmp::Reverse(c.opened_at), &c.id),
+            SortKey::RecentlyUpdated => SortRank::Time(std::cmp::Reverse(c.updated_at), &c.id),
+            SortKey::CaseId => SortRank::Id(&c.id),
+        }
+    }
+
+    fn refresh_search_key(&mut self) {
+        self.search_key = format!(
+            "{}\t{}\t{}",
+            self.case.id,
+            self.student.id,
+            self.class_label()
+        )
+        .to_lowercase();
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortRank<'a> {
+    Urgency(bool, std::cmp::Reverse<Level>, DateTime<Utc>, &'a str),
+    Time(std::cmp::Reverse<DateTime<Utc>>, &'a str),
+    Id(&'a str),
+}
+
+/// The header's numbers, over every open case (not only the filtered ones):
+/// the header answers "how bad is it right now".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Indexed by `Level as usize`.
+    pub by_level: [usize; 3],
+    pub imminent: usize,
+    pub unacknowledged: usize,
+    /// Open steps for my role past their time, across open cases.
+    pub my_overdue: usize,
+    pub open: usize,
+}
+
+/// One instrument's results over time, for the history chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSeries {
+    pub instrument: String,
+    /// (when observed, score), oldest first.
+    pub points: Vec<(DateTime<FixedOffset>, f64)>,
 }
 
 pub struct App {
     pub lang: Lang,
     pub strings: &'static Strings,
+    pub theme: Theme,
+    pub alert_prefs: AlertPrefs,
     pub now: DateTime<Utc>,
     /// Offset times are shown in (the duty terminal's local time).
     pub display_offset: FixedOffset,
@@ -172,15 +434,37 @@ pub struct App {
     /// Extra banner text from the launcher (e.g. the demo).
     pub banner: Option<String>,
     pub cases: HashMap<String, CaseView>,
-    /// Open case ids in list order; rebuilt lazily by [`App::refresh`].
+    /// Case ids by student id, in the order the cases opened.
+    pub by_student: HashMap<String, Vec<String>>,
+    /// Every open case id in sort order; rebuilt lazily by [`App::refresh`].
+    pub sorted: Vec<String>,
+    /// The list as shown: `sorted` through `filter`.
     pub order: Vec<String>,
+    pub filter: Filter,
+    pub sort: SortKey,
+    /// The search line has the keyboard.
+    pub searching: bool,
+    pub stats: Stats,
     order_stale: bool,
+    filter_stale: bool,
+    stats_stale: bool,
     pub selected: usize,
     pub screen: Screen,
+    pub detail_tab: DetailTab,
+    /// Which instrument the history chart shows (index into the series).
+    pub chart_pick: usize,
     pub detail_scroll: u16,
     pub show_help: bool,
     pub connection: ConnectionState,
+    /// When the relay was last heard from (a frame or a ping).
+    pub last_heard: Option<DateTime<Utc>>,
     pub last_seq: i64,
+    /// Events up to this seq were history when this console connected;
+    /// only later ones are news worth a bell or a notification.
+    pub live_after: Option<i64>,
+    /// New high/imminent cases not yet acknowledged, oldest first.
+    pub alarms: Vec<String>,
+    pub notifier: NotifierHealth,
     /// The latest outcome line (a refused command, an acknowledgement).
     pub notice: Option<String>,
     pub should_quit: bool,
@@ -205,19 +489,35 @@ impl App {
         App {
             lang,
             strings: lang.strings(),
+            theme: Theme::default(),
+            alert_prefs: AlertPrefs::default(),
             now,
             display_offset,
             relay_label: String::new(),
             banner: None,
             cases: HashMap::new(),
+            by_student: HashMap::new(),
+            sorted: Vec::new(),
             order: Vec::new(),
+            filter: Filter::default(),
+            sort: SortKey::default(),
+            searching: false,
+            stats: Stats::default(),
             order_stale: false,
+            filter_stale: false,
+            stats_stale: false,
             selected: 0,
             screen: Screen::List,
+            detail_tab: DetailTab::default(),
+            chart_pick: 0,
             detail_scroll: 0,
             show_help: false,
             connection: ConnectionState::Connecting { attempt: 1 },
+            last_heard: None,
             last_seq: 0,
+            live_after: None,
+            alarms: Vec::new(),
+            notifier: NotifierHealth::default(),
             notice: None,
             should_quit: false,
             me: None,
@@ -235,28 +535,62 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         match action {
             Action::Key(key) => return self.on_key(key),
-            Action::Tick(now) => self.now = now,
-            Action::Frame(frame) => match *frame {
-                ServerFrame::Session(session) => {
-                    self.me = Some(session.credential);
-                    self.playbooks = session
-                        .playbooks
-                        .into_iter()
-                        .map(|p| (p.id.clone(), p))
-                        .collect();
+            Action::Tick(now) => {
+                self.now = now;
+                // Steps go overdue by the clock alone.
+                self.stats_stale = true;
+            }
+            Action::Frame(frame) => {
+                self.last_heard = Some(self.now);
+                match *frame {
+                    ServerFrame::Session(session) => {
+                        if self.live_after.is_none() {
+                            self.live_after = Some(session.latest_seq);
+                        }
+                        self.me = Some(session.credential);
+                        self.playbooks = session
+                            .playbooks
+                            .into_iter()
+                            .map(|p| (p.id.clone(), p))
+                            .collect();
+                        let ids: Vec<String> = self.cases.keys().cloned().collect();
+                        for id in ids {
+                            self.recount_steps(&id);
+                        }
+                        self.filter_stale = true;
+                        self.stats_stale = true;
+                    }
+                    ServerFrame::Event(event) => return self.apply_event(*event),
+                    ServerFrame::Result(result) => self.on_result(result),
                 }
-                ServerFrame::Event(event) => self.apply_event(*event),
-                ServerFrame::Result(result) => self.on_result(result),
-            },
-            Action::Connection(state) => self.connection = state,
+            }
+            Action::Connection(state) => {
+                if state == ConnectionState::Connected {
+                    self.last_heard = Some(self.now);
+                }
+                self.connection = state;
+            }
+            Action::Heard(at) => self.last_heard = Some(at.max(self.last_heard.unwrap_or(at))),
+            Action::Notifier(health) => {
+                if health == NotifierHealth::Unavailable && self.notifier != health {
+                    // Said once; the console carries on with bell and banner.
+                    self.notice = Some(self.strings.notify_unavailable.to_string());
+                }
+                self.notifier = health;
+            }
             Action::Reset => {
                 self.cases.clear();
+                self.by_student.clear();
+                self.sorted.clear();
                 self.order.clear();
                 self.last_seq = 0;
+                self.live_after = None;
                 self.selected = 0;
                 self.step_cursor = 0;
                 self.screen = Screen::List;
                 self.unseen_escalations.clear();
+                self.alarms.clear();
+                self.stats = Stats::default();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
             Action::Resize => {}
@@ -264,28 +598,71 @@ impl App {
         Vec::new()
     }
 
-    /// Brings derived state (the sorted list) up to date. Called once per
-    /// batch of actions, before drawing, so a replay of thousands of events
-    /// sorts once, not once per event.
+    /// Brings derived state up to date: the sorted list, the filtered list
+    /// and the header's numbers. Called once per batch of actions, before
+    /// drawing, so a replay of thousands of events sorts once, not once per
+    /// event; each part is redone only when what it depends on changed.
     pub fn refresh(&mut self) {
-        if !self.order_stale {
-            return;
+        if self.order_stale {
+            let mut open: Vec<&CaseView> = self
+                .cases
+                .values()
+                .filter(|c| c.case.status != CaseStatus::Closed)
+                .collect();
+            let by = self.sort;
+            open.sort_unstable_by(|a, b| a.sort_key(by).cmp(&b.sort_key(by)));
+            self.sorted = open.into_iter().map(|c| c.case.id.clone()).collect();
+            self.order_stale = false;
+            self.filter_stale = true;
+            self.stats_stale = true;
         }
+        if self.filter_stale {
+            self.apply_filter();
+        }
+        if self.stats_stale {
+            self.stats = self.count();
+            self.stats_stale = false;
+        }
+    }
+
+    fn apply_filter(&mut self) {
         let keep = self.selected_case_id().map(str::to_string);
-        let mut open: Vec<&CaseView> = self
-            .cases
-            .values()
-            .filter(|c| c.case.status != CaseStatus::Closed)
-            .collect();
-        open.sort_by(|a, b| a.rank().cmp(&b.rank()));
-        self.order = open.into_iter().map(|c| c.case.id.clone()).collect();
-        self.order_stale = false;
+        self.order = if self.filter.is_active() {
+            let me = self.me.as_ref();
+            self.sorted
+                .iter()
+                .filter(|id| self.cases.get(*id).is_some_and(|c| self.filter.admits(c, me)))
+                .cloned()
+                .collect()
+        } else {
+            self.sorted.clone()
+        };
+        self.filter_stale = false;
         if let Some(id) = keep
             && let Some(i) = self.order.iter().position(|x| *x == id)
         {
             self.selected = i;
         }
         self.selected = self.selected.min(self.order.len().saturating_sub(1));
+    }
+
+    fn count(&self) -> Stats {
+        let mut stats = Stats::default();
+        let my_role = self.my_role();
+        for c in self.sorted.iter().filter_map(|id| self.cases.get(id)) {
+            stats.open += 1;
+            stats.by_level[c.case.level as usize] += 1;
+            stats.imminent += usize::from(c.case.imminent);
+            stats.unacknowledged += usize::from(c.case.status == CaseStatus::Open);
+            if let Some(role) = my_role {
+                stats.my_overdue += c
+                    .open_steps
+                    .iter()
+                    .filter(|s| s.role == role && s.overdue_at(self.now))
+                    .count();
+            }
+        }
+        stats
     }
 
     pub fn selected_case_id(&self) -> Option<&str> {
@@ -296,27 +673,90 @@ impl App {
         match &self.screen {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             Screen::List | Screen::MySteps => self
-                .order
+                .sorted
                 .iter()
                 .any(|id| self.cases.get(id).is_some_and(CaseView::is_drill)),
         }
     }
 
-    fn apply_event(&mut self, event: Event) {
+    /// How current the screen is, from the connection and when the relay
+    /// was last heard.
+    pub fn freshness(&self) -> Freshness {
+        let age = self.last_heard.map(|t| (self.now - t).num_seconds().max(0));
+        match (&self.connection, age) {
+            (ConnectionState::Connected, Some(secs)) if secs > STALE_AFTER_SECS => {
+                Freshness::Stale { secs }
+            }
+            (ConnectionState::Connected, secs) => Freshness::Live {
+                secs: secs.unwrap_or(0),
+            },
+            (_, secs) => Freshness::Offline { secs },
+        }
+    }
+
+    /// Alarms whose case still waits for someone to acknowledge it.
+    pub fn open_alarms(&self) -> impl Iterator<Item = &CaseView> {
+        self.alarms
+            .iter()
+            .filter_map(|id| self.cases.get(id))
+            .filter(|c| c.case.status == CaseStatus::Open)
+    }
+
+    fn is_live(&self, seq: i64) -> bool {
+        self.live_after.is_some_and(|after| seq > after)
+    }
+
+    fn apply_event(&mut self, event: Event) -> Vec<Effect> {
         // The connection drops repeats, but a console must never double an
         // alert even if one slipped through.
         if event.seq <= self.last_seq {
-            return;
+            return Vec::new();
         }
         self.last_seq = event.seq;
+        let live = self.is_live(event.seq);
+        let mut effects = Vec::new();
         match event.body {
-            EventBody::Alert { alert, case, .. } => {
-                self.apply_alert(event.seq, event.at, *alert, case)
+            EventBody::Alert {
+                alert,
+                case,
+                opened,
+                ..
+            } => {
+                let before = self
+                    .cases
+                    .get(&case.id)
+                    .map(|c| (c.case.level, c.case.imminent));
+                let case_id = case.id.clone();
+                self.apply_alert(event.seq, event.at, *alert, case);
+                let Some(view) = self.cases.get(&case_id) else {
+                    return effects;
+                };
+                let alarming = |level: Level, imminent: bool| level == Level::High || imminent;
+                let now_alarming = alarming(view.case.level, view.case.imminent);
+                let newly = match before {
+                    _ if opened => now_alarming,
+                    Some((level, imminent)) => now_alarming && !alarming(level, imminent),
+                    None => now_alarming,
+                };
+                if live && newly && view.case.status == CaseStatus::Open {
+                    effects.extend(self.raise_alarm(&case_id));
+                }
+                self.order_stale = true;
             }
-            EventBody::CaseAcknowledged { case, .. } | EventBody::CaseClosed { case, .. } => {
+            EventBody::CaseAcknowledged { case, .. } => {
                 if let Some(view) = self.cases.get_mut(&case.id) {
                     view.case = case;
                 }
+                self.order_stale = true;
+            }
+            EventBody::CaseClosed { case, outcome, .. } => {
+                let id = case.id.clone();
+                if let Some(view) = self.cases.get_mut(&case.id) {
+                    view.case = case;
+                    view.outcome = Some(outcome);
+                }
+                self.unseen_escalations.retain(|(c, _)| *c != id);
+                self.order_stale = true;
             }
             EventBody::ChecklistAdded {
                 case_id, progress, ..
@@ -333,6 +773,11 @@ impl App {
                         Some(existing) => *existing = progress,
                         None => view.checklists.push(progress),
                     }
+                }
+                self.recount_steps(&case_id);
+                self.stats_stale = true;
+                if self.filter.mine {
+                    self.filter_stale = true;
                 }
             }
             EventBody::Escalation {
@@ -354,18 +799,80 @@ impl App {
                     reason,
                 };
                 let mine = self.me.as_ref().is_some_and(|m| m.role == to);
+                let mut tell = false;
                 if let Some(view) = self.cases.get_mut(&case_id) {
                     if mine && view.case.status != CaseStatus::Closed {
                         self.unseen_escalations.push((case_id.clone(), esc.clone()));
+                        tell = live;
                     }
                     view.escalations.push(esc);
                 }
+                if tell {
+                    if self.alert_prefs.bell {
+                        effects.push(Effect::Bell);
+                    }
+                    if self.alert_prefs.desktop
+                        && let Some(note) = self.desktop_note(&case_id, true)
+                    {
+                        effects.push(Effect::Notify(note));
+                    }
+                }
             }
         }
-        self.order_stale = true;
+        effects
+    }
+
+    /// A new high/imminent case: banner, bell, desktop notification, each
+    /// as the config file allows.
+    fn raise_alarm(&mut self, case_id: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.alert_prefs.banner && !self.alarms.iter().any(|a| a == case_id) {
+            self.alarms.push(case_id.to_string());
+        }
+        if self.alert_prefs.bell {
+            effects.push(Effect::Bell);
+        }
+        if self.alert_prefs.desktop
+            && let Some(note) = self.desktop_note(case_id, false)
+        {
+            effects.push(Effect::Notify(note));
+        }
+        effects
+    }
+
+    /// The notification for a case, from its id, level, imminence, category
+    /// and drill mark only. Privacy rule (PIPL §28): a desktop notification
+    /// may be read by anyone passing the screen and may be logged by the
+    /// desktop, so nothing from the alert's text and no name goes in.
+    pub fn desktop_note(&self, case_id: &str, escalation: bool) -> Option<DesktopNote> {
+        let c = self.cases.get(case_id)?;
+        let s = self.strings;
+        let snap = &c.case;
+        let mut summary = String::new();
+        if c.is_drill() {
+            summary.push_str(&format!("[{}] ", s.drill_marker));
+        }
+        summary.push_str(if escalation {
+            s.note_escalation
+        } else {
+            s.note_new_case
+        });
+        summary.push_str(&format!(" · {} {}", inert(&snap.id), s.level(snap.level)));
+        if snap.imminent {
+            summary.push_str(&format!(" ‼{}", s.imminent));
+        }
+        let body = format!("{} · {}", s.category(snap.category), s.note_open_console);
+        Some(DesktopNote {
+            case_id: inert(&snap.id),
+            summary,
+            body,
+            critical: snap.level == Level::High || snap.imminent,
+        })
     }
 
     fn apply_alert(&mut self, seq: i64, at: DateTime<Utc>, alert: Alert, case: CaseSnapshot) {
+        let case_id = case.id.clone();
+        let is_new = !self.cases.contains_key(&case_id);
         let view = self
             .cases
             .entry(case.id.clone())
@@ -375,6 +882,9 @@ impl App {
                 alerts: Vec::new(),
                 checklists: Vec::new(),
                 escalations: Vec::new(),
+                outcome: None,
+                open_steps: Vec::new(),
+                search_key: String::new(),
             });
         view.case = case;
         let s = &alert.student;
@@ -403,15 +913,101 @@ impl App {
             source: alert.source,
             summary: alert.summary.as_deref().map(inert_block),
             signals: alert.signals.iter().map(describe_signal).collect(),
+            scores: alert.signals.iter().filter_map(scale_score).collect(),
         });
+        view.refresh_search_key();
+        if is_new {
+            let student_id = view.case.student_id.clone();
+            self.by_student.entry(student_id).or_default().push(case_id);
+        }
+    }
+
+    /// Re-derives a case's open steps after its checklists changed.
+    fn recount_steps(&mut self, case_id: &str) {
+        let Some(view) = self.cases.get(case_id) else {
+            return;
+        };
+        let mut open = Vec::new();
+        for progress in &view.checklists {
+            let Some(pb) = self.playbooks.get(&progress.playbook) else {
+                continue;
+            };
+            // The earliest time there is: nothing is past due, so only an
+            // exhausted contact step reads as overdue here.
+            for v in progress.view(pb, DateTime::<Utc>::MIN_UTC) {
+                if v.state.is_open() {
+                    open.push(OpenStep {
+                        role: v.step.role,
+                        due: v.due,
+                        exhausted: v.overdue == Some(OverdueReason::AttemptsExhausted),
+                    });
+                }
+            }
+        }
+        if let Some(view) = self.cases.get_mut(case_id) {
+            view.open_steps = open;
+        }
+    }
+
+    /// Other cases of the same student seen on the stream (real with real,
+    /// drills with drills), newest first.
+    pub fn student_history(&self, case: &CaseView) -> Vec<&CaseView> {
+        let mut earlier: Vec<&CaseView> = self
+            .by_student
+            .get(&case.case.student_id)
+            .into_iter()
+            .flatten()
+            .filter(|id| **id != case.case.id)
+            .filter_map(|id| self.cases.get(id))
+            .filter(|c| c.is_drill() == case.is_drill())
+            .collect();
+        earlier.sort_by(|a, b| b.case.opened_at.cmp(&a.case.opened_at));
+        earlier
+    }
+
+    /// Scale scores over every case of the student (this one included), one
+    /// series per instrument, the instrument with most results first.
+    pub fn score_series(&self, case: &CaseView) -> Vec<ScoreSeries> {
+        let mut series: Vec<ScoreSeries> = Vec::new();
+        let cases = std::iter::once(case).chain(self.student_history(case));
+        for c in cases {
+            for a in &c.alerts {
+                for s in &a.scores {
+                    match series.iter_mut().find(|x| x.instrument == s.instrument) {
+                        Some(x) => x.points.push((a.observed_at, s.score)),
+                        None => series.push(ScoreSeries {
+                            instrument: s.instrument.clone(),
+                            points: vec![(a.observed_at, s.score)],
+                        }),
+                    }
+                }
+            }
+        }
+        for s in &mut series {
+            s.points.sort_by_key(|(at, _)| *at);
+        }
+        series.sort_by(|a, b| {
+            b.points
+                .len()
+                .cmp(&a.points.len())
+                .then_with(|| a.instrument.cmp(&b.instrument))
+        });
+        series
     }
 
     fn on_result(&mut self, result: CommandResult) {
         let what = self.pending.remove(&result.id).unwrap_or_default();
+        let s = self.strings;
         self.notice = Some(match (result.ok, result.error) {
-            (true, _) => format!("{what} ✓ {}", self.strings.done),
-            (false, Some(e)) => format!("{what} {}: {}", self.strings.refused, inert(&e.message)),
-            (false, None) => format!("{what} {}", self.strings.refused),
+            (true, _) => format!("{what} ✓ {}", s.done),
+            (false, Some(e)) => {
+                let why = s
+                    .refusal(&e.code)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| inert(&e.message));
+                format!("{what} {}: {why}", s.refused)
+            }
+            (false, None) => format!("{what} {}", s.refused),
         });
     }
 
@@ -426,6 +1022,10 @@ impl App {
         if self.prompt.is_some() {
             return self.on_prompt_key(key.code);
         }
+        if self.searching {
+            self.on_search_key(key.code);
+            return Vec::new();
+        }
         if self.show_help {
             // Any key closes the overlay; q still quits.
             self.show_help = false;
@@ -435,39 +1035,138 @@ impl App {
             return Vec::new();
         }
         self.refresh();
-        match key.code {
-            KeyCode::Char('q') => self.should_quit = true,
-            KeyCode::Char('?') => self.show_help = true,
-            KeyCode::Char('a') => return self.acknowledge_current(),
-            KeyCode::Char('e') => self.unseen_escalations.clear(),
-            KeyCode::Char('m') => {
+        match keymap::lookup(&self.screen, key.code) {
+            Some(cmd) => self.run(cmd),
+            None => Vec::new(),
+        }
+    }
+
+    fn run(&mut self, cmd: Cmd) -> Vec<Effect> {
+        match cmd {
+            Cmd::Quit => self.should_quit = true,
+            Cmd::Help => self.show_help = true,
+            Cmd::Acknowledge => return self.acknowledge_current(),
+            Cmd::DismissEscalations => self.unseen_escalations.clear(),
+            Cmd::MySteps => {
                 self.screen = Screen::MySteps;
                 self.step_cursor = 0;
             }
+            Cmd::OpenAlarm => {
+                if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {
+                    self.open_case(id);
+                }
+            }
             _ => match self.screen.clone() {
-                Screen::List => self.on_list_key(key.code),
-                Screen::Detail(case_id) => return self.on_detail_key(&case_id, key.code),
-                Screen::MySteps => return self.on_my_steps_key(key.code),
+                Screen::List => self.on_list_cmd(cmd),
+                Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
+                Screen::MySteps => return self.on_my_steps_cmd(cmd),
             },
         }
         Vec::new()
     }
 
-    fn on_list_key(&mut self, code: KeyCode) {
-        let last = self.order.len().saturating_sub(1);
+    fn on_search_key(&mut self, code: KeyCode) {
         match code {
-            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::PageDown => self.selected = (self.selected + 10).min(last),
-            KeyCode::PageUp => self.selected = self.selected.saturating_sub(10),
-            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => self.selected = last,
-            KeyCode::Enter => {
+            KeyCode::Enter => self.searching = false,
+            KeyCode::Esc => {
+                self.searching = false;
+                self.filter.search.clear();
+            }
+            KeyCode::Backspace => {
+                self.filter.search.pop();
+            }
+            KeyCode::Down => self.move_selection(1),
+            KeyCode::Up => self.move_selection(-1),
+            KeyCode::Char(c) if !c.is_control() && self.filter.search.chars().count() < 64 => {
+                self.filter.search.extend(c.to_lowercase())
+            }
+            _ => return,
+        }
+        self.filter_stale = true;
+        self.refresh();
+    }
+
+    fn move_selection(&mut self, by: isize) {
+        let last = self.order.len().saturating_sub(1);
+        self.selected = self.selected.saturating_add_signed(by).min(last);
+    }
+
+    fn on_list_cmd(&mut self, cmd: Cmd) {
+        let last = self.order.len().saturating_sub(1);
+        match cmd {
+            Cmd::Down => self.move_selection(1),
+            Cmd::Up => self.move_selection(-1),
+            Cmd::PageDown => self.move_selection(10),
+            Cmd::PageUp => self.move_selection(-10),
+            Cmd::First => self.selected = 0,
+            Cmd::Last => self.selected = last,
+            Cmd::Open => {
                 if let Some(id) = self.selected_case_id() {
                     self.open_case(id.to_string());
                 }
             }
-            _ => {}
+            Cmd::Search => self.searching = true,
+            Cmd::FilterLevel => {
+                self.filter.level = match self.filter.level {
+                    LevelFilter::Any => LevelFilter::KeyOrHigher,
+                    LevelFilter::KeyOrHigher => LevelFilter::High,
+                    LevelFilter::High => LevelFilter::Imminent,
+                    LevelFilter::Imminent => LevelFilter::Any,
+                };
+            }
+            Cmd::FilterStatus => {
+                self.filter.status = match self.filter.status {
+                    StatusFilter::Any => StatusFilter::Unacknowledged,
+                    StatusFilter::Unacknowledged => StatusFilter::Acknowledged,
+                    StatusFilter::Acknowledged => StatusFilter::Any,
+                };
+            }
+            Cmd::FilterCategory => {
+                self.filter.category = match self.filter.category {
+                    None => Some(CATEGORIES[0]),
+                    Some(c) => CATEGORIES
+                        .iter()
+                        .position(|x| *x == c)
+                        .and_then(|i| CATEGORIES.get(i + 1))
+                        .copied(),
+                };
+            }
+            Cmd::FilterSchool => self.filter.school = self.next_school(),
+            Cmd::FilterMine => self.filter.mine = !self.filter.mine,
+            Cmd::FilterDrills => {
+                self.filter.drills = match self.filter.drills {
+                    DrillFilter::Any => DrillFilter::RealOnly,
+                    DrillFilter::RealOnly => DrillFilter::DrillsOnly,
+                    DrillFilter::DrillsOnly => DrillFilter::Any,
+                };
+            }
+            Cmd::ClearFilters => self.filter = Filter::default(),
+            Cmd::Sort => {
+                self.sort = self.sort.next();
+                self.order_stale = true;
+            }
+            _ => return,
+        }
+        self.filter_stale = true;
+        self.refresh();
+    }
+
+    /// The school after the current one, in name order, among open cases;
+    /// after the last, no school filter.
+    fn next_school(&self) -> Option<String> {
+        let mut schools: Vec<&str> = self
+            .sorted
+            .iter()
+            .filter_map(|id| self.cases.get(id)?.student.school.as_deref())
+            .collect();
+        schools.sort_unstable();
+        schools.dedup();
+        match &self.filter.school {
+            None => schools.first().map(|s| s.to_string()),
+            Some(current) => schools
+                .iter()
+                .find(|s| **s > current.as_str())
+                .map(|s| s.to_string()),
         }
     }
 
@@ -475,50 +1174,56 @@ impl App {
         self.screen = Screen::Detail(case_id);
         self.detail_scroll = 0;
         self.step_cursor = 0;
+        self.chart_pick = 0;
     }
 
-    fn on_detail_key(&mut self, case_id: &str, code: KeyCode) -> Vec<Effect> {
-        let rows = self.case_step_rows(case_id);
-        match code {
-            KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => self.screen = Screen::List,
-            KeyCode::Char('t') => {
+    fn on_detail_cmd(&mut self, case_id: &str, cmd: Cmd) -> Vec<Effect> {
+        match cmd {
+            Cmd::Back => self.screen = Screen::List,
+            Cmd::ToggleRoles => {
                 self.all_roles = !self.all_roles;
                 self.step_cursor = 0;
             }
-            KeyCode::Char('J') => self.detail_scroll = self.detail_scroll.saturating_add(1),
-            KeyCode::Char('K') => self.detail_scroll = self.detail_scroll.saturating_sub(1),
-            KeyCode::Char('p') => self.ask(Ask::AddPlaybook(case_id.to_string())),
-            KeyCode::Char('C') => self.ask(Ask::CloseOutcome(case_id.to_string())),
-            _ => return self.on_step_list_key(rows, code),
+            Cmd::ToggleHistory => {
+                self.detail_tab = match self.detail_tab {
+                    DetailTab::Checklist => DetailTab::History,
+                    DetailTab::History => DetailTab::Checklist,
+                };
+            }
+            Cmd::NextScale => self.chart_pick = self.chart_pick.wrapping_add(1),
+            Cmd::ScrollDown => self.detail_scroll = self.detail_scroll.saturating_add(1),
+            Cmd::ScrollUp => self.detail_scroll = self.detail_scroll.saturating_sub(1),
+            Cmd::AddPlaybook => self.ask(Ask::AddPlaybook(case_id.to_string())),
+            Cmd::CloseCase => self.ask(Ask::CloseOutcome(case_id.to_string())),
+            _ => {
+                let rows = self.case_step_rows(case_id);
+                return self.on_step_list_cmd(rows, cmd);
+            }
         }
         Vec::new()
     }
 
-    fn on_my_steps_key(&mut self, code: KeyCode) -> Vec<Effect> {
+    fn on_my_steps_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         let rows = self.my_step_rows();
-        match code {
-            KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => self.screen = Screen::List,
-            KeyCode::Char('o') => {
+        match cmd {
+            Cmd::Back => self.screen = Screen::List,
+            Cmd::OpenStepCase => {
                 if let Some(row) = rows.get(self.step_cursor) {
                     self.open_case(row.target.case_id.clone());
                 }
             }
-            _ => return self.on_step_list_key(rows, code),
+            _ => return self.on_step_list_cmd(rows, cmd),
         }
         Vec::new()
     }
 
-    /// Keys shared by every list of steps: move, do, skip.
-    fn on_step_list_key(&mut self, rows: Vec<StepRow>, code: KeyCode) -> Vec<Effect> {
+    /// Commands shared by every list of steps: move, do, skip.
+    fn on_step_list_cmd(&mut self, rows: Vec<StepRow>, cmd: Cmd) -> Vec<Effect> {
         let last = rows.len().saturating_sub(1);
-        match code {
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.step_cursor = (self.step_cursor + 1).min(last)
-            }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.step_cursor = self.step_cursor.saturating_sub(1)
-            }
-            KeyCode::Enter | KeyCode::Char(' ') => {
+        match cmd {
+            Cmd::Down => self.step_cursor = (self.step_cursor + 1).min(last),
+            Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            Cmd::DoStep => {
                 if let Some((target, kind)) = rows
                     .get(self.step_cursor)
                     .map(|r| (r.target.clone(), r.kind.clone()))
@@ -526,7 +1231,7 @@ impl App {
                     return self.do_step(target, &kind);
                 }
             }
-            KeyCode::Char('s') => {
+            Cmd::SkipStep => {
                 if let Some(row) = rows.get(self.step_cursor) {
                     self.ask(Ask::SkipReason(row.target.clone()));
                 }
@@ -707,7 +1412,7 @@ impl App {
     fn send(&mut self, op: CommandOp) -> Vec<Effect> {
         self.next_command += 1;
         let id = format!("{}-{}", self.session_tag, self.next_command);
-        let label = format!("{} {}", op.case_id(), op.name());
+        let label = format!("{} {}", op.case_id(), self.strings.op_name(&op));
         self.notice = Some(format!("{label} {}", self.strings.sent));
         self.pending.insert(id.clone(), label);
         vec![Effect::Send(Command {
@@ -854,4 +1559,22 @@ fn describe_signal(signal: &serde_json::Value) -> String {
         parts.push(format!("{key}={value}"));
     }
     crate::text::fit(&inert(&parts.join(" ")), 200)
+}
+
+/// A scale result from a signal, if it is one: `kind` "scale", a text
+/// `instrument` and a numeric `score`. Anything else is not charted.
+fn scale_score(signal: &serde_json::Value) -> Option<ScaleScore> {
+    let obj = signal.as_object()?;
+    if obj.get("kind")?.as_str()? != "scale" {
+        return None;
+    }
+    let instrument = obj.get("instrument")?.as_str()?.trim();
+    let score = obj.get("score")?.as_f64()?;
+    if instrument.is_empty() || !score.is_finite() {
+        return None;
+    }
+    Some(ScaleScore {
+        instrument: crate::text::fit(&inert(instrument), 16),
+        score,
+    })
 }

@@ -21,6 +21,10 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// Largest frame accepted from the relay.
 const MAX_FRAME: usize = 1024 * 1024;
+/// The relay pings every 15 s; this long without any frame means the
+/// connection is dead even if the socket has not noticed (docs/protocol.md
+/// §6.6). Until then the console shows the silence as staleness.
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// The delay before attempt `attempt` (1-based): exponential growth capped
 /// at 30 s, with "full jitter" so a district's consoles do not all return at
@@ -171,12 +175,26 @@ impl Supervisor {
                 return Ended::Lost;
             }
         }
+        let silence = tokio::time::sleep(SILENCE_LIMIT);
+        tokio::pin!(silence);
         loop {
             tokio::select! {
+                _ = &mut silence => {
+                    tracing::warn!(secs = SILENCE_LIMIT.as_secs(), "relay silent; reconnecting");
+                    return Ended::Lost;
+                }
                 frame = rx.next() => {
+                    silence.as_mut().reset(tokio::time::Instant::now() + SILENCE_LIMIT);
                     let text = match frame {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Lost,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                            let heard = Action::Heard(chrono::Utc::now());
+                            if self.actions.send(heard).await.is_err() {
+                                return Ended::Shutdown;
+                            }
+                            continue;
+                        }
                         Some(Ok(_)) => continue,
                     };
                     let frame: ServerFrame = match serde_json::from_str(text.as_str()) {

@@ -2,7 +2,8 @@
 //! code takes its words from a [`Strings`] and never from a literal.
 
 use crate::playbook::StepState;
-use crate::protocol::{CaseStatus, Category, CloseOutcome, Level, Role, Source};
+use super::keymap::Cmd;
+use crate::protocol::{CaseStatus, Category, CloseOutcome, CommandOp, Level, Role, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Lang {
@@ -61,7 +62,6 @@ pub struct Strings {
     pub conn_refused: &'static str,
     pub help_hint: &'static str,
     pub help_title: &'static str,
-    pub help_keys: &'static [(&'static str, &'static str)],
     pub detail_student: &'static str,
     pub detail_level: &'static str,
     pub detail_category: &'static str,
@@ -110,6 +110,52 @@ pub struct Strings {
     pub escalation_dismiss: &'static str,
     pub unknown_who: &'static str,
     pub history_reset: &'static str,
+    pub my_overdue: &'static str,
+    pub conn_stale: &'static str,
+    pub conn_offline: &'static str,
+    pub data_age: &'static str,
+    pub data_never: &'static str,
+    pub notify_unavailable: &'static str,
+    pub note_new_case: &'static str,
+    pub note_escalation: &'static str,
+    pub note_open_console: &'static str,
+    pub alarm_new: &'static str,
+    pub alarm_keys: &'static str,
+    pub filter_title: &'static str,
+    pub filter_none: &'static str,
+    pub filter_hint: &'static str,
+    pub filter_level_key: &'static str,
+    pub filter_level_high: &'static str,
+    pub filter_level_imminent: &'static str,
+    pub filter_unacked: &'static str,
+    pub filter_acked: &'static str,
+    pub filter_mine: &'static str,
+    pub filter_real_only: &'static str,
+    pub filter_drills_only: &'static str,
+    pub search_label: &'static str,
+    pub search_hint: &'static str,
+    pub sort_urgency: &'static str,
+    pub sort_newest: &'static str,
+    pub sort_updated: &'static str,
+    pub sort_case_id: &'static str,
+    pub sort_label: &'static str,
+    pub shown_of: &'static str,
+    pub no_match: &'static str,
+    pub tab_checklist: &'static str,
+    pub tab_history: &'static str,
+    pub tab_hint: &'static str,
+    pub history_cases: &'static str,
+    pub history_none: &'static str,
+    pub history_alerts: &'static str,
+    pub scores_title: &'static str,
+    pub scores_none: &'static str,
+    pub scores_next: &'static str,
+    pub closed_as: &'static str,
+    pub alerts_n: &'static str,
+    pub seq_label: &'static str,
+    pub help_view_keys: &'static str,
+    pub help_global_keys: &'static str,
+    pub help_close: &'static str,
 }
 
 impl Strings {
@@ -206,6 +252,104 @@ impl Strings {
         })
     }
 
+    /// What a key does, for the help overlay.
+    pub fn cmd(&self, cmd: Cmd) -> &'static str {
+        let zh = self.is_zh();
+        match cmd {
+            Cmd::Quit => pick(zh, "退出", "quit"),
+            Cmd::Help => pick(zh, "显示/隐藏帮助", "show/hide this help"),
+            Cmd::Acknowledge => pick(zh, "确认（认领）所选案例", "acknowledge (claim) the case"),
+            Cmd::MySteps => pick(zh, "我的待办（所有案例）", "my steps (all cases)"),
+            Cmd::OpenAlarm => pick(zh, "打开最新的高危预警", "open the newest high-risk alert"),
+            Cmd::DismissEscalations => pick(zh, "已知悉升级提醒", "dismiss escalations"),
+            Cmd::Up => pick(zh, "上移", "up"),
+            Cmd::Down => pick(zh, "下移", "down"),
+            Cmd::PageUp => pick(zh, "上翻一页", "page up"),
+            Cmd::PageDown => pick(zh, "下翻一页", "page down"),
+            Cmd::First => pick(zh, "第一个", "first"),
+            Cmd::Last => pick(zh, "最后一个", "last"),
+            Cmd::Open => pick(zh, "打开案例", "open the case"),
+            Cmd::Back => pick(zh, "返回列表", "back to the list"),
+            Cmd::Search => pick(zh, "搜索：案例号/学号/班级", "search case id, student id, class"),
+            Cmd::FilterLevel => pick(zh, "级别筛选（循环）", "level filter (cycles)"),
+            Cmd::FilterStatus => pick(zh, "状态筛选（循环）", "status filter (cycles)"),
+            Cmd::FilterCategory => pick(zh, "类别筛选（循环）", "category filter (cycles)"),
+            Cmd::FilterSchool => pick(zh, "学校筛选（循环）", "school filter (cycles)"),
+            Cmd::FilterMine => pick(zh, "只看我的案例", "only my cases"),
+            Cmd::FilterDrills => pick(zh, "真实/演练筛选（循环）", "real/drill filter (cycles)"),
+            Cmd::ClearFilters => pick(zh, "清除所有筛选和搜索", "clear filters and search"),
+            Cmd::Sort => pick(zh, "切换排序", "change the sort"),
+            Cmd::DoStep => pick(zh, "执行所选步骤", "do the selected step"),
+            Cmd::SkipStep => pick(zh, "跳过步骤（需原因）", "skip the step (reason)"),
+            Cmd::ToggleRoles => pick(zh, "本角色 / 全部角色", "my role / all roles"),
+            Cmd::AddPlaybook => pick(zh, "添加预案", "add a playbook"),
+            Cmd::CloseCase => pick(zh, "结案", "close the case"),
+            Cmd::ScrollDown => pick(zh, "案例信息下滚", "scroll case facts down"),
+            Cmd::ScrollUp => pick(zh, "案例信息上滚", "scroll case facts up"),
+            Cmd::ToggleHistory => pick(zh, "清单 / 学生历史与量表趋势", "checklist / history and scores"),
+            Cmd::NextScale => pick(zh, "趋势图换下一个量表", "chart the next scale"),
+            Cmd::OpenStepCase => pick(zh, "打开该步骤的案例", "open the step's case"),
+        }
+    }
+
+    /// A command as a responder names it, for "sent" and "done" notices.
+    pub fn op_name(&self, op: &CommandOp) -> &'static str {
+        let zh = self.is_zh();
+        match op {
+            CommandOp::Acknowledge { .. } => pick(zh, "确认", "acknowledge"),
+            CommandOp::Step { .. } => pick(zh, "步骤", "step"),
+            CommandOp::AddPlaybook { .. } => pick(zh, "添加预案", "add playbook"),
+            CommandOp::Close { .. } => pick(zh, "结案", "close"),
+        }
+    }
+
+    /// The relay's refusal codes in the console's language. The relay's own
+    /// message (English, with details) is used for codes not listed here.
+    pub fn refusal(&self, code: &str) -> Option<&'static str> {
+        let zh = self.is_zh();
+        if !zh {
+            return None;
+        }
+        Some(match code {
+            "already_acknowledged" => "该案例已被他人确认",
+            "case_closed" => "该案例已结案，不能再记录",
+            "unknown_case" => "没有这个案例",
+            "forbidden" => "当前角色无权执行此操作",
+            "wrong_role" => "该步骤属于其他角色",
+            "already_done" => "该步骤已完成",
+            "already_skipped" => "该步骤已被跳过",
+            "inactive_branch" => "该步骤不适用（所选分支不同）",
+            "blocked" => "需先完成前置步骤",
+            "required_steps_open" => "仍有必做步骤未完成",
+            "already_attached" => "该案例已有此预案",
+            "reason_required" => "跳过需要填写原因",
+            "text_too_long" => "文字过长",
+            "store_unavailable" => "中继暂时无法保存，请重试",
+            _ => return None,
+        })
+    }
+
+    /// A span of seconds, short: `12秒`, `3分钟`, `2小时` / `12s`, `3m`, `2h`.
+    pub fn secs(&self, secs: i64) -> String {
+        let secs = secs.max(0);
+        let (n, unit) = match secs {
+            s if s < 60 => (s, pick(self.is_zh(), "秒", "s")),
+            s if s < 3600 => (s / 60, self.ago_minutes),
+            s if s < 86_400 => (s / 3600, self.ago_hours),
+            s => (s / 86_400, self.ago_days),
+        };
+        format!("{n}{unit}")
+    }
+
+    /// "3秒前" / "3s ago".
+    pub fn ago(&self, secs: i64) -> String {
+        if self.is_zh() {
+            format!("{}前", self.secs(secs))
+        } else {
+            format!("{} ago", self.secs(secs))
+        }
+    }
+
     /// "attempt 3" / "第3次".
     pub fn attempt(&self, n: u32) -> String {
         if self.is_zh() {
@@ -246,25 +390,6 @@ pub static ZH: Strings = Strings {
     conn_refused: "被中继拒绝",
     help_hint: "? 帮助  q 退出",
     help_title: "按键",
-    help_keys: &[
-        ("↑/k  ↓/j", "上下移动"),
-        ("PgUp/PgDn", "翻页"),
-        ("g / G", "第一个 / 最后一个"),
-        ("Enter", "打开案例"),
-        ("Esc", "返回列表"),
-        ("a", "确认（认领）案例"),
-        ("m", "我的待办（所有案例）"),
-        ("Enter/空格", "执行所选步骤"),
-        ("s", "跳过步骤（需原因）"),
-        ("t", "本角色 / 全部角色"),
-        ("p", "添加预案"),
-        ("C", "结案"),
-        ("o", "（待办中）打开案例"),
-        ("J / K", "滚动案例信息"),
-        ("e", "已知悉升级提醒"),
-        ("?", "显示/隐藏帮助"),
-        ("q", "退出"),
-    ],
     detail_student: "学生",
     detail_level: "级别",
     detail_category: "类别",
@@ -313,6 +438,52 @@ pub static ZH: Strings = Strings {
     escalation_dismiss: "e 已知悉",
     unknown_who: "身份待确认",
     history_reset: "中继数据与本机不一致，已重新加载",
+    my_overdue: "我的超时",
+    conn_stale: "连接无响应",
+    conn_offline: "离线",
+    data_age: "数据",
+    data_never: "尚无数据",
+    notify_unavailable: "桌面通知不可用（无通知服务：无 D-Bus、SSH 或无图形界面）；新预警仍以响铃和横幅提示",
+    note_new_case: "新高危预警",
+    note_escalation: "升级：步骤超时",
+    note_open_console: "详情请在值守台查看",
+    alarm_new: "新高危",
+    alarm_keys: "n 打开 · a 确认",
+    filter_title: "筛选",
+    filter_none: "无",
+    filter_hint: "/ 搜索 · l 级别 u 状态 c 类别 h 学校 i 我的 d 演练 · x 清除 · o 排序",
+    filter_level_key: "≥重点",
+    filter_level_high: "≥高危",
+    filter_level_imminent: "仅紧急",
+    filter_unacked: "待确认",
+    filter_acked: "已确认",
+    filter_mine: "我的",
+    filter_real_only: "仅真实",
+    filter_drills_only: "仅演练",
+    search_label: "搜索",
+    search_hint: "输入案例号、学号或班级 · Enter 保留 · Esc 清除",
+    sort_urgency: "紧急 > 级别 > 最早",
+    sort_newest: "最新开案",
+    sort_updated: "最近更新",
+    sort_case_id: "案例号",
+    sort_label: "排序",
+    shown_of: "显示",
+    no_match: "没有符合筛选条件的案例（x 清除筛选）",
+    tab_checklist: "处置清单",
+    tab_history: "学生历史",
+    tab_hint: "Tab 切换",
+    history_cases: "该学生的其他案例",
+    history_none: "本控制台未见过该学生的其他案例",
+    history_alerts: "本案预警",
+    scores_title: "量表得分趋势",
+    scores_none: "暂无量表得分（信号中无 scale）",
+    scores_next: "i 下一个量表",
+    closed_as: "结案",
+    alerts_n: "条预警",
+    seq_label: "序号",
+    help_view_keys: "本页按键",
+    help_global_keys: "任何页面",
+    help_close: "任意键关闭",
 };
 
 pub static EN: Strings = Strings {
@@ -337,25 +508,6 @@ pub static EN: Strings = Strings {
     conn_refused: "refused by relay",
     help_hint: "? help  q quit",
     help_title: "Keys",
-    help_keys: &[
-        ("↑/k  ↓/j", "move"),
-        ("PgUp/PgDn", "page"),
-        ("g / G", "first / last"),
-        ("Enter", "open case"),
-        ("Esc", "back to list"),
-        ("a", "acknowledge (claim) case"),
-        ("m", "my steps (all cases)"),
-        ("Enter/Space", "do the selected step"),
-        ("s", "skip step (reason)"),
-        ("t", "my role / all roles"),
-        ("p", "add a playbook"),
-        ("C", "close the case"),
-        ("o", "(my steps) open the case"),
-        ("J / K", "scroll case details"),
-        ("e", "dismiss escalations"),
-        ("?", "toggle help"),
-        ("q", "quit"),
-    ],
     detail_student: "Student",
     detail_level: "Level",
     detail_category: "Category",
@@ -404,4 +556,50 @@ pub static EN: Strings = Strings {
     escalation_dismiss: "e dismiss",
     unknown_who: "signing in",
     history_reset: "relay history differs from ours; reloaded",
+    my_overdue: "my overdue",
+    conn_stale: "no word from relay",
+    conn_offline: "offline",
+    data_age: "data",
+    data_never: "no data yet",
+    notify_unavailable: "desktop notifications unavailable (no notification service: no D-Bus, SSH or headless); new alerts still ring the bell and show a banner",
+    note_new_case: "New high-risk alert",
+    note_escalation: "Escalation: step overdue",
+    note_open_console: "details in the duty console",
+    alarm_new: "NEW HIGH RISK",
+    alarm_keys: "n open · a acknowledge",
+    filter_title: "Filter",
+    filter_none: "none",
+    filter_hint: "/ search · l level u status c category h school i mine d drills · x clear · o sort",
+    filter_level_key: "≥key",
+    filter_level_high: "≥high",
+    filter_level_imminent: "imminent only",
+    filter_unacked: "unacked",
+    filter_acked: "acked",
+    filter_mine: "mine",
+    filter_real_only: "real only",
+    filter_drills_only: "drills only",
+    search_label: "search",
+    search_hint: "case id, student id or class · Enter keep · Esc clear",
+    sort_urgency: "imminent > level > oldest",
+    sort_newest: "newest first",
+    sort_updated: "recently updated",
+    sort_case_id: "case id",
+    sort_label: "sorted",
+    shown_of: "shown",
+    no_match: "No case matches the filter (x clears it)",
+    tab_checklist: "Checklist",
+    tab_history: "History",
+    tab_hint: "Tab switches",
+    history_cases: "Other cases of this student",
+    history_none: "No other case of this student seen on this console",
+    history_alerts: "Alerts in this case",
+    scores_title: "Scale scores over time",
+    scores_none: "No scale scores yet (no scale signals)",
+    scores_next: "i next scale",
+    closed_as: "closed",
+    alerts_n: "alerts",
+    seq_label: "seq",
+    help_view_keys: "This view",
+    help_global_keys: "Everywhere",
+    help_close: "any key closes",
 };

@@ -5,10 +5,18 @@
 //! - [`connection`]: the websocket supervisor task.
 //! - [`tui`]: the terminal owner that always restores the terminal.
 //! - [`i18n`]: the Chinese and English string catalogues.
+//! - [`keymap`]: which key does what in each view (drives the help overlay).
+//! - [`notify`]: the desktop notifier task.
+//! - [`config`]: the per-user config file.
+//! - [`theme`]: colour-blind-safe, high-contrast and no-colour styles.
 
 pub mod app;
+pub mod config;
 pub mod connection;
 pub mod i18n;
+pub mod keymap;
+pub mod notify;
+pub mod theme;
 pub mod tui;
 pub mod view;
 
@@ -20,7 +28,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 pub use app::{Action, App, Effect};
+pub use config::{AlertPrefs, ConsoleConfig};
 pub use i18n::Lang;
+pub use theme::{Theme, ThemeName};
 
 pub struct ConsoleOptions {
     /// `ws://host:port/v1/stream` (see [`stream_url`]).
@@ -29,6 +39,23 @@ pub struct ConsoleOptions {
     pub lang: Lang,
     /// Extra words for the drill banner (the demo says so).
     pub banner: Option<String>,
+}
+
+/// How the console looks and how it calls for attention (from the config
+/// file; see [`config`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub theme: ThemeName,
+    pub alerts: AlertPrefs,
+}
+
+impl From<&ConsoleConfig> for Settings {
+    fn from(c: &ConsoleConfig) -> Settings {
+        Settings {
+            theme: c.theme,
+            alerts: c.alerts,
+        }
+    }
 }
 
 /// Turns what a user types as `--relay` (`ws://h:p`, `http://h:p`, `h:p`,
@@ -56,9 +83,19 @@ pub fn stream_url(relay: &str) -> anyhow::Result<String> {
 /// Frames drawn per second at most; a burst of events costs one draw.
 const MAX_FPS: u64 = 30;
 
+/// Runs the console with the settings from the default config file (the
+/// demo's entry point).
 pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
+    let config = config::load(None)?;
+    run_with(options, Settings::from(&config)).await
+}
+
+pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Result<()> {
     let (action_tx, mut actions) = mpsc::channel::<Action>(4096);
     let (command_tx, command_rx) = mpsc::channel(256);
+    // Small: a notifier that cannot keep up drops notes rather than make
+    // the UI wait; the banner and the bell still fire.
+    let (note_tx, note_rx) = mpsc::channel(64);
 
     let supervisor = connection::Supervisor {
         stream_url: options.stream_url.clone(),
@@ -67,6 +104,11 @@ pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
         commands: command_rx,
     };
     let supervisor = tokio::spawn(supervisor.run());
+    let notifier = tokio::spawn(notify::run(
+        notify::DesktopBackend,
+        note_rx,
+        action_tx.clone(),
+    ));
     let input = tokio::spawn(read_terminal(action_tx.clone()));
     let ticker = tokio::spawn(tick(action_tx.clone()));
     drop(action_tx);
@@ -78,13 +120,21 @@ pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
         .trim_end_matches("/v1/stream")
         .to_string();
     app.banner = options.banner;
+    let no_color = std::env::var("NO_COLOR").ok();
+    app.theme = Theme::new(ThemeName::resolve(settings.theme, no_color.as_deref()));
+    app.alert_prefs = settings.alerts;
 
     let mut tui = tui::Tui::enter()?;
     let frame_time = Duration::from_millis(1000 / MAX_FPS);
+    let mut ring = false;
     let result = loop {
         app.refresh();
         if let Err(err) = tui.terminal.draw(|frame| view::draw(&app, frame)) {
             break Err(err.into());
+        }
+        if std::mem::take(&mut ring) {
+            // A bell that cannot be rung is not worth stopping for.
+            let _ = tui.bell();
         }
         let Some(first) = actions.recv().await else {
             break Ok(());
@@ -116,6 +166,12 @@ pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
                     Effect::Send(cmd) => {
                         let _ = command_tx.send(cmd).await;
                     }
+                    Effect::Bell => ring = true,
+                    Effect::Notify(note) => {
+                        if note_tx.try_send(note).is_err() {
+                            tracing::warn!("desktop notifier busy; a notification was dropped");
+                        }
+                    }
                 }
             }
         }
@@ -125,6 +181,7 @@ pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
     };
     drop(tui);
     supervisor.abort();
+    notifier.abort();
     input.abort();
     ticker.abort();
     result

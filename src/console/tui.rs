@@ -39,6 +39,16 @@ impl Tui {
     }
 }
 
+impl Tui {
+    /// Rings the terminal bell (BEL), after the frame is drawn.
+    pub fn bell(&mut self) -> io::Result<()> {
+        use std::io::Write;
+        let out = self.terminal.backend_mut();
+        out.write_all(b"\x07")?;
+        out.flush()
+    }
+}
+
 impl Drop for Tui {
     fn drop(&mut self) {
         restore();
