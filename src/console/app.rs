@@ -371,12 +371,9 @@ impl CaseView {
     fn sort_key(&self, by: SortKey) -> SortRank<'_> {
         let c = &self.case;
         match by {
-            SortKey::Urgency => SortRank::Urgency(
-                !c.imminent,
-                std::cmp::Reverse(c.level),
-                c.opened_at,
-                &c.id,
-            ),
+            SortKey::Urgency => {
+                SortRank::Urgency(!c.imminent, std::cmp::Reverse(c.level), c.opened_at, &c.id)
+            }
             SortKey::Newest => SortRank::Time(std::cmp::Reverse(c.opened_at), &c.id),
             SortKey::RecentlyUpdated => SortRank::Time(std::cmp::Reverse(c.updated_at), &c.id),
             SortKey::CaseId => SortRank::Id(&c.id),
@@ -631,7 +628,11 @@ impl App {
             let me = self.me.as_ref();
             self.sorted
                 .iter()
-                .filter(|id| self.cases.get(*id).is_some_and(|c| self.filter.admits(c, me)))
+                .filter(|id| {
+                    self.cases
+                        .get(*id)
+                        .is_some_and(|c| self.filter.admits(c, me))
+                })
                 .cloned()
                 .collect()
         } else {

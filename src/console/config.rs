@@ -235,13 +235,22 @@ mod tests {
         assert!(e.contains("console.toml"), "{e}");
 
         let e = problem("theme = \"dark\"\n");
-        assert!(e.contains("`theme`") && e.contains("\"high-contrast\""), "{e}");
+        assert!(
+            e.contains("`theme`") && e.contains("\"high-contrast\""),
+            "{e}"
+        );
 
         let e = problem("language = \"fr\"\n");
-        assert!(e.contains("`language`") && e.contains("\"zh\" or \"en\""), "{e}");
+        assert!(
+            e.contains("`language`") && e.contains("\"zh\" or \"en\""),
+            "{e}"
+        );
 
         let e = problem("lang = \"en\"\n");
-        assert!(e.contains("unknown key `lang`") && e.contains("language"), "{e}");
+        assert!(
+            e.contains("unknown key `lang`") && e.contains("language"),
+            "{e}"
+        );
 
         let e = problem("[notifications]\nsound = true\n");
         assert!(e.contains("`notifications.sound`"), "{e}");

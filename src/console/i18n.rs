@@ -1,8 +1,8 @@
 //! Every string a responder sees, in Simplified Chinese and English. Draw
 //! code takes its words from a [`Strings`] and never from a literal.
 
-use crate::playbook::StepState;
 use super::keymap::Cmd;
+use crate::playbook::StepState;
 use crate::protocol::{CaseStatus, Category, CloseOutcome, CommandOp, Level, Role, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -122,7 +122,6 @@ pub struct Strings {
     pub alarm_new: &'static str,
     pub alarm_keys: &'static str,
     pub filter_title: &'static str,
-    pub filter_none: &'static str,
     pub filter_hint: &'static str,
     pub filter_level_key: &'static str,
     pub filter_level_high: &'static str,
@@ -258,9 +257,9 @@ impl Strings {
         match cmd {
             Cmd::Quit => pick(zh, "退出", "quit"),
             Cmd::Help => pick(zh, "显示/隐藏帮助", "show/hide this help"),
-            Cmd::Acknowledge => pick(zh, "确认（认领）所选案例", "acknowledge (claim) the case"),
+            Cmd::Acknowledge => pick(zh, "确认（认领）案例", "acknowledge (claim) case"),
             Cmd::MySteps => pick(zh, "我的待办（所有案例）", "my steps (all cases)"),
-            Cmd::OpenAlarm => pick(zh, "打开最新的高危预警", "open the newest high-risk alert"),
+            Cmd::OpenAlarm => pick(zh, "打开最新高危预警", "open the newest alarm"),
             Cmd::DismissEscalations => pick(zh, "已知悉升级提醒", "dismiss escalations"),
             Cmd::Up => pick(zh, "上移", "up"),
             Cmd::Down => pick(zh, "下移", "down"),
@@ -270,7 +269,7 @@ impl Strings {
             Cmd::Last => pick(zh, "最后一个", "last"),
             Cmd::Open => pick(zh, "打开案例", "open the case"),
             Cmd::Back => pick(zh, "返回列表", "back to the list"),
-            Cmd::Search => pick(zh, "搜索：案例号/学号/班级", "search case id, student id, class"),
+            Cmd::Search => pick(zh, "搜索案例号/学号/班级", "search: case, student, class"),
             Cmd::FilterLevel => pick(zh, "级别筛选（循环）", "level filter (cycles)"),
             Cmd::FilterStatus => pick(zh, "状态筛选（循环）", "status filter (cycles)"),
             Cmd::FilterCategory => pick(zh, "类别筛选（循环）", "category filter (cycles)"),
@@ -286,7 +285,11 @@ impl Strings {
             Cmd::CloseCase => pick(zh, "结案", "close the case"),
             Cmd::ScrollDown => pick(zh, "案例信息下滚", "scroll case facts down"),
             Cmd::ScrollUp => pick(zh, "案例信息上滚", "scroll case facts up"),
-            Cmd::ToggleHistory => pick(zh, "清单 / 学生历史与量表趋势", "checklist / history and scores"),
+            Cmd::ToggleHistory => pick(
+                zh,
+                "清单 / 学生历史与量表趋势",
+                "checklist / history, scores",
+            ),
             Cmd::NextScale => pick(zh, "趋势图换下一个量表", "chart the next scale"),
             Cmd::OpenStepCase => pick(zh, "打开该步骤的案例", "open the step's case"),
         }
@@ -386,7 +389,7 @@ pub static ZH: Strings = Strings {
     unacknowledged: "待确认",
     conn_connecting: "连接中",
     conn_connected: "已连接",
-    conn_retry: "连接中断，重试于",
+    conn_retry: "重试于",
     conn_refused: "被中继拒绝",
     help_hint: "? 帮助  q 退出",
     help_title: "按键",
@@ -450,8 +453,7 @@ pub static ZH: Strings = Strings {
     alarm_new: "新高危",
     alarm_keys: "n 打开 · a 确认",
     filter_title: "筛选",
-    filter_none: "无",
-    filter_hint: "/ 搜索 · l 级别 u 状态 c 类别 h 学校 i 我的 d 演练 · x 清除 · o 排序",
+    filter_hint: "/ 搜索 · l 级别 u 状态 c 类别 h 学校 i 我的 d 演练 · x 清除 o 排序",
     filter_level_key: "≥重点",
     filter_level_high: "≥高危",
     filter_level_imminent: "仅紧急",
@@ -504,7 +506,7 @@ pub static EN: Strings = Strings {
     unacknowledged: "unacked",
     conn_connecting: "connecting",
     conn_connected: "connected",
-    conn_retry: "disconnected, retry in",
+    conn_retry: "retry in",
     conn_refused: "refused by relay",
     help_hint: "? help  q quit",
     help_title: "Keys",
@@ -568,8 +570,7 @@ pub static EN: Strings = Strings {
     alarm_new: "NEW HIGH RISK",
     alarm_keys: "n open · a acknowledge",
     filter_title: "Filter",
-    filter_none: "none",
-    filter_hint: "/ search · l level u status c category h school i mine d drills · x clear · o sort",
+    filter_hint: "/ search · l level u status c category h school i mine d drill · x clear o sort",
     filter_level_key: "≥key",
     filter_level_high: "≥high",
     filter_level_imminent: "imminent only",
@@ -597,7 +598,7 @@ pub static EN: Strings = Strings {
     scores_none: "No scale scores yet (no scale signals)",
     scores_next: "i next scale",
     closed_as: "closed",
-    alerts_n: "alerts",
+    alerts_n: "alert(s)",
     seq_label: "seq",
     help_view_keys: "This view",
     help_global_keys: "Everywhere",

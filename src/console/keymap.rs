@@ -58,7 +58,7 @@ const fn b(keys: &'static [KeyCode], label: &'static str, cmd: Cmd) -> Binding {
 }
 
 use KeyCode::{
-    Backspace, BackTab, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Tab, Up,
+    BackTab, Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Tab, Up,
 };
 
 /// Keys that work in every view.

@@ -125,7 +125,8 @@ mod tests {
             note_tx.send(note(&format!("C{i}"))).await.unwrap();
         }
         drop(note_tx);
-        task.await.expect("the notifier ends cleanly, it does not panic");
+        task.await
+            .expect("the notifier ends cleanly, it does not panic");
         let mut reports = Vec::new();
         while let Ok(a) = action_rx.try_recv() {
             reports.push(format!("{a:?}"));

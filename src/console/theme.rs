@@ -123,7 +123,9 @@ impl Theme {
                 base: Style::new().fg(Color::White).bg(Color::Black),
                 title: bold.fg(Color::White),
                 high: bold.fg(Color::Black).bg(Color::White),
-                key: bold.fg(Color::LightYellow).add_modifier(Modifier::UNDERLINED),
+                key: bold
+                    .fg(Color::LightYellow)
+                    .add_modifier(Modifier::UNDERLINED),
                 general: Style::new().fg(Color::White),
                 imminent: bold.fg(Color::Black).bg(Color::LightYellow),
                 alarm: bold.fg(Color::Black).bg(Color::LightYellow),

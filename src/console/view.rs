@@ -110,7 +110,10 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         ));
         counts.push(Span::raw(" "));
     }
-    counts.push(Span::raw(format!("· {} {} ", s.unacknowledged, st.unacknowledged)));
+    counts.push(Span::raw(format!(
+        "· {} {} ",
+        s.unacknowledged, st.unacknowledged
+    )));
     counts.push(Span::raw("· "));
     counts.push(if st.my_overdue > 0 {
         Span::styled(format!("⚠{} {}", s.my_overdue, st.my_overdue), t.alarm)
@@ -223,12 +226,12 @@ fn draw_alarm_banner(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         String::new()
     };
+    let (level, _) = level_mark(s, &app.theme, c.level);
     let text = format!(
-        " ‼ {} {} · {}{drill} ▲{}{imminent} {} · {} ",
+        " ‼ {} {} · {}{drill} {level}{imminent} {} · {} ",
         s.alarm_new,
         open.len(),
         c.id,
-        s.level(c.level),
         s.category(c.category),
         s.alarm_keys
     );
@@ -249,12 +252,13 @@ fn draw_escalation_banner(app: &App, frame: &mut Frame, area: Rect) {
             .unwrap_or_else(|| e.step.clone());
         format!("{case_id} {title} ({})", s.role(e.owner))
     });
+    // The key first: the step title may be long and is what gets cut.
     let text = format!(
         " ⚠ {} {} · {} · {} ",
         s.escalated,
         app.unseen_escalations.len(),
+        s.escalation_dismiss,
         latest.unwrap_or_default(),
-        s.escalation_dismiss
     );
     frame.render_widget(
         Paragraph::new(fit(&text, area.width as usize)).style(app.theme.alarm),
@@ -341,8 +345,7 @@ fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
         .title(fit(&title, area.width as usize));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [bar, table] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let [bar, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
 
     // The filter bar: what filters now, or how to filter.
     let bar_line = if app.searching {
@@ -356,13 +359,10 @@ fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         let words = filter_words(app);
         if words.is_empty() {
-            Line::raw(format!("{}: {} · {}", s.filter_title, s.filter_none, s.filter_hint))
+            Line::raw(s.filter_hint)
         } else {
             Line::from(vec![
-                Span::styled(
-                    format!("{}: {}", s.filter_title, words.join(" · ")),
-                    t.warn,
-                ),
+                Span::styled(format!("{}: {}", s.filter_title, words.join(" · ")), t.warn),
                 Span::raw(format!(" · {}", s.filter_hint)),
             ])
         }
@@ -678,8 +678,7 @@ fn local(app: &App, t: DateTime<Utc>) -> String {
 }
 
 fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
-    let [tabs, area] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let [tabs, area] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     draw_tabs(app, frame, tabs);
     if app.detail_tab == DetailTab::History {
         draw_history(app, c, frame, area);
@@ -744,6 +743,11 @@ fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
             local(app, at)
         )));
     }
+    if let Some(latest) = c.alerts.last() {
+        status.push(Span::raw("   "));
+        status.push(label(s.detail_source));
+        status.push(Span::raw(s.source(latest.source)));
+    }
     lines.push(Line::from(status));
     lines.push(Line::from(vec![
         label(s.detail_opened),
@@ -756,26 +760,28 @@ fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
         Span::raw(local(app, c.case.updated_at)),
     ]));
 
+    // The summary starts on its label's line: on 24 rows every row counts.
     if let Some(latest) = c.alerts.last() {
+        let mut summary = latest
+            .summary
+            .as_deref()
+            .unwrap_or(s.none)
+            .lines()
+            .map(str::to_string);
         lines.push(Line::from(vec![
-            label(s.detail_source),
-            Span::raw(s.source(latest.source)),
+            label(s.detail_summary),
+            Span::raw(summary.next().unwrap_or_default()),
         ]));
-        lines.push(Line::from(label(s.detail_summary)));
-        match &latest.summary {
-            Some(text) => lines.extend(text.lines().map(|l| Line::raw(format!("  {l}")))),
-            None => lines.push(Line::raw(format!("  {}", s.none))),
-        }
-        lines.push(Line::from(label(s.detail_signals)));
-        if latest.signals.is_empty() {
-            lines.push(Line::raw(format!("  {}", s.none)));
-        }
-        lines.extend(
-            latest
-                .signals
-                .iter()
-                .map(|sig| Line::raw(format!("  - {sig}"))),
-        );
+        lines.extend(summary.map(|l| Line::raw(format!("  {l}"))));
+        let signals = if latest.signals.is_empty() {
+            s.none.to_string()
+        } else {
+            latest.signals.join(" | ")
+        };
+        lines.push(Line::from(vec![
+            label(s.detail_signals),
+            Span::raw(signals),
+        ]));
     }
 
     lines.push(Line::from(label(&format!(
@@ -957,7 +963,10 @@ fn draw_history(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
     ));
     for a in c.alerts.iter().rev() {
         let (level, style) = level_mark(s, t, a.level);
-        let head = format!("  {} ", local_minute(app, a.observed_at.with_timezone(&Utc)));
+        let head = format!(
+            "  {} ",
+            local_minute(app, a.observed_at.with_timezone(&Utc))
+        );
         let tail = format!(
             "{} {}",
             if a.imminent { " ‼" } else { "" },
@@ -972,15 +981,9 @@ fn draw_history(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
     let series = app.score_series(c);
     // The facts take what they need up to half the screen; the chart the rest.
     let facts_height = (lines.len() as u16).min(area.height / 2);
-    let [facts, chart] = Layout::vertical([
-        Constraint::Length(facts_height),
-        Constraint::Min(0),
-    ])
-    .areas(area);
-    frame.render_widget(
-        Paragraph::new(lines).scroll((app.detail_scroll, 0)),
-        facts,
-    );
+    let [facts, chart] =
+        Layout::vertical([Constraint::Length(facts_height), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Paragraph::new(lines).scroll((app.detail_scroll, 0)), facts);
     draw_scores(app, &series, frame, chart);
 }
 
@@ -1064,7 +1067,8 @@ fn draw_scores(app: &App, series: &[super::app::ScoreSeries], frame: &mut Frame,
     let Some((last, _)) = pick.points.last() else {
         return;
     };
-    let days = |at: &chrono::DateTime<chrono::FixedOffset>| (*at - *first).num_seconds() as f64 / 86_400.0;
+    let days =
+        |at: &chrono::DateTime<chrono::FixedOffset>| (*at - *first).num_seconds() as f64 / 86_400.0;
     let data: Vec<(f64, f64)> = pick.points.iter().map(|(at, v)| (days(at), *v)).collect();
     let span = days(last).max(1.0);
     let data_max = pick.points.iter().map(|(_, v)| *v).fold(0.0, f64::max);
@@ -1093,11 +1097,11 @@ fn draw_scores(app: &App, series: &[super::app::ScoreSeries], frame: &mut Frame,
                 .bounds([0.0, span])
                 .labels([date(first), date(last)]),
         )
-        .y_axis(
-            Axis::default()
-                .bounds([0.0, y_max])
-                .labels(["0".to_string(), number((y_max / 2.0).round()), number(y_max)]),
-        );
+        .y_axis(Axis::default().bounds([0.0, y_max]).labels([
+            "0".to_string(),
+            number((y_max / 2.0).round()),
+            number(y_max),
+        ]));
     frame.render_widget(chart, chart_area);
 }
 
@@ -1148,7 +1152,11 @@ fn draw_help(app: &App, frame: &mut Frame, area: Rect) {
         .unwrap_or(0);
     let mut entries: Vec<Line> = vec![Line::styled(s.help_view_keys, t.header_row)];
     let row = |b: &keymap::Binding| {
-        Line::raw(format!(" {} {}", fit_exact(b.label, key_width), s.cmd(b.cmd)))
+        Line::raw(format!(
+            " {} {}",
+            fit_exact(b.label, key_width),
+            s.cmd(b.cmd)
+        ))
     };
     entries.extend(view.iter().map(row));
     entries.push(Line::styled(s.help_global_keys, t.header_row));
@@ -1167,13 +1175,14 @@ fn draw_help(app: &App, frame: &mut Frame, area: Rect) {
         height,
     };
     frame.render_widget(Clear, popup);
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .style(t.base)
-        .title(fit(&format!(" {} · {} ", s.help_title, s.help_close), width as usize));
+    let block = Block::new().borders(Borders::ALL).style(t.base).title(fit(
+        &format!(" {} · {} ", s.help_title, s.help_close),
+        width as usize,
+    ));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    let areas = Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(inner);
+    let areas =
+        Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(inner);
     for (i, chunk) in entries.chunks(rows).enumerate() {
         if let Some(col) = areas.get(i) {
             let lines: Vec<Line> = chunk
