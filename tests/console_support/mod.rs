@@ -352,3 +352,85 @@ pub fn district_app(n: u32) -> App {
     app.refresh();
     app
 }
+
+/// A private tmux server running the real binary, killed when the test
+/// ends however it ends.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` in a `width`×`height` session with extra `env`.
+    pub fn start(command: &str, width: u16, height: u16, env: &[(&str, String)]) -> Tmux {
+        let tmux = Tmux {
+            socket: format!(
+                "crisisdesk-console-{}-{}",
+                std::process::id(),
+                fastrand::u32(..)
+            ),
+        };
+        let mut args: Vec<String> = ["new-session", "-d", "-s", "t", "-x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(width.to_string());
+        args.push("-y".into());
+        args.push(height.to_string());
+        for (k, v) in env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(command.to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tmux.run(&args);
+        tmux
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Types text literally (no key names).
+    pub fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// Polls the screen until `predicate` holds; panics with the screen.
+    pub fn wait_for(&self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if predicate(&screen) {
+                return screen;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
