@@ -127,7 +127,11 @@ fn views() -> Vec<(&'static str, fn(Lang) -> App)> {
 
 fn open_history(lang: Lang) -> App {
     let mut app = sample_app(lang);
-    let i = app.order.iter().position(|id| id == "C000001").unwrap();
+    let i = app
+        .order_ids()
+        .iter()
+        .position(|id| *id == "C000001")
+        .unwrap();
     app.selected = i;
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::Tab);
@@ -154,7 +158,11 @@ fn cjk_app(lang: Lang, open: bool) -> App {
     );
     app.refresh();
     if open {
-        let i = app.order.iter().position(|id| id == "C000030").unwrap();
+        let i = app
+            .order_ids()
+            .iter()
+            .position(|id| *id == "C000030")
+            .unwrap();
         app.selected = i;
         key(&mut app, KeyCode::Enter);
     }
@@ -229,7 +237,10 @@ fn offline_says_how_old_the_data_is() {
 #[test]
 fn case_list_orders_imminent_then_level_then_oldest() {
     let app = sample_app(Lang::Zh);
-    assert_eq!(app.order, ["C000002", "C000004", "C000001", "C000003"]);
+    assert_eq!(
+        app.order_ids(),
+        ["C000002", "C000004", "C000001", "C000003"]
+    );
 }
 
 #[test]
@@ -238,43 +249,49 @@ fn sorting_is_visible_and_switchable() {
     assert!(render(&app, 80, 24).contains("sorted: imminent > level > oldest"));
     key(&mut app, KeyCode::Char('o'));
     assert!(render(&app, 80, 24).contains("sorted: newest first"));
-    assert_eq!(app.order, ["C000002", "C000004", "C000001", "C000003"]);
+    assert_eq!(
+        app.order_ids(),
+        ["C000002", "C000004", "C000001", "C000003"]
+    );
     key(&mut app, KeyCode::Char('o'));
     key(&mut app, KeyCode::Char('o'));
     assert!(render(&app, 80, 24).contains("sorted: case id"));
-    assert_eq!(app.order, ["C000001", "C000002", "C000003", "C000004"]);
+    assert_eq!(
+        app.order_ids(),
+        ["C000001", "C000002", "C000003", "C000004"]
+    );
 }
 
 #[test]
 fn filters_narrow_the_list_and_say_so() {
     let mut app = sample_app(Lang::En);
     key(&mut app, KeyCode::Char('l')); // ≥ key
-    assert_eq!(app.order, ["C000002", "C000004", "C000001"]);
+    assert_eq!(app.order_ids(), ["C000002", "C000004", "C000001"]);
     key(&mut app, KeyCode::Char('l')); // ≥ high
-    assert_eq!(app.order, ["C000002", "C000004"]);
+    assert_eq!(app.order_ids(), ["C000002", "C000004"]);
     key(&mut app, KeyCode::Char('l')); // imminent only
-    assert_eq!(app.order, ["C000002"]);
+    assert_eq!(app.order_ids(), ["C000002"]);
     assert!(render(&app, 80, 24).contains("Filter: imminent only"));
     key(&mut app, KeyCode::Char('l')); // back to all
     assert_eq!(app.order.len(), 4);
 
     key(&mut app, KeyCode::Char('d')); // real only
-    assert_eq!(app.order, ["C000002", "C000001", "C000003"]);
+    assert_eq!(app.order_ids(), ["C000002", "C000001", "C000003"]);
     key(&mut app, KeyCode::Char('d')); // drills only
-    assert_eq!(app.order, ["C000004"]);
+    assert_eq!(app.order_ids(), ["C000004"]);
     key(&mut app, KeyCode::Char('x'));
     assert_eq!(app.order.len(), 4);
 
     key(&mut app, KeyCode::Char('c')); // the first category: suicide risk
-    assert_eq!(app.order, ["C000002", "C000001"]);
+    assert_eq!(app.order_ids(), ["C000002", "C000001"]);
     key(&mut app, KeyCode::Char('x'));
 
     key(&mut app, KeyCode::Char('h')); // schools in name order: 实验小学 first
     let school = app.filter.school.clone().unwrap();
     assert!(
-        app.order
+        app.order_ids()
             .iter()
-            .all(|id| app.cases[id].student.school.as_deref() == Some(school.as_str()))
+            .all(|id| app.cases[*id].student.school.as_deref() == Some(school.as_str()))
     );
     assert_eq!(app.order.len(), 1);
     key(&mut app, KeyCode::Char('x'));
@@ -292,25 +309,22 @@ fn mine_means_acknowledged_by_me_or_my_open_steps() {
     let nurse_has_steps =
         |app: &App, id: &str| !app.case_step_rows(id).iter().all(|r| !r.state.is_open());
     key(&mut app, KeyCode::Char('i'));
-    assert!(
-        !app.order.is_empty() && app.order.len() < 4,
-        "{:?}",
-        app.order
-    );
-    for id in &app.sorted {
+    let order: Vec<String> = app.order_ids().iter().map(|s| s.to_string()).collect();
+    assert!(!order.is_empty() && order.len() < 4, "{order:?}");
+    for id in app.sorted_ids() {
         assert_eq!(
-            app.order.contains(id),
+            order.iter().any(|o| o == id),
             nurse_has_steps(&app, id),
             "{id}: shown exactly when a nurse step is open"
         );
     }
     // Acknowledging makes a case mine even without a step of mine.
     let outside = app
-        .sorted
-        .iter()
-        .find(|id| !app.order.contains(id))
+        .sorted_ids()
+        .into_iter()
+        .find(|id| !order.iter().any(|o| o == id))
         .unwrap()
-        .clone();
+        .to_string();
     let num: u32 = outside[1..].parse().unwrap();
     let c = &app.cases[&outside];
     let mut snap = serde_json::to_value(&c.case).unwrap();
@@ -324,7 +338,7 @@ fn mine_means_acknowledged_by_me_or_my_open_steps() {
     ));
     app.refresh();
     assert!(
-        app.order.contains(&outside),
+        app.order_ids().contains(&outside.as_str()),
         "case {num} acknowledged by me is mine"
     );
 }
@@ -334,19 +348,19 @@ fn search_matches_case_id_student_id_and_class() {
     let mut app = sample_app(Lang::En);
     key(&mut app, KeyCode::Char('/'));
     type_text(&mut app, "c000003");
-    assert_eq!(app.order, ["C000003"], "by case id, any case");
+    assert_eq!(app.order_ids(), ["C000003"], "by case id, any case");
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.order.len(), 4, "Esc clears the search");
 
     key(&mut app, KeyCode::Char('/'));
     type_text(&mut app, "S1004");
-    assert_eq!(app.order, ["C000004"], "by student id");
+    assert_eq!(app.order_ids(), ["C000004"], "by student id");
     key(&mut app, KeyCode::Esc);
 
     key(&mut app, KeyCode::Char('/'));
     type_text(&mut app, "(12)班");
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.order, ["C000002"], "by class");
+    assert_eq!(app.order_ids(), ["C000002"], "by class");
     assert!(
         !app.searching,
         "Enter keeps the search and gives the keys back"
@@ -600,7 +614,7 @@ fn any_size_draws_without_panicking() {
 fn resizing_keeps_the_selection_in_view() {
     let mut app = district_app(300);
     key(&mut app, KeyCode::Char('G'));
-    let last = app.order.last().unwrap().clone();
+    let last = app.order_ids().last().unwrap().to_string();
     for (w, h) in [(80, 24), (60, 10), (120, 40), (80, 12)] {
         app.update(Action::Resize);
         assert!(render(&app, w, h).contains(&last), "{w}x{h}");
@@ -611,8 +625,8 @@ fn resizing_keeps_the_selection_in_view() {
 fn only_visible_rows_are_drawn_for_a_long_list() {
     let mut app = district_app(5000);
     key(&mut app, KeyCode::Char('G'));
-    let last = app.order.last().unwrap().clone();
-    let first = app.order.first().unwrap().clone();
+    let last = app.order_ids().last().unwrap().to_string();
+    let first = app.order_ids().first().unwrap().to_string();
     let screen = render(&app, 80, 24);
     assert!(screen.contains(&last), "the selected last row is in view");
     assert!(!screen.contains(&first));
@@ -705,8 +719,7 @@ fn skip_needs_a_reason_and_the_prompt_says_so() {
 fn choice_prompt_lists_the_options() {
     let mut app = sample_app(Lang::En);
     let choice = app
-        .order
-        .clone()
+        .order_ids()
         .iter()
         .flat_map(|id| app.case_step_rows(id))
         .find(|r| matches!(r.kind, crisisdesk::playbook::StepKind::Choice { .. }))
@@ -758,4 +771,72 @@ fn a_reset_forgets_a_history_the_relay_no_longer_has() {
     );
     assert_eq!(app.screen, Screen::List);
     assert!(render(&app, 80, 24).contains("reloaded"));
+}
+
+/// The list moves changed cases into place one by one on the live stream;
+/// whatever arrives, that must give the order a full sort gives.
+#[test]
+fn incremental_sorting_matches_a_full_sort() {
+    let mut rng = fastrand::Rng::with_seed(6);
+    let mut app = district_app(600);
+    let mut seq = app.last_seq + 1;
+    let levels = ["general", "key", "high"];
+    for round in 0..60 {
+        // Batches from 1 to 300 events: below and above the re-sort limit.
+        let batch = match round % 10 {
+            9 => 300,
+            4 => rng.usize(40..90),
+            _ => rng.usize(1..8),
+        };
+        for _ in 0..batch {
+            let n = rng.u32(1..700);
+            let id = case_id(n);
+            let body = json!({"id": format!("r{seq}"), "source": "manual", "category": "other",
+                "level": levels[rng.usize(0..3)], "imminent": rng.u8(0..10) == 0,
+                "student": {"id": format!("R{n}")}, "observed_at": "2026-11-20T21:00:00+08:00"});
+            let opened_at = format!("2026-11-{:02}T10:{:02}:00Z", rng.u32(1..20), rng.u32(0..60));
+            let existing = app.cases.get(&id).map(|c| c.case.clone());
+            let action = match (existing, rng.u8(0..4)) {
+                (Some(c), 0) if c.status != crisisdesk::protocol::CaseStatus::Closed => {
+                    let mut snap = serde_json::to_value(&c).unwrap();
+                    snap["status"] = json!("closed");
+                    ev(
+                        json!({"seq": seq, "at": NOW, "type": "case_closed", "case_id": id,
+                        "outcome": "stabilized", "case": snap,
+                        "origin": {"by": {"name": "w", "role": "counselor"}, "command_id": format!("c{seq}")}}),
+                    )
+                }
+                (Some(c), _) if c.status != crisisdesk::protocol::CaseStatus::Closed => {
+                    let mut snap = serde_json::to_value(&c).unwrap();
+                    snap["level"] = body["level"].clone();
+                    snap["imminent"] = json!(c.imminent || body["imminent"] == true);
+                    ev(
+                        json!({"seq": seq, "at": NOW, "type": "alert", "case_id": id,
+                        "opened": false, "alert": body, "case": snap}),
+                    )
+                }
+                (Some(_), _) => continue,
+                (None, _) => alert_event(seq, n, body, &opened_at),
+            };
+            app.update(action);
+            seq += 1;
+        }
+        app.refresh();
+        let mut expected: Vec<&crisisdesk::console::app::CaseView> = app
+            .cases
+            .iter()
+            .map(|(_, c)| c)
+            .filter(|c| c.case.status != crisisdesk::protocol::CaseStatus::Closed)
+            .collect();
+        expected.sort_by_key(|c| {
+            (
+                !c.case.imminent,
+                std::cmp::Reverse(c.case.level),
+                c.case.opened_at,
+                c.case.id.clone(),
+            )
+        });
+        let expected: Vec<&str> = expected.iter().map(|c| c.case.id.as_str()).collect();
+        assert_eq!(app.sorted_ids(), expected, "round {round}");
+    }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::cases::{CaseStore, Slot};
 use super::config::AlertPrefs;
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
@@ -368,18 +369,6 @@ impl CaseView {
             .join(" ")
     }
 
-    fn sort_key(&self, by: SortKey) -> SortRank<'_> {
-        let c = &self.case;
-        match by {
-            SortKey::Urgency => {
-                SortRank::Urgency(!c.imminent, std::cmp::Reverse(c.level), c.opened_at, &c.id)
-            }
-            SortKey::Newest => SortRank::Time(std::cmp::Reverse(c.opened_at), &c.id),
-            SortKey::RecentlyUpdated => SortRank::Time(std::cmp::Reverse(c.updated_at), &c.id),
-            SortKey::CaseId => SortRank::Id(&c.id),
-        }
-    }
-
     fn refresh_search_key(&mut self) {
         self.search_key = format!(
             "{}\t{}\t{}",
@@ -391,12 +380,34 @@ impl CaseView {
     }
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum SortRank<'a> {
-    Urgency(bool, std::cmp::Reverse<Level>, DateTime<Utc>, &'a str),
-    Time(std::cmp::Reverse<DateTime<Utc>>, &'a str),
-    Id(&'a str),
+/// A case's place in a sort as plain numbers, computed once per case per
+/// sort: (imminent last?, level from the top, time, case number, slot).
+type Rank = (u8, u8, i64, u64, Slot);
+
+fn rank(c: &CaseView, slot: Slot, by: SortKey) -> Rank {
+    let s = &c.case;
+    // Relay case ids are `C` and digits; anything else sorts after them.
+    let number =
+        s.id.strip_prefix('C')
+            .and_then(|d| d.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+    match by {
+        SortKey::Urgency => (
+            u8::from(!s.imminent),
+            2 - s.level as u8,
+            s.opened_at.timestamp_micros(),
+            number,
+            slot,
+        ),
+        SortKey::Newest => (0, 0, -s.opened_at.timestamp_micros(), number, slot),
+        SortKey::RecentlyUpdated => (0, 0, -s.updated_at.timestamp_micros(), number, slot),
+        SortKey::CaseId => (0, 0, 0, number, slot),
+    }
 }
+
+/// Past this many changed cases in one batch, re-sorting everything is
+/// cheaper than moving each one.
+const RESORT_ABOVE: usize = 64;
 
 /// The header's numbers, over every open case (not only the filtered ones):
 /// the header answers "how bad is it right now".
@@ -409,6 +420,7 @@ pub struct Stats {
     /// Open steps for my role past their time, across open cases.
     pub my_overdue: usize,
     pub open: usize,
+    pub drills: usize,
 }
 
 /// One instrument's results over time, for the history chart.
@@ -430,19 +442,22 @@ pub struct App {
     pub relay_label: String,
     /// Extra banner text from the launcher (e.g. the demo).
     pub banner: Option<String>,
-    pub cases: HashMap<String, CaseView>,
-    /// Case ids by student id, in the order the cases opened.
-    pub by_student: HashMap<String, Vec<String>>,
-    /// Every open case id in sort order; rebuilt lazily by [`App::refresh`].
-    pub sorted: Vec<String>,
+    pub cases: CaseStore,
+    /// Cases by student id, in the order the cases opened.
+    pub by_student: HashMap<String, Vec<Slot>>,
+    /// Every open case in sort order; kept up to date by [`App::refresh`].
+    pub sorted: Vec<Slot>,
     /// The list as shown: `sorted` through `filter`.
-    pub order: Vec<String>,
+    pub order: Vec<Slot>,
     pub filter: Filter,
     pub sort: SortKey,
     /// The search line has the keyboard.
     pub searching: bool,
     pub stats: Stats,
-    order_stale: bool,
+    /// Cases whose place in the sort may have changed since the last refresh.
+    dirty: Vec<Slot>,
+    /// Re-sort everything (a new sort key, a replay).
+    resort: bool,
     filter_stale: bool,
     stats_stale: bool,
     pub selected: usize,
@@ -492,7 +507,7 @@ impl App {
             display_offset,
             relay_label: String::new(),
             banner: None,
-            cases: HashMap::new(),
+            cases: CaseStore::default(),
             by_student: HashMap::new(),
             sorted: Vec::new(),
             order: Vec::new(),
@@ -500,7 +515,8 @@ impl App {
             sort: SortKey::default(),
             searching: false,
             stats: Stats::default(),
-            order_stale: false,
+            dirty: Vec::new(),
+            resort: false,
             filter_stale: false,
             stats_stale: false,
             selected: 0,
@@ -550,9 +566,8 @@ impl App {
                             .into_iter()
                             .map(|p| (p.id.clone(), p))
                             .collect();
-                        let ids: Vec<String> = self.cases.keys().cloned().collect();
-                        for id in ids {
-                            self.recount_steps(&id);
+                        for slot in 0..self.cases.len() as Slot {
+                            self.recount_steps(slot);
                         }
                         self.filter_stale = true;
                         self.stats_stale = true;
@@ -580,6 +595,7 @@ impl App {
                 self.by_student.clear();
                 self.sorted.clear();
                 self.order.clear();
+                self.dirty.clear();
                 self.last_seq = 0;
                 self.live_after = None;
                 self.selected = 0;
@@ -600,16 +616,40 @@ impl App {
     /// drawing, so a replay of thousands of events sorts once, not once per
     /// event; each part is redone only when what it depends on changed.
     pub fn refresh(&mut self) {
-        if self.order_stale {
-            let mut open: Vec<&CaseView> = self
+        let by = self.sort;
+        if self.resort {
+            let mut ranked: Vec<Rank> = self
                 .cases
-                .values()
-                .filter(|c| c.case.status != CaseStatus::Closed)
+                .iter()
+                .filter(|(_, c)| c.case.status != CaseStatus::Closed)
+                .map(|(slot, c)| rank(c, slot, by))
                 .collect();
-            let by = self.sort;
-            open.sort_unstable_by(|a, b| a.sort_key(by).cmp(&b.sort_key(by)));
-            self.sorted = open.into_iter().map(|c| c.case.id.clone()).collect();
-            self.order_stale = false;
+            ranked.sort_unstable();
+            self.sorted = ranked.into_iter().map(|r| r.4).collect();
+            self.resort = false;
+            self.dirty.clear();
+            self.filter_stale = true;
+            self.stats_stale = true;
+        } else if !self.dirty.is_empty() {
+            // A few cases changed (the live stream): move each to its place
+            // instead of sorting 40,000 again.
+            let mut dirty = std::mem::take(&mut self.dirty);
+            dirty.sort_unstable();
+            dirty.dedup();
+            // All changed cases out first: the rest keep their keys, so the
+            // list stays sorted for the binary searches that follow.
+            self.sorted.retain(|s| dirty.binary_search(s).is_err());
+            for slot in dirty {
+                let c = self.cases.at(slot);
+                if c.case.status != CaseStatus::Closed {
+                    let key = rank(c, slot, by);
+                    let cases = &self.cases;
+                    let at = self
+                        .sorted
+                        .partition_point(|s| rank(cases.at(*s), *s, by) < key);
+                    self.sorted.insert(at, slot);
+                }
+            }
             self.filter_stale = true;
             self.stats_stale = true;
         }
@@ -622,25 +662,30 @@ impl App {
         }
     }
 
+    /// Notes that a case's place in the list may have changed.
+    fn touch(&mut self, slot: Slot) {
+        if self.dirty.len() >= RESORT_ABOVE {
+            self.resort = true;
+        } else {
+            self.dirty.push(slot);
+        }
+    }
+
     fn apply_filter(&mut self) {
-        let keep = self.selected_case_id().map(str::to_string);
+        let keep = self.order.get(self.selected).copied();
         self.order = if self.filter.is_active() {
             let me = self.me.as_ref();
             self.sorted
                 .iter()
-                .filter(|id| {
-                    self.cases
-                        .get(*id)
-                        .is_some_and(|c| self.filter.admits(c, me))
-                })
-                .cloned()
+                .copied()
+                .filter(|s| self.filter.admits(self.cases.at(*s), me))
                 .collect()
         } else {
             self.sorted.clone()
         };
         self.filter_stale = false;
-        if let Some(id) = keep
-            && let Some(i) = self.order.iter().position(|x| *x == id)
+        if let Some(slot) = keep
+            && let Some(i) = self.order.iter().position(|x| *x == slot)
         {
             self.selected = i;
         }
@@ -650,11 +695,17 @@ impl App {
     fn count(&self) -> Stats {
         let mut stats = Stats::default();
         let my_role = self.my_role();
-        for c in self.sorted.iter().filter_map(|id| self.cases.get(id)) {
+        // In slab order: a straight walk through memory.
+        for (_, c) in self
+            .cases
+            .iter()
+            .filter(|(_, c)| c.case.status != CaseStatus::Closed)
+        {
             stats.open += 1;
             stats.by_level[c.case.level as usize] += 1;
             stats.imminent += usize::from(c.case.imminent);
             stats.unacknowledged += usize::from(c.case.status == CaseStatus::Open);
+            stats.drills += usize::from(c.is_drill());
             if let Some(role) = my_role {
                 stats.my_overdue += c
                     .open_steps
@@ -666,17 +717,33 @@ impl App {
         stats
     }
 
+    /// The list's case ids, top to bottom.
+    pub fn order_ids(&self) -> Vec<&str> {
+        self.order
+            .iter()
+            .map(|s| self.cases.at(*s).case.id.as_str())
+            .collect()
+    }
+
+    /// Every open case id in sort order, whatever the filter.
+    pub fn sorted_ids(&self) -> Vec<&str> {
+        self.sorted
+            .iter()
+            .map(|s| self.cases.at(*s).case.id.as_str())
+            .collect()
+    }
+
     pub fn selected_case_id(&self) -> Option<&str> {
-        self.order.get(self.selected).map(String::as_str)
+        self.order
+            .get(self.selected)
+            .map(|s| self.cases.at(*s).case.id.as_str())
     }
 
     pub fn shows_drill(&self) -> bool {
         match &self.screen {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
-            Screen::List | Screen::MySteps => self
-                .sorted
-                .iter()
-                .any(|id| self.cases.get(id).is_some_and(CaseView::is_drill)),
+            // Counted in `refresh`: drawing must not walk 40,000 cases.
+            Screen::List | Screen::MySteps => self.stats.drills > 0,
         }
     }
 
@@ -728,10 +795,9 @@ impl App {
                     .get(&case.id)
                     .map(|c| (c.case.level, c.case.imminent));
                 let case_id = case.id.clone();
-                self.apply_alert(event.seq, event.at, *alert, case);
-                let Some(view) = self.cases.get(&case_id) else {
-                    return effects;
-                };
+                let slot = self.apply_alert(event.seq, event.at, *alert, case);
+                self.touch(slot);
+                let view = self.cases.at(slot);
                 let alarming = |level: Level, imminent: bool| level == Level::High || imminent;
                 let now_alarming = alarming(view.case.level, view.case.imminent);
                 let newly = match before {
@@ -742,22 +808,25 @@ impl App {
                 if live && newly && view.case.status == CaseStatus::Open {
                     effects.extend(self.raise_alarm(&case_id));
                 }
-                self.order_stale = true;
             }
             EventBody::CaseAcknowledged { case, .. } => {
-                if let Some(view) = self.cases.get_mut(&case.id) {
-                    view.case = case;
+                if let Some(slot) = self.cases.slot(&case.id) {
+                    if let Some(view) = self.cases.get_mut(&case.id) {
+                        view.case = case;
+                    }
+                    self.touch(slot);
                 }
-                self.order_stale = true;
             }
             EventBody::CaseClosed { case, outcome, .. } => {
                 let id = case.id.clone();
-                if let Some(view) = self.cases.get_mut(&case.id) {
-                    view.case = case;
-                    view.outcome = Some(outcome);
+                if let Some(slot) = self.cases.slot(&case.id) {
+                    if let Some(view) = self.cases.get_mut(&case.id) {
+                        view.case = case;
+                        view.outcome = Some(outcome);
+                    }
+                    self.touch(slot);
                 }
                 self.unseen_escalations.retain(|(c, _)| *c != id);
-                self.order_stale = true;
             }
             EventBody::ChecklistAdded {
                 case_id, progress, ..
@@ -775,7 +844,9 @@ impl App {
                         None => view.checklists.push(progress),
                     }
                 }
-                self.recount_steps(&case_id);
+                if let Some(slot) = self.cases.slot(&case_id) {
+                    self.recount_steps(slot);
+                }
                 self.stats_stale = true;
                 if self.filter.mine {
                     self.filter_stale = true;
@@ -871,22 +942,33 @@ impl App {
         })
     }
 
-    fn apply_alert(&mut self, seq: i64, at: DateTime<Utc>, alert: Alert, case: CaseSnapshot) {
-        let case_id = case.id.clone();
-        let is_new = !self.cases.contains_key(&case_id);
-        let view = self
-            .cases
-            .entry(case.id.clone())
-            .or_insert_with(|| CaseView {
-                case: case.clone(),
-                student: StudentView::default(),
-                alerts: Vec::new(),
-                checklists: Vec::new(),
-                escalations: Vec::new(),
-                outcome: None,
-                open_steps: Vec::new(),
-                search_key: String::new(),
-            });
+    /// Records an alert on its case (new or known); returns the case's slot.
+    fn apply_alert(
+        &mut self,
+        seq: i64,
+        at: DateTime<Utc>,
+        alert: Alert,
+        case: CaseSnapshot,
+    ) -> Slot {
+        let (slot, is_new) = match self.cases.slot(&case.id) {
+            Some(slot) => (slot, false),
+            None => {
+                let slot = self.cases.insert(CaseView {
+                    case: case.clone(),
+                    student: StudentView::default(),
+                    alerts: Vec::new(),
+                    checklists: Vec::new(),
+                    escalations: Vec::new(),
+                    outcome: None,
+                    open_steps: Vec::new(),
+                    search_key: String::new(),
+                });
+                (slot, true)
+            }
+        };
+        let Some(view) = self.cases.get_mut(&case.id) else {
+            return slot;
+        };
         view.case = case;
         let s = &alert.student;
         let student = &mut view.student;
@@ -919,15 +1001,15 @@ impl App {
         view.refresh_search_key();
         if is_new {
             let student_id = view.case.student_id.clone();
-            self.by_student.entry(student_id).or_default().push(case_id);
+            self.by_student.entry(student_id).or_default().push(slot);
         }
+        slot
     }
 
     /// Re-derives a case's open steps after its checklists changed.
-    fn recount_steps(&mut self, case_id: &str) {
-        let Some(view) = self.cases.get(case_id) else {
-            return;
-        };
+    fn recount_steps(&mut self, slot: Slot) {
+        let view = self.cases.at(slot);
+        let case_id = view.case.id.clone();
         let mut open = Vec::new();
         for progress in &view.checklists {
             let Some(pb) = self.playbooks.get(&progress.playbook) else {
@@ -945,7 +1027,7 @@ impl App {
                 }
             }
         }
-        if let Some(view) = self.cases.get_mut(case_id) {
+        if let Some(view) = self.cases.get_mut(&case_id) {
             view.open_steps = open;
         }
     }
@@ -958,8 +1040,8 @@ impl App {
             .get(&case.case.student_id)
             .into_iter()
             .flatten()
-            .filter(|id| **id != case.case.id)
-            .filter_map(|id| self.cases.get(id))
+            .map(|slot| self.cases.at(*slot))
+            .filter(|c| c.case.id != case.case.id)
             .filter(|c| c.is_drill() == case.is_drill())
             .collect();
         earlier.sort_by(|a, b| b.case.opened_at.cmp(&a.case.opened_at));
@@ -1144,7 +1226,7 @@ impl App {
             Cmd::ClearFilters => self.filter = Filter::default(),
             Cmd::Sort => {
                 self.sort = self.sort.next();
-                self.order_stale = true;
+                self.resort = true;
             }
             _ => return,
         }
@@ -1155,20 +1237,16 @@ impl App {
     /// The school after the current one, in name order, among open cases;
     /// after the last, no school filter.
     fn next_school(&self) -> Option<String> {
-        let mut schools: Vec<&str> = self
-            .sorted
+        // One pass for the smallest name after the current one: no sorting
+        // of 40,000 names on a key press.
+        let current = self.filter.school.as_deref();
+        self.cases
             .iter()
-            .filter_map(|id| self.cases.get(id)?.student.school.as_deref())
-            .collect();
-        schools.sort_unstable();
-        schools.dedup();
-        match &self.filter.school {
-            None => schools.first().map(|s| s.to_string()),
-            Some(current) => schools
-                .iter()
-                .find(|s| **s > current.as_str())
-                .map(|s| s.to_string()),
-        }
+            .filter(|(_, c)| c.case.status != CaseStatus::Closed)
+            .filter_map(|(_, c)| c.student.school.as_deref())
+            .filter(|s| current.is_none_or(|cur| *s > cur))
+            .min()
+            .map(str::to_string)
     }
 
     fn open_case(&mut self, case_id: String) {
@@ -1474,10 +1552,13 @@ impl App {
             return Vec::new();
         };
         let mut rows = Vec::new();
-        for case_id in &self.order {
-            let Some(case) = self.cases.get(case_id) else {
+        // Every open case, whatever the list's filter shows.
+        for slot in &self.sorted {
+            let case = self.cases.at(*slot);
+            let case_id = &case.case.id;
+            if !case.open_steps.iter().any(|s| s.role == role) {
                 continue;
-            };
+            }
             for progress in &case.checklists {
                 let Some(pb) = self.playbooks.get(&progress.playbook) else {
                     continue;

@@ -11,6 +11,7 @@
 //! - [`theme`]: colour-blind-safe, high-contrast and no-colour styles.
 
 pub mod app;
+pub mod cases;
 pub mod config;
 pub mod connection;
 pub mod i18n;

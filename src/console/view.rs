@@ -394,7 +394,7 @@ fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
         .enumerate()
         .skip(first)
         .take(visible)
-        .filter_map(|(i, id)| app.cases.get(id).map(|c| (i, c)))
+        .map(|(i, slot)| (i, app.cases.at(*slot)))
         .map(|(i, c)| case_row(app, c, i == app.selected, w_category));
 
     let header = Row::new([
