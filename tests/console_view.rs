@@ -13,8 +13,13 @@ use serde_json::json;
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 const LANGS: [(Lang, &str); 2] = [(Lang::Zh, "zh"), (Lang::En, "en")];
 
+/// Builds the app in the state a view is drawn from.
+type Build = fn(Lang) -> App;
+/// Moves an app to a view.
+type Go = fn(&mut App);
+
 /// Every view the console has, in a state worth seeing.
-fn views() -> Vec<(&'static str, fn(Lang) -> App)> {
+fn views() -> Vec<(&'static str, Build)> {
     vec![
         ("list", |l| sample_app(l)),
         ("list_filtered", |l| {
@@ -492,7 +497,7 @@ fn cjk_text_is_laid_out_by_width_and_never_split() {
 
 #[test]
 fn the_help_overlay_lists_every_key_of_the_current_view() {
-    let screens: [(fn(&mut App), Screen); 3] = [
+    let screens: [(Go, Screen); 3] = [
         (|_| {}, Screen::List),
         (
             |a| {
@@ -839,4 +844,26 @@ fn incremental_sorting_matches_a_full_sort() {
         let expected: Vec<&str> = expected.iter().map(|c| c.case.id.as_str()).collect();
         assert_eq!(app.sorted_ids(), expected, "round {round}");
     }
+}
+
+/// Typing narrows what is shown; a case that arrives in the same batch as
+/// a keystroke must still be found.
+#[test]
+fn search_as_you_type_sees_cases_that_arrive_meanwhile() {
+    let mut app = sample_app(Lang::En);
+    key(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "s100");
+    assert_eq!(app.order_ids().len(), 4);
+    let body = json!({"id": "n5", "source": "manual", "category": "other", "level": "general",
+        "student": {"id": "S1005"}, "observed_at": "2026-11-20T21:00:00+08:00"});
+    // As in the live loop: the frame and the key in one batch, then refresh.
+    app.update(alert_event(1001, 5, body, "2026-11-20T13:20:00Z"));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('5'),
+        KeyModifiers::NONE,
+    )));
+    app.refresh();
+    assert_eq!(app.order_ids(), ["C000005"]);
+    key(&mut app, KeyCode::Backspace);
+    assert_eq!(app.order_ids().len(), 5, "a shorter search widens again");
 }

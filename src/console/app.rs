@@ -459,6 +459,9 @@ pub struct App {
     /// Re-sort everything (a new sort key, a replay).
     resort: bool,
     filter_stale: bool,
+    /// The filter only got stricter (a character added to the search) and
+    /// no case changed: filter what is shown instead of everything.
+    narrowing: bool,
     stats_stale: bool,
     pub selected: usize,
     pub screen: Screen,
@@ -518,6 +521,7 @@ impl App {
             dirty: Vec::new(),
             resort: false,
             filter_stale: false,
+            narrowing: false,
             stats_stale: false,
             selected: 0,
             screen: Screen::List,
@@ -617,6 +621,9 @@ impl App {
     /// event; each part is redone only when what it depends on changed.
     pub fn refresh(&mut self) {
         let by = self.sort;
+        if self.resort || !self.dirty.is_empty() {
+            self.narrowing = false;
+        }
         if self.resort {
             let mut ranked: Vec<Rank> = self
                 .cases
@@ -675,15 +682,19 @@ impl App {
         let keep = self.order.get(self.selected).copied();
         self.order = if self.filter.is_active() {
             let me = self.me.as_ref();
-            self.sorted
-                .iter()
-                .copied()
+            let base = if self.narrowing {
+                std::mem::take(&mut self.order)
+            } else {
+                self.sorted.clone()
+            };
+            base.into_iter()
                 .filter(|s| self.filter.admits(self.cases.at(*s), me))
                 .collect()
         } else {
             self.sorted.clone()
         };
         self.filter_stale = false;
+        self.narrowing = false;
         if let Some(slot) = keep
             && let Some(i) = self.order.iter().position(|x| *x == slot)
         {
@@ -1044,7 +1055,7 @@ impl App {
             .filter(|c| c.case.id != case.case.id)
             .filter(|c| c.is_drill() == case.is_drill())
             .collect();
-        earlier.sort_by(|a, b| b.case.opened_at.cmp(&a.case.opened_at));
+        earlier.sort_by_key(|c| std::cmp::Reverse(c.case.opened_at));
         earlier
     }
 
@@ -1158,10 +1169,12 @@ impl App {
             KeyCode::Backspace => {
                 self.filter.search.pop();
             }
-            KeyCode::Down => self.move_selection(1),
-            KeyCode::Up => self.move_selection(-1),
+            KeyCode::Down => return self.move_selection(1),
+            KeyCode::Up => return self.move_selection(-1),
             KeyCode::Char(c) if !c.is_control() && self.filter.search.chars().count() < 64 => {
-                self.filter.search.extend(c.to_lowercase())
+                self.filter.search.extend(c.to_lowercase());
+                // Every match of the longer text matches the shorter one.
+                self.narrowing = !self.filter_stale;
             }
             _ => return,
         }
