@@ -475,24 +475,25 @@ fn list_never_names_the_student_in_full() {
 
 #[test]
 fn cjk_text_is_laid_out_by_width_and_never_split() {
-    for (lang, _) in LANGS {
-        let app = cjk_app(lang, true);
-        let backend = render_buffer(&app, 80, 24);
-        let buffer = backend.buffer();
-        for y in 0..24 {
-            for x in 0..80u16 {
-                let cell = &buffer[(x, y)];
-                let w = unicode_width::UnicodeWidthStr::width(cell.symbol());
-                // A wide glyph in the last column would wrap the terminal.
-                assert!(
-                    w < 2 || x < 79,
-                    "a wide glyph in the last column at row {y}"
-                );
+    for (name, build) in views() {
+        for (lang, _) in LANGS {
+            for (w, h) in SIZES {
+                let app = build(lang);
+                let backend = render_buffer(&app, w, h);
+                let buffer = backend.buffer();
+                for y in 0..h {
+                    // A wide glyph in the last column would wrap the line.
+                    let last = &buffer[(w - 1, y)];
+                    assert!(
+                        unicode_width::UnicodeWidthStr::width(last.symbol()) < 2,
+                        "{name} {w}x{h}: a wide glyph in the last column of row {y}"
+                    );
+                }
             }
         }
-        let screen = render(&app, 80, 24);
-        assert!(screen.contains("司马欧阳慕容长孙令狐"), "{screen}");
     }
+    let screen = render(&cjk_app(Lang::Zh, true), 80, 24);
+    assert!(screen.contains("司马欧阳慕容长孙令狐"), "{screen}");
 }
 
 #[test]
