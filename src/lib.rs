@@ -1,6 +1,7 @@
 //! crisisdesk: an alert relay and terminal console for school mental-health
 //! crisis teams. Where things live:
 //!
+//! - [`audit`]: the hash-chained audit trail (pure).
 //! - [`protocol`]: wire types shared by relay and console (alerts, events,
 //!   commands, errors).
 //! - [`store`]: durable storage (SQLite today) behind one API.
@@ -9,6 +10,7 @@
 //! - [`playbook`]: the pure model of role checklists.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
 
+pub mod audit;
 pub mod console;
 pub mod demo;
 pub mod logging;

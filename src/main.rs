@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 
 use crisisdesk::console::{self, ConsoleOptions, Lang};
 use crisisdesk::protocol::Role;
-use crisisdesk::store::Store;
-use crisisdesk::{demo, logging, playbook, relay};
+use crisisdesk::store::{self, Store};
+use crisisdesk::{audit, demo, logging, playbook, relay};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +47,15 @@ enum Command {
         /// binary). The relay refuses to start if any playbook is invalid.
         #[arg(long)]
         playbooks: Option<PathBuf>,
+        /// File the relay appends audit-chain checkpoints to (default:
+        /// the database path + `.checkpoints`). Copy it off the machine.
+        #[arg(long)]
+        audit_checkpoints: Option<PathBuf>,
+    },
+    /// The tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Manage credentials.
     Token {
@@ -85,6 +94,25 @@ enum TokenCommand {
         /// reviewer or admin.
         #[arg(long)]
         role: Role,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the whole chain (and checkpoints); exit 1 naming the first bad
+    /// entry.
+    Verify {
+        #[arg(long)]
+        db: String,
+        /// Checkpoint file kept off the machine (default: the one beside
+        /// the database, if present).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Print the chain's head (`SEQ HASH`) to record elsewhere.
+    Head {
+        #[arg(long)]
+        db: String,
     },
 }
 
@@ -128,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             db,
             playbooks,
+            audit_checkpoints,
         } => {
             logging::to_stderr();
             let library = match relay::playbooks::load(playbooks.as_deref()) {
@@ -150,12 +179,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 // On stdout for whoever started us (scripts, tests) to read,
                 // e.g. after `--listen 127.0.0.1:0`.
                 println!("crisisdesk relay listening on http://{addr}");
-                relay::serve(
-                    listener,
-                    relay::Relay::new(store, library),
-                    shutdown_signal(),
-                )
-                .await?;
+                let relay = match audit_checkpoints.or_else(|| store::default_checkpoint_file(&db))
+                {
+                    Some(file) => {
+                        tracing::info!(file = %file.display(), "audit checkpoints");
+                        relay::Relay::with_checkpoint_file(store, library, file)
+                    }
+                    None => relay::Relay::new(store, library),
+                };
+                relay::serve(listener, relay, shutdown_signal()).await?;
                 anyhow::Ok(())
             })?;
         }
@@ -169,7 +201,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let token = runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
-                let token = store.create_credential(&name, role).await?;
+                let operator = std::env::var("USER").unwrap_or_else(|_| "local".to_string());
+                let token = store.create_credential_by(&name, role, &operator).await?;
                 store.close().await;
                 anyhow::Ok(token)
             })?;
@@ -184,6 +217,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 lang: Lang::resolve(lang),
                 banner: None,
             }))?;
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { db, checkpoints },
+        } => return runtime()?.block_on(audit_verify(&db, checkpoints)),
+        Command::Audit {
+            command: AuditCommand::Head { db },
+        } => {
+            let head = runtime()?.block_on(async { Store::open(&db).await?.audit_head().await })?;
+            match head {
+                Some(head) => println!("{}", head.to_line()),
+                None => println!("0 {}", crisisdesk::audit::GENESIS),
+            }
         }
         Command::Playbook {
             command: PlaybookCommand::Check { dir },
@@ -200,6 +245,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pages through the trail; prints the verdict; exit 0 intact, 1 broken.
+async fn audit_verify(db: &str, checkpoints: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let file = checkpoints.or_else(|| store::default_checkpoint_file(db).filter(|f| f.exists()));
+    let recorded = match &file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("cannot read checkpoints {}: {e}", f.display()))?;
+            audit::parse_checkpoints(&text)
+                .map_err(|e| anyhow::anyhow!("checkpoints {}: {e}", f.display()))?
+        }
+        None => Vec::new(),
+    };
+    let store = Store::open(db).await?;
+    let mut verifier = audit::ChainVerifier::new(&recorded);
+    let mut after = 0;
+    let verdict = loop {
+        let page = store.audit_after(after, 2000).await?;
+        let Some(last) = page.last() else {
+            break verifier.finish();
+        };
+        after = last.seq;
+        if let Err(err) = page.into_iter().try_for_each(|e| verifier.feed(e)) {
+            break Err(err);
+        }
+    };
+    match verdict {
+        Ok(v) => {
+            let head = v
+                .head
+                .map(|h| h.to_line())
+                .unwrap_or_else(|| "empty".into());
+            println!(
+                "audit trail intact: {} entries, head {head}, {} checkpoint(s) matched",
+                v.entries, v.checkpoints_checked
+            );
+            if file.is_none() {
+                println!(
+                    "note: no checkpoint file given; truncation of the newest entries cannot be ruled out"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            println!("audit trail BROKEN: {err}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 async fn shutdown_signal() {

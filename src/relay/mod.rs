@@ -17,6 +17,9 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, broadcast};
 
+use std::path::PathBuf;
+
+use crate::audit::{Checkpoint, NewEntry};
 use crate::playbook::Library;
 use crate::protocol::{Alert, Command};
 use crate::store::{CommandOutcome, Credential, IngestOutcome, Store, StoreError, StoredEvent};
@@ -36,6 +39,8 @@ pub struct Relay {
     /// One writer at a time, held across commit *and* publish, so live
     /// events leave in `seq` order.
     write_lock: Mutex<()>,
+    /// Where chain-head checkpoints go (see `docs/security.md`).
+    checkpoint_file: Option<PathBuf>,
 }
 
 impl Relay {
@@ -46,6 +51,7 @@ impl Relay {
             library: Arc::new(library),
             live,
             write_lock: Mutex::new(()),
+            checkpoint_file: None,
         })
     }
 
@@ -107,6 +113,25 @@ impl Relay {
         &self.library
     }
 
+    /// Records an audit entry that no store change carries (a connection
+    /// opened or closed).
+    pub async fn audit(&self, entry: NewEntry) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
+        self.store.audit(&entry, Utc::now()).await.map(|_| ())
+    }
+
+    /// Sets the file the relay appends chain-head checkpoints to.
+    pub fn with_checkpoint_file(store: Store, library: Library, file: PathBuf) -> Arc<Relay> {
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        Arc::new(Relay {
+            store,
+            library: Arc::new(library),
+            live,
+            write_lock: Mutex::new(()),
+            checkpoint_file: Some(file),
+        })
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<StoredEvent> {
         self.live.subscribe()
     }
@@ -132,11 +157,66 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let scanner = tokio::spawn(scan_for_escalations(relay.clone()));
-    let served = axum::serve(listener, router(relay))
+    let checkpoints = relay
+        .checkpoint_file
+        .clone()
+        .map(|file| tokio::spawn(write_checkpoints(relay.clone(), file)));
+    let served = axum::serve(listener, router(relay.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     scanner.abort();
+    if let Some(task) = checkpoints {
+        task.abort();
+        // One last head, so a clean shutdown leaves the newest checkpoint.
+        if let Some(file) = &relay.checkpoint_file
+            && let Err(err) = append_checkpoint(&relay, file, &mut None).await
+        {
+            tracing::error!(error = %err, "final audit checkpoint failed");
+        }
+    }
     served
+}
+
+/// How often the chain head is written to the checkpoint file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn write_checkpoints(relay: Arc<Relay>, file: PathBuf) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    let mut last = None;
+    loop {
+        every.tick().await;
+        if let Err(err) = append_checkpoint(&relay, &file, &mut last).await {
+            tracing::error!(error = %err, file = %file.display(), "audit checkpoint failed");
+        }
+    }
+}
+
+/// Appends the head if it moved since `last`, and syncs the file.
+async fn append_checkpoint(
+    relay: &Relay,
+    file: &std::path::Path,
+    last: &mut Option<Checkpoint>,
+) -> anyhow::Result<()> {
+    let Some(head) = relay.store.audit_head().await? else {
+        return Ok(());
+    };
+    if last.as_ref() == Some(&head) {
+        return Ok(());
+    }
+    let line = format!("{} {}\n", head.to_line(), Utc::now().to_rfc3339());
+    let file = file.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)?;
+        f.write_all(line.as_bytes())?;
+        f.sync_all()
+    })
+    .await??;
+    *last = Some(head);
+    Ok(())
 }
 
 async fn scan_for_escalations(relay: Arc<Relay>) {

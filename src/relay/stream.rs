@@ -22,6 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, interval};
 
 use super::{ApiError, Relay, auth};
+use crate::audit::{AuditKind, NewEntry};
 use crate::protocol::{
     Actor, ClientFrame, CommandResult, ErrorDetail, ResultTag, Role, Session, SessionTag,
 };
@@ -91,8 +92,26 @@ pub async fn open_stream(
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| async move {
-            tracing::info!(credential = %credential.name, role = %credential.role, since, "stream opened");
-            let sent = Connection::new(relay, credential.clone(), since).run(socket).await;
+                        tracing::info!(credential = %credential.name, role = %credential.role, since, "stream opened");
+            let who = |kind, detail| {
+                NewEntry::new(kind, detail).by(&credential.name, credential.role.as_str())
+            };
+            if let Err(err) = relay
+                .audit(who(AuditKind::ConnectionOpened, serde_json::json!({"since": since})))
+                .await
+            {
+                tracing::error!(error = %err, "cannot audit a connection; refusing it");
+                return;
+            }
+            let sent = Connection::new(relay.clone(), credential.clone(), since)
+                .run(socket)
+                .await;
+            if let Err(err) = relay
+                .audit(who(AuditKind::ConnectionClosed, serde_json::json!({"last_seq": sent})))
+                .await
+            {
+                tracing::error!(error = %err, "cannot audit a closed connection");
+            }
             tracing::info!(credential = %credential.name, last_seq = sent, "stream closed");
         })
         .into_response())
@@ -263,12 +282,16 @@ impl Connection {
                     .with_field("id"),
             );
         }
-        if !self.credential.role.can_act() {
+        if !command.op.allowed_for(self.credential.role) {
             return refusal(
                 &command.id,
                 ErrorDetail::new(
                     "forbidden",
-                    format!("role `{}` may only read", self.credential.role),
+                    format!(
+                        "role `{}` may not {}",
+                        self.credential.role,
+                        command.op.name()
+                    ),
                 ),
             );
         }

@@ -74,6 +74,25 @@ pub enum CommandOutcome {
     },
 }
 
+/// The file behind a `sqlite:PATH` URL.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
+/// Where the relay writes audit checkpoints by default: beside the
+/// database. Operators copy this file off the machine (docs/security.md).
+pub fn default_checkpoint_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite_path(url).map(|p| {
+        let mut name = p.as_os_str().to_owned();
+        name.push(".checkpoints");
+        std::path::PathBuf::from(name)
+    })
+}
+
 /// Tokens are 256 random bits, shown once; the store keeps SHA-256 of them.
 /// A fast hash is right here: the input is a random key, not a password.
 pub fn hash_token(token: &str) -> String {
