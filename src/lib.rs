@@ -17,5 +17,6 @@ pub mod logging;
 pub mod playbook;
 pub mod protocol;
 pub mod relay;
+pub mod review;
 pub mod store;
 pub mod text;

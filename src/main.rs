@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crisisdesk::console::{self, ConsoleOptions, Lang};
 use crisisdesk::protocol::Role;
+use crisisdesk::review::{self, Format};
 use crisisdesk::store::{self, Store};
 use crisisdesk::{audit, demo, logging, playbook, relay};
 
@@ -57,6 +58,39 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Post-incident review of one case, or the score of a drill.
+    Review {
+        /// Case id (e.g. C000012); omit with --drill.
+        #[arg(required_unless_present = "drill")]
+        case: Option<String>,
+        /// Score a drill by its exercise id instead.
+        #[arg(long, conflicts_with = "case")]
+        drill: Option<String>,
+        #[arg(long)]
+        db: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+        #[command(flatten)]
+        common: ReviewOptions,
+    },
+    /// Period summary (工作总结) of cases opened between two dates.
+    Report {
+        #[arg(long)]
+        db: String,
+        /// First day, YYYY-MM-DD (local to --utc-offset) or RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// Day after the last, YYYY-MM-DD or RFC 3339 (exclusive).
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+        /// Count drill and test cases too (left out by default).
+        #[arg(long)]
+        drills: bool,
+        #[command(flatten)]
+        common: ReviewOptions,
+    },
     /// Manage credentials.
     Token {
         #[command(subcommand)]
@@ -95,6 +129,87 @@ enum TokenCommand {
         #[arg(long)]
         role: Role,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct ReviewOptions {
+    /// Playbook directory the cases ran under (default: built-in).
+    #[arg(long)]
+    playbooks: Option<PathBuf>,
+    /// Show times at this UTC offset, e.g. +08:00 (default: this machine's).
+    #[arg(long)]
+    utc_offset: Option<String>,
+    /// Describe the case as of this RFC 3339 time (default: its closing
+    /// time, or now).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl ReviewOptions {
+    fn offset(&self) -> anyhow::Result<chrono::FixedOffset> {
+        match &self.utc_offset {
+            Some(text) => parse_offset(text)
+                .ok_or_else(|| anyhow::anyhow!("--utc-offset: expected like +08:00, got `{text}`")),
+            None => Ok(*chrono::Local::now().offset()),
+        }
+    }
+
+    fn as_of(&self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        self.as_of
+            .as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|e| anyhow::anyhow!("--as-of: `{t}` is not an RFC 3339 time: {e}"))
+            })
+            .transpose()
+    }
+
+    fn library(&self) -> anyhow::Result<playbook::Library> {
+        relay::playbooks::load(self.playbooks.as_deref()).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid playbooks:\n{}", lines.join("\n"))
+        })
+    }
+
+    fn emit(&self, text: &str) -> anyhow::Result<()> {
+        match &self.out {
+            Some(path) => std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{text}"))
+        .ok()
+        .map(|t| *t.offset())
+}
+
+/// A report boundary: a day (midnight at `offset`) or an RFC 3339 time.
+fn parse_boundary(
+    text: &str,
+    offset: chrono::FixedOffset,
+    flag: &str,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|d| d.and_local_timezone(offset).single())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| {
+            anyhow::anyhow!("{flag}: expected YYYY-MM-DD or an RFC 3339 time, got `{text}`")
+        })
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +336,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { db, checkpoints },
         } => return runtime()?.block_on(audit_verify(&db, checkpoints)),
+        Command::Review {
+            case,
+            drill,
+            db,
+            format,
+            common,
+        } => {
+            let (offset, as_of, library) = (common.offset()?, common.as_of()?, common.library()?);
+            let text = runtime()?.block_on(async {
+                let store = Store::open(&db).await?;
+                let text = match (&drill, &case) {
+                    (Some(exercise), _) => {
+                        let score = review::drill::score(&store, &library, exercise, as_of).await?;
+                        review::drill::render(&score, format, offset)
+                    }
+                    (None, Some(case)) => {
+                        let story = review::build(&store, &library, case, as_of).await?;
+                        review::render(&story, format, offset)
+                    }
+                    (None, None) => unreachable!("clap requires a case or --drill"),
+                };
+                store.close().await;
+                anyhow::Ok(text)
+            });
+            match text {
+                Ok(text) => common.emit(&text)?,
+                Err(err) => {
+                    eprintln!("crisisdesk: {err:#}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Command::Report {
+            db,
+            from,
+            to,
+            format,
+            drills,
+            common,
+        } => {
+            let offset = common.offset()?;
+            let (from, to) = (
+                parse_boundary(&from, offset, "--from")?,
+                parse_boundary(&to, offset, "--to")?,
+            );
+            if from >= to {
+                eprintln!("crisisdesk: --from must be before --to");
+                return Ok(ExitCode::from(2));
+            }
+            let library = common.library()?;
+            let text = runtime()?.block_on(async {
+                let store = Store::open(&db).await?;
+                let report = review::report::build(&store, &library, from, to, drills).await?;
+                store.close().await;
+                anyhow::Ok(review::report::render(&report, format, offset))
+            })?;
+            common.emit(&text)?;
+        }
         Command::Audit {
             command: AuditCommand::Head { db },
         } => {

@@ -601,6 +601,55 @@ impl Store {
         row.as_ref().map(case_from_row).transpose()
     }
 
+    /// Every event about one case, oldest first.
+    pub async fn events_for_case(&self, case_id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM events WHERE case_id = ? ORDER BY seq")
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
+            })
+            .collect()
+    }
+
+    /// Ids of cases opened in `[from, to)`, oldest first; drills and tests
+    /// only when asked for.
+    pub async fn case_ids_opened(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        include_drills: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM cases WHERE opened_at >= ? AND opened_at < ? \
+             AND (? OR alert_status = 'actual') ORDER BY opened_at, num",
+        )
+        .bind(ts(from))
+        .bind(ts(to))
+        .bind(include_drills)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// Ids of the cases of one drill.
+    pub async fn case_ids_of_exercise(&self, exercise_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id FROM cases WHERE exercise_id = ? ORDER BY opened_at, num")
+                .bind(exercise_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("id")?))
+            .collect()
+    }
+
     /// How many alerts are stored (for checks and tests).
     pub async fn alert_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
