@@ -52,6 +52,19 @@ enum Command {
         /// the database path + `.checkpoints`). Copy it off the machine.
         #[arg(long)]
         audit_checkpoints: Option<PathBuf>,
+        /// A browser origin allowed to open the stream (repeatable). Without
+        /// any, requests carrying an Origin header are refused.
+        #[arg(long = "allow-origin")]
+        allow_origins: Vec<String>,
+        /// Alert posts and commands per second per credential.
+        #[arg(long, default_value_t = 50.0)]
+        rate_limit: f64,
+        /// Requests a credential may make in a burst above the rate.
+        #[arg(long, default_value_t = 500.0)]
+        rate_burst: f64,
+        /// Live stream connections per credential.
+        #[arg(long, default_value_t = 8)]
+        max_connections: usize,
     },
     /// The tamper-evident audit trail.
     Audit {
@@ -128,6 +141,19 @@ enum TokenCommand {
         /// reviewer or admin.
         #[arg(long)]
         role: Role,
+    },
+    /// List credentials (id, name, role, created, revoked); never tokens.
+    List {
+        #[arg(long)]
+        db: String,
+    },
+    /// Revoke a credential by id; a running relay ends its connections
+    /// within a second.
+    Revoke {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -272,7 +298,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             playbooks,
             audit_checkpoints,
+            allow_origins,
+            rate_limit,
+            rate_burst,
+            max_connections,
         } => {
+            if rate_limit <= 0.0 || rate_burst < 1.0 || max_connections == 0 {
+                eprintln!(
+                    "crisisdesk: --rate-limit must be above 0, --rate-burst at least 1 and --max-connections at least 1"
+                );
+                return Ok(ExitCode::from(2));
+            }
             logging::to_stderr();
             let library = match relay::playbooks::load(playbooks.as_deref()) {
                 Ok(library) => library,
@@ -294,14 +330,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 // On stdout for whoever started us (scripts, tests) to read,
                 // e.g. after `--listen 127.0.0.1:0`.
                 println!("crisisdesk relay listening on http://{addr}");
-                let relay = match audit_checkpoints.or_else(|| store::default_checkpoint_file(&db))
-                {
-                    Some(file) => {
-                        tracing::info!(file = %file.display(), "audit checkpoints");
-                        relay::Relay::with_checkpoint_file(store, library, file)
-                    }
-                    None => relay::Relay::new(store, library),
-                };
+                let checkpoint_file =
+                    audit_checkpoints.or_else(|| store::default_checkpoint_file(&db));
+                if let Some(file) = &checkpoint_file {
+                    tracing::info!(file = %file.display(), "audit checkpoints");
+                }
+                let relay = relay::Relay::with_config(
+                    store,
+                    library,
+                    relay::RelayConfig {
+                        checkpoint_file,
+                        allowed_origins: allow_origins,
+                        requests_per_sec: rate_limit,
+                        request_burst: rate_burst,
+                        max_connections_per_credential: max_connections,
+                    },
+                );
                 relay::serve(listener, relay, shutdown_signal()).await?;
                 anyhow::Ok(())
             })?;
@@ -322,6 +366,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(token)
             })?;
             println!("{token}");
+        }
+        Command::Token {
+            command: TokenCommand::List { db },
+        } => {
+            let list =
+                runtime()?.block_on(async { Store::open(&db).await?.list_credentials().await })?;
+            println!(
+                "{:>5}  {:<12}  {:<24}  {:<20}  revoked",
+                "id", "role", "name", "created"
+            );
+            for c in list {
+                println!(
+                    "{:>5}  {:<12}  {:<24}  {:<20}  {}",
+                    c.id,
+                    c.role.as_str(),
+                    crisisdesk::text::inert(&c.name),
+                    c.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    c.revoked_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { db, id },
+        } => {
+            let operator = std::env::var("USER").unwrap_or_else(|_| "local".to_string());
+            let revoked = runtime()?.block_on(async {
+                Store::open(&db)
+                    .await?
+                    .revoke_credential(id, &operator)
+                    .await
+            })?;
+            if !revoked {
+                eprintln!("crisisdesk: no live credential with id {id} (see `token list`)");
+                return Ok(ExitCode::from(1));
+            }
+            println!("revoked credential {id}");
         }
         Command::Console { relay, token, lang } => {
             let url = console::stream_url(&relay)?;

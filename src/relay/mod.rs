@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod ingest;
+pub mod limits;
 pub mod playbooks;
 mod stream;
 
@@ -17,6 +18,7 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, broadcast};
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use crate::audit::{Checkpoint, NewEntry};
@@ -39,19 +41,59 @@ pub struct Relay {
     /// One writer at a time, held across commit *and* publish, so live
     /// events leave in `seq` order.
     write_lock: Mutex<()>,
+    rates: std::sync::Mutex<limits::RateLimiter>,
+    connections: std::sync::Mutex<limits::ConnectionCounter>,
+    revoked: tokio::sync::watch::Sender<Arc<HashSet<i64>>>,
+    config: RelayConfig,
+}
+
+/// What an operator can tune; defaults suit a district relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
     /// Where chain-head checkpoints go (see `docs/security.md`).
-    checkpoint_file: Option<PathBuf>,
+    pub checkpoint_file: Option<PathBuf>,
+    /// Browser origins allowed to open the stream. Native consoles send no
+    /// `Origin`; any request that carries one not listed is refused, so a
+    /// web page cannot ride a logged-in browser into the relay.
+    pub allowed_origins: Vec<String>,
+    /// Requests (alert posts and commands) per second per credential, and
+    /// the burst allowed above it (a screening import posts in bursts).
+    pub requests_per_sec: f64,
+    pub request_burst: f64,
+    pub max_connections_per_credential: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            checkpoint_file: None,
+            allowed_origins: Vec::new(),
+            requests_per_sec: 50.0,
+            request_burst: 500.0,
+            max_connections_per_credential: 8,
+        }
+    }
 }
 
 impl Relay {
     pub fn new(store: Store, library: Library) -> Arc<Relay> {
+        Relay::with_config(store, library, RelayConfig::default())
+    }
+
+    pub fn with_config(store: Store, library: Library, config: RelayConfig) -> Arc<Relay> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         Arc::new(Relay {
             store,
             library: Arc::new(library),
             live,
             write_lock: Mutex::new(()),
-            checkpoint_file: None,
+            rates: std::sync::Mutex::new(limits::RateLimiter::new(
+                config.requests_per_sec,
+                config.request_burst,
+            )),
+            connections: std::sync::Mutex::new(limits::ConnectionCounter::default()),
+            revoked: tokio::sync::watch::Sender::new(Arc::new(HashSet::new())),
+            config,
         })
     }
 
@@ -120,16 +162,37 @@ impl Relay {
         self.store.audit(&entry, Utc::now()).await.map(|_| ())
     }
 
-    /// Sets the file the relay appends chain-head checkpoints to.
-    pub fn with_checkpoint_file(store: Store, library: Library, file: PathBuf) -> Arc<Relay> {
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
-        Arc::new(Relay {
-            store,
-            library: Arc::new(library),
-            live,
-            write_lock: Mutex::new(()),
-            checkpoint_file: Some(file),
-        })
+    /// Takes one request from `credential`'s allowance; `Err` says how long
+    /// to wait.
+    pub fn rate_check(&self, credential: i64) -> Result<(), std::time::Duration> {
+        self.rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(credential, std::time::Instant::now())
+    }
+
+    /// Counts a stream connection for `credential`, unless at its cap.
+    pub fn open_connection(&self, credential: i64) -> bool {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_open(credential, self.config.max_connections_per_credential)
+    }
+
+    pub fn close_connection(&self, credential: i64) {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .close(credential);
+    }
+
+    /// Revoked credential ids as last read from the store.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<Arc<HashSet<i64>>> {
+        self.revoked.subscribe()
+    }
+
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StoredEvent> {
@@ -157,7 +220,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let scanner = tokio::spawn(scan_for_escalations(relay.clone()));
+    let revocations = tokio::spawn(watch_revocations(relay.clone()));
     let checkpoints = relay
+        .config
         .checkpoint_file
         .clone()
         .map(|file| tokio::spawn(write_checkpoints(relay.clone(), file)));
@@ -165,10 +230,11 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     scanner.abort();
+    revocations.abort();
     if let Some(task) = checkpoints {
         task.abort();
         // One last head, so a clean shutdown leaves the newest checkpoint.
-        if let Some(file) = &relay.checkpoint_file
+        if let Some(file) = &relay.config.checkpoint_file
             && let Err(err) = append_checkpoint(&relay, file, &mut None).await
         {
             tracing::error!(error = %err, "final audit checkpoint failed");
@@ -217,6 +283,31 @@ async fn append_checkpoint(
     .await??;
     *last = Some(head);
     Ok(())
+}
+
+/// How often revocations are picked up (they end connections within this).
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// `token revoke` runs in another process; the database is how it tells
+/// us. Connections watch the set and close when their credential is in it.
+async fn watch_revocations(relay: Arc<Relay>) {
+    let mut every = tokio::time::interval(REVOCATION_POLL);
+    loop {
+        every.tick().await;
+        match relay.store.revoked_ids().await {
+            Ok(ids) => {
+                relay.revoked.send_if_modified(|current| {
+                    if **current == ids {
+                        false
+                    } else {
+                        *current = Arc::new(ids);
+                        true
+                    }
+                });
+            }
+            Err(err) => tracing::error!(error = %err, "cannot read revocations"),
+        }
+    }
 }
 
 async fn scan_for_escalations(relay: Arc<Relay>) {

@@ -98,7 +98,7 @@ pub async fn score(
             expectations,
         });
     }
-        out.score = (100 * out.on_time).checked_div(out.expected).unwrap_or(0) as u32;
+    out.score = (100 * out.on_time).checked_div(out.expected).unwrap_or(0) as u32;
     Ok(out)
 }
 

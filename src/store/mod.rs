@@ -35,6 +35,16 @@ pub struct Credential {
     pub role: Role,
 }
 
+/// A credential as `token list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CredentialInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// An event as stored and streamed: its position and its wire JSON, encoded
 /// once and shared by every connection that sends it.
 #[derive(Debug, Clone)]

@@ -15,8 +15,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    CommandOutcome, Credential, IngestOutcome, StoreError, StoredEvent, hash_token, hex, new_token,
-    parse_ts, ts,
+    CommandOutcome, Credential, CredentialInfo, IngestOutcome, StoreError, StoredEvent, hash_token,
+    hex, new_token, parse_ts, ts,
 };
 use crate::audit::{AuditKind, Checkpoint, Entry, GENESIS, NewEntry};
 use crate::playbook::{Library, Playbook, Progress, StepAction};
@@ -107,6 +107,73 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(token)
+    }
+
+    /// Every credential, oldest first (never the token: only its hash is
+    /// kept, and that is not shown either).
+    pub async fn list_credentials(&self) -> Result<Vec<CredentialInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, created_at, revoked_at FROM credentials ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role")?;
+                Ok(CredentialInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown role `{role}`")))?,
+                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+                    revoked_at: r
+                        .try_get::<Option<String>, _>("revoked_at")?
+                        .as_deref()
+                        .map(parse_ts)
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes credential `id`; returns false if there is no live one.
+    /// The relay ends its connections within a second (it polls
+    /// [`Store::revoked_ids`]).
+    pub async fn revoke_credential(&self, id: i64, operator: &str) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.write_tx().await?;
+        let revoked = sqlx::query(
+            "UPDATE credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING name, role",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = revoked else {
+            return Ok(false);
+        };
+        let (name, role): (String, String) = (row.try_get("name")?, row.try_get("role")?);
+        append_audit(
+            &mut tx,
+            now,
+            &NewEntry::new(
+                AuditKind::CredentialRevoked,
+                serde_json::json!({"credential_id": id, "name": name, "role": role}),
+            )
+            .by(operator, "operator"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ids of every revoked credential.
+    pub async fn revoked_ids(&self) -> Result<HashSet<i64>, StoreError> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM credentials WHERE revoked_at IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(ids.into_iter().collect())
     }
 
     /// A write transaction that takes SQLite's write lock at once, so two

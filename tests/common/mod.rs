@@ -31,11 +31,15 @@ pub struct TestRelay {
 
 impl TestRelay {
     pub async fn start() -> TestRelay {
+        TestRelay::start_with(relay::RelayConfig::default()).await
+    }
+
+    pub async fn start_with(config: relay::RelayConfig) -> TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = format!("sqlite:{}", dir.path().join("relay.sqlite").display());
         let store = Store::open(&db_url).await.expect("open store");
         let library = relay::playbooks::load(None).expect("built-in playbooks load");
-        let relay = Relay::new(store, library);
+        let relay = Relay::with_config(store, library, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -144,9 +148,22 @@ pub async fn post_alert(relay: &TestRelay, token: &str, alert: &Value) -> Reply 
 
 /// Opens the stream; Err carries the HTTP status of a refusal.
 pub async fn connect(addr: SocketAddr, token: Option<&str>, since: i64) -> Result<Ws, u16> {
+    connect_with(addr, token, since, &[]).await
+}
+
+/// Opens the stream with extra request headers.
+pub async fn connect_with(
+    addr: SocketAddr,
+    token: Option<&str>,
+    since: i64,
+    headers: &[(&'static str, &str)],
+) -> Result<Ws, u16> {
     let mut request = format!("ws://{addr}/v1/stream?since={since}")
         .into_client_request()
         .unwrap();
+    for (k, v) in headers {
+        request.headers_mut().insert(*k, v.parse().unwrap());
+    }
     if let Some(t) = token {
         request
             .headers_mut()
