@@ -73,6 +73,7 @@ pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {
         token: counselor_token,
         lang,
         banner: Some(format!("demo {exercise_id}")),
+        tls: None,
     })
     .await;
 

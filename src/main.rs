@@ -65,6 +65,16 @@ enum Command {
         /// Live stream connections per credential.
         #[arg(long, default_value_t = 8)]
         max_connections: usize,
+        /// PEM certificate chain: serve https:// and wss:// (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Allow plain HTTP on a non-loopback address (never do this on a
+        /// network students or the public can reach).
+        #[arg(long)]
+        insecure: bool,
     },
     /// The tamper-evident audit trail.
     Audit {
@@ -117,6 +127,12 @@ enum Command {
         /// Credential token (or set CRISISDESK_TOKEN).
         #[arg(long, env = "CRISISDESK_TOKEN", hide_env_values = true)]
         token: String,
+        /// PEM file of the CA that signed a wss:// relay's certificate.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Allow plain ws:// to a relay that is not on this machine.
+        #[arg(long)]
+        insecure: bool,
         /// Console language.
         #[arg(long, value_enum)]
         lang: Option<Lang>,
@@ -302,6 +318,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rate_limit,
             rate_burst,
             max_connections,
+            tls_cert,
+            tls_key,
+            insecure,
         } => {
             if rate_limit <= 0.0 || rate_burst < 1.0 || max_connections == 0 {
                 eprintln!(
@@ -320,6 +339,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             };
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(relay::tls::server_config(cert, key)?),
+                _ => None,
+            };
+            let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
+            if tls.is_none() && !insecure && !relay::tls::is_loopback(host) {
+                eprintln!(
+                    "crisisdesk: refusing plain HTTP on {listen}: give --tls-cert and --tls-key, \
+                     listen on 127.0.0.1, or pass --insecure on a trusted network"
+                );
+                return Ok(ExitCode::from(2));
+            }
             runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
                 let listener = tokio::net::TcpListener::bind(&listen)
@@ -329,7 +360,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tracing::info!(%addr, "relay listening");
                 // On stdout for whoever started us (scripts, tests) to read,
                 // e.g. after `--listen 127.0.0.1:0`.
-                println!("crisisdesk relay listening on http://{addr}");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                println!("crisisdesk relay listening on {scheme}://{addr}");
                 let checkpoint_file =
                     audit_checkpoints.or_else(|| store::default_checkpoint_file(&db));
                 if let Some(file) = &checkpoint_file {
@@ -346,7 +378,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         max_connections_per_credential: max_connections,
                     },
                 );
-                relay::serve(listener, relay, shutdown_signal()).await?;
+                match tls {
+                    Some(tls) => relay::serve_tls(listener, relay, shutdown_signal(), tls).await?,
+                    None => relay::serve(listener, relay, shutdown_signal()).await?,
+                }
                 anyhow::Ok(())
             })?;
         }
@@ -405,14 +440,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("revoked credential {id}");
         }
-        Command::Console { relay, token, lang } => {
+        Command::Console {
+            relay,
+            token,
+            lang,
+            ca,
+            insecure,
+        } => {
             let url = console::stream_url(&relay)?;
             let _log = logging::to_file(&logging::default_dir()?.join("console.log"))?;
+            let tls = console::transport(&url, ca.as_deref(), insecure)?;
             runtime()?.block_on(console::run(ConsoleOptions {
                 stream_url: url,
                 token,
                 lang: Lang::resolve(lang),
                 banner: None,
+                tls,
             }))?;
         }
         Command::Audit {

@@ -8,6 +8,7 @@ mod ingest;
 pub mod limits;
 pub mod playbooks;
 mod stream;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -212,35 +213,74 @@ pub fn router(relay: Arc<Relay>) -> Router {
 /// How often the relay looks for steps that have gone overdue.
 const ESCALATION_SCAN: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Serves the relay on `listener` until `shutdown` resolves, scanning for
-/// overdue steps meanwhile.
+/// Serves the relay over plain HTTP on `listener` until `shutdown`
+/// resolves, running the background tasks meanwhile.
 pub async fn serve(
     listener: TcpListener,
     relay: Arc<Relay>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let scanner = tokio::spawn(scan_for_escalations(relay.clone()));
-    let revocations = tokio::spawn(watch_revocations(relay.clone()));
-    let checkpoints = relay
-        .config
-        .checkpoint_file
-        .clone()
-        .map(|file| tokio::spawn(write_checkpoints(relay.clone(), file)));
+    let background = Background::start(&relay);
     let served = axum::serve(listener, router(relay.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
-    scanner.abort();
-    revocations.abort();
-    if let Some(task) = checkpoints {
-        task.abort();
+    background.stop(&relay).await;
+    served
+}
+
+/// Serves the relay over TLS (https:// and wss://).
+pub async fn serve_tls(
+    listener: TcpListener,
+    relay: Arc<Relay>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<()> {
+    let background = Background::start(&relay);
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    let served = axum_server::from_tcp_rustls(
+        listener.into_std()?,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .handle(handle)
+    .serve(router(relay.clone()).into_make_service())
+    .await;
+    background.stop(&relay).await;
+    served
+}
+
+/// The relay's own tasks: escalation scan, revocation watch, checkpoints.
+struct Background {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(relay: &Arc<Relay>) -> Background {
+        let mut tasks = vec![
+            tokio::spawn(scan_for_escalations(relay.clone())),
+            tokio::spawn(watch_revocations(relay.clone())),
+        ];
+        if let Some(file) = relay.config.checkpoint_file.clone() {
+            tasks.push(tokio::spawn(write_checkpoints(relay.clone(), file)));
+        }
+        Background { tasks }
+    }
+
+    async fn stop(self, relay: &Relay) {
+        for task in self.tasks {
+            task.abort();
+        }
         // One last head, so a clean shutdown leaves the newest checkpoint.
         if let Some(file) = &relay.config.checkpoint_file
-            && let Err(err) = append_checkpoint(&relay, file, &mut None).await
+            && let Err(err) = append_checkpoint(relay, file, &mut None).await
         {
             tracing::error!(error = %err, "final audit checkpoint failed");
         }
     }
-    served
 }
 
 /// How often the chain head is written to the checkpoint file.
