@@ -246,8 +246,14 @@ pub fn token(db: &str, name: &str, role: &str) -> String {
 /// Starts `crisisdesk relay` on a free port; returns the child and address
 /// (read from the line the relay prints on stdout).
 pub fn spawn_relay(db: &str) -> (Child, SocketAddr) {
+    spawn_relay_with(db, &[])
+}
+
+/// Like [`spawn_relay`] with extra relay options.
+pub fn spawn_relay_with(db: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
         .args(["relay", "--listen", "127.0.0.1:0", "--db", db])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
