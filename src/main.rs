@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crisisdesk::console::{self, ConsoleOptions, Lang};
 use crisisdesk::protocol::Role;
 use crisisdesk::store::{self, Store};
-use crisisdesk::{audit, demo, logging, playbook, relay};
+use crisisdesk::{audit, demo, drill, logging, playbook, relay};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,6 +78,11 @@ enum Command {
     Playbook {
         #[command(subcommand)]
         command: PlaybookCommand,
+    },
+    /// Drill scenarios (应急演练): check them, list them, play one into a relay.
+    Drill {
+        #[command(subcommand)]
+        command: drill::cli::DrillCommand,
     },
 }
 
@@ -243,8 +248,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{}: all playbooks are valid", dir.display());
         }
+        Command::Drill { command } => return drill_command(command),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `drill check | list | run`; all of it lives in `crisisdesk::drill::cli`.
+fn drill_command(command: drill::cli::DrillCommand) -> anyhow::Result<ExitCode> {
+    drill::cli::run(command)
 }
 
 /// Pages through the trail; prints the verdict; exit 0 intact, 1 broken.
