@@ -228,7 +228,7 @@ impl Scenario {
             "version": self.version,
             "inject": inject.name,
             "at": inject.at.to_string(),
-            "speed": speed,
+            "speed": speed_json(speed),
         }));
         Alert {
             id,
@@ -243,6 +243,16 @@ impl Scenario {
             signals,
             observed_at,
         }
+    }
+}
+
+/// `60`, not `60.0`, when the speed is whole: it reads better where a
+/// console lists an alert's signals.
+fn speed_json(speed: f64) -> Value {
+    if speed.fract() == 0.0 && speed.abs() < 1e15 {
+        Value::from(speed as i64)
+    } else {
+        Value::from(speed)
     }
 }
 
