@@ -133,11 +133,15 @@ fn schedule(scenarios: &[Scenario]) -> Vec<Cue> {
         .enumerate()
         .flat_map(|(s, scenario)| {
             let start = FIRST_SCENARIO + SCENARIO_GAP * s as u32;
-            scenario.injects.iter().enumerate().map(move |(i, inject)| Cue {
-                due: start + inject.at.scaled(SCENARIO_SPEED),
-                scenario: s,
-                inject: i,
-            })
+            scenario
+                .injects
+                .iter()
+                .enumerate()
+                .map(move |(i, inject)| Cue {
+                    due: start + inject.at.scaled(SCENARIO_SPEED),
+                    scenario: s,
+                    inject: i,
+                })
         })
         .collect();
     cues.sort_by_key(|c| c.due);

@@ -458,7 +458,7 @@ impl Cx {
         };
         let observed_before = match &r.observed_before {
             None => Some(None),
-            Some(raw) => self.duration(raw, Interval::parse).map(Some),
+            Some(raw) => self.duration(raw, observed_before),
         };
         let source: Option<Source> =
             self.parsed("source", r.source.as_ref(), line, Problem::UnknownSource);
@@ -610,6 +610,14 @@ impl Cx {
         }
         Some((playbook.to_string(), step.to_string()))
     }
+}
+
+/// `observed_before`: how long ago, up to a year; `0m` means "as posted".
+fn observed_before(text: &str) -> Result<Option<Interval>, String> {
+    if Offset::parse(text) == Ok(Offset::ZERO) {
+        return Ok(None);
+    }
+    Interval::parse(text).map(Some)
 }
 
 /// A TOML value as the JSON an alert carries. Dates have no JSON form; a
