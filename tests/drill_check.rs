@@ -219,6 +219,14 @@ fn students_must_be_declared_fictional_and_unique() {
             "category = \"other\"\n",   // 35
             "level = \"key\"\n",        // 36
             "student = \"DRILL-T9\"\n", // 37
+            "\n",                       // 38
+            "[[injects]]\n",            // 39
+            "name = \"third\"\n",       // 40
+            "at = \"2m\"\n",            // 41
+            "source = \"manual\"\n",    // 42
+            "category = \"other\"\n",   // 43
+            "level = \"key\"\n",        // 44
+            "student = \"S1001\"\n",    // 45: declared but broken, so not also "unknown"
         )
     );
     assert_eq!(
@@ -289,17 +297,17 @@ fn summaries_signals_and_observation_times_are_checked() {
     let text = format!(
         "{BASE}{}",
         concat!(
-            "signals = [{ instrument = \"PHQ-9\" }, { kind = \"scale\", on = 2026-11-20 }]\n", // 21
-            "\n",                                                                              // 22
-            "[[injects]]\n",                                                                   // 23
-            "name = \"second\"\n",                                                             // 24
-            "at = \"1m\"\n",                                                                   // 25
-            "observed_before = \"400d\"\n",                                                    // 26
-            "source = \"manual\"\n",                                                           // 27
-            "category = \"other\"\n",                                                          // 28
-            "level = \"key\"\n",                                                               // 29
-            "student = \"DRILL-T1\"\n",                                                        // 30
-            "summary = \"  \"\n",                                                              // 31
+            "signals = [{ instrument = \"PHQ-9\" }, { kind = \"scale\", on = 2026-11-20 }, { kind = \"drill\" }]\n", // 21
+            "\n",                           // 22
+            "[[injects]]\n",                // 23
+            "name = \"second\"\n",          // 24
+            "at = \"1m\"\n",                // 25
+            "observed_before = \"400d\"\n", // 26
+            "source = \"manual\"\n",        // 27
+            "category = \"other\"\n",       // 28
+            "level = \"key\"\n",            // 29
+            "student = \"DRILL-T1\"\n",     // 30
+            "summary = \"  \"\n",           // 31
         )
     );
     assert_eq!(
@@ -307,6 +315,7 @@ fn summaries_signals_and_observation_times_are_checked() {
         [
             "t.toml:21: signal 1 needs a `kind`, e.g. kind = \"scale\"",
             "t.toml:21: `signals.on` cannot hold a bare TOML date (quote it as a string) in an alert",
+            "t.toml:21: signal 3: kind `drill` is reserved for the mark `drill run` adds itself",
             "t.toml:26: duration `400d` is longer than 366 days; check for a typo",
             "t.toml:31: `summary` must be 1 to 2000 characters, got 2",
         ]

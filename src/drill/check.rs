@@ -84,6 +84,8 @@ pub enum Problem {
     BadStudent(String),
     #[error("signal {0} needs a `kind`, e.g. kind = \"scale\"")]
     SignalWithoutKind(usize),
+    #[error("signal {0}: kind `drill` is reserved for the mark `drill run` adds itself")]
+    ReservedSignal(usize),
     #[error("`{key}` cannot hold {what} in an alert")]
     NotJson { key: String, what: &'static str },
     #[error("the alert this inject makes would be refused: {0}")]

@@ -5,7 +5,7 @@
 //! refused by serde so a misspelt `imminet = true` is an error, not a quiet
 //! non-imminent drill.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::check::{Diagnostic, Problem};
-use super::scenario::{DRILL_STUDENT_PREFIX, Expect, Inject, Offset, Scenario};
+use super::scenario::{DRILL_SIGNAL_KIND, DRILL_STUDENT_PREFIX, Expect, Inject, Offset, Scenario};
 use crate::playbook::format::{has_cjk, is_id};
 use crate::playbook::{Interval, Library, Text};
 use crate::protocol::{
@@ -117,6 +117,14 @@ fn one_line(message: &str) -> String {
 /// A protocol enum from its wire name (`peer_tip` → `Source::PeerTip`).
 fn wire<T: DeserializeOwned>(name: &str) -> Option<T> {
     serde_json::from_value(Value::String(name.to_string())).ok()
+}
+
+/// `[[students]]`: those that passed their checks (with their line), and
+/// every id written, so a reference to a broken one is not also "unknown".
+#[derive(Default)]
+struct Students {
+    valid: BTreeMap<String, (Student, usize)>,
+    declared: BTreeSet<String>,
 }
 
 struct Cx {
@@ -257,18 +265,21 @@ impl Cx {
         let title = self.text("title", raw.title.as_ref());
         let briefing = self.text("briefing", raw.briefing.as_ref());
 
-        let mut students: BTreeMap<String, (Student, usize)> = BTreeMap::new();
+        let mut students = Students::default();
         for s in raw.students.iter().flatten() {
+            if let Some(id) = &s.get_ref().id {
+                students.declared.insert(id.clone());
+            }
             let line = self.at(s);
             if let Some(student) = self.student(s.get_ref(), "students", line) {
-                if let Some((_, first_line)) = students.get(&student.id) {
+                if let Some((_, first_line)) = students.valid.get(&student.id) {
                     let problem = Problem::DuplicateStudent {
                         id: student.id.clone(),
                         first_line: *first_line,
                     };
                     self.push(line, problem);
                 } else {
-                    students.insert(student.id.clone(), (student, line));
+                    students.valid.insert(student.id.clone(), (student, line));
                 }
             }
         }
@@ -370,7 +381,7 @@ impl Cx {
     fn inject_student(
         &mut self,
         raw: Option<&S<toml::Value>>,
-        students: &BTreeMap<String, (Student, usize)>,
+        students: &Students,
         line: usize,
     ) -> Option<Student> {
         let Some(raw) = raw else {
@@ -379,8 +390,10 @@ impl Cx {
         };
         let at = self.at(raw);
         match raw.get_ref() {
-            toml::Value::String(id) => match students.get(id) {
+            toml::Value::String(id) => match students.valid.get(id) {
                 Some((student, _)) => Some(student.clone()),
+                // Declared but broken: its own problem is already reported.
+                None if students.declared.contains(id) => None,
                 None => {
                     self.push(at, Problem::UnknownStudent(id.clone()));
                     None
@@ -441,11 +454,7 @@ impl Cx {
 
     /// One inject, or `None` when any of it is broken (every problem is
     /// reported either way).
-    fn inject(
-        &mut self,
-        raw: &S<RawInject>,
-        students: &BTreeMap<String, (Student, usize)>,
-    ) -> Option<Inject> {
+    fn inject(&mut self, raw: &S<RawInject>, students: &Students) -> Option<Inject> {
         let line = self.at(raw);
         let r = raw.get_ref();
         let name = self.name("name", r.name.as_ref(), line);
@@ -499,6 +508,12 @@ impl Cx {
             if !matches!(table.get_ref().get("kind"), Some(toml::Value::String(k)) if !k.trim().is_empty())
             {
                 self.push(at, Problem::SignalWithoutKind(i + 1));
+                signals_ok = false;
+                continue;
+            }
+            if matches!(table.get_ref().get("kind"), Some(toml::Value::String(k)) if k == DRILL_SIGNAL_KIND)
+            {
+                self.push(at, Problem::ReservedSignal(i + 1));
                 signals_ok = false;
                 continue;
             }
