@@ -179,6 +179,24 @@ impl DrillMark {
     }
 }
 
+/// A stored drill alert as a review reads it from the relay's database.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    pub alert: &'a Alert,
+    pub case_id: &'a str,
+    pub received_at: DateTime<Utc>,
+}
+
+/// One `[[expect]]` resolved against what the relay received: the case it
+/// concerns and when the step is due. `None` for both when the inject's
+/// alert never arrived (a run that stopped early).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target<'a> {
+    pub expect: &'a Expect,
+    pub case_id: Option<String>,
+    pub due: Option<DateTime<Utc>>,
+}
+
 /// The id `drill run` gives the `n`th inject (1-based, timeline order).
 pub fn alert_id(exercise_id: &str, n: usize) -> String {
     format!("{exercise_id}-{n}")
@@ -197,6 +215,30 @@ impl Scenario {
             .iter()
             .enumerate()
             .find(|(_, i)| i.name == name)
+    }
+
+    /// Resolves every `[[expect]]` against the alerts of one exercise: the
+    /// alert whose drill mark names this scenario and the expect's inject
+    /// gives the case and the start of the clock. What remains for a scorer
+    /// is when `expect.step` of that case's `expect.playbook` was done.
+    pub fn targets<'a>(&'a self, received: &[Received<'_>]) -> Vec<Target<'a>> {
+        self.expects
+            .iter()
+            .map(|expect| {
+                let arrival = received
+                    .iter()
+                    .filter(|r| {
+                        DrillMark::of(r.alert)
+                            .is_some_and(|m| m.scenario == self.id && m.inject == expect.inject)
+                    })
+                    .min_by_key(|r| r.received_at);
+                Target {
+                    expect,
+                    case_id: arrival.map(|r| r.case_id.to_string()),
+                    due: arrival.map(|r| expect.deadline(r.received_at)),
+                }
+            })
+            .collect()
     }
 
     /// How long the timeline runs (the last inject's offset).
@@ -281,6 +323,42 @@ mod tests {
         let six = Offset::parse("6m").unwrap();
         assert_eq!(six.scaled(60.0), std::time::Duration::from_secs(6));
         assert_eq!(six.scaled(1.0), std::time::Duration::from_secs(360));
+    }
+
+    #[test]
+    fn expectations_resolve_to_the_case_and_deadline_of_their_inject() {
+        let library = crate::relay::playbooks::load(None).unwrap();
+        let night = crate::drill::find("night_treehole_imminent", None, &library).unwrap();
+        let t0 = DateTime::parse_from_rfc3339("2026-11-22T23:40:00+08:00").unwrap();
+        // Only the first two injects arrived, to case C000007.
+        let alerts: Vec<Alert> = (0..2)
+            .map(|i| night.alert(i, alert_id("ex", i + 1), "ex", t0, 60.0))
+            .collect();
+        let received: Vec<Received> = alerts
+            .iter()
+            .enumerate()
+            .map(|(i, alert)| Received {
+                alert,
+                case_id: "C000007",
+                received_at: t0.with_timezone(&Utc) + TimeDelta::seconds(3 * i as i64),
+            })
+            .collect();
+        let targets = night.targets(&received);
+        assert_eq!(targets.len(), night.expects.len());
+        let counselor = targets
+            .iter()
+            .find(|t| t.expect.step == "counselor_arrives")
+            .unwrap();
+        assert_eq!(counselor.case_id.as_deref(), Some("C000007"));
+        assert_eq!(
+            counselor.due,
+            Some(t0.with_timezone(&Utc) + TimeDelta::minutes(10))
+        );
+        let on_roof = targets
+            .iter()
+            .find(|t| t.expect.inject == "found_on_roof")
+            .unwrap();
+        assert_eq!((on_roof.case_id.as_deref(), on_roof.due), (None, None));
     }
 
     #[test]
