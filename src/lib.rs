@@ -8,11 +8,13 @@
 //! - [`relay`]: the HTTP ingest and websocket stream server.
 //! - [`console`]: the ratatui terminal console.
 //! - [`playbook`]: the pure model of role checklists.
+//! - [`drill`]: drill scenarios (应急演练), their checker and `drill run`.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
 
 pub mod audit;
 pub mod console;
 pub mod demo;
+pub mod drill;
 pub mod logging;
 pub mod playbook;
 pub mod protocol;

@@ -11,7 +11,7 @@ use crisisdesk::console::{self, ConsoleOptions, Lang};
 use crisisdesk::protocol::Role;
 use crisisdesk::review::{self, Format};
 use crisisdesk::store::{self, Store};
-use crisisdesk::{audit, demo, logging, playbook, relay};
+use crisisdesk::{audit, demo, drill, logging, playbook, relay};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -141,6 +141,11 @@ enum Command {
     Playbook {
         #[command(subcommand)]
         command: PlaybookCommand,
+    },
+    /// Drill scenarios (应急演练): check them, list them, play one into a relay.
+    Drill {
+        #[command(subcommand)]
+        command: drill::cli::DrillCommand,
     },
 }
 
@@ -541,8 +546,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{}: all playbooks are valid", dir.display());
         }
+        Command::Drill { command } => return drill_command(command),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `drill check | list | run`; all of it lives in `crisisdesk::drill::cli`.
+fn drill_command(command: drill::cli::DrillCommand) -> anyhow::Result<ExitCode> {
+    drill::cli::run(command)
 }
 
 /// Pages through the trail; prints the verdict; exit 0 intact, 1 broken.
