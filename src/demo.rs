@@ -2,6 +2,11 @@
 //! on a free loopback port over a SQLite file, a feed of realistic *drill*
 //! alerts (status `exercise`), and the console signed in as a demo
 //! counselor. Everything the demo creates is marked as a drill.
+//!
+//! The feed plays the shipped drill scenarios (`playbooks/drills/`, built
+//! into the binary) one after another, compressed so each unfolds within a
+//! minute or so, over a background of random alerts so the list is never
+//! empty.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,13 +16,23 @@ use chrono::{Local, Utc};
 use serde_json::json;
 
 use crate::console::{self, ConsoleOptions, Lang};
+use crate::drill::{self, Scenario};
 use crate::protocol::{Alert, AlertStatus, Category, Level, Role, Source, Student};
 use crate::relay::{self, Relay};
 use crate::store::{Credential, Store};
 
-/// Alerts the feed raises at start, then one every few seconds up to the cap.
-const INITIAL_ALERTS: usize = 8;
-const MAX_ALERTS: usize = 120;
+/// Background alerts the feed raises at start, then one every few seconds
+/// up to the cap.
+const INITIAL_ALERTS: usize = 5;
+const MAX_ALERTS: usize = 60;
+const BACKGROUND_PAUSE_MS: std::ops::Range<u64> = 6000..12_000;
+
+/// How much faster than real time the demo plays scenarios: a scenario
+/// minute every six seconds, so a ten-minute drill unfolds in one.
+const SCENARIO_SPEED: f64 = 10.0;
+/// When the first scenario starts, and the pause between starts.
+const FIRST_SCENARIO: Duration = Duration::from_secs(3);
+const SCENARIO_GAP: Duration = Duration::from_secs(50);
 
 /// The per-user data directory for crisisdesk (e.g.
 /// `~/.local/share/crisisdesk`), with the demo in its own folder.
@@ -73,6 +88,7 @@ pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {
         token: counselor_token,
         lang,
         banner: Some(format!("demo {exercise_id}")),
+        tls: None,
     })
     .await;
 
@@ -84,15 +100,90 @@ pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {
 }
 
 async fn run_feed(relay: std::sync::Arc<Relay>, credential: Credential, exercise_id: String) {
+    let scenarios = match drill::shipped(relay.library()) {
+        Ok(scenarios) => scenarios,
+        Err(problems) => {
+            // Tests keep the shipped set valid; a broken one still leaves
+            // the demo running on background alerts.
+            for p in &problems {
+                tracing::error!(problem = %p, "shipped drill scenario is invalid");
+            }
+            Vec::new()
+        }
+    };
+    tokio::join!(
+        play_scenarios(&relay, &credential, &exercise_id, &scenarios),
+        run_background(&relay, &credential, &exercise_id),
+    );
+}
+
+/// One inject of one scenario, due this long after the feed starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cue {
+    due: Duration,
+    scenario: usize,
+    inject: usize,
+}
+
+/// Every inject of every scenario in the order the demo plays them: each
+/// scenario starts `SCENARIO_GAP` after the one before, its timeline
+/// compressed by `SCENARIO_SPEED`.
+fn schedule(scenarios: &[Scenario]) -> Vec<Cue> {
+    let mut cues: Vec<Cue> = scenarios
+        .iter()
+        .enumerate()
+        .flat_map(|(s, scenario)| {
+            let start = FIRST_SCENARIO + SCENARIO_GAP * s as u32;
+            scenario
+                .injects
+                .iter()
+                .enumerate()
+                .map(move |(i, inject)| Cue {
+                    due: start + inject.at.scaled(SCENARIO_SPEED),
+                    scenario: s,
+                    inject: i,
+                })
+        })
+        .collect();
+    cues.sort_by_key(|c| c.due);
+    cues
+}
+
+/// The alert the demo ingests for a cue: the scenario's alert under the
+/// demo's exercise id, its id naming the scenario so several can share it.
+fn scenario_alert(scenarios: &[Scenario], cue: Cue, exercise_id: &str) -> Alert {
+    let scenario = &scenarios[cue.scenario];
+    let id = format!("{exercise_id}-{}-{}", scenario.id, cue.inject + 1);
+    let now = Utc::now().with_timezone(&Local).fixed_offset();
+    scenario.alert(cue.inject, id, exercise_id, now, SCENARIO_SPEED)
+}
+
+async fn play_scenarios(
+    relay: &Relay,
+    credential: &Credential,
+    exercise_id: &str,
+    scenarios: &[Scenario],
+) {
+    let start = tokio::time::Instant::now();
+    for cue in schedule(scenarios) {
+        tokio::time::sleep_until(start + cue.due).await;
+        let alert = scenario_alert(scenarios, cue, exercise_id);
+        if let Err(err) = relay.ingest(&alert, credential).await {
+            tracing::error!(error = %err, "demo feed could not store a drill inject");
+        }
+    }
+}
+
+async fn run_background(relay: &Relay, credential: &Credential, exercise_id: &str) {
     let mut rng = fastrand::Rng::new();
     let students = roster(&mut rng);
     for n in 0..MAX_ALERTS {
-        let alert = drill_alert(&mut rng, &students, &exercise_id, n);
-        if let Err(err) = relay.ingest(&alert, &credential).await {
+        let alert = drill_alert(&mut rng, &students, exercise_id, n);
+        if let Err(err) = relay.ingest(&alert, credential).await {
             tracing::error!(error = %err, "demo feed could not store an alert");
         }
         if n + 1 >= INITIAL_ALERTS {
-            tokio::time::sleep(Duration::from_millis(rng.u64(3000..6000))).await;
+            tokio::time::sleep(Duration::from_millis(rng.u64(BACKGROUND_PAUSE_MS))).await;
         }
     }
 }
@@ -144,8 +235,8 @@ fn roster(rng: &mut fastrand::Rng) -> Vec<DemoStudent> {
         .collect()
 }
 
-/// One scenario the feed can raise: how it arrives, and what it says.
-struct Scenario {
+/// One kind of background alert: how it arrives, and what it says.
+struct Background {
     source: Source,
     category: Category,
     level: Level,
@@ -154,8 +245,8 @@ struct Scenario {
     signals: fn(&mut fastrand::Rng) -> Vec<serde_json::Value>,
 }
 
-const SCENARIOS: &[Scenario] = &[
-    Scenario {
+const BACKGROUND: &[Background] = &[
+    Background {
         source: Source::Screening,
         category: Category::SuicideRisk,
         level: Level::Key,
@@ -167,7 +258,7 @@ const SCENARIOS: &[Scenario] = &[
             ]
         },
     },
-    Scenario {
+    Background {
         source: Source::Screening,
         category: Category::SuicideRisk,
         level: Level::High,
@@ -179,7 +270,7 @@ const SCENARIOS: &[Scenario] = &[
             ]
         },
     },
-    Scenario {
+    Background {
         source: Source::Treehole,
         category: Category::SuicideRisk,
         level: Level::High,
@@ -187,7 +278,7 @@ const SCENARIOS: &[Scenario] = &[
         summary: "树洞匿名帖：“今晚就结束吧，药已经攒够了。”发帖定位为本校宿舍区。",
         signals: |_| vec![json!({"kind": "text", "channel": "树洞", "match": "结束/药"})],
     },
-    Scenario {
+    Background {
         source: Source::Hotline,
         category: Category::SuicideRisk,
         level: Level::High,
@@ -195,7 +286,7 @@ const SCENARIOS: &[Scenario] = &[
         summary: "心理援助热线转介：来电学生称正在教学楼天台，情绪激动，通话中断。",
         signals: |_| vec![json!({"kind": "call", "line": "12356", "duration_s": 240})],
     },
-    Scenario {
+    Background {
         source: Source::TeacherReport,
         category: Category::SelfHarm,
         level: Level::High,
@@ -203,7 +294,7 @@ const SCENARIOS: &[Scenario] = &[
         summary: "班主任发现学生前臂有新鲜划痕，学生否认并回避交流，近期情绪低落。",
         signals: |_| vec![json!({"kind": "observation", "by": "head_teacher"})],
     },
-    Scenario {
+    Background {
         source: Source::Behavior,
         category: Category::AcuteDistress,
         level: Level::General,
@@ -215,7 +306,7 @@ const SCENARIOS: &[Scenario] = &[
             ]
         },
     },
-    Scenario {
+    Background {
         source: Source::PeerTip,
         category: Category::ViolenceThreat,
         level: Level::Key,
@@ -223,7 +314,7 @@ const SCENARIOS: &[Scenario] = &[
         summary: "同学反映其在班级群中称“要让他们付出代价”，并提到带刀。",
         signals: |_| vec![json!({"kind": "text", "channel": "班级群"})],
     },
-    Scenario {
+    Background {
         source: Source::ParentReport,
         category: Category::Bullying,
         level: Level::Key,
@@ -231,7 +322,7 @@ const SCENARIOS: &[Scenario] = &[
         summary: "家长来电：孩子近两周拒绝上学，称被同宿舍同学孤立和辱骂。",
         signals: |_| vec![json!({"kind": "call", "from": "guardian"})],
     },
-    Scenario {
+    Background {
         source: Source::TeacherReport,
         category: Category::TraumaBereavement,
         level: Level::Key,
@@ -239,7 +330,7 @@ const SCENARIOS: &[Scenario] = &[
         summary: "学生父亲日前意外去世，今日返校，课堂上多次哭泣、无法集中注意力。",
         signals: |_| vec![json!({"kind": "life_event", "event": "bereavement"})],
     },
-    Scenario {
+    Background {
         source: Source::SelfReferral,
         category: Category::AcuteDistress,
         level: Level::General,
@@ -257,7 +348,7 @@ fn drill_alert(
     exercise_id: &str,
     n: usize,
 ) -> Alert {
-    let scenario = &SCENARIOS[rng.usize(..SCENARIOS.len())];
+    let scenario = &BACKGROUND[rng.usize(..BACKGROUND.len())];
     let student = &students[rng.usize(..students.len())];
     let observed = Utc::now() - chrono::Duration::minutes(rng.i64(0..20));
     Alert {
@@ -303,5 +394,46 @@ mod tests {
         }
         assert_eq!(levels.len(), 3, "all levels appear");
         assert!(categories.len() >= 5, "several categories appear");
+    }
+
+    fn shipped() -> Vec<Scenario> {
+        let library = crate::relay::playbooks::load(None).unwrap();
+        drill::shipped(&library).unwrap()
+    }
+
+    #[test]
+    fn the_feed_plays_every_shipped_scenario_within_a_few_minutes() {
+        let scenarios = shipped();
+        assert!(scenarios.len() >= 3);
+        let cues = schedule(&scenarios);
+        let injects: usize = scenarios.iter().map(|s| s.injects.len()).sum();
+        assert_eq!(cues.len(), injects, "every inject is played once");
+        assert!(cues.windows(2).all(|w| w[0].due <= w[1].due));
+        let last = cues.last().unwrap().due;
+        assert!(
+            last <= Duration::from_secs(4 * 60),
+            "the last inject comes after {last:?}"
+        );
+        // Staggered: each scenario opens after the one before it.
+        let opening = |s: usize| cues.iter().find(|c| c.scenario == s).unwrap().due;
+        for s in 1..scenarios.len() {
+            assert!(opening(s) > opening(s - 1));
+        }
+    }
+
+    #[test]
+    fn scenario_alerts_are_valid_drill_alerts_under_the_demo_exercise() {
+        let scenarios = shipped();
+        let mut ids = std::collections::HashSet::new();
+        for cue in schedule(&scenarios) {
+            let a = scenario_alert(&scenarios, cue, "demo-x");
+            validate_alert(&a).unwrap();
+            assert_eq!(a.status, AlertStatus::Exercise);
+            assert_eq!(a.exercise_id.as_deref(), Some("demo-x"));
+            assert!(a.student.id.starts_with(drill::DRILL_STUDENT_PREFIX));
+            assert!(ids.insert(a.id.clone()), "alert id {} is unique", a.id);
+            let mark = drill::DrillMark::of(&a).expect("drill signal");
+            assert_eq!(mark.scenario, scenarios[cue.scenario].id);
+        }
     }
 }

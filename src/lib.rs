@@ -1,19 +1,24 @@
 //! crisisdesk: an alert relay and terminal console for school mental-health
 //! crisis teams. Where things live:
 //!
+//! - [`audit`]: the hash-chained audit trail (pure).
 //! - [`protocol`]: wire types shared by relay and console (alerts, events,
 //!   commands, errors).
 //! - [`store`]: durable storage (SQLite today) behind one API.
 //! - [`relay`]: the HTTP ingest and websocket stream server.
 //! - [`console`]: the ratatui terminal console.
 //! - [`playbook`]: the pure model of role checklists.
+//! - [`drill`]: drill scenarios (应急演练), their checker and `drill run`.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
 
+pub mod audit;
 pub mod console;
 pub mod demo;
+pub mod drill;
 pub mod logging;
 pub mod playbook;
 pub mod protocol;
 pub mod relay;
+pub mod review;
 pub mod store;
 pub mod text;

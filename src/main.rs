@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 
 use crisisdesk::console::{self, ConsoleOptions, Lang};
 use crisisdesk::protocol::Role;
-use crisisdesk::store::Store;
-use crisisdesk::{demo, logging, playbook, relay};
+use crisisdesk::review::{self, Format};
+use crisisdesk::store::{self, Store};
+use crisisdesk::{audit, demo, drill, logging, playbook, relay};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +48,71 @@ enum Command {
         /// binary). The relay refuses to start if any playbook is invalid.
         #[arg(long)]
         playbooks: Option<PathBuf>,
+        /// File the relay appends audit-chain checkpoints to (default:
+        /// the database path + `.checkpoints`). Copy it off the machine.
+        #[arg(long)]
+        audit_checkpoints: Option<PathBuf>,
+        /// A browser origin allowed to open the stream (repeatable). Without
+        /// any, requests carrying an Origin header are refused.
+        #[arg(long = "allow-origin")]
+        allow_origins: Vec<String>,
+        /// Alert posts and commands per second per credential.
+        #[arg(long, default_value_t = 50.0)]
+        rate_limit: f64,
+        /// Requests a credential may make in a burst above the rate.
+        #[arg(long, default_value_t = 500.0)]
+        rate_burst: f64,
+        /// Live stream connections per credential.
+        #[arg(long, default_value_t = 8)]
+        max_connections: usize,
+        /// PEM certificate chain: serve https:// and wss:// (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Allow plain HTTP on a non-loopback address (never do this on a
+        /// network students or the public can reach).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// The tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Post-incident review of one case, or the score of a drill.
+    Review {
+        /// Case id (e.g. C000012); omit with --drill.
+        #[arg(required_unless_present = "drill")]
+        case: Option<String>,
+        /// Score a drill by its exercise id instead.
+        #[arg(long, conflicts_with = "case")]
+        drill: Option<String>,
+        #[arg(long)]
+        db: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+        #[command(flatten)]
+        common: ReviewOptions,
+    },
+    /// Period summary (工作总结) of cases opened between two dates.
+    Report {
+        #[arg(long)]
+        db: String,
+        /// First day, YYYY-MM-DD (local to --utc-offset) or RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// Day after the last, YYYY-MM-DD or RFC 3339 (exclusive).
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+        /// Count drill and test cases too (left out by default).
+        #[arg(long)]
+        drills: bool,
+        #[command(flatten)]
+        common: ReviewOptions,
     },
     /// Manage credentials.
     Token {
@@ -66,6 +132,12 @@ enum Command {
         /// Credential token (or set CRISISDESK_TOKEN).
         #[arg(long, env = "CRISISDESK_TOKEN", hide_env_values = true)]
         token: String,
+        /// PEM file of the CA that signed a wss:// relay's certificate.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Allow plain ws:// to a relay that is not on this machine.
+        #[arg(long)]
+        insecure: bool,
         /// Console language.
         #[arg(long, value_enum)]
         lang: Option<Lang>,
@@ -74,6 +146,11 @@ enum Command {
     Playbook {
         #[command(subcommand)]
         command: PlaybookCommand,
+    },
+    /// Drill scenarios (应急演练): check them, list them, play one into a relay.
+    Drill {
+        #[command(subcommand)]
+        command: drill::cli::DrillCommand,
     },
 }
 
@@ -90,6 +167,119 @@ enum TokenCommand {
         /// reviewer or admin.
         #[arg(long)]
         role: Role,
+    },
+    /// List credentials (id, name, role, created, revoked); never tokens.
+    List {
+        #[arg(long)]
+        db: String,
+    },
+    /// Revoke a credential by id; a running relay ends its connections
+    /// within a second.
+    Revoke {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ReviewOptions {
+    /// Playbook directory the cases ran under (default: built-in).
+    #[arg(long)]
+    playbooks: Option<PathBuf>,
+    /// Show times at this UTC offset, e.g. +08:00 (default: this machine's).
+    #[arg(long)]
+    utc_offset: Option<String>,
+    /// Describe the case as of this RFC 3339 time (default: its closing
+    /// time, or now).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl ReviewOptions {
+    fn offset(&self) -> anyhow::Result<chrono::FixedOffset> {
+        match &self.utc_offset {
+            Some(text) => parse_offset(text)
+                .ok_or_else(|| anyhow::anyhow!("--utc-offset: expected like +08:00, got `{text}`")),
+            None => Ok(*chrono::Local::now().offset()),
+        }
+    }
+
+    fn as_of(&self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        self.as_of
+            .as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|e| anyhow::anyhow!("--as-of: `{t}` is not an RFC 3339 time: {e}"))
+            })
+            .transpose()
+    }
+
+    fn library(&self) -> anyhow::Result<playbook::Library> {
+        relay::playbooks::load(self.playbooks.as_deref()).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid playbooks:\n{}", lines.join("\n"))
+        })
+    }
+
+    fn emit(&self, text: &str) -> anyhow::Result<()> {
+        match &self.out {
+            Some(path) => std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{text}"))
+        .ok()
+        .map(|t| *t.offset())
+}
+
+/// A report boundary: a day (midnight at `offset`) or an RFC 3339 time.
+fn parse_boundary(
+    text: &str,
+    offset: chrono::FixedOffset,
+    flag: &str,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|d| d.and_local_timezone(offset).single())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| {
+            anyhow::anyhow!("{flag}: expected YYYY-MM-DD or an RFC 3339 time, got `{text}`")
+        })
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the whole chain (and checkpoints); exit 1 naming the first bad
+    /// entry.
+    Verify {
+        #[arg(long)]
+        db: String,
+        /// Checkpoint file kept off the machine (default: the one beside
+        /// the database, if present).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Print the chain's head (`SEQ HASH`) to record elsewhere.
+    Head {
+        #[arg(long)]
+        db: String,
     },
 }
 
@@ -133,7 +323,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             db,
             playbooks,
+            audit_checkpoints,
+            allow_origins,
+            rate_limit,
+            rate_burst,
+            max_connections,
+            tls_cert,
+            tls_key,
+            insecure,
         } => {
+            if rate_limit <= 0.0 || rate_burst < 1.0 || max_connections == 0 {
+                eprintln!(
+                    "crisisdesk: --rate-limit must be above 0, --rate-burst at least 1 and --max-connections at least 1"
+                );
+                return Ok(ExitCode::from(2));
+            }
             logging::to_stderr();
             let library = match relay::playbooks::load(playbooks.as_deref()) {
                 Ok(library) => library,
@@ -145,6 +349,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             };
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(relay::tls::server_config(cert, key)?),
+                _ => None,
+            };
+            let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
+            if tls.is_none() && !insecure && !relay::tls::is_loopback(host) {
+                eprintln!(
+                    "crisisdesk: refusing plain HTTP on {listen}: give --tls-cert and --tls-key, \
+                     listen on 127.0.0.1, or pass --insecure on a trusted network"
+                );
+                return Ok(ExitCode::from(2));
+            }
             runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
                 let listener = tokio::net::TcpListener::bind(&listen)
@@ -154,13 +370,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tracing::info!(%addr, "relay listening");
                 // On stdout for whoever started us (scripts, tests) to read,
                 // e.g. after `--listen 127.0.0.1:0`.
-                println!("crisisdesk relay listening on http://{addr}");
-                relay::serve(
-                    listener,
-                    relay::Relay::new(store, library),
-                    shutdown_signal(),
-                )
-                .await?;
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                println!("crisisdesk relay listening on {scheme}://{addr}");
+                let checkpoint_file =
+                    audit_checkpoints.or_else(|| store::default_checkpoint_file(&db));
+                if let Some(file) = &checkpoint_file {
+                    tracing::info!(file = %file.display(), "audit checkpoints");
+                }
+                let relay = relay::Relay::with_config(
+                    store,
+                    library,
+                    relay::RelayConfig {
+                        checkpoint_file,
+                        allowed_origins: allow_origins,
+                        requests_per_sec: rate_limit,
+                        request_burst: rate_burst,
+                        max_connections_per_credential: max_connections,
+                    },
+                );
+                match tls {
+                    Some(tls) => relay::serve_tls(listener, relay, shutdown_signal(), tls).await?,
+                    None => relay::serve(listener, relay, shutdown_signal()).await?,
+                }
                 anyhow::Ok(())
             })?;
         }
@@ -174,17 +405,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let token = runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
-                let token = store.create_credential(&name, role).await?;
+                let operator = std::env::var("USER").unwrap_or_else(|_| "local".to_string());
+                let token = store.create_credential_by(&name, role, &operator).await?;
                 store.close().await;
                 anyhow::Ok(token)
             })?;
             println!("{token}");
+        }
+        Command::Token {
+            command: TokenCommand::List { db },
+        } => {
+            let list =
+                runtime()?.block_on(async { Store::open(&db).await?.list_credentials().await })?;
+            println!(
+                "{:>5}  {:<12}  {:<24}  {:<20}  revoked",
+                "id", "role", "name", "created"
+            );
+            for c in list {
+                println!(
+                    "{:>5}  {:<12}  {:<24}  {:<20}  {}",
+                    c.id,
+                    c.role.as_str(),
+                    crisisdesk::text::inert(&c.name),
+                    c.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    c.revoked_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { db, id },
+        } => {
+            let operator = std::env::var("USER").unwrap_or_else(|_| "local".to_string());
+            let revoked = runtime()?.block_on(async {
+                Store::open(&db)
+                    .await?
+                    .revoke_credential(id, &operator)
+                    .await
+            })?;
+            if !revoked {
+                eprintln!("crisisdesk: no live credential with id {id} (see `token list`)");
+                return Ok(ExitCode::from(1));
+            }
+            println!("revoked credential {id}");
         }
         Command::Console {
             relay,
             config,
             token,
             lang,
+            ca,
+            insecure,
         } => {
             let config = console::config::load(config.as_deref())?;
             let Some(relay) = relay.or_else(|| config.relay.clone()) else {
@@ -197,15 +469,87 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let url = console::stream_url(&relay)?;
             let _log = logging::to_file(&logging::default_dir()?.join("console.log"))?;
+            let tls = console::transport(&url, ca.as_deref(), insecure)?;
             runtime()?.block_on(console::run_with(
                 ConsoleOptions {
                     stream_url: url,
                     token,
                     lang: Lang::resolve(lang.or(config.language)),
                     banner: None,
+                    tls,
                 },
                 console::Settings::from(&config),
             ))?;
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { db, checkpoints },
+        } => return runtime()?.block_on(audit_verify(&db, checkpoints)),
+        Command::Review {
+            case,
+            drill,
+            db,
+            format,
+            common,
+        } => {
+            let (offset, as_of, library) = (common.offset()?, common.as_of()?, common.library()?);
+            let text = runtime()?.block_on(async {
+                let store = Store::open(&db).await?;
+                let text = match (&drill, &case) {
+                    (Some(exercise), _) => {
+                        let score = review::drill::score(&store, &library, exercise, as_of).await?;
+                        review::drill::render(&score, format, offset)
+                    }
+                    (None, Some(case)) => {
+                        let story = review::build(&store, &library, case, as_of).await?;
+                        review::render(&story, format, offset)
+                    }
+                    (None, None) => unreachable!("clap requires a case or --drill"),
+                };
+                store.close().await;
+                anyhow::Ok(text)
+            });
+            match text {
+                Ok(text) => common.emit(&text)?,
+                Err(err) => {
+                    eprintln!("crisisdesk: {err:#}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Command::Report {
+            db,
+            from,
+            to,
+            format,
+            drills,
+            common,
+        } => {
+            let offset = common.offset()?;
+            let (from, to) = (
+                parse_boundary(&from, offset, "--from")?,
+                parse_boundary(&to, offset, "--to")?,
+            );
+            if from >= to {
+                eprintln!("crisisdesk: --from must be before --to");
+                return Ok(ExitCode::from(2));
+            }
+            let library = common.library()?;
+            let text = runtime()?.block_on(async {
+                let store = Store::open(&db).await?;
+                let report = review::report::build(&store, &library, from, to, drills).await?;
+                store.close().await;
+                anyhow::Ok(review::report::render(&report, format, offset))
+            })?;
+            common.emit(&text)?;
+        }
+        Command::Audit {
+            command: AuditCommand::Head { db },
+        } => {
+            let head = runtime()?.block_on(async { Store::open(&db).await?.audit_head().await })?;
+            match head {
+                Some(head) => println!("{}", head.to_line()),
+                None => println!("0 {}", crisisdesk::audit::GENESIS),
+            }
         }
         Command::Playbook {
             command: PlaybookCommand::Check { dir },
@@ -220,8 +564,63 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{}: all playbooks are valid", dir.display());
         }
+        Command::Drill { command } => return drill_command(command),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `drill check | list | run`; all of it lives in `crisisdesk::drill::cli`.
+fn drill_command(command: drill::cli::DrillCommand) -> anyhow::Result<ExitCode> {
+    drill::cli::run(command)
+}
+
+/// Pages through the trail; prints the verdict; exit 0 intact, 1 broken.
+async fn audit_verify(db: &str, checkpoints: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let file = checkpoints.or_else(|| store::default_checkpoint_file(db).filter(|f| f.exists()));
+    let recorded = match &file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("cannot read checkpoints {}: {e}", f.display()))?;
+            audit::parse_checkpoints(&text)
+                .map_err(|e| anyhow::anyhow!("checkpoints {}: {e}", f.display()))?
+        }
+        None => Vec::new(),
+    };
+    let store = Store::open(db).await?;
+    let mut verifier = audit::ChainVerifier::new(&recorded);
+    let mut after = 0;
+    let verdict = loop {
+        let page = store.audit_after(after, 2000).await?;
+        let Some(last) = page.last() else {
+            break verifier.finish();
+        };
+        after = last.seq;
+        if let Err(err) = page.into_iter().try_for_each(|e| verifier.feed(e)) {
+            break Err(err);
+        }
+    };
+    match verdict {
+        Ok(v) => {
+            let head = v
+                .head
+                .map(|h| h.to_line())
+                .unwrap_or_else(|| "empty".into());
+            println!(
+                "audit trail intact: {} entries, head {head}, {} checkpoint(s) matched",
+                v.entries, v.checkpoints_checked
+            );
+            if file.is_none() {
+                println!(
+                    "note: no checkpoint file given; truncation of the newest entries cannot be ruled out"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            println!("audit trail BROKEN: {err}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 async fn shutdown_signal() {

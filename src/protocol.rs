@@ -651,6 +651,9 @@ pub enum CommandOp {
     },
     /// Attach another playbook to a case.
     AddPlaybook { case_id: String, playbook: String },
+    /// "I am looking at this case": audited, changes nothing. Every access
+    /// to a case leaves an audit entry (PIPL; DOMAIN.md privacy).
+    View { case_id: String },
     /// Close a case. Open required steps block this unless a leader gives
     /// an `override_reason`.
     Close {
@@ -669,7 +672,71 @@ impl CommandOp {
             CommandOp::Acknowledge { .. } => "acknowledge",
             CommandOp::Step { .. } => "step",
             CommandOp::AddPlaybook { .. } => "add_playbook",
+            CommandOp::View { .. } => "view",
             CommandOp::Close { .. } => "close",
+        }
+    }
+
+    /// Which roles may send this command. The relay checks it; the console
+    /// only hides keys.
+    pub fn allowed_for(&self, role: Role) -> bool {
+        match self {
+            CommandOp::View { .. } => role.can_stream(),
+            _ => role.can_act(),
+        }
+    }
+
+    /// What the audit keeps of this command: its shape, never free text
+    /// (notes and reasons stay in the event; the audit counts characters).
+    pub fn audit_detail(&self) -> Value {
+        let chars = |t: &str| t.chars().count();
+        match self {
+            CommandOp::Acknowledge { .. } | CommandOp::View { .. } => serde_json::json!({}),
+            CommandOp::Step {
+                playbook,
+                step,
+                action,
+                ..
+            } => {
+                let mut d = serde_json::json!({"playbook": playbook, "step": step});
+                match action {
+                    StepAction::Complete => d["action"] = "complete".into(),
+                    StepAction::Skip { reason } => {
+                        d["action"] = "skip".into();
+                        d["text_chars"] = chars(reason).into();
+                    }
+                    StepAction::Note { text } => {
+                        d["action"] = "note".into();
+                        d["text_chars"] = chars(text).into();
+                    }
+                    StepAction::Choose { option } => {
+                        d["action"] = "choose".into();
+                        d["option"] = option.as_str().into();
+                    }
+                    StepAction::Contact { outcome, remark } => {
+                        d["action"] = "contact".into();
+                        d["outcome"] = outcome.as_str().into();
+                        d["text_chars"] = remark.as_deref().map_or(0, chars).into();
+                    }
+                    StepAction::Referral { appointment, .. } => {
+                        d["action"] = "referral".into();
+                        d["appointment"] = appointment.to_rfc3339().into();
+                    }
+                }
+                d
+            }
+            CommandOp::AddPlaybook { playbook, .. } => serde_json::json!({"playbook": playbook}),
+            CommandOp::Close {
+                outcome,
+                note,
+                override_reason,
+                ..
+            } => serde_json::json!({
+                "outcome": outcome.as_str(),
+                "override": override_reason.is_some(),
+                "text_chars": note.as_deref().map_or(0, chars)
+                    + override_reason.as_deref().map_or(0, chars),
+            }),
         }
     }
 
@@ -678,6 +745,7 @@ impl CommandOp {
             CommandOp::Acknowledge { case_id }
             | CommandOp::Step { case_id, .. }
             | CommandOp::AddPlaybook { case_id, .. }
+            | CommandOp::View { case_id }
             | CommandOp::Close { case_id, .. } => case_id,
         }
     }

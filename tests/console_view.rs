@@ -868,3 +868,29 @@ fn search_as_you_type_sees_cases_that_arrive_meanwhile() {
     key(&mut app, KeyCode::Backspace);
     assert_eq!(app.order_ids().len(), 5, "a shorter search widens again");
 }
+
+/// Opening a case shows the student's name: the console tells the relay,
+/// which records who looked (audit), without a notice on screen.
+#[test]
+fn opening_a_case_records_a_view() {
+    use crisisdesk::console::Effect;
+    use crisisdesk::protocol::CommandOp;
+    let mut app = sample_app(Lang::En);
+    let effects = key(&mut app, KeyCode::Enter);
+    let [Effect::Send(cmd)] = effects.as_slice() else {
+        panic!("expected one view command, got {effects:?}");
+    };
+    assert_eq!(
+        cmd.op,
+        CommandOp::View {
+            case_id: "C000002".into()
+        }
+    );
+    assert_eq!(app.notice, None, "a view is not announced");
+    let ok = json!({"type": "result", "id": cmd.id, "ok": true});
+    app.update(Action::Frame(Box::new(serde_json::from_value(ok).unwrap())));
+    assert_eq!(app.notice, None, "nor is its answer");
+    // Moving around inside the case sends nothing more.
+    assert!(key(&mut app, KeyCode::Down).is_empty());
+    assert!(key(&mut app, KeyCode::Tab).is_empty());
+}

@@ -1090,7 +1090,12 @@ impl App {
     }
 
     fn on_result(&mut self, result: CommandResult) {
-        let what = self.pending.remove(&result.id).unwrap_or_default();
+        let Some(what) = self.pending.remove(&result.id) else {
+            if let (false, Some(e)) = (result.ok, &result.error) {
+                tracing::warn!(code = %e.code, "a quiet command was refused");
+            }
+            return;
+        };
         let s = self.strings;
         self.notice = Some(match (result.ok, result.error) {
             (true, _) => format!("{what} ✓ {}", s.done),
@@ -1147,11 +1152,11 @@ impl App {
             }
             Cmd::OpenAlarm => {
                 if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {
-                    self.open_case(id);
+                    return self.open_case(id);
                 }
             }
             _ => match self.screen.clone() {
-                Screen::List => self.on_list_cmd(cmd),
+                Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
             },
@@ -1187,7 +1192,7 @@ impl App {
         self.selected = self.selected.saturating_add_signed(by).min(last);
     }
 
-    fn on_list_cmd(&mut self, cmd: Cmd) {
+    fn on_list_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         let last = self.order.len().saturating_sub(1);
         match cmd {
             Cmd::Down => self.move_selection(1),
@@ -1198,7 +1203,7 @@ impl App {
             Cmd::Last => self.selected = last,
             Cmd::Open => {
                 if let Some(id) = self.selected_case_id() {
-                    self.open_case(id.to_string());
+                    return self.open_case(id.to_string());
                 }
             }
             Cmd::Search => self.searching = true,
@@ -1241,10 +1246,11 @@ impl App {
                 self.sort = self.sort.next();
                 self.resort = true;
             }
-            _ => return,
+            _ => return Vec::new(),
         }
         self.filter_stale = true;
         self.refresh();
+        Vec::new()
     }
 
     /// The school after the current one, in name order, among open cases;
@@ -1262,11 +1268,15 @@ impl App {
             .map(str::to_string)
     }
 
-    fn open_case(&mut self, case_id: String) {
-        self.screen = Screen::Detail(case_id);
+    /// Opens a case's screen, where the student's name shows in full: a
+    /// deliberate reveal, so the relay records who looked (a `view`
+    /// command, audited; DOMAIN.md privacy).
+    fn open_case(&mut self, case_id: String) -> Vec<Effect> {
+        self.screen = Screen::Detail(case_id.clone());
         self.detail_scroll = 0;
         self.step_cursor = 0;
         self.chart_pick = 0;
+        self.send(CommandOp::View { case_id })
     }
 
     fn on_detail_cmd(&mut self, case_id: &str, cmd: Cmd) -> Vec<Effect> {
@@ -1301,7 +1311,7 @@ impl App {
             Cmd::Back => self.screen = Screen::List,
             Cmd::OpenStepCase => {
                 if let Some(row) = rows.get(self.step_cursor) {
-                    self.open_case(row.target.case_id.clone());
+                    return self.open_case(row.target.case_id.clone());
                 }
             }
             _ => return self.on_step_list_cmd(rows, cmd),
@@ -1504,9 +1514,13 @@ impl App {
     fn send(&mut self, op: CommandOp) -> Vec<Effect> {
         self.next_command += 1;
         let id = format!("{}-{}", self.session_tag, self.next_command);
-        let label = format!("{} {}", op.case_id(), self.strings.op_name(&op));
-        self.notice = Some(format!("{label} {}", self.strings.sent));
-        self.pending.insert(id.clone(), label);
+        // Opening a case is not news to the one who opened it: a view is
+        // sent quietly, and a refusal of it goes to the log.
+        if !matches!(op, CommandOp::View { .. }) {
+            let label = format!("{} {}", op.case_id(), self.strings.op_name(&op));
+            self.notice = Some(format!("{label} {}", self.strings.sent));
+            self.pending.insert(id.clone(), label);
+        }
         vec![Effect::Send(Command {
             id,
             client_at: Some(self.now.with_timezone(&self.display_offset)),

@@ -39,6 +39,8 @@ pub fn backoff(attempt: u32) -> Duration {
 pub struct Supervisor {
     pub stream_url: String,
     pub token: String,
+    /// Set for wss:// relays.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub actions: mpsc::Sender<Action>,
     pub commands: mpsc::Receiver<Command>,
 }
@@ -146,10 +148,11 @@ impl Supervisor {
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME))
             .max_frame_size(Some(MAX_FRAME));
-        let (socket, _) = match tokio_tungstenite::connect_async_with_config(
+        let (socket, _) = match tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(config),
             false,
+            self.tls.clone().map(tokio_tungstenite::Connector::Rustls),
         )
         .await
         {

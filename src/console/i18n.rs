@@ -302,6 +302,7 @@ impl Strings {
             CommandOp::Acknowledge { .. } => pick(zh, "确认", "acknowledge"),
             CommandOp::Step { .. } => pick(zh, "步骤", "step"),
             CommandOp::AddPlaybook { .. } => pick(zh, "添加预案", "add playbook"),
+            CommandOp::View { .. } => pick(zh, "查看", "view"),
             CommandOp::Close { .. } => pick(zh, "结案", "close"),
         }
     }

@@ -40,6 +40,37 @@ pub struct ConsoleOptions {
     pub lang: Lang,
     /// Extra words for the drill banner (the demo says so).
     pub banner: Option<String>,
+    /// TLS settings for a wss:// relay (None for ws://).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// Checks the transport before anything connects: wss:// needs the CA that
+/// signed the relay; plain ws:// is only for a relay on this machine unless
+/// the user says `--insecure`.
+pub fn transport(
+    stream_url: &str,
+    ca: Option<&std::path::Path>,
+    insecure: bool,
+) -> anyhow::Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
+    if stream_url.starts_with("wss://") {
+        return crate::relay::tls::client_config(ca).map(Some);
+    }
+    let host = stream_url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    if !insecure && !crate::relay::tls::is_loopback(host) {
+        anyhow::bail!(
+            "--relay: plain ws:// to {host} would send student data unencrypted; use wss:// with --ca, \
+             or pass --insecure on a trusted network"
+        );
+    }
+    Ok(None)
 }
 
 /// How the console looks and how it calls for attention (from the config
@@ -65,10 +96,7 @@ pub fn stream_url(relay: &str) -> anyhow::Result<String> {
     let relay = relay.trim();
     let (scheme, rest) = match relay.split_once("://") {
         Some(("ws" | "http", rest)) => ("ws", rest),
-        Some(("wss" | "https", _)) => anyhow::bail!(
-            "--relay: TLS (wss:// or https://) is not supported by this console yet; \
-             use ws://HOST:PORT on a trusted network"
-        ),
+        Some(("wss" | "https", rest)) => ("wss", rest),
         Some((other, _)) => anyhow::bail!(
             "--relay: unsupported scheme `{other}://`; use ws://HOST:PORT or http://HOST:PORT"
         ),
@@ -101,6 +129,7 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
     let supervisor = connection::Supervisor {
         stream_url: options.stream_url.clone(),
         token: options.token.clone(),
+        tls: options.tls.clone(),
         actions: action_tx.clone(),
         commands: command_rx,
     };
@@ -227,12 +256,20 @@ mod tests {
             "ws://127.0.0.1:1/v1/stream"
         );
         assert_eq!(stream_url("http://h:1/").unwrap(), "ws://h:1/v1/stream");
-        assert!(
-            stream_url("https://h").is_err(),
-            "no TLS client yet: refuse, never pretend"
-        );
+        assert_eq!(stream_url("https://h").unwrap(), "wss://h/v1/stream");
         assert_eq!(stream_url("h:1/v1/stream").unwrap(), "ws://h:1/v1/stream");
         assert!(stream_url("ftp://h").is_err());
         assert!(stream_url("ws://").is_err());
+    }
+
+    #[test]
+    fn plain_ws_is_for_this_machine_only() {
+        use super::transport;
+        assert!(transport("ws://127.0.0.1:7710/v1/stream", None, false).is_ok());
+        assert!(transport("ws://localhost/v1/stream", None, false).is_ok());
+        assert!(transport("ws://10.0.0.5:7710/v1/stream", None, false).is_err());
+        assert!(transport("ws://10.0.0.5:7710/v1/stream", None, true).is_ok());
+        let err = transport("wss://relay.example/v1/stream", None, false).unwrap_err();
+        assert!(err.to_string().contains("--ca"), "{err}");
     }
 }

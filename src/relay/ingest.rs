@@ -18,6 +18,9 @@ pub async fn post_alert(
     body: Body,
 ) -> Result<Response, ApiError> {
     let credential = auth::require(&relay, &headers, Role::can_ingest, "post alerts").await?;
+    if let Err(wait) = relay.rate_check(credential.id) {
+        return Err(ApiError::too_many(wait));
+    }
 
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -51,14 +54,14 @@ pub async fn post_alert(
             tracing::info!(seq, %case_id, "duplicate alert ignored");
             reply(StatusCode::OK, seq, case_id, true)
         }
-        IngestOutcome::Conflict => Err(ApiError {
-            status: StatusCode::CONFLICT,
-            detail: crate::protocol::ErrorDetail::new(
+        IngestOutcome::Conflict => Err(ApiError::with(
+            StatusCode::CONFLICT,
+            crate::protocol::ErrorDetail::new(
                 "id_conflict",
                 "this alert `id` was already used for a different alert; use a new id",
             )
             .with_field("id"),
-        }),
+        )),
     }
 }
 

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{
     Query, State, rejection::QueryRejection, ws::rejection::WebSocketUpgradeRejection,
 };
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -22,6 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, interval};
 
 use super::{ApiError, Relay, auth};
+use crate::audit::{AuditKind, NewEntry};
 use crate::protocol::{
     Actor, ClientFrame, CommandResult, ErrorDetail, ResultTag, Role, Session, SessionTag,
 };
@@ -48,6 +49,16 @@ pub async fn open_stream(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Refusals happen before the upgrade, as plain HTTP answers.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !relay.config().allowed_origins.iter().any(|o| o == origin) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "this origin may not open the stream (see the relay's --allow-origin)",
+            ));
+        }
+    }
     let credential = auth::require(&relay, &headers, Role::can_stream, "read the stream").await?;
     let Query(StreamQuery { since }) = query.map_err(|e| {
         ApiError::invalid(
@@ -68,9 +79,9 @@ pub async fn open_stream(
     // so, and let the client start over from 0.
     let latest = relay.store().latest_seq().await?;
     if since > latest {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            detail: ErrorDetail::new(
+        return Err(ApiError::with(
+            StatusCode::CONFLICT,
+            ErrorDetail::new(
                 "since_ahead",
                 format!(
                     "`since` {since} is ahead of this relay's latest event {latest}; \
@@ -78,8 +89,25 @@ pub async fn open_stream(
                 ),
             )
             .with_field("since"),
-        });
+        ));
     }
+    if !relay.open_connection(credential.id) {
+        let mut refusal = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            format!(
+                "this credential already has {} live connections",
+                relay.config().max_connections_per_credential
+            ),
+        );
+        refusal.retry_after = Some(5);
+        return Err(refusal);
+    }
+    // Released however the connection ends (including a failed upgrade).
+    let slot = ConnectionSlot {
+        relay: relay.clone(),
+        credential: credential.id,
+    };
     let upgrade = upgrade.map_err(|e| {
         ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
@@ -90,9 +118,28 @@ pub async fn open_stream(
     Ok(upgrade
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| async move {
-            tracing::info!(credential = %credential.name, role = %credential.role, since, "stream opened");
-            let sent = Connection::new(relay, credential.clone(), since).run(socket).await;
+                .on_upgrade(move |socket| async move {
+            let _slot = slot;
+                        tracing::info!(credential = %credential.name, role = %credential.role, since, "stream opened");
+            let who = |kind, detail| {
+                NewEntry::new(kind, detail).by(&credential.name, credential.role.as_str())
+            };
+            if let Err(err) = relay
+                .audit(who(AuditKind::ConnectionOpened, serde_json::json!({"since": since})))
+                .await
+            {
+                tracing::error!(error = %err, "cannot audit a connection; refusing it");
+                return;
+            }
+            let sent = Connection::new(relay.clone(), credential.clone(), since)
+                .run(socket)
+                .await;
+            if let Err(err) = relay
+                .audit(who(AuditKind::ConnectionClosed, serde_json::json!({"last_seq": sent})))
+                .await
+            {
+                tracing::error!(error = %err, "cannot audit a closed connection");
+            }
             tracing::info!(credential = %credential.name, last_seq = sent, "stream closed");
         })
         .into_response())
@@ -130,6 +177,7 @@ impl Connection {
         }
         let mut ping = interval(PING_EVERY);
         ping.reset();
+        let mut revoked = self.relay.revocations();
         let mut last_heard = Instant::now();
         loop {
             tokio::select! {
@@ -149,9 +197,26 @@ impl Connection {
                         break;
                     }
                 }
+                                _ = revoked.changed() => {
+                    if revoked.borrow_and_update().contains(&self.credential.id) {
+                        tracing::info!(credential = %self.credential.name, "credential revoked; closing");
+                        let _ = tx.send(close(close_code::POLICY, "credential revoked")).await;
+                        break;
+                    }
+                }
                 frame = rx.next() => {
                     last_heard = Instant::now();
-                    let Some(Ok(frame)) = frame else { break };
+                    let frame = match frame {
+                        Some(Ok(frame)) => frame,
+                        Some(Err(err)) => {
+                            // Say why before hanging up: 1009 too big, 1007
+                            // not UTF-8, 1002 anything else malformed.
+                            let (code, why) = close_reason(&err);
+                            let _ = tx.send(close(code, why)).await;
+                            break;
+                        }
+                        None => break,
+                    };
                     match self.on_frame(frame, &mut tx).await {
                         Flow::Continue => {}
                         Flow::Stop => break,
@@ -263,12 +328,28 @@ impl Connection {
                     .with_field("id"),
             );
         }
-        if !self.credential.role.can_act() {
+        if let Err(wait) = self.relay.rate_check(self.credential.id) {
+            return refusal(
+                &command.id,
+                ErrorDetail::new(
+                    "rate_limited",
+                    format!(
+                        "too many commands from this credential; retry in {} s (nothing was applied)",
+                        wait.as_secs_f64().ceil().max(1.0)
+                    ),
+                ),
+            );
+        }
+        if !command.op.allowed_for(self.credential.role) {
             return refusal(
                 &command.id,
                 ErrorDetail::new(
                     "forbidden",
-                    format!("role `{}` may only read", self.credential.role),
+                    format!(
+                        "role `{}` may not {}",
+                        self.credential.role,
+                        command.op.name()
+                    ),
                 ),
             );
         }
@@ -300,6 +381,46 @@ impl Connection {
             }
         }
     }
+}
+
+/// Frees the credential's connection slot when dropped.
+struct ConnectionSlot {
+    relay: Arc<Relay>,
+    credential: i64,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.relay.close_connection(self.credential);
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// The close code and words for a frame the relay could not accept.
+fn close_reason(err: &axum::Error) -> (u16, &'static str) {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(ws) = e.downcast_ref::<WsError>() {
+            return match ws {
+                WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+                    (close_code::SIZE, "frame too large")
+                }
+                WsError::Capacity(_) => (close_code::SIZE, "frame too large"),
+                WsError::Utf8(_) => (close_code::INVALID, "text frame is not valid UTF-8"),
+                _ => (close_code::PROTOCOL, "malformed frame"),
+            };
+        }
+        source = e.source();
+    }
+    (close_code::PROTOCOL, "malformed frame")
 }
 
 #[derive(Debug)]

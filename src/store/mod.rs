@@ -35,6 +35,16 @@ pub struct Credential {
     pub role: Role,
 }
 
+/// A credential as `token list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CredentialInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// An event as stored and streamed: its position and its wire JSON, encoded
 /// once and shared by every connection that sends it.
 #[derive(Debug, Clone)]
@@ -72,6 +82,25 @@ pub enum CommandOutcome {
         ok: bool,
         error: Option<ErrorDetail>,
     },
+}
+
+/// The file behind a `sqlite:PATH` URL.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
+/// Where the relay writes audit checkpoints by default: beside the
+/// database. Operators copy this file off the machine (docs/security.md).
+pub fn default_checkpoint_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite_path(url).map(|p| {
+        let mut name = p.as_os_str().to_owned();
+        name.push(".checkpoints");
+        std::path::PathBuf::from(name)
+    })
 }
 
 /// Tokens are 256 random bits, shown once; the store keeps SHA-256 of them.

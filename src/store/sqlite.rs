@@ -15,9 +15,10 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    CommandOutcome, Credential, IngestOutcome, StoreError, StoredEvent, hash_token, hex, new_token,
-    parse_ts, ts,
+    CommandOutcome, Credential, CredentialInfo, IngestOutcome, StoreError, StoredEvent, hash_token,
+    hex, new_token, parse_ts, ts,
 };
+use crate::audit::{AuditKind, Checkpoint, Entry, GENESIS, NewEntry};
 use crate::playbook::{Library, Playbook, Progress, StepAction};
 use crate::protocol::{
     Actor, Alert, AlertStatus, CaseSnapshot, CaseStatus, Category, CloseOutcome, Command,
@@ -70,17 +71,158 @@ impl Store {
     /// Creates a credential and returns its token. Only the hash is stored,
     /// so the token cannot be shown again.
     pub async fn create_credential(&self, name: &str, role: Role) -> Result<String, StoreError> {
+        self.create_credential_by(name, role, "local").await
+    }
+
+    /// Creates a credential on behalf of `operator` (who ran the command),
+    /// recorded in the audit trail.
+    pub async fn create_credential_by(
+        &self,
+        name: &str,
+        role: Role,
+        operator: &str,
+    ) -> Result<String, StoreError> {
         let token = new_token().map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
-        sqlx::query(
-            "INSERT INTO credentials (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)",
+        let now = Utc::now();
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO credentials (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) \
+             RETURNING id",
         )
         .bind(name)
         .bind(role.as_str())
         .bind(hash_token(&token))
-        .bind(ts(Utc::now()))
-        .execute(&self.pool)
+        .bind(ts(now))
+        .fetch_one(&mut *tx)
         .await?;
+        append_audit(
+            &mut tx,
+            now,
+            &NewEntry::new(
+                AuditKind::CredentialCreated,
+                serde_json::json!({"credential_id": id, "name": name, "role": role.as_str()}),
+            )
+            .by(operator, "operator"),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(token)
+    }
+
+    /// Every credential, oldest first (never the token: only its hash is
+    /// kept, and that is not shown either).
+    pub async fn list_credentials(&self) -> Result<Vec<CredentialInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, created_at, revoked_at FROM credentials ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role")?;
+                Ok(CredentialInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown role `{role}`")))?,
+                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+                    revoked_at: r
+                        .try_get::<Option<String>, _>("revoked_at")?
+                        .as_deref()
+                        .map(parse_ts)
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes credential `id`; returns false if there is no live one.
+    /// The relay ends its connections within a second (it polls
+    /// [`Store::revoked_ids`]).
+    pub async fn revoke_credential(&self, id: i64, operator: &str) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.write_tx().await?;
+        let revoked = sqlx::query(
+            "UPDATE credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING name, role",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = revoked else {
+            return Ok(false);
+        };
+        let (name, role): (String, String) = (row.try_get("name")?, row.try_get("role")?);
+        append_audit(
+            &mut tx,
+            now,
+            &NewEntry::new(
+                AuditKind::CredentialRevoked,
+                serde_json::json!({"credential_id": id, "name": name, "role": role}),
+            )
+            .by(operator, "operator"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ids of every revoked credential.
+    pub async fn revoked_ids(&self) -> Result<HashSet<i64>, StoreError> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM credentials WHERE revoked_at IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(ids.into_iter().collect())
+    }
+
+    /// A write transaction that takes SQLite's write lock at once, so two
+    /// processes (the relay and `token create`) never interleave appends to
+    /// the audit chain.
+    async fn write_tx(&self) -> Result<Tx<'static>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Appends one audit entry in its own transaction (connections opened
+    /// and closed, cases viewed outside a command).
+    pub async fn audit(&self, entry: &NewEntry, now: DateTime<Utc>) -> Result<Entry, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let stored = append_audit(&mut tx, now, entry).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Audit entries with `seq > after`, oldest first, at most `limit`.
+    pub async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Audit entries about one case, oldest first.
+    pub async fn audit_for_case(&self, case_id: &str) -> Result<Vec<Entry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE case_id = ? ORDER BY seq")
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// The chain's current head, for checkpoints kept elsewhere.
+    pub async fn audit_head(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Checkpoint {
+                seq: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
+            })
+        })
+        .transpose()
     }
 
     /// Finds the live credential a token belongs to. The lookup is by hash,
@@ -147,7 +289,7 @@ impl Store {
         let body = serde_json::to_string(alert)
             .map_err(|e| StoreError::Corrupt(format!("alert does not encode: {e}")))?;
         let body_hash = hex(&Sha256::digest(body.as_bytes()));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
 
         if let Some(row) = sqlx::query("SELECT body_hash, seq, case_id FROM alerts WHERE id = ?")
             .bind(&alert.id)
@@ -244,6 +386,7 @@ impl Store {
         };
 
         let case_id = case.id.clone();
+        let opened_case = opened;
         let wanted = library
             .select(case.category, case.level, case.imminent)
             .map(|pb| pb.id.clone());
@@ -266,6 +409,29 @@ impl Store {
         {
             events.push(attach_checklist(&mut tx, &case_id, playbook, now, None).await?);
         }
+        let drill = alert.status != AlertStatus::Actual;
+        append_audit(
+            &mut tx,
+            now,
+            &NewEntry::new(
+                AuditKind::AlertIngested,
+                serde_json::json!({
+                    "alert_id": alert.id,
+                    "seq": event.seq,
+                    "opened": opened_case,
+                    "level": alert.level.as_str(),
+                    "imminent": alert.imminent,
+                    "category": alert.category.as_str(),
+                    "source": alert.source.as_str(),
+                    "status": alert.status.as_str(),
+                    "exercise_id": alert.exercise_id,
+                    "events": events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                }),
+            )
+            .by(&credential.name, credential.role.as_str())
+            .on_case(&case_id, drill),
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO alerts (id, body_hash, case_id, seq, received_at, credential_id, body) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -298,7 +464,7 @@ impl Store {
         now: DateTime<Utc>,
         library: &Library,
     ) -> Result<CommandOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(row) =
             sqlx::query("SELECT result FROM commands WHERE credential_id = ? AND id = ?")
                 .bind(credential.id)
@@ -330,7 +496,40 @@ impl Store {
             library,
             origin,
         };
-        let outcome = match work.apply(&command.op).await? {
+        let (applied, drill) = work.apply(&command.op).await?;
+        let mut detail = command.op.audit_detail();
+        detail["command_id"] = command.id.clone().into();
+        detail["op"] = command.op.name().into();
+        if let Some(at) = command.client_at {
+            detail["client_at"] = at.to_rfc3339().into();
+        }
+        let kind = match &applied {
+            Ok(events) => {
+                detail["events"] = events.iter().map(|e| e.seq).collect::<Vec<_>>().into();
+                AuditKind::CommandAccepted
+            }
+            Err(refusal) => {
+                detail["refused"] = refusal.code.clone().into();
+                AuditKind::CommandRefused
+            }
+        };
+        if matches!(command.op, CommandOp::View { .. }) && applied.is_ok() {
+            detail.as_object_mut().map(|d| d.remove("events"));
+        }
+        let kind = match (&command.op, kind) {
+            (CommandOp::View { .. }, AuditKind::CommandAccepted) => AuditKind::CaseViewed,
+            (_, kind) => kind,
+        };
+        append_audit(
+            &mut tx,
+            now,
+            &NewEntry::new(kind, detail)
+                .by(&credential.name, credential.role.as_str())
+                .on_case(command.op.case_id(), drill)
+                .from_terminal(command.terminal.as_deref()),
+        )
+        .await?;
+        let outcome = match applied {
             Ok(events) => CommandOutcome::Applied { events },
             Err(refusal) => CommandOutcome::Refused(refusal),
         };
@@ -365,9 +564,9 @@ impl Store {
         now: DateTime<Utc>,
         library: &Library,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
-            "SELECT k.case_id, k.playbook, k.progress FROM checklists k \
+            "SELECT k.case_id, k.playbook, k.progress, c.alert_status FROM checklists k \
              JOIN cases c ON c.id = k.case_id WHERE c.status != 'closed'",
         )
         .fetch_all(&mut *tx)
@@ -383,6 +582,7 @@ impl Store {
         for row in rows {
             let case_id: String = row.try_get("case_id")?;
             let playbook_id: String = row.try_get("playbook")?;
+            let drill = row.try_get::<String, _>("alert_status")? != "actual";
             let Some(playbook) = library.get(&playbook_id) else {
                 continue;
             };
@@ -408,6 +608,20 @@ impl Store {
                         due: overdue.due,
                         reason: overdue.reason,
                     },
+                )
+                .await?;
+                append_audit(
+                    &mut tx,
+                    now,
+                    &NewEntry::new(
+                        AuditKind::EscalationRaised,
+                        serde_json::json!({
+                            "playbook": key.1, "step": key.2, "seq": event.seq,
+                            "to": overdue.escalate_to.unwrap_or(overdue.step.role).as_str(),
+                            "owner": overdue.step.role.as_str(),
+                        }),
+                    )
+                    .on_case(&key.0, drill),
                 )
                 .await?;
                 sqlx::query(
@@ -454,6 +668,55 @@ impl Store {
         row.as_ref().map(case_from_row).transpose()
     }
 
+    /// Every event about one case, oldest first.
+    pub async fn events_for_case(&self, case_id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM events WHERE case_id = ? ORDER BY seq")
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
+            })
+            .collect()
+    }
+
+    /// Ids of cases opened in `[from, to)`, oldest first; drills and tests
+    /// only when asked for.
+    pub async fn case_ids_opened(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        include_drills: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM cases WHERE opened_at >= ? AND opened_at < ? \
+             AND (? OR alert_status = 'actual') ORDER BY opened_at, num",
+        )
+        .bind(ts(from))
+        .bind(ts(to))
+        .bind(include_drills)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// Ids of the cases of one drill.
+    pub async fn case_ids_of_exercise(&self, exercise_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id FROM cases WHERE exercise_id = ? ORDER BY opened_at, num")
+                .bind(exercise_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("id")?))
+            .collect()
+    }
+
     /// How many alerts are stored (for checks and tests).
     pub async fn alert_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
@@ -482,35 +745,44 @@ fn refuse(code: &str, message: impl Into<String>) -> Applied {
 const MAX_CLOSE_TEXT: usize = crate::protocol::MAX_SUMMARY_CHARS;
 
 impl CommandTx<'_, '_> {
-    async fn apply(&mut self, op: &CommandOp) -> Result<Applied, StoreError> {
+    /// Applies `op`; also says whether the case is a drill (for the audit).
+    async fn apply(&mut self, op: &CommandOp) -> Result<(Applied, bool), StoreError> {
         let case_id = op.case_id();
         let Some(row) = sqlx::query("SELECT * FROM cases WHERE id = ?")
             .bind(case_id)
             .fetch_optional(&mut **self.tx)
             .await?
         else {
-            return Ok(Err(ErrorDetail::new(
-                "unknown_case",
-                format!("there is no case `{case_id}`"),
-            )
-            .with_field("case_id")));
+            return Ok((
+                Err(
+                    ErrorDetail::new("unknown_case", format!("there is no case `{case_id}`"))
+                        .with_field("case_id"),
+                ),
+                false,
+            ));
         };
         let case = case_from_row(&row)?;
-        if case.status == CaseStatus::Closed {
-            return Ok(refuse(
-                "case_closed",
-                format!("case {case_id} is closed; nothing more can be recorded on it"),
+        let drill = case.alert_status != AlertStatus::Actual;
+        // Looking at a closed case is allowed (and audited); changing it not.
+        if case.status == CaseStatus::Closed && !matches!(op, CommandOp::View { .. }) {
+            return Ok((
+                refuse(
+                    "case_closed",
+                    format!("case {case_id} is closed; nothing more can be recorded on it"),
+                ),
+                drill,
             ));
         }
-        match op {
-            CommandOp::Acknowledge { .. } => self.acknowledge(case).await,
+        let applied = match op {
+            CommandOp::View { .. } => Ok(Vec::new()),
+            CommandOp::Acknowledge { .. } => self.acknowledge(case).await?,
             CommandOp::Step {
                 playbook,
                 step,
                 action,
                 ..
-            } => self.step(&case, playbook, step, action).await,
-            CommandOp::AddPlaybook { playbook, .. } => self.add_playbook(&case, playbook).await,
+            } => self.step(&case, playbook, step, action).await?,
+            CommandOp::AddPlaybook { playbook, .. } => self.add_playbook(&case, playbook).await?,
             CommandOp::Close {
                 outcome,
                 note,
@@ -518,9 +790,10 @@ impl CommandTx<'_, '_> {
                 ..
             } => {
                 self.close(case, *outcome, note.as_deref(), override_reason.as_deref())
-                    .await
+                    .await?
             }
-        }
+        };
+        Ok((applied, drill))
     }
 
     async fn acknowledge(&mut self, mut case: CaseSnapshot) -> Result<Applied, StoreError> {
@@ -804,6 +1077,60 @@ async fn touch_case(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -> Resul
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Chains `entry` after the current head, inside the caller's write
+/// transaction (so the entry commits or rolls back with what it records).
+async fn append_audit(
+    tx: &mut Tx<'_>,
+    now: DateTime<Utc>,
+    entry: &NewEntry,
+) -> Result<Entry, StoreError> {
+    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (seq, prev) = match head {
+        Some(r) => (
+            r.try_get::<i64, _>("seq")? + 1,
+            r.try_get::<String, _>("hash")?,
+        ),
+        None => (1, GENESIS.to_string()),
+    };
+    let stored = Entry::chain(seq, now, entry, &prev);
+    sqlx::query(
+        "INSERT INTO audit (seq, at, kind, actor_name, actor_role, terminal, case_id, drill, \
+         detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(stored.seq)
+    .bind(ts(stored.at))
+    .bind(&stored.kind)
+    .bind(&stored.actor_name)
+    .bind(&stored.actor_role)
+    .bind(&stored.terminal)
+    .bind(&stored.case_id)
+    .bind(stored.drill)
+    .bind(&stored.detail)
+    .bind(&stored.prev_hash)
+    .bind(&stored.hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(stored)
+}
+
+fn entry_from_row(row: &SqliteRow) -> Result<Entry, StoreError> {
+    Ok(Entry {
+        seq: row.try_get("seq")?,
+        at: parse_ts(&row.try_get::<String, _>("at")?)?,
+        kind: row.try_get("kind")?,
+        actor_name: row.try_get("actor_name")?,
+        actor_role: row.try_get("actor_role")?,
+        terminal: row.try_get("terminal")?,
+        case_id: row.try_get("case_id")?,
+        drill: row.try_get("drill")?,
+        detail: row.try_get("detail")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
 }
 
 fn progress_from(json: &str) -> Result<Progress, StoreError> {

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 use crisisdesk::protocol::Role;
 use crisisdesk::relay::{self, Relay};
@@ -31,11 +32,15 @@ pub struct TestRelay {
 
 impl TestRelay {
     pub async fn start() -> TestRelay {
+        TestRelay::start_with(relay::RelayConfig::default()).await
+    }
+
+    pub async fn start_with(config: relay::RelayConfig) -> TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = format!("sqlite:{}", dir.path().join("relay.sqlite").display());
         let store = Store::open(&db_url).await.expect("open store");
         let library = relay::playbooks::load(None).expect("built-in playbooks load");
-        let relay = Relay::new(store, library);
+        let relay = Relay::with_config(store, library, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -144,9 +149,22 @@ pub async fn post_alert(relay: &TestRelay, token: &str, alert: &Value) -> Reply 
 
 /// Opens the stream; Err carries the HTTP status of a refusal.
 pub async fn connect(addr: SocketAddr, token: Option<&str>, since: i64) -> Result<Ws, u16> {
+    connect_with(addr, token, since, &[]).await
+}
+
+/// Opens the stream with extra request headers.
+pub async fn connect_with(
+    addr: SocketAddr,
+    token: Option<&str>,
+    since: i64,
+    headers: &[(&'static str, &str)],
+) -> Result<Ws, u16> {
     let mut request = format!("ws://{addr}/v1/stream?since={since}")
         .into_client_request()
         .unwrap();
+    for (k, v) in headers {
+        request.headers_mut().insert(*k, v.parse().unwrap());
+    }
     if let Some(t) = token {
         request
             .headers_mut()
@@ -228,8 +246,14 @@ pub fn token(db: &str, name: &str, role: &str) -> String {
 /// Starts `crisisdesk relay` on a free port; returns the child and address
 /// (read from the line the relay prints on stdout).
 pub fn spawn_relay(db: &str) -> (Child, SocketAddr) {
+    spawn_relay_with(db, &[])
+}
+
+/// Like [`spawn_relay`] with extra relay options.
+pub fn spawn_relay_with(db: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
         .args(["relay", "--listen", "127.0.0.1:0", "--db", db])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -275,4 +299,58 @@ pub async fn alert_events(ws: &mut Ws, n: usize) -> Vec<Value> {
 
 pub fn seqs(events: &[Value]) -> Vec<i64> {
     events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+}
+
+/// A private tmux server, killed when the test ends however it ends.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn new() -> Tmux {
+        Tmux {
+            socket: format!(
+                "crisisdesk-e2e-{}-{}",
+                std::process::id(),
+                fastrand::u32(..)
+            ),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Polls the screen until `predicate` holds; panics with the screen.
+    pub fn wait_for(&self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if predicate(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
 }

@@ -1,0 +1,253 @@
+//! The period summary a school's 工作总结 needs: cases by level, category,
+//! school and outcome; time to acknowledgement; steps on time; follow-ups;
+//! referrals; escalations. Drills are left out unless asked for.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Serialize;
+
+use super::{CaseReview, Format, ReviewError, Verdict, build_story, esc, local, span};
+use crate::playbook::Library;
+use crate::store::Store;
+
+/// A step due more than this long after the case opened belongs to the
+/// follow-up (跟踪) part of the loop rather than the acute response.
+const FOLLOW_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodReport {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub drills_included: bool,
+    pub cases: usize,
+    pub by_level: BTreeMap<String, usize>,
+    pub by_category: BTreeMap<String, usize>,
+    pub by_school: BTreeMap<String, usize>,
+    pub by_outcome: BTreeMap<String, usize>,
+    pub acknowledged: usize,
+    pub time_to_ack_p50_secs: Option<i64>,
+    pub time_to_ack_p90_secs: Option<i64>,
+    pub steps_with_deadline: usize,
+    pub steps_on_time: usize,
+    pub on_time_share: Option<f64>,
+    pub follow_ups_done: usize,
+    pub follow_ups_overdue: usize,
+    pub follow_ups_open: usize,
+    pub referrals: usize,
+    pub escalations: usize,
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+pub async fn build(
+    store: &Store,
+    library: &Library,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    include_drills: bool,
+) -> Result<PeriodReport, ReviewError> {
+    let ids = store.case_ids_opened(from, to, include_drills).await?;
+    let as_of = to.min(Utc::now());
+    let mut stories = Vec::with_capacity(ids.len());
+    for id in &ids {
+        stories.push(build_story(store, library, id, Some(as_of)).await?);
+    }
+    Ok(summarise(&stories, from, to, include_drills))
+}
+
+/// The arithmetic of the report, separate from the database.
+pub fn summarise(
+    stories: &[CaseReview],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    include_drills: bool,
+) -> PeriodReport {
+    let mut r = PeriodReport {
+        from,
+        to,
+        drills_included: include_drills,
+        cases: stories.len(),
+        by_level: BTreeMap::new(),
+        by_category: BTreeMap::new(),
+        by_school: BTreeMap::new(),
+        by_outcome: BTreeMap::new(),
+        acknowledged: 0,
+        time_to_ack_p50_secs: None,
+        time_to_ack_p90_secs: None,
+        steps_with_deadline: 0,
+        steps_on_time: 0,
+        on_time_share: None,
+        follow_ups_done: 0,
+        follow_ups_overdue: 0,
+        follow_ups_open: 0,
+        referrals: 0,
+        escalations: 0,
+    };
+    let mut tta = Vec::new();
+    for s in stories {
+        *r.by_level.entry(s.level.as_str().into()).or_default() += 1;
+        *r.by_category.entry(s.category.as_str().into()).or_default() += 1;
+        let school = s
+            .student
+            .school
+            .clone()
+            .unwrap_or_else(|| "(unknown)".into());
+        *r.by_school.entry(school).or_default() += 1;
+        let outcome = s.outcome.map_or("open", |o| o.as_str());
+        *r.by_outcome.entry(outcome.into()).or_default() += 1;
+        if let Some(secs) = s.time_to_ack_secs {
+            r.acknowledged += 1;
+            tta.push(secs);
+        }
+        for step in &s.steps {
+            if step.due.is_some()
+                && matches!(
+                    step.verdict,
+                    Verdict::OnTime | Verdict::Late | Verdict::Missed
+                )
+            {
+                r.steps_with_deadline += 1;
+                r.steps_on_time += usize::from(step.verdict == Verdict::OnTime);
+            }
+            if step.due.is_some_and(|d| d - s.opened_at > FOLLOW_UP_AFTER) {
+                match step.verdict {
+                    Verdict::OnTime | Verdict::Late => r.follow_ups_done += 1,
+                    Verdict::Missed => r.follow_ups_overdue += 1,
+                    Verdict::Open => r.follow_ups_open += 1,
+                    _ => {}
+                }
+            }
+        }
+        r.referrals += s.referrals.len();
+        r.escalations += s.escalations.len();
+    }
+    tta.sort_unstable();
+    r.time_to_ack_p50_secs = percentile(&tta, 50.0);
+    r.time_to_ack_p90_secs = percentile(&tta, 90.0);
+    r.on_time_share =
+        (r.steps_with_deadline > 0).then(|| r.steps_on_time as f64 / r.steps_with_deadline as f64);
+    r
+}
+
+pub fn render(r: &PeriodReport, format: Format, offset: FixedOffset) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(r).unwrap_or_default(),
+        Format::Md => markdown(r, offset),
+        Format::Html => html(r, offset),
+    }
+}
+
+fn rows(r: &PeriodReport) -> Vec<(&'static str, String)> {
+    let opt_span = |s: Option<i64>| s.map(span).unwrap_or_else(|| "—".into());
+    vec![
+        ("Cases opened 开案数", r.cases.to_string()),
+        ("Acknowledged 已确认", r.acknowledged.to_string()),
+        (
+            "Time to acknowledge p50 确认用时中位数",
+            opt_span(r.time_to_ack_p50_secs),
+        ),
+        ("Time to acknowledge p90", opt_span(r.time_to_ack_p90_secs)),
+        (
+            "Steps done on time 按时完成步骤",
+            match r.on_time_share {
+                Some(share) => format!(
+                    "{} of {} ({:.0}%)",
+                    r.steps_on_time,
+                    r.steps_with_deadline,
+                    share * 100.0
+                ),
+                None => "—".into(),
+            },
+        ),
+        (
+            "Follow-ups 跟踪 (done / overdue / open)",
+            format!(
+                "{} / {} / {}",
+                r.follow_ups_done, r.follow_ups_overdue, r.follow_ups_open
+            ),
+        ),
+        ("Referrals 转介", r.referrals.to_string()),
+        ("Escalations 升级", r.escalations.to_string()),
+    ]
+}
+
+fn groups(r: &PeriodReport) -> [(&'static str, &BTreeMap<String, usize>); 4] {
+    [
+        ("By level 按级别", &r.by_level),
+        ("By category 按类别", &r.by_category),
+        ("By school 按学校", &r.by_school),
+        ("By outcome 按结果", &r.by_outcome),
+    ]
+}
+
+fn title(r: &PeriodReport, offset: FixedOffset) -> String {
+    format!(
+        "Period report 工作总结 {} — {}{}",
+        local(r.from, offset),
+        local(r.to, offset),
+        if r.drills_included {
+            " (drills included 含演练)"
+        } else {
+            ""
+        }
+    )
+}
+
+fn markdown(r: &PeriodReport, offset: FixedOffset) -> String {
+    let mut out = format!("# {}\n\n| | |\n|---|---|\n", title(r, offset));
+    for (k, v) in rows(r) {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    for (name, map) in groups(r) {
+        let _ = writeln!(out, "\n## {name}\n\n| | cases |\n|---|---|");
+        for (k, v) in map {
+            let _ = writeln!(out, "| {} | {v} |", k.replace('|', "\\|"));
+        }
+    }
+    out
+}
+
+fn html(r: &PeriodReport, offset: FixedOffset) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n\
+         <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.25em .5em}}</style>\n\
+         </head>\n<body>\n<h1>{t}</h1>\n<table>\n",
+        t = esc(&title(r, offset))
+    );
+    for (k, v) in rows(r) {
+        let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
+    }
+    out.push_str("</table>\n");
+    for (name, map) in groups(r) {
+        let _ = writeln!(out, "<h2>{}</h2>\n<table>", esc(name));
+        for (k, v) in map {
+            let _ = writeln!(out, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 90.0), Some(90));
+        assert_eq!(percentile(&[7], 90.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+}
