@@ -17,6 +17,7 @@ pub mod demo;
 pub mod drill;
 pub mod logging;
 pub mod playbook;
+pub mod privacy;
 pub mod protocol;
 pub mod relay;
 pub mod review;

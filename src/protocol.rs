@@ -474,6 +474,20 @@ pub struct Event {
     pub at: DateTime<Utc>,
     #[serde(flatten)]
     pub body: EventBody,
+    /// What the relay removed from this event for the receiving role (see
+    /// `crate::privacy`); absent on events that carry no student data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Withheld>,
+}
+
+/// Fields withheld from an alert event, and the initials that stand in for
+/// the student's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withheld {
+    #[serde(default)]
+    pub fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initials: Option<String>,
 }
 
 /// Who sent a command, from where and when by their own clock: kept with
@@ -654,6 +668,9 @@ pub enum CommandOp {
     /// "I am looking at this case": audited, changes nothing. Every access
     /// to a case leaves an audit entry (PIPL; DOMAIN.md privacy).
     View { case_id: String },
+    /// Show me who the student is: a deliberate act with a reason, audited;
+    /// the identity comes back in this command's result only.
+    Reveal { case_id: String, reason: String },
     /// Close a case. Open required steps block this unless a leader gives
     /// an `override_reason`.
     Close {
@@ -673,6 +690,7 @@ impl CommandOp {
             CommandOp::Step { .. } => "step",
             CommandOp::AddPlaybook { .. } => "add_playbook",
             CommandOp::View { .. } => "view",
+            CommandOp::Reveal { .. } => "reveal",
             CommandOp::Close { .. } => "close",
         }
     }
@@ -682,6 +700,7 @@ impl CommandOp {
     pub fn allowed_for(&self, role: Role) -> bool {
         match self {
             CommandOp::View { .. } => role.can_stream(),
+            CommandOp::Reveal { .. } => crate::privacy::may_reveal(role),
             _ => role.can_act(),
         }
     }
@@ -726,6 +745,8 @@ impl CommandOp {
                 d
             }
             CommandOp::AddPlaybook { playbook, .. } => serde_json::json!({"playbook": playbook}),
+            // Why someone looked is the point of this entry: keep the reason.
+            CommandOp::Reveal { reason, .. } => serde_json::json!({"reason": reason}),
             CommandOp::Close {
                 outcome,
                 note,
@@ -746,6 +767,7 @@ impl CommandOp {
             | CommandOp::Step { case_id, .. }
             | CommandOp::AddPlaybook { case_id, .. }
             | CommandOp::View { case_id }
+            | CommandOp::Reveal { case_id, .. }
             | CommandOp::Close { case_id, .. } => case_id,
         }
     }
@@ -763,6 +785,9 @@ pub struct CommandResult {
     /// True when this id was seen before and the stored answer is repeated.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// What a command returns to its sender alone (a revealed identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -930,6 +955,7 @@ mod tests {
                 alert: Box::new(alert),
                 case,
             },
+            withheld: None,
         };
         let text = serde_json::to_string(&ev).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

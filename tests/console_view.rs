@@ -437,7 +437,11 @@ fn case_detail_with_hostile_summary_shows_escapes_inert() {
     let mut app = sample_app(Lang::Zh);
     key(&mut app, KeyCode::Enter);
     let screen = render(&app, 80, 24);
-    assert!(screen.contains("欧阳若曦"), "detail shows the full name");
+    assert!(
+        !screen.contains("欧阳若曦"),
+        "the relay never sent the name"
+    );
+    assert!(screen.contains("欧***"), "initials stand in for it");
     assert!(
         screen.contains("␛[2J"),
         "escape shown as a visible stand-in"
@@ -493,7 +497,13 @@ fn cjk_text_is_laid_out_by_width_and_never_split() {
         }
     }
     let screen = render(&cjk_app(Lang::Zh, true), 80, 24);
-    assert!(screen.contains("司马欧阳慕容长孙令狐"), "{screen}");
+    // The long name itself never arrives (privacy); its initials and the
+    // long CJK id still have to lay out.
+    assert!(
+        screen.contains("司***") && screen.contains("学号二〇二六〇〇〇一"),
+        "{screen}"
+    );
+    assert!(!screen.contains("司马欧阳慕容长孙令狐"), "{screen}");
 }
 
 #[test]
@@ -893,4 +903,55 @@ fn opening_a_case_records_a_view() {
     // Moving around inside the case sends nothing more.
     assert!(key(&mut app, KeyCode::Down).is_empty());
     assert!(key(&mut app, KeyCode::Tab).is_empty());
+}
+
+#[test]
+fn revealing_the_identity_asks_why_and_shows_the_answer_only_here() {
+    use crisisdesk::console::Effect;
+    use crisisdesk::protocol::{CommandOp, CommandResult, ResultTag, ServerFrame};
+    let mut app = sample_app(Lang::Zh);
+    key(&mut app, KeyCode::Enter);
+    assert!(render(&app, 100, 30).contains("身份已隐藏"));
+    key(&mut app, KeyCode::Char('r'));
+    let nothing = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert!(nothing.is_empty(), "no reason, no reveal");
+    for c in "需要联系家长".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let effects = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    let [Effect::Send(cmd)] = effects.as_slice() else {
+        panic!("one command: {effects:?}");
+    };
+    let CommandOp::Reveal { reason, .. } = &cmd.op else {
+        panic!("a reveal: {:?}", cmd.op);
+    };
+    assert_eq!(reason, "需要联系家长");
+    app.update(Action::Frame(Box::new(ServerFrame::Result(
+        CommandResult {
+            kind: ResultTag::Result,
+            id: cmd.id.clone(),
+            ok: true,
+            error: None,
+            duplicate: false,
+            data: Some(json!({"student": {"id": "S1002", "name": "欧阳若曦\u{1b}[31m"}})),
+        },
+    ))));
+    app.refresh();
+    let screen = render(&app, 100, 30);
+    assert!(
+        screen.contains("欧阳若曦␛[31m"),
+        "revealed, and inert:\n{screen}"
+    );
+    key(&mut app, KeyCode::Esc);
+    let list = render(&app, 100, 30);
+    assert!(
+        !list.contains("欧阳若曦"),
+        "lists stay masked after a reveal"
+    );
 }

@@ -48,11 +48,22 @@ async fn posted_alert_appears_opens_and_quit_restores_the_terminal() {
     assert!(!list.contains("赵天佑"), "list never shows the full name");
 
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
-    let detail = tmux.wait_for("the case detail", |s| s.contains("赵天佑"));
+    let detail = tmux.wait_for("the case detail", |s| s.contains("identity hidden"));
+    assert!(
+        detail.contains("赵**") && !detail.contains("赵天佑"),
+        "{detail}"
+    );
     assert!(
         detail.contains("␛[31m"),
         "escape sequence shown inert:\n{detail}"
     );
+
+    // Revealing the identity is deliberate: a key, a reason, then the name.
+    tmux.run(&["send-keys", "-t", "t", "r"]);
+    tmux.wait_for("the reason prompt", |s| s.contains("audited"));
+    tmux.run(&["send-keys", "-t", "t", "-l", "guardian call"]);
+    tmux.run(&["send-keys", "-t", "t", "Enter"]);
+    tmux.wait_for("the revealed name", |s| s.contains("赵天佑"));
     assert_eq!(
         tmux.run(&["display", "-p", "-t", "t", "#{alternate_on}"])
             .trim(),

@@ -312,7 +312,9 @@ async fn the_console_keeps_running_when_notifications_fail() {
         s.contains(&second) && s.contains("NEW HIGH RISK 2")
     });
     tmux.keys(&["n"]);
-    tmux.wait_for("the newest alarm's case", |s| s.contains("赵天佑"));
+    tmux.wait_for("the newest alarm's case", |s| {
+        s.contains(&format!("Case {second}")) && s.contains("赵**")
+    });
     tmux.keys(&["Escape", "q"]);
     let after = tmux.wait_for("the console to exit", |s| s.contains("CONSOLE-EXIT="));
     assert!(after.contains("CONSOLE-EXIT=0"), "{after}");

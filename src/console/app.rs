@@ -265,6 +265,8 @@ pub enum Ask {
     CloseOutcome(String),
     /// Why a leader closes over open required steps (empty when none).
     CloseReason(String, CloseOutcome),
+    /// Why this responder needs the student's identity (audited).
+    RevealReason(String),
 }
 
 /// An overdue step the relay escalated.
@@ -284,11 +286,26 @@ pub struct EscalationView {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StudentView {
     pub id: String,
+    /// Only after this console asked the relay to reveal it (`r`, with a
+    /// reason, audited); the stream itself never carries names.
     pub name: Option<String>,
+    /// What the relay sends instead of the name (`王**`).
+    pub initials: Option<String>,
     pub school: Option<String>,
     pub grade: Option<String>,
     pub class: Option<String>,
     pub under_14: bool,
+}
+
+impl StudentView {
+    /// The student as lists, banners and notices may show them.
+    pub fn list_name(&self) -> String {
+        match (&self.name, &self.initials) {
+            (Some(name), _) => crate::text::masked_name(name),
+            (None, Some(initials)) => initials.clone(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// One scale result from an alert's signals (`{"kind": "scale",
@@ -497,6 +514,8 @@ pub struct App {
     /// Identifies this console run in command ids.
     session_tag: String,
     pending: HashMap<String, String>,
+    /// Reveal commands awaiting their answer: command id → case id.
+    reveals: HashMap<String, String>,
 }
 
 impl App {
@@ -546,6 +565,7 @@ impl App {
             next_command: 0,
             session_tag: format!("{:x}", fastrand::u64(..)),
             pending: HashMap::new(),
+            reveals: HashMap::new(),
         }
     }
 
@@ -794,6 +814,11 @@ impl App {
         self.last_seq = event.seq;
         let live = self.is_live(event.seq);
         let mut effects = Vec::new();
+        let initials = event
+            .withheld
+            .as_ref()
+            .and_then(|w| w.initials.as_deref())
+            .map(inert);
         match event.body {
             EventBody::Alert {
                 alert,
@@ -807,6 +832,11 @@ impl App {
                     .map(|c| (c.case.level, c.case.imminent));
                 let case_id = case.id.clone();
                 let slot = self.apply_alert(event.seq, event.at, *alert, case);
+                if let Some(initials) = initials
+                    && let Some(view) = self.cases.get_mut(&case_id)
+                {
+                    view.student.initials = Some(initials);
+                }
                 self.touch(slot);
                 let view = self.cases.at(slot);
                 let alarming = |level: Level, imminent: bool| level == Level::High || imminent;
@@ -1090,6 +1120,24 @@ impl App {
     }
 
     fn on_result(&mut self, result: CommandResult) {
+        if let Some(case_id) = self.reveals.remove(&result.id)
+            && result.ok
+            && let Some(student) = result.data.as_ref().and_then(|d| d.get("student"))
+            && let Some(case) = self.cases.get_mut(&case_id)
+        {
+            let text = |key: &str| student.get(key).and_then(|v| v.as_str()).map(inert);
+            let view = &mut case.student;
+            view.name = text("name");
+            for (field, key) in [
+                (&mut view.school, "school"),
+                (&mut view.grade, "grade"),
+                (&mut view.class, "class"),
+            ] {
+                if let Some(v) = text(key) {
+                    *field = Some(v);
+                }
+            }
+        }
         let Some(what) = self.pending.remove(&result.id) else {
             if let (false, Some(e)) = (result.ok, &result.error) {
                 tracing::warn!(code = %e.code, "a quiet command was refused");
@@ -1297,6 +1345,7 @@ impl App {
             Cmd::ScrollUp => self.detail_scroll = self.detail_scroll.saturating_sub(1),
             Cmd::AddPlaybook => self.ask(Ask::AddPlaybook(case_id.to_string())),
             Cmd::CloseCase => self.ask(Ask::CloseOutcome(case_id.to_string())),
+            Cmd::Reveal => self.ask(Ask::RevealReason(case_id.to_string())),
             _ => {
                 let rows = self.case_step_rows(case_id);
                 return self.on_step_list_cmd(rows, cmd);
@@ -1476,6 +1525,19 @@ impl App {
                     note: None,
                     override_reason: None,
                 }))
+            }
+            Ask::RevealReason(case_id) => {
+                let reason = nonempty(input)?;
+                let effects = self.send(CommandOp::Reveal {
+                    case_id: case_id.clone(),
+                    reason,
+                });
+                for effect in &effects {
+                    if let Effect::Send(cmd) = effect {
+                        self.reveals.insert(cmd.id.clone(), case_id.clone());
+                    }
+                }
+                Ok(effects)
             }
             Ask::CloseReason(case_id, outcome) => Ok(self.send(CommandOp::Close {
                 case_id: case_id.clone(),

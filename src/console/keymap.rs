@@ -38,6 +38,7 @@ pub enum Cmd {
     ToggleRoles,
     AddPlaybook,
     CloseCase,
+    Reveal,
     ScrollDown,
     ScrollUp,
     ToggleHistory,
@@ -103,6 +104,7 @@ pub const DETAIL: &[Binding] = &[
     b(&[Char('K')], "K", Cmd::ScrollUp),
     b(&[Char('p')], "p", Cmd::AddPlaybook),
     b(&[Char('C')], "C", Cmd::CloseCase),
+    b(&[Char('r')], "r", Cmd::Reveal),
 ];
 
 pub const MY_STEPS: &[Binding] = &[

@@ -21,7 +21,7 @@ use super::i18n::Strings;
 use super::keymap;
 use super::theme::Theme;
 use crate::protocol::Level;
-use crate::text::{fit, fit_exact, masked_name, width};
+use crate::text::{fit, fit_exact, width};
 
 pub fn draw(app: &App, frame: &mut Frame) {
     let area = frame.area();
@@ -422,12 +422,7 @@ fn case_row<'a>(app: &App, c: &'a CaseView, selected: bool, w_category: usize) -
     let (level, level_style) = level_mark(s, t, c.case.level);
     let mark = if c.case.imminent { "‼" } else { "" };
     let drill = if c.is_drill() { s.drill_marker } else { "" };
-    let student = c
-        .student
-        .name
-        .as_deref()
-        .map(masked_name)
-        .unwrap_or_default();
+    let student = c.student.list_name();
     let mut style = Style::new();
     if c.case.imminent {
         style = style.add_modifier(Modifier::BOLD);
@@ -640,6 +635,7 @@ fn draw_prompt(app: &App, prompt: &Prompt, frame: &mut Frame, area: Rect) {
             format!("{}: {}", s.ask_close_outcome, outcomes.join(" · "))
         }
         Ask::CloseReason(..) => s.ask_close_reason.to_string(),
+        Ask::RevealReason(_) => s.ask_reveal.to_string(),
     };
     let mut lines = vec![
         Line::styled(fit(&question, area.width as usize), app.theme.title),
@@ -704,7 +700,14 @@ fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
     lines.push(Line::from(title));
 
     let st = &c.student;
-    let mut who: Vec<String> = vec![st.name.clone().unwrap_or_default(), format!("({})", st.id)];
+    let mut who: Vec<String> = match &st.name {
+        Some(name) => vec![name.clone(), format!("({})", st.id)],
+        None => vec![
+            st.initials.clone().unwrap_or_default(),
+            format!("({})", st.id),
+            format!("[{}]", s.identity_hidden),
+        ],
+    };
     who.extend(
         [&st.school, &st.grade, &st.class]
             .into_iter()
@@ -714,9 +717,11 @@ fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
     if st.under_14 {
         who.push(s.under_14.to_string());
     }
+    // One line, cut to the width: the hidden-identity hint is long.
+    let room = (area.width as usize).saturating_sub(width(s.detail_student) + 2);
     lines.push(Line::from(vec![
         label(s.detail_student),
-        Span::raw(who.join(" · ")),
+        Span::raw(fit(&who.join(" · "), room)),
     ]));
 
     let (level, level_style) = level_mark(s, &app.theme, c.case.level);
@@ -914,12 +919,7 @@ fn draw_history(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let w = area.width as usize;
     let mut lines: Vec<Line> = Vec::new();
-    let student = c
-        .student
-        .name
-        .as_deref()
-        .map(masked_name)
-        .unwrap_or_default();
+    let student = c.student.list_name();
     lines.push(Line::styled(
         fit(
             &format!(

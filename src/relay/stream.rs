@@ -26,7 +26,7 @@ use crate::audit::{AuditKind, NewEntry};
 use crate::protocol::{
     Actor, ClientFrame, CommandResult, ErrorDetail, ResultTag, Role, Session, SessionTag,
 };
-use crate::store::{CommandOutcome, Credential};
+use crate::store::{CommandOutcome, Credential, StoredEvent};
 
 /// Events read from the store per query while catching up.
 const REPLAY_PAGE: i64 = 500;
@@ -186,7 +186,7 @@ impl Connection {
                         Ok(event) if event.seq <= self.sent => Ok(()),
                         Ok(event) if event.seq == self.sent + 1 => {
                             self.sent = event.seq;
-                            send_text(&mut tx, &event.json).await
+                            self.send_event(&mut tx, &event).await
                         }
                         // Out of step (behind the live buffer, or a gap):
                         // the store has it all.
@@ -237,6 +237,19 @@ impl Connection {
         self.sent
     }
 
+    /// Sends one event as this credential's role may see it.
+    async fn send_event<S>(&self, tx: &mut S, event: &StoredEvent) -> Result<(), SendError>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        if event.carries_alert() {
+            let redacted = crate::privacy::redact_event(self.credential.role, &event.json);
+            send_text(tx, &redacted).await
+        } else {
+            send_text(tx, &event.json).await
+        }
+    }
+
     /// The first frame: who this credential is and the playbooks in force.
     async fn greet<S>(&mut self, tx: &mut S) -> Result<(), SendError>
     where
@@ -278,7 +291,7 @@ impl Connection {
                 return Ok(());
             }
             for event in page {
-                send_text(tx, &event.json).await?;
+                self.send_event(tx, &event).await?;
                 self.sent = event.seq;
             }
         }
@@ -354,12 +367,13 @@ impl Connection {
             );
         }
         match self.relay.command(&self.credential, &command).await {
-            Ok(CommandOutcome::Applied { .. }) => CommandResult {
+            Ok(CommandOutcome::Applied { data, .. }) => CommandResult {
                 kind: ResultTag::Result,
                 id: command.id,
                 ok: true,
                 error: None,
                 duplicate: false,
+                data,
             },
             Ok(CommandOutcome::Refused(error)) => refusal(&command.id, error),
             Ok(CommandOutcome::Repeated { ok, error }) => CommandResult {
@@ -368,6 +382,7 @@ impl Connection {
                 ok,
                 error,
                 duplicate: true,
+                data: None,
             },
             Err(err) => {
                 tracing::error!(error = %err, "command could not be stored");
@@ -443,6 +458,7 @@ fn refusal(id: &str, error: ErrorDetail) -> CommandResult {
         ok: false,
         error: Some(error),
         duplicate: false,
+        data: None,
     }
 }
 

@@ -23,6 +23,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("there is no database at {0} (check --db)")]
+    Missing(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -53,6 +55,15 @@ pub struct StoredEvent {
     pub json: std::sync::Arc<str>,
 }
 
+impl StoredEvent {
+    /// Whether this event carries student data that [`crate::privacy`]
+    /// must redact per role. Checked on the raw text: the tag is written
+    /// unescaped only by the encoder, never by alert content.
+    pub fn carries_alert(&self) -> bool {
+        self.json.contains(r#""type":"alert""#)
+    }
+}
+
 /// What ingesting an alert did.
 #[derive(Debug, Clone)]
 pub enum IngestOutcome {
@@ -75,6 +86,8 @@ pub enum IngestOutcome {
 pub enum CommandOutcome {
     Applied {
         events: Vec<StoredEvent>,
+        /// Returned to the sender only (a revealed identity).
+        data: Option<serde_json::Value>,
     },
     Refused(ErrorDetail),
     /// The command id was seen before; this is the answer given then.

@@ -64,6 +64,17 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Opens a database that must already exist (tools that only read:
+    /// a mistyped path must be an error, not an empty new database).
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        if let Some(path) = super::sqlite_path(url)
+            && !path.exists()
+        {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Store::open(url).await
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -497,6 +508,12 @@ impl Store {
             origin,
         };
         let (applied, drill) = work.apply(&command.op).await?;
+        // A reveal's answer (the identity) goes back to the sender only; it
+        // is never written to the command record or the audit.
+        let (applied, data) = match applied {
+            Ok((events, data)) => (Ok(events), data),
+            Err(refusal) => (Err(refusal), None),
+        };
         let mut detail = command.op.audit_detail();
         detail["command_id"] = command.id.clone().into();
         detail["op"] = command.op.name().into();
@@ -518,6 +535,7 @@ impl Store {
         }
         let kind = match (&command.op, kind) {
             (CommandOp::View { .. }, AuditKind::CommandAccepted) => AuditKind::CaseViewed,
+            (CommandOp::Reveal { .. }, AuditKind::CommandAccepted) => AuditKind::IdentityRevealed,
             (_, kind) => kind,
         };
         append_audit(
@@ -530,7 +548,7 @@ impl Store {
         )
         .await?;
         let outcome = match applied {
-            Ok(events) => CommandOutcome::Applied { events },
+            Ok(events) => CommandOutcome::Applied { events, data },
             Err(refusal) => CommandOutcome::Refused(refusal),
         };
         let error = match &outcome {
@@ -735,7 +753,8 @@ struct CommandTx<'t, 'c> {
     origin: Origin,
 }
 
-type Applied = Result<Vec<StoredEvent>, ErrorDetail>;
+/// Events to broadcast, and data for the sender alone.
+type Applied = Result<(Vec<StoredEvent>, Option<serde_json::Value>), ErrorDetail>;
 
 fn refuse(code: &str, message: impl Into<String>) -> Applied {
     Err(ErrorDetail::new(code, message))
@@ -774,7 +793,8 @@ impl CommandTx<'_, '_> {
             ));
         }
         let applied = match op {
-            CommandOp::View { .. } => Ok(Vec::new()),
+            CommandOp::View { .. } => Ok((Vec::new(), None)),
+            CommandOp::Reveal { reason, .. } => self.reveal(&case, reason).await?,
             CommandOp::Acknowledge { .. } => self.acknowledge(case).await?,
             CommandOp::Step {
                 playbook,
@@ -794,6 +814,37 @@ impl CommandTx<'_, '_> {
             }
         };
         Ok((applied, drill))
+    }
+
+    /// The student's identity as the latest alerts gave it.
+    async fn reveal(&mut self, case: &CaseSnapshot, reason: &str) -> Result<Applied, StoreError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Ok(Err(ErrorDetail::new(
+                "reason_required",
+                "say briefly why you need the student's identity (1 to 200 characters)",
+            )
+            .with_field("reason")));
+        }
+        let rows = sqlx::query("SELECT body FROM alerts WHERE case_id = ? ORDER BY seq")
+            .bind(&case.id)
+            .fetch_all(&mut **self.tx)
+            .await?;
+        let mut identity = serde_json::Map::new();
+        for row in rows {
+            let body: String = row.try_get("body")?;
+            let alert: Alert = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("stored alert: {e}")))?;
+            if let serde_json::Value::Object(student) = serde_json::to_value(&alert.student)
+                .map_err(|e| StoreError::Corrupt(format!("student: {e}")))?
+            {
+                identity.extend(student);
+            }
+        }
+        Ok(Ok((
+            Vec::new(),
+            Some(serde_json::json!({ "student": identity })),
+        )))
     }
 
     async fn acknowledge(&mut self, mut case: CaseSnapshot) -> Result<Applied, StoreError> {
@@ -835,7 +886,7 @@ impl CommandTx<'_, '_> {
             },
         )
         .await?;
-        Ok(Ok(vec![event]))
+        Ok(Ok((vec![event], None)))
     }
 
     async fn step(
@@ -891,7 +942,7 @@ impl CommandTx<'_, '_> {
             },
         )
         .await?;
-        Ok(Ok(vec![event]))
+        Ok(Ok((vec![event], None)))
     }
 
     async fn add_playbook(
@@ -933,7 +984,7 @@ impl CommandTx<'_, '_> {
         )
         .await?;
         touch_case(self.tx, &case.id, self.now).await?;
-        Ok(Ok(vec![event]))
+        Ok(Ok((vec![event], None)))
     }
 
     async fn close(
@@ -1024,7 +1075,7 @@ impl CommandTx<'_, '_> {
             },
         )
         .await?;
-        Ok(Ok(vec![event]))
+        Ok(Ok((vec![event], None)))
     }
 }
 
@@ -1155,7 +1206,12 @@ async fn append_event(
         .await?;
     let kind = body.kind();
     let case_id = body.case_id().to_string();
-    let event = Event { seq, at, body };
+    let event = Event {
+        seq,
+        at,
+        body,
+        withheld: None,
+    };
     let json = serde_json::to_string(&event)
         .map_err(|e| StoreError::Corrupt(format!("event does not encode: {e}")))?;
     sqlx::query("INSERT INTO events (seq, at, type, case_id, body) VALUES (?, ?, ?, ?, ?)")
