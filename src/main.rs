@@ -493,7 +493,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let (offset, as_of, library) = (common.offset()?, common.as_of()?, common.library()?);
             let text = runtime()?.block_on(async {
-                let store = Store::open(&db).await?;
+                let store = Store::open_existing(&db).await?;
                 let text = match (&drill, &case) {
                     (Some(exercise), _) => {
                         let score = review::drill::score(&store, &library, exercise, as_of).await?;
@@ -533,10 +533,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("crisisdesk: --from must be before --to");
                 return Ok(ExitCode::from(2));
             }
-            let library = common.library()?;
+            let (library, as_of) = (common.library()?, common.as_of()?);
             let text = runtime()?.block_on(async {
-                let store = Store::open(&db).await?;
-                let report = review::report::build(&store, &library, from, to, drills).await?;
+                let store = Store::open_existing(&db).await?;
+                let report =
+                    review::report::build(&store, &library, from, to, drills, as_of).await?;
                 store.close().await;
                 anyhow::Ok(review::report::render(&report, format, offset))
             })?;
@@ -545,7 +546,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Head { db },
         } => {
-            let head = runtime()?.block_on(async { Store::open(&db).await?.audit_head().await })?;
+            let head = runtime()?
+                .block_on(async { Store::open_existing(&db).await?.audit_head().await })?;
             match head {
                 Some(head) => println!("{}", head.to_line()),
                 None => println!("0 {}", crisisdesk::audit::GENESIS),
@@ -586,7 +588,7 @@ async fn audit_verify(db: &str, checkpoints: Option<PathBuf>) -> anyhow::Result<
         }
         None => Vec::new(),
     };
-    let store = Store::open(db).await?;
+    let store = Store::open_existing(db).await?;
     let mut verifier = audit::ChainVerifier::new(&recorded);
     let mut after = 0;
     let verdict = loop {

@@ -286,3 +286,36 @@ fn a_damaged_checkpoint_file_is_an_error_not_a_smaller_check() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("line 1"), "{out}");
 }
+
+#[test]
+fn verify_on_a_mistyped_path_is_an_error_not_an_empty_intact_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite:{}", dir.path().join("typo.sqlite").display());
+    let (code, out) = verify(&missing, None);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no database at"), "{out}");
+    assert!(
+        !dir.path().join("typo.sqlite").exists(),
+        "nothing was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_recorded_on_an_empty_trail_is_a_valid_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("a.sqlite").display());
+    crisisdesk::store::Store::open(&db)
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let head = Command::new(BIN)
+        .args(["audit", "head", "--db", &db])
+        .output()
+        .unwrap();
+    let file = dir.path().join("c.checkpoints");
+    std::fs::write(&file, &head.stdout).unwrap();
+    token(&db, "x", "counselor");
+    let (code, out) = verify(&db, Some(&file));
+    assert_eq!(code, 0, "{out}");
+}

@@ -371,7 +371,7 @@ fn check_balanced(html: &str) {
 async fn report_counts_real_cases_and_leaves_drills_out() {
     let (_dir, store, _case) = night().await;
     let lib = library();
-    let real = review::report::build(&store, &lib, at(-60), at(24 * 60), false)
+    let real = review::report::build(&store, &lib, at(-60), at(24 * 60), false, None)
         .await
         .unwrap();
     assert_eq!(real.cases, 2, "the drill is not counted");
@@ -384,7 +384,7 @@ async fn report_counts_real_cases_and_leaves_drills_out() {
     assert_eq!(real.referrals, 1);
     assert!(real.escalations >= 1);
     assert!(!real.by_school.contains_key("(unknown)"));
-    let with_drills = review::report::build(&store, &lib, at(-60), at(24 * 60), true)
+    let with_drills = review::report::build(&store, &lib, at(-60), at(24 * 60), true, None)
         .await
         .unwrap();
     assert_eq!(with_drills.cases, 3);

@@ -215,20 +215,23 @@ pub struct ChainVerifier {
     prev_hash: String,
     expected_seq: i64,
     head: Option<Checkpoint>,
-    checkpoints: std::collections::HashMap<i64, String>,
+    /// Recorded hashes by seq (a file may hold the same seq more than once;
+    /// every line must match).
+    checkpoints: std::collections::HashMap<i64, Vec<String>>,
     checked: usize,
 }
 
 impl ChainVerifier {
     pub fn new(checkpoints: &[Checkpoint]) -> ChainVerifier {
+        let mut recorded: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        for c in checkpoints {
+            recorded.entry(c.seq).or_default().push(c.hash.clone());
+        }
         ChainVerifier {
             prev_hash: GENESIS.to_string(),
             expected_seq: 1,
             head: None,
-            checkpoints: checkpoints
-                .iter()
-                .map(|c| (c.seq, c.hash.clone()))
-                .collect(),
+            checkpoints: recorded,
             checked: 0,
         }
     }
@@ -257,10 +260,10 @@ impl ChainVerifier {
             });
         }
         if let Some(recorded) = self.checkpoints.remove(&entry.seq) {
-            if recorded != entry.hash {
+            if recorded.iter().any(|h| *h != entry.hash) {
                 return Err(ChainError::CheckpointMismatch { seq: entry.seq });
             }
-            self.checked += 1;
+            self.checked += recorded.len();
         }
         self.prev_hash.clone_from(&entry.hash);
         self.expected_seq += 1;
@@ -272,8 +275,16 @@ impl ChainVerifier {
     }
 
     /// After the last entry: no checkpoint may lie beyond the end.
-    pub fn finish(self) -> Result<Verified, ChainError> {
+    pub fn finish(mut self) -> Result<Verified, ChainError> {
         let last = self.expected_seq - 1;
+        // `audit head` on an empty trail records seq 0 with the genesis
+        // hash: a true statement about any chain, checked as such.
+        if let Some(genesis) = self.checkpoints.remove(&0) {
+            if genesis.iter().any(|h| h != GENESIS) {
+                return Err(ChainError::CheckpointMismatch { seq: 0 });
+            }
+            self.checked += genesis.len();
+        }
         if let Some(beyond) = self.checkpoints.keys().copied().max() {
             return Err(ChainError::Truncated { last, seq: beyond });
         }
@@ -415,6 +426,29 @@ mod tests {
         assert_eq!(
             verify(cut, &[head]),
             Err(ChainError::Truncated { last: 4, seq: 6 })
+        );
+    }
+
+    #[test]
+    fn an_empty_head_checkpoint_and_repeated_lines_are_checked_not_misread() {
+        let entries = chain(3);
+        let genesis = Checkpoint {
+            seq: 0,
+            hash: GENESIS.into(),
+        };
+        let v = verify(entries.clone(), std::slice::from_ref(&genesis)).unwrap();
+        assert_eq!(v.checkpoints_checked, 1);
+        let good = Checkpoint {
+            seq: 2,
+            hash: entries[1].hash.clone(),
+        };
+        let bad = Checkpoint {
+            seq: 2,
+            hash: "ab".repeat(32),
+        };
+        assert_eq!(
+            verify(entries, &[good, bad]),
+            Err(ChainError::CheckpointMismatch { seq: 2 })
         );
     }
 

@@ -130,7 +130,7 @@ impl Relay {
             .store
             .apply_command(credential, command, Utc::now(), &self.library)
             .await?;
-        if let CommandOutcome::Applied { events } = &outcome {
+        if let CommandOutcome::Applied { events, .. } = &outcome {
             self.publish(events);
         }
         Ok(outcome)

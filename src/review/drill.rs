@@ -176,7 +176,15 @@ fn score_scenarios(
                 .as_ref()
                 .and_then(|c| done.get(&(c.clone(), step.clone())))
                 .and_then(|(at, _)| *at);
+            let skipped = target
+                .case_id
+                .as_ref()
+                .and_then(|c| done.get(&(c.clone(), step.clone())))
+                .is_some_and(|(_, v)| *v == Verdict::Skipped);
             let verdict = match (done_at, target.due) {
+                // A skip (always with a reason) is a decision, not a miss:
+                // counted as met, listed as skipped for the debrief.
+                _ if skipped => Verdict::Skipped,
                 (Some(at), Some(due)) if at <= due => Verdict::OnTime,
                 (Some(_), Some(_)) => Verdict::Late,
                 (None, Some(due)) if due < as_of => Verdict::Missed,
@@ -185,7 +193,7 @@ fn score_scenarios(
             };
             out.expected += 1;
             match verdict {
-                Verdict::OnTime => out.on_time += 1,
+                Verdict::OnTime | Verdict::Skipped => out.on_time += 1,
                 Verdict::Late => out.late += 1,
                 Verdict::Missed => out.missed += 1,
                 _ => out.open += 1,

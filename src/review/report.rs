@@ -54,9 +54,12 @@ pub async fn build(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     include_drills: bool,
+    as_of: Option<DateTime<Utc>>,
 ) -> Result<PeriodReport, ReviewError> {
     let ids = store.case_ids_opened(from, to, include_drills).await?;
-    let as_of = to.min(Utc::now());
+    // Deadlines are judged as of the end of the period (or now, if that is
+    // still to come), unless the reader asks for another moment.
+    let as_of = as_of.unwrap_or_else(|| to.min(Utc::now()));
     let mut stories = Vec::with_capacity(ids.len());
     for id in &ids {
         stories.push(build_story(store, library, id, Some(as_of)).await?);
