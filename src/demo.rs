@@ -89,6 +89,8 @@ pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {
         lang,
         banner: Some(format!("demo {exercise_id}")),
         tls: None,
+        // The demo starts a fresh drill each run; its actions need no disk.
+        outbox: None,
     })
     .await;
 

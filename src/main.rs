@@ -470,6 +470,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = console::stream_url(&relay)?;
             let _log = logging::to_file(&logging::default_dir()?.join("console.log"))?;
             let tls = console::transport(&url, ca.as_deref(), insecure)?;
+            let outbox = Some(console::outbox_path(&url, &token)?);
             runtime()?.block_on(console::run_with(
                 ConsoleOptions {
                     stream_url: url,
@@ -477,6 +478,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     lang: Lang::resolve(lang.or(config.language)),
                     banner: None,
                     tls,
+                    outbox,
                 },
                 console::Settings::from(&config),
             ))?;

@@ -58,6 +58,7 @@ async fn observe(
             tls: None,
             actions: actions_tx,
             commands,
+            outbox: None,
         }
         .run(),
     );

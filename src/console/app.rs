@@ -38,6 +38,11 @@ pub enum Action {
     /// The relay's history is not the one this console followed: drop
     /// everything and rebuild from its stream.
     Reset,
+    /// How many of this console's actions wait in its outbox.
+    Outbox(usize),
+    /// The relay's answer to one of this console's commands, with the
+    /// command (which may have been sent by an earlier run).
+    Answered(Box<Command>, Box<CommandResult>),
     Resize,
 }
 
@@ -516,6 +521,8 @@ pub struct App {
     pending: HashMap<String, String>,
     /// Reveal commands awaiting their answer: command id → case id.
     reveals: HashMap<String, String>,
+    /// Actions recorded but not yet answered by the relay (the outbox).
+    pub outbox_waiting: usize,
 }
 
 impl App {
@@ -566,6 +573,7 @@ impl App {
             session_tag: format!("{:x}", fastrand::u64(..)),
             pending: HashMap::new(),
             reveals: HashMap::new(),
+            outbox_waiting: 0,
         }
     }
 
@@ -597,7 +605,7 @@ impl App {
                         self.stats_stale = true;
                     }
                     ServerFrame::Event(event) => return self.apply_event(*event),
-                    ServerFrame::Result(result) => self.on_result(result),
+                    ServerFrame::Result(result) => self.on_result(result, None),
                 }
             }
             Action::Connection(state) => {
@@ -614,6 +622,8 @@ impl App {
                 }
                 self.notifier = health;
             }
+            Action::Outbox(n) => self.outbox_waiting = n,
+            Action::Answered(command, result) => self.on_result(*result, Some(&command)),
             Action::Reset => {
                 self.cases.clear();
                 self.by_student.clear();
@@ -1119,7 +1129,7 @@ impl App {
         series
     }
 
-    fn on_result(&mut self, result: CommandResult) {
+    fn on_result(&mut self, result: CommandResult, command: Option<&Command>) {
         if let Some(case_id) = self.reveals.remove(&result.id)
             && result.ok
             && let Some(student) = result.data.as_ref().and_then(|d| d.get("student"))
@@ -1138,7 +1148,12 @@ impl App {
                 }
             }
         }
-        let Some(what) = self.pending.remove(&result.id) else {
+        // A command this run did not send (it waited in the outbox across a
+        // restart) is named from the command itself.
+        let earlier = command
+            .filter(|c| !matches!(c.op, CommandOp::View { .. }))
+            .map(|c| format!("{} {}", c.op.case_id(), self.strings.op_name(&c.op)));
+        let Some(what) = self.pending.remove(&result.id).or(earlier) else {
             if let (false, Some(e)) = (result.ok, &result.error) {
                 tracing::warn!(code = %e.code, "a quiet command was refused");
             }

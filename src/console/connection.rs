@@ -3,7 +3,6 @@
 //! full jitter, and carries commands out. It runs as a task and talks to the
 //! UI only through channels.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -13,6 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::app::{Action, ConnectionState};
+use super::outbox::Outbox;
 use crate::protocol::{ClientFrame, Command, ServerFrame};
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -43,6 +43,8 @@ pub struct Supervisor {
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub actions: mpsc::Sender<Action>,
     pub commands: mpsc::Receiver<Command>,
+    /// Where unanswered actions are kept on disk (None: memory only).
+    pub outbox: Option<std::path::PathBuf>,
 }
 
 enum Ended {
@@ -56,9 +58,22 @@ impl Supervisor {
     pub async fn run(mut self) {
         let mut last_seq = 0i64;
         let mut attempt = 0u32;
-        // Commands not yet answered; re-sent after a reconnect. The relay
-        // applies a command id once, so re-sending is safe.
-        let mut unanswered: VecDeque<Command> = VecDeque::new();
+        // Commands not yet answered, on disk; re-sent in order after every
+        // reconnect (and after a restart of the console). The relay applies
+        // a command id once, so re-sending is safe.
+        let mut unanswered = match &self.outbox {
+            Some(path) => match Outbox::open(path).await {
+                Ok(outbox) => outbox,
+                Err(err) => {
+                    tracing::error!(error = %err, "outbox unavailable; actions kept in memory only");
+                    Outbox::in_memory()
+                }
+            },
+            None => Outbox::in_memory(),
+        };
+        if self.waiting(&unanswered).await.is_err() {
+            return;
+        }
         loop {
             attempt += 1;
             if self
@@ -109,13 +124,26 @@ impl Supervisor {
             loop {
                 tokio::select! {
                     _ = &mut sleep => break,
-                    cmd = self.commands.recv() => match cmd {
-                        Some(cmd) => unanswered.push_back(cmd),
+                                        cmd = self.commands.recv() => match cmd {
+                        Some(cmd) => {
+                            unanswered.push(cmd).await;
+                            if self.waiting(&unanswered).await.is_err() {
+                                return;
+                            }
+                        }
                         None => return,
                     }
                 }
             }
         }
+    }
+
+    /// Tells the UI how many actions wait for the relay.
+    async fn waiting(&self, outbox: &Outbox) -> Result<(), ()> {
+        self.actions
+            .send(Action::Outbox(outbox.len()))
+            .await
+            .map_err(|_| ())
     }
 
     async fn report(&self, state: ConnectionState) -> Result<(), ()> {
@@ -129,7 +157,7 @@ impl Supervisor {
         &mut self,
         last_seq: &mut i64,
         attempt: &mut u32,
-        unanswered: &mut VecDeque<Command>,
+        unanswered: &mut Outbox,
     ) -> Ended {
         let url = format!("{}?since={}", self.stream_url, *last_seq);
         let mut request = match url.as_str().into_client_request() {
@@ -173,7 +201,7 @@ impl Supervisor {
             return Ended::Shutdown;
         }
         let (mut tx, mut rx) = socket.split();
-        for cmd in unanswered.iter() {
+        for cmd in unanswered.waiting() {
             if send_command(&mut tx, cmd).await.is_err() {
                 return Ended::Lost;
             }
@@ -216,7 +244,23 @@ impl Supervisor {
                             return Ended::Lost;
                         }
                         ServerFrame::Event(ev) => *last_seq = ev.seq,
-                        ServerFrame::Result(r) => unanswered.retain(|c| c.id != r.id),
+                                                                        ServerFrame::Result(r) => {
+                            // The answer travels with the command it answers:
+                            // after a restart the UI no longer knows the ids
+                            // it sent, but must still say what was refused.
+                            let sent = unanswered.waiting().find(|c| c.id == r.id).cloned();
+                            unanswered.answered(&r.id).await;
+                            if self.waiting(unanswered).await.is_err() {
+                                return Ended::Shutdown;
+                            }
+                            if let Some(command) = sent {
+                                let answered = Action::Answered(Box::new(command), Box::new(r.clone()));
+                                if self.actions.send(answered).await.is_err() {
+                                    return Ended::Shutdown;
+                                }
+                                continue;
+                            }
+                        }
                         ServerFrame::Session(_) => {}
                     }
                     if self.actions.send(Action::Frame(Box::new(frame))).await.is_err() {
@@ -224,10 +268,13 @@ impl Supervisor {
                     }
                 }
                 cmd = self.commands.recv() => {
-                    let Some(cmd) = cmd else { return Ended::Shutdown };
-                    let sent = send_command(&mut tx, &cmd).await;
-                    unanswered.push_back(cmd);
-                    if sent.is_err() {
+                                        let Some(cmd) = cmd else { return Ended::Shutdown };
+                    // On disk first, then on the wire.
+                    unanswered.push(cmd.clone()).await;
+                    if self.waiting(unanswered).await.is_err() {
+                        return Ended::Shutdown;
+                    }
+                    if send_command(&mut tx, &cmd).await.is_err() {
                         return Ended::Lost;
                     }
                 }

@@ -362,6 +362,17 @@ impl Strings {
         }
     }
 
+    /// "3 actions waiting to send" / "3 项操作待发送".
+    pub fn actions_waiting(&self, n: usize) -> String {
+        if self.is_zh() {
+            format!("{n} 项操作待发送")
+        } else if n == 1 {
+            "1 action waiting to send".to_string()
+        } else {
+            format!("{n} actions waiting to send")
+        }
+    }
+
     /// "attempt 3" / "第3次".
     pub fn attempt(&self, n: u32) -> String {
         if self.is_zh() {

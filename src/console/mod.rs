@@ -17,6 +17,7 @@ pub mod connection;
 pub mod i18n;
 pub mod keymap;
 pub mod notify;
+pub mod outbox;
 pub mod theme;
 pub mod tui;
 pub mod view;
@@ -42,6 +43,17 @@ pub struct ConsoleOptions {
     pub banner: Option<String>,
     /// TLS settings for a wss:// relay (None for ws://).
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The local outbox file for actions taken while offline (see
+    /// [`outbox_path`]); None keeps them in memory only.
+    pub outbox: Option<std::path::PathBuf>,
+}
+
+/// Where a duty terminal keeps unsent actions for this relay and
+/// credential: the per-user data directory, one file per pair, named by a
+/// hash so the token never appears on disk.
+pub fn outbox_path(stream_url: &str, token: &str) -> anyhow::Result<std::path::PathBuf> {
+    let key = crate::store::hash_token(&format!("{stream_url}\n{token}"));
+    Ok(crate::logging::default_dir()?.join(format!("outbox-{}.sqlite", &key[..16])))
 }
 
 /// Checks the transport before anything connects: wss:// needs the CA that
@@ -132,6 +144,7 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
         tls: options.tls.clone(),
         actions: action_tx.clone(),
         commands: command_rx,
+        outbox: options.outbox.clone(),
     };
     let supervisor = tokio::spawn(supervisor.run());
     let notifier = tokio::spawn(notify::run(

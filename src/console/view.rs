@@ -134,11 +134,22 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
 
     let (state, state_style) = connection_text(app);
     let (fresh, fresh_style) = freshness_text(app);
-    let mut row2 = vec![
-        Span::styled(state, state_style),
-        Span::raw(" · "),
-        Span::styled(fresh, fresh_style),
-    ];
+    let mut row2 = vec![Span::styled(state, state_style)];
+    // Unsent actions come right after the connection state: a responder
+    // working offline must see that their actions have not reached anyone.
+    if app.outbox_waiting > 0 {
+        row2.push(Span::raw(" · "));
+        row2.push(Span::styled(
+            s.actions_waiting(app.outbox_waiting),
+            if app.connection == ConnectionState::Connected {
+                t.warn
+            } else {
+                t.bad
+            },
+        ));
+    }
+    row2.push(Span::raw(" · "));
+    row2.push(Span::styled(fresh, fresh_style));
     let address = format!(" · {} · {} {}", app.relay_label, s.seq_label, app.last_seq);
     if row2.iter().map(Span::width).sum::<usize>() + width(&address) <= total {
         row2.push(Span::raw(address));
