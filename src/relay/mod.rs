@@ -3,6 +3,7 @@
 //! by [`crate::store`] and fan out to every connection from [`stream`].
 
 mod auth;
+pub mod delivery;
 mod error;
 mod ingest;
 pub mod limits;

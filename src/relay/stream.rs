@@ -21,6 +21,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, interval};
 
+use super::delivery::{LiveStep, on_live};
 use super::{ApiError, Relay, auth};
 use crate::audit::{AuditKind, NewEntry};
 use crate::protocol::{
@@ -182,16 +183,20 @@ impl Connection {
         loop {
             tokio::select! {
                 event = live.recv() => {
-                    let step = match event {
-                        Ok(event) if event.seq <= self.sent => Ok(()),
-                        Ok(event) if event.seq == self.sent + 1 => {
+                                        let (live, event) = match event {
+                        Ok(event) => (Some(event.seq), Some(event)),
+                        Err(RecvError::Lagged(_)) => (None, None),
+                        Err(RecvError::Closed) => break,
+                    };
+                    let step = match (on_live(self.sent, live), event) {
+                        (LiveStep::Skip, _) => Ok(()),
+                        (LiveStep::Send, Some(event)) => {
                             self.sent = event.seq;
                             self.send_event(&mut tx, &event).await
                         }
                         // Out of step (behind the live buffer, or a gap):
                         // the store has it all.
-                        Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up(&mut tx).await,
-                        Err(RecvError::Closed) => break,
+                        _ => self.catch_up(&mut tx).await,
                     };
                     if step.is_err() {
                         break;
