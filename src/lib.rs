@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod console;
 pub mod demo;
+pub mod diagnostic;
 pub mod drill;
 pub mod logging;
 pub mod playbook;

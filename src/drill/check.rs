@@ -2,7 +2,6 @@
 //! Per-file rules live in `format`; this module reads directories and
 //! embedded texts and refuses a set with any problem at all.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -13,23 +12,7 @@ use crate::playbook::Library;
 
 /// One problem in one scenario file, shown as `file:line: problem` (the
 /// same shape as the playbook checker's, so editors and CI read both).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    /// 1-based; `None` when the problem concerns the file or directory as a
-    /// whole (unreadable, no scenarios).
-    pub line: Option<usize>,
-    pub problem: Problem,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.problem),
-            None => write!(f, "{}: {}", self.file.display(), self.problem),
-        }
-    }
-}
+pub type Diagnostic = crate::diagnostic::Diagnostic<Problem>;
 
 /// What is wrong, in words a drill author can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

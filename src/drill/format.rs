@@ -6,8 +6,7 @@
 //! non-imminent drill.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::DateTime;
 use serde::Deserialize;
@@ -127,41 +126,10 @@ struct Students {
     declared: BTreeSet<String>,
 }
 
-struct Cx {
-    file: PathBuf,
-    line_starts: Vec<usize>,
-    diags: Vec<Diagnostic>,
-}
+/// Problems of the file being parsed, with TOML spans mapped to lines.
+type Cx = crate::diagnostic::Sink<Problem>;
 
 impl Cx {
-    fn new(file: &Path, text: &str) -> Cx {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        Cx {
-            file: file.to_path_buf(),
-            line_starts,
-            diags: Vec::new(),
-        }
-    }
-
-    fn line(&self, span: &Range<usize>) -> usize {
-        self.line_starts
-            .partition_point(|&start| start <= span.start)
-    }
-
-    fn at<T>(&self, spanned: &S<T>) -> usize {
-        self.line(&spanned.span())
-    }
-
-    fn push(&mut self, line: usize, problem: Problem) {
-        self.diags.push(Diagnostic {
-            file: self.file.clone(),
-            line: Some(line),
-            problem,
-        });
-    }
-
     fn text(&mut self, field: &str, raw: Option<&S<RawText>>) -> Text {
         let Some(raw) = raw else {
             self.push(1, Problem::Missing(field.to_string()));

@@ -2,7 +2,6 @@
 //! `crisisdesk playbook check`. Per-file rules live in `format`; this module
 //! adds what needs the whole library (duplicate ids, ambiguous selection).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -13,23 +12,7 @@ use super::model::Playbook;
 use crate::protocol::{Category, Level};
 
 /// One problem in one file, shown as `file:line: problem`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    /// 1-based; `None` when the problem concerns the file or directory as a
-    /// whole (unreadable, no playbooks).
-    pub line: Option<usize>,
-    pub problem: Problem,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.problem),
-            None => write!(f, "{}: {}", self.file.display(), self.problem),
-        }
-    }
-}
+pub type Diagnostic = crate::diagnostic::Diagnostic<Problem>;
 
 /// What is wrong. Messages name the key or step and, where it is not
 /// obvious, the fix.
