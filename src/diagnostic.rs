@@ -26,6 +26,27 @@ impl<P: fmt::Display> fmt::Display for Diagnostic<P> {
     }
 }
 
+/// The `*.toml` files directly in `dir`, sorted by name (subdirectories,
+/// such as `playbooks/drills/`, hold other formats and are skipped), with
+/// any directory entries that could not be read beside them.
+pub fn toml_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<std::io::Error>)> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
+                    files.push(path);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    files.sort();
+    Ok((files, errors))
+}
+
 /// Collects the problems of one file, turning TOML byte spans into lines.
 pub struct Sink<P> {
     pub file: PathBuf,

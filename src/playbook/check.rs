@@ -178,22 +178,12 @@ pub fn load_dir(dir: &Path) -> Result<Library, Vec<Diagnostic>> {
         line: None,
         problem,
     };
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| vec![whole_dir(Problem::Io(e.to_string()))])?;
-    let mut files = Vec::new();
-    let mut diags = Vec::new();
-    for entry in entries {
-        match entry {
-            Ok(entry) => {
-                let path = entry.path();
-                if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
-                    files.push(path);
-                }
-            }
-            Err(e) => diags.push(whole_dir(Problem::Io(e.to_string()))),
-        }
-    }
-    files.sort();
+    let (files, unreadable) = crate::diagnostic::toml_files(dir)
+        .map_err(|e| vec![whole_dir(Problem::Io(e.to_string()))])?;
+    let mut diags: Vec<Diagnostic> = unreadable
+        .into_iter()
+        .map(|e| whole_dir(Problem::Io(e.to_string())))
+        .collect();
     if files.is_empty() && diags.is_empty() {
         return Err(vec![whole_dir(Problem::NoPlaybooks)]);
     }
