@@ -48,3 +48,31 @@ pub fn to_file(path: &Path) -> anyhow::Result<WorkerGuard> {
         .try_init();
     Ok(guard)
 }
+
+/// A JSON parse error fit for a log: its kind and position only. serde's
+/// own message can quote the offending value (`invalid type: string "…"`),
+/// which for alert, event or command content may be a student's name or
+/// free text.
+pub fn json_error(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_errors_in_logs_never_quote_the_input() {
+        let e = serde_json::from_str::<u8>(r#""王小明 今晚就结束吧""#).unwrap_err();
+        assert!(e.to_string().contains("王小明"), "serde would quote it");
+        let logged = super::json_error(&e);
+        assert!(
+            !logged.contains("王小明") && !logged.contains("结束"),
+            "{logged}"
+        );
+        assert!(logged.contains("line 1"), "{logged}");
+    }
+}

@@ -231,7 +231,7 @@ impl Supervisor {
                     let frame: ServerFrame = match serde_json::from_str(text.as_str()) {
                         Ok(f) => f,
                         Err(err) => {
-                            tracing::warn!(error = %err, "unreadable frame from relay; skipped");
+                            tracing::warn!(error = %crate::logging::json_error(&err), "unreadable frame from relay; skipped");
                             continue;
                         }
                     };

@@ -63,7 +63,10 @@ impl Outbox {
                 Ok(cmd) => queue.push_back(cmd),
                 // An unreadable row is kept on disk for inspection, not
                 // sent and not silently deleted.
-                Err(err) => tracing::error!(error = %err, "unreadable outbox entry kept aside"),
+                Err(err) => tracing::error!(
+                    error = %crate::logging::json_error(&err),
+                    "unreadable outbox entry kept aside"
+                ),
             }
         }
         Ok(Outbox {

@@ -19,6 +19,7 @@ use super::{
     hex, new_token, parse_ts, ts,
 };
 use crate::audit::{AuditKind, Checkpoint, Entry, GENESIS, NewEntry};
+use crate::logging::json_error;
 use crate::playbook::{Library, Playbook, Progress, StepAction};
 use crate::protocol::{
     Actor, Alert, AlertStatus, CaseSnapshot, CaseStatus, Category, CloseOutcome, Command,
@@ -484,8 +485,9 @@ impl Store {
                 .await?
         {
             let stored: String = row.try_get("result")?;
-            let error: Option<ErrorDetail> = serde_json::from_str(&stored)
-                .map_err(|e| StoreError::Corrupt(format!("stored command result: {e}")))?;
+            let error: Option<ErrorDetail> = serde_json::from_str(&stored).map_err(|e| {
+                StoreError::Corrupt(format!("stored command result: {}", json_error(&e)))
+            })?;
             return Ok(CommandOutcome::Repeated {
                 ok: error.is_none(),
                 error,
@@ -696,7 +698,7 @@ impl Store {
             .map(|r| {
                 let body: String = r.try_get("body")?;
                 serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
+                    .map_err(|e| StoreError::Corrupt(format!("stored event: {}", json_error(&e))))
             })
             .collect()
     }
@@ -834,9 +836,9 @@ impl CommandTx<'_, '_> {
         for row in rows {
             let body: String = row.try_get("body")?;
             let alert: Alert = serde_json::from_str(&body)
-                .map_err(|e| StoreError::Corrupt(format!("stored alert: {e}")))?;
+                .map_err(|e| StoreError::Corrupt(format!("stored alert: {}", json_error(&e))))?;
             if let serde_json::Value::Object(student) = serde_json::to_value(&alert.student)
-                .map_err(|e| StoreError::Corrupt(format!("student: {e}")))?
+                .map_err(|e| StoreError::Corrupt(format!("student: {}", json_error(&e))))?
             {
                 identity.extend(student);
             }
@@ -1185,7 +1187,8 @@ fn entry_from_row(row: &SqliteRow) -> Result<Entry, StoreError> {
 }
 
 fn progress_from(json: &str) -> Result<Progress, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("checklist progress: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("checklist progress: {}", json_error(&e))))
 }
 
 fn progress_json(progress: &Progress) -> Result<String, StoreError> {
