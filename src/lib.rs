@@ -2,6 +2,8 @@
 //! crisis teams. Where things live:
 //!
 //! - [`audit`]: the hash-chained audit trail (pure).
+//! - [`case`]: the case rules (open or join, worst level, acknowledge,
+//!   close), pure.
 //! - [`protocol`]: wire types shared by relay and console (alerts, events,
 //!   commands, errors).
 //! - [`store`]: durable storage (SQLite today) behind one API.
@@ -12,6 +14,7 @@
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
 
 pub mod audit;
+pub mod case;
 pub mod console;
 pub mod demo;
 pub mod diagnostic;
