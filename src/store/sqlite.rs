@@ -915,28 +915,35 @@ impl CommandTx<'_, '_> {
             .bind(&case.id)
             .fetch_all(&mut **self.tx)
             .await?;
-        let mut identity = serde_json::Map::new();
+        let mut identity: Option<crate::protocol::Student> = None;
         for row in rows {
             let body: String = row.try_get("body")?;
             let alert: Alert = serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt(format!("stored alert: {}", json_error(&e))))?;
-            if let serde_json::Value::Object(student) = serde_json::to_value(&alert.student)
-                .map_err(|e| StoreError::Corrupt(format!("student: {}", json_error(&e))))?
-            {
-                identity.extend(student);
+            match &mut identity {
+                Some(known) => case::merge_identity(known, &alert.student),
+                None => identity = Some(alert.student),
             }
         }
         Ok(Ok((
             Vec::new(),
-            Some(serde_json::json!({ "student": identity })),
+            Some(serde_json::json!({ "student": identity.unwrap_or_else(|| crate::protocol::Student {
+                id: case.student_id.clone(),
+                name: None,
+                school: None,
+                grade: None,
+                class: None,
+                under_14: None,
+            }) })),
         )))
     }
 
     async fn acknowledge(&mut self, mut case: CaseSnapshot) -> Result<Applied, StoreError> {
-        if case.status == CaseStatus::Acknowledged {
-            let by = case
-                .acknowledged_by
-                .as_ref()
+        let actor = self.origin.by.clone();
+        if let Err(case::AckRefusal::AlreadyAcknowledged { by }) =
+            case::acknowledge(&mut case, &actor, self.now)
+        {
+            let by = by
                 .map(|a| format!("{} ({})", a.name, a.role))
                 .unwrap_or_default();
             return Ok(refuse(
@@ -944,11 +951,6 @@ impl CommandTx<'_, '_> {
                 format!("case {} was already acknowledged by {by}", case.id),
             ));
         }
-        let actor = self.origin.by.clone();
-        case.status = CaseStatus::Acknowledged;
-        case.acknowledged_by = Some(actor.clone());
-        case.acknowledged_at = Some(self.now);
-        case.updated_at = self.now;
         sqlx::query(
             "UPDATE cases SET status = 'acknowledged', acknowledged_by_name = ?, \
              acknowledged_by_role = ?, acknowledged_at = ?, updated_at = ? WHERE id = ?",
@@ -1078,7 +1080,9 @@ impl CommandTx<'_, '_> {
         override_reason: Option<&str>,
     ) -> Result<Applied, StoreError> {
         let role = self.origin.by.role;
-        if !matches!(role, Role::Counselor | Role::Leader) {
+        if let Err(case::CloseRefusal::Forbidden(role)) =
+            case::close_permit(role, Vec::new(), None)
+        {
             return Ok(refuse(
                 "forbidden",
                 format!("a case is closed by a counselor or a leader, not by {role}"),
@@ -1111,25 +1115,26 @@ impl CommandTx<'_, '_> {
                 );
             }
         }
-        let overridden = match (open_required.is_empty(), role, override_reason) {
-            (true, _, _) => Vec::new(),
-            (false, Role::Leader, Some(_)) => open_required,
-            (false, Role::Leader, None) => {
+        let overridden = match case::close_permit(role, open_required, override_reason) {
+            Ok(overridden) => overridden,
+            Err(case::CloseRefusal::RequiredStepsOpen {
+                steps,
+                leader_may_override,
+            }) => {
+                let next = if leader_may_override {
+                    "give an override reason to close anyway"
+                } else {
+                    "finish them, or ask a leader to close with an override"
+                };
                 return Ok(refuse(
                     "required_steps_open",
-                    format!(
-                        "required steps are still open: {}; give an override reason to close anyway",
-                        open_required.join(", ")
-                    ),
+                    format!("required steps are still open: {}; {next}", steps.join(", ")),
                 ));
             }
-            (false, _, _) => {
+            Err(case::CloseRefusal::Forbidden(role)) => {
                 return Ok(refuse(
-                    "required_steps_open",
-                    format!(
-                        "required steps are still open: {}; finish them, or ask a leader to close with an override",
-                        open_required.join(", ")
-                    ),
+                    "forbidden",
+                    format!("a case is closed by a counselor or a leader, not by {role}"),
                 ));
             }
         };
