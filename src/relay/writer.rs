@@ -99,7 +99,15 @@ async fn run(
         let may_move_deadlines = writes
             .iter()
             .any(|w| matches!(w, Write::Ingest { .. } | Write::Command { .. }));
-        match store.apply_group(&writes, Utc::now(), &library).await {
+        let started = std::time::Instant::now();
+        let applied = store.apply_group(&writes, Utc::now(), &library).await;
+        tracing::debug!(
+            writes = writes.len(),
+            alerts,
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "write group"
+        );
+        match applied {
             Ok(outcomes) => {
                 // Publish before answering: a producer that hears 201 and
                 // then opens a stream finds its alert either in the store

@@ -39,7 +39,77 @@ pub struct Store {
     pool: SqlitePool,
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+type Tx<'a> = WriteTx<'a>;
+
+/// A write transaction on a connection of its own (`BEGIN IMMEDIATE`).
+///
+/// Not sqlx's `Transaction`: when SQLite fails a `COMMIT` (disk full, I/O
+/// error) the transaction stays open on the connection, and sqlx's pool
+/// took such a connection back with its depth still counted, so every
+/// later write on it failed ("begin_with at non-zero transaction depth")
+/// while it held SQLite's write lock. Here a transaction that does not
+/// commit takes its connection out of the pool and closes it, which rolls
+/// it back for certain; the pool opens a fresh one. The relay then serves
+/// again by itself once the disk has room.
+pub(crate) struct WriteTx<'a> {
+    conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
+    _scope: std::marker::PhantomData<&'a ()>,
+}
+
+impl WriteTx<'_> {
+    async fn begin(pool: &SqlitePool) -> Result<WriteTx<'static>, StoreError> {
+        let mut conn = pool.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        Ok(WriteTx {
+            conn: Some(conn),
+            _scope: std::marker::PhantomData,
+        })
+    }
+
+    /// Commits; on failure the connection is discarded (see the type).
+    async fn commit(mut self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Err(StoreError::Unavailable(
+                "transaction already finished".into(),
+            ));
+        };
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                drop(conn.detach());
+                Err(err.into())
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        // Not committed (an error on the way): closing the connection rolls
+        // the transaction back; a pooled connection must never keep it.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        // Present until commit or drop, which consume it.
+        self.conn
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("write transaction used after commit"))
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.conn
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("write transaction used after commit"))
+    }
+}
 
 impl Store {
     /// Opens (creating if missing) the database at `url` and brings its
@@ -211,7 +281,7 @@ impl Store {
     /// processes (the relay and `token create`) never interleave appends to
     /// the audit chain.
     async fn write_tx(&self) -> Result<Tx<'static>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        WriteTx::begin(&self.pool).await
     }
 
     /// Appends one audit entry in its own transaction (connections opened
@@ -346,6 +416,7 @@ impl Store {
         now: DateTime<Utc>,
         library: &Library,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let started = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
         let mut logs = Logs::load(&mut tx).await?;
         let mut outcomes = Vec::with_capacity(writes.len());
@@ -395,7 +466,14 @@ impl Store {
             i += 1;
         }
         logs.flush(&mut tx).await?;
+        let applied = started.elapsed();
         tx.commit().await?;
+        tracing::debug!(
+            apply_us = u64::try_from(applied.as_micros()).unwrap_or(u64::MAX),
+            commit_us =
+                u64::try_from((started.elapsed() - applied).as_micros()).unwrap_or(u64::MAX),
+            "group transaction"
+        );
         Ok(outcomes)
     }
 
@@ -927,14 +1005,16 @@ impl CommandTx<'_, '_> {
         }
         Ok(Ok((
             Vec::new(),
-            Some(serde_json::json!({ "student": identity.unwrap_or_else(|| crate::protocol::Student {
+            Some(
+                serde_json::json!({ "student": identity.unwrap_or_else(|| crate::protocol::Student {
                 id: case.student_id.clone(),
                 name: None,
                 school: None,
                 grade: None,
                 class: None,
                 under_14: None,
-            }) })),
+            }) }),
+            ),
         )))
     }
 
@@ -1080,8 +1160,7 @@ impl CommandTx<'_, '_> {
         override_reason: Option<&str>,
     ) -> Result<Applied, StoreError> {
         let role = self.origin.by.role;
-        if let Err(case::CloseRefusal::Forbidden(role)) =
-            case::close_permit(role, Vec::new(), None)
+        if let Err(case::CloseRefusal::Forbidden(role)) = case::close_permit(role, Vec::new(), None)
         {
             return Ok(refuse(
                 "forbidden",
@@ -1128,7 +1207,10 @@ impl CommandTx<'_, '_> {
                 };
                 return Ok(refuse(
                     "required_steps_open",
-                    format!("required steps are still open: {}; {next}", steps.join(", ")),
+                    format!(
+                        "required steps are still open: {}; {next}",
+                        steps.join(", ")
+                    ),
                 ));
             }
             Err(case::CloseRefusal::Forbidden(role)) => {
