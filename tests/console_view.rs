@@ -765,7 +765,7 @@ fn refusals_are_said_in_the_console_language() {
     let frame = json!({"type": "result", "id": cmd.id, "ok": false,
         "error": {"code": "already_acknowledged", "message": "case C000002 was already acknowledged by li (head_teacher)"}});
     app.update(Action::Frame(Box::new(
-        serde_json::from_value(frame).unwrap(),
+        crisisdesk::console::frames::decode_value(frame).unwrap(),
     )));
     let screen = render(&app, 80, 24);
     assert!(
@@ -898,7 +898,9 @@ fn opening_a_case_records_a_view() {
     );
     assert_eq!(app.notice, None, "a view is not announced");
     let ok = json!({"type": "result", "id": cmd.id, "ok": true});
-    app.update(Action::Frame(Box::new(serde_json::from_value(ok).unwrap())));
+    app.update(Action::Frame(Box::new(
+        crisisdesk::console::frames::decode_value(ok).unwrap(),
+    )));
     assert_eq!(app.notice, None, "nor is its answer");
     // Moving around inside the case sends nothing more.
     assert!(key(&mut app, KeyCode::Down).is_empty());
@@ -908,7 +910,8 @@ fn opening_a_case_records_a_view() {
 #[test]
 fn revealing_the_identity_asks_why_and_shows_the_answer_only_here() {
     use crisisdesk::console::Effect;
-    use crisisdesk::protocol::{CommandOp, CommandResult, ResultTag, ServerFrame};
+    use crisisdesk::console::frames::Frame;
+    use crisisdesk::protocol::{CommandOp, CommandResult, ResultTag};
     let mut app = sample_app(Lang::Zh);
     key(&mut app, KeyCode::Enter);
     assert!(render(&app, 100, 30).contains("身份已隐藏"));
@@ -932,16 +935,14 @@ fn revealing_the_identity_asks_why_and_shows_the_answer_only_here() {
         panic!("a reveal: {:?}", cmd.op);
     };
     assert_eq!(reason, "需要联系家长");
-    app.update(Action::Frame(Box::new(ServerFrame::Result(
-        CommandResult {
-            kind: ResultTag::Result,
-            id: cmd.id.clone(),
-            ok: true,
-            error: None,
-            duplicate: false,
-            data: Some(json!({"student": {"id": "S1002", "name": "欧阳若曦\u{1b}[31m"}})),
-        },
-    ))));
+    app.update(Action::Frame(Box::new(Frame::Result(CommandResult {
+        kind: ResultTag::Result,
+        id: cmd.id.clone(),
+        ok: true,
+        error: None,
+        duplicate: false,
+        data: Some(json!({"student": {"id": "S1002", "name": "欧阳若曦\u{1b}[31m"}})),
+    }))));
     app.refresh();
     let screen = render(&app, 100, 30);
     assert!(

@@ -11,15 +11,17 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::cases::{CaseStore, Slot};
 use super::config::AlertPrefs;
+use super::frames::{Frame, RefusalCode, Route};
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
+use super::list::MySteps;
 use super::theme::Theme;
 use crate::playbook::{
     ContactOutcome, OverdueReason, Playbook, Progress, StepAction, StepKind, StepState, StepView,
 };
 use crate::protocol::{
     Actor, Alert, AlertStatus, CaseSnapshot, CaseStatus, Category, CloseOutcome, Command,
-    CommandOp, CommandResult, Event, EventBody, Level, Role, ServerFrame, Source,
+    CommandOp, CommandResult, Event, EventBody, Level, Role, Source,
 };
 use crate::text::{inert, inert_block};
 
@@ -29,7 +31,7 @@ pub enum Action {
     Key(KeyEvent),
     /// The clock moved (countdowns and ages are drawn against this).
     Tick(DateTime<Utc>),
-    Frame(Box<ServerFrame>),
+    Frame(Box<Frame>),
     Connection(ConnectionState),
     /// The relay showed it is alive without sending data (a ping).
     Heard(DateTime<Utc>),
@@ -40,6 +42,10 @@ pub enum Action {
     Reset,
     /// How many of this console's actions wait in its outbox.
     Outbox(usize),
+    /// How many commands wait for room in the channel to the connection
+    /// task (it is busy writing the outbox or the socket); the UI never
+    /// waits for it, it says "sending…".
+    Sending(usize),
     /// The relay's answer to one of this console's commands, with the
     /// command (which may have been sent by an earlier run).
     Answered(Box<Command>, Box<CommandResult>),
@@ -333,9 +339,15 @@ pub struct AlertView {
     pub category: Category,
     pub source: Source,
     pub summary: Option<String>,
-    /// Each signal as one readable line.
+    /// Each signal as one readable line (the `risk` signal excepted: it
+    /// is `why`).
     pub signals: Vec<String>,
     pub scores: Vec<ScaleScore>,
+    /// Why a screening rule flagged the student, one line in the console's
+    /// language, from the alert's `risk` signal (SHARED_CONTRACTS.md).
+    pub why: Option<String>,
+    /// A follow-up alert is listed but never calls for attention.
+    pub route: Route,
 }
 
 /// An open step as the header and the "mine" filter need it, kept per case
@@ -344,8 +356,15 @@ pub struct AlertView {
 pub struct OpenStep {
     pub role: Role,
     pub due: Option<DateTime<Utc>>,
+    /// When to act next: the sooner of the due time and the next contact
+    /// retry ("my steps" sorts by it).
+    pub act_by: Option<DateTime<Utc>>,
     /// A contact step out of attempts: overdue whatever the clock says.
     pub exhausted: bool,
+    /// Which checklist of the case (index into `checklists`) and which
+    /// step of its playbook (index into `steps`).
+    pub checklist: u16,
+    pub step: u16,
 }
 
 impl OpenStep {
@@ -404,9 +423,9 @@ impl CaseView {
 
 /// A case's place in a sort as plain numbers, computed once per case per
 /// sort: (imminent last?, level from the top, time, case number, slot).
-type Rank = (u8, u8, i64, u64, Slot);
+pub(crate) type Rank = (u8, u8, i64, u64, Slot);
 
-fn rank(c: &CaseView, slot: Slot, by: SortKey) -> Rank {
+pub(crate) fn rank(c: &CaseView, slot: Slot, by: SortKey) -> Rank {
     let s = &c.case;
     // Relay case ids are `C` and digits; anything else sorts after them.
     let number =
@@ -523,6 +542,11 @@ pub struct App {
     reveals: HashMap<String, String>,
     /// Actions recorded but not yet answered by the relay (the outbox).
     pub outbox_waiting: usize,
+    /// "My steps", kept up to date by [`App::refresh`].
+    pub my_steps: MySteps,
+    /// Commands not yet taken by the connection task (see
+    /// [`Action::Sending`]).
+    pub sending: usize,
 }
 
 impl App {
@@ -574,6 +598,8 @@ impl App {
             pending: HashMap::new(),
             reveals: HashMap::new(),
             outbox_waiting: 0,
+            sending: 0,
+            my_steps: MySteps::default(),
         }
     }
 
@@ -588,7 +614,7 @@ impl App {
             Action::Frame(frame) => {
                 self.last_heard = Some(self.now);
                 match *frame {
-                    ServerFrame::Session(session) => {
+                    Frame::Session(session) => {
                         if self.live_after.is_none() {
                             self.live_after = Some(session.latest_seq);
                         }
@@ -601,11 +627,12 @@ impl App {
                         for slot in 0..self.cases.len() as Slot {
                             self.recount_steps(slot);
                         }
+                        self.my_steps.invalidate();
                         self.filter_stale = true;
                         self.stats_stale = true;
                     }
-                    ServerFrame::Event(event) => return self.apply_event(*event),
-                    ServerFrame::Result(result) => self.on_result(result, None),
+                    Frame::Event(event, route) => return self.apply_event(*event, route),
+                    Frame::Result(result) => self.on_result(result, None),
                 }
             }
             Action::Connection(state) => {
@@ -623,6 +650,7 @@ impl App {
                 self.notifier = health;
             }
             Action::Outbox(n) => self.outbox_waiting = n,
+            Action::Sending(n) => self.sending = n,
             Action::Answered(command, result) => self.on_result(*result, Some(&command)),
             Action::Reset => {
                 self.cases.clear();
@@ -638,6 +666,7 @@ impl App {
                 self.unseen_escalations.clear();
                 self.alarms.clear();
                 self.stats = Stats::default();
+                self.my_steps.clear();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
             Action::Resize => {}
@@ -697,10 +726,13 @@ impl App {
             self.stats = self.count();
             self.stats_stale = false;
         }
+        let role = self.my_role();
+        self.my_steps.refresh(&self.cases, role);
     }
 
     /// Notes that a case's place in the list may have changed.
     fn touch(&mut self, slot: Slot) {
+        self.my_steps.touch(slot);
         if self.dirty.len() >= RESORT_ABOVE {
             self.resort = true;
         } else {
@@ -815,7 +847,9 @@ impl App {
         self.live_after.is_some_and(|after| seq > after)
     }
 
-    fn apply_event(&mut self, event: Event) -> Vec<Effect> {
+    /// Projects one event onto the cases. `route` is the alert's route
+    /// (see [`Route`]): a follow-up alert never calls for attention.
+    fn apply_event(&mut self, event: Event, route: Route) -> Vec<Effect> {
         // The connection drops repeats, but a console must never double an
         // alert even if one slipped through.
         if event.seq <= self.last_seq {
@@ -841,7 +875,7 @@ impl App {
                     .get(&case.id)
                     .map(|c| (c.case.level, c.case.imminent));
                 let case_id = case.id.clone();
-                let slot = self.apply_alert(event.seq, event.at, *alert, case);
+                let slot = self.apply_alert(event.seq, event.at, *alert, case, route);
                 if let Some(initials) = initials
                     && let Some(view) = self.cases.get_mut(&case_id)
                 {
@@ -856,7 +890,7 @@ impl App {
                     Some((level, imminent)) => now_alarming && !alarming(level, imminent),
                     None => now_alarming,
                 };
-                if live && newly && view.case.status == CaseStatus::Open {
+                if live && newly && route == Route::Crisis && view.case.status == CaseStatus::Open {
                     effects.extend(self.raise_alarm(&case_id));
                 }
             }
@@ -1000,7 +1034,9 @@ impl App {
         at: DateTime<Utc>,
         alert: Alert,
         case: CaseSnapshot,
+        route: Route,
     ) -> Slot {
+        let strings = self.strings;
         let (slot, is_new) = match self.cases.slot(&case.id) {
             Some(slot) => (slot, false),
             None => {
@@ -1046,8 +1082,18 @@ impl App {
             category: alert.category,
             source: alert.source,
             summary: alert.summary.as_deref().map(inert_block),
-            signals: alert.signals.iter().map(describe_signal).collect(),
+            signals: alert
+                .signals
+                .iter()
+                .filter(|signal| !is_risk(signal))
+                .map(describe_signal)
+                .collect(),
             scores: alert.signals.iter().filter_map(scale_score).collect(),
+            why: alert
+                .signals
+                .iter()
+                .find_map(|signal| why_line(strings, signal)),
+            route,
         });
         view.refresh_search_key();
         if is_new {
@@ -1062,18 +1108,29 @@ impl App {
         let view = self.cases.at(slot);
         let case_id = view.case.id.clone();
         let mut open = Vec::new();
-        for progress in &view.checklists {
+        for (checklist, progress) in view.checklists.iter().enumerate() {
             let Some(pb) = self.playbooks.get(&progress.playbook) else {
                 continue;
             };
             // The earliest time there is: nothing is past due, so only an
             // exhausted contact step reads as overdue here.
-            for v in progress.view(pb, DateTime::<Utc>::MIN_UTC) {
-                if v.state.is_open() {
+            for (step, v) in progress
+                .view(pb, DateTime::<Utc>::MIN_UTC)
+                .iter()
+                .enumerate()
+            {
+                if let (true, Ok(checklist), Ok(step)) = (
+                    v.state.is_open(),
+                    u16::try_from(checklist),
+                    u16::try_from(step),
+                ) {
                     open.push(OpenStep {
                         role: v.step.role,
                         due: v.due,
+                        act_by: v.act_by(),
                         exhausted: v.overdue == Some(OverdueReason::AttemptsExhausted),
+                        checklist,
+                        step,
                     });
                 }
             }
@@ -1081,6 +1138,7 @@ impl App {
         if let Some(view) = self.cases.get_mut(&case_id) {
             view.open_steps = open;
         }
+        self.my_steps.touch(slot);
     }
 
     /// Other cases of the same student seen on the stream (real with real,
@@ -1164,7 +1222,7 @@ impl App {
             (true, _) => format!("{what} ✓ {}", s.done),
             (false, Some(e)) => {
                 let why = s
-                    .refusal(&e.code)
+                    .refusal(RefusalCode::parse(&e.code))
                     .map(str::to_string)
                     .unwrap_or_else(|| inert(&e.message));
                 format!("{what} {}: {why}", s.refused)
@@ -1362,44 +1420,44 @@ impl App {
             Cmd::CloseCase => self.ask(Ask::CloseOutcome(case_id.to_string())),
             Cmd::Reveal => self.ask(Ask::RevealReason(case_id.to_string())),
             _ => {
-                let rows = self.case_step_rows(case_id);
-                return self.on_step_list_cmd(rows, cmd);
+                let mut rows = self.case_step_rows(case_id);
+                let len = rows.len();
+                let current = (self.step_cursor < len).then(|| rows.swap_remove(self.step_cursor));
+                return self.on_step_list_cmd(len, current, cmd);
             }
         }
         Vec::new()
     }
 
     fn on_my_steps_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let rows = self.my_step_rows();
+        let current = self.my_step_row(self.step_cursor);
         match cmd {
             Cmd::Back => self.screen = Screen::List,
             Cmd::OpenStepCase => {
-                if let Some(row) = rows.get(self.step_cursor) {
-                    return self.open_case(row.target.case_id.clone());
+                if let Some(row) = current {
+                    return self.open_case(row.target.case_id);
                 }
             }
-            _ => return self.on_step_list_cmd(rows, cmd),
+            _ => return self.on_step_list_cmd(self.my_steps.len(), current, cmd),
         }
         Vec::new()
     }
 
-    /// Commands shared by every list of steps: move, do, skip.
-    fn on_step_list_cmd(&mut self, rows: Vec<StepRow>, cmd: Cmd) -> Vec<Effect> {
-        let last = rows.len().saturating_sub(1);
+    /// Commands shared by every list of steps: move, do, skip. `len` rows,
+    /// `current` the one under the cursor.
+    fn on_step_list_cmd(&mut self, len: usize, current: Option<StepRow>, cmd: Cmd) -> Vec<Effect> {
+        let last = len.saturating_sub(1);
         match cmd {
-            Cmd::Down => self.step_cursor = (self.step_cursor + 1).min(last),
+            Cmd::Down => self.step_cursor = self.step_cursor.saturating_add(1).min(last),
             Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
             Cmd::DoStep => {
-                if let Some((target, kind)) = rows
-                    .get(self.step_cursor)
-                    .map(|r| (r.target.clone(), r.kind.clone()))
-                {
-                    return self.do_step(target, &kind);
+                if let Some(row) = current {
+                    return self.do_step(row.target, &row.kind);
                 }
             }
             Cmd::SkipStep => {
-                if let Some(row) = rows.get(self.step_cursor) {
-                    self.ask(Ask::SkipReason(row.target.clone()));
+                if let Some(row) = current {
+                    self.ask(Ask::SkipReason(row.target));
                 }
             }
             _ => {}
@@ -1610,10 +1668,7 @@ impl App {
         let case_id = match &self.screen {
             Screen::Detail(id) => Some(id.clone()),
             Screen::List => self.selected_case_id().map(str::to_string),
-            Screen::MySteps => self
-                .my_step_rows()
-                .get(self.step_cursor)
-                .map(|r| r.target.case_id.clone()),
+            Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),
@@ -1650,35 +1705,19 @@ impl App {
         rows
     }
 
-    /// My open steps across all open cases, soonest due first.
-    pub fn my_step_rows(&self) -> Vec<StepRow> {
-        let Some(role) = self.my_role() else {
-            return Vec::new();
-        };
-        let mut rows = Vec::new();
-        // Every open case, whatever the list's filter shows.
-        for slot in &self.sorted {
-            let case = self.cases.at(*slot);
-            let case_id = &case.case.id;
-            if !case.open_steps.iter().any(|s| s.role == role) {
-                continue;
-            }
-            for progress in &case.checklists {
-                let Some(pb) = self.playbooks.get(&progress.playbook) else {
-                    continue;
-                };
-                rows.extend(
-                    progress
-                        .view(pb, self.now)
-                        .iter()
-                        .filter(|v| v.step.role == role && v.state.is_open())
-                        .map(|v| StepRow::new(case_id, pb, v)),
-                );
-            }
-        }
-        // Soonest first; steps with no deadline after all dated ones.
-        rows.sort_by_key(|r| (r.act_by.is_none(), r.act_by));
-        rows
+    /// Row `i` of "my steps" (every open step for my role across all open
+    /// cases, soonest due first), built against the clock now. Only the
+    /// rows on screen and the one a key acts on are ever built: the order
+    /// itself is kept by [`MySteps`].
+    pub fn my_step_row(&self, i: usize) -> Option<StepRow> {
+        let key = self.my_steps.get(i)?;
+        let case = self.cases.at(key.slot());
+        let open = case.open_steps.get(usize::from(key.open_step))?;
+        let progress = case.checklists.get(usize::from(open.checklist))?;
+        let pb = self.playbooks.get(&progress.playbook)?;
+        let views = progress.view(pb, self.now);
+        let view = views.get(usize::from(open.step))?;
+        Some(StepRow::new(&case.case.id, pb, view))
     }
 }
 
@@ -1745,6 +1784,70 @@ fn describe_signal(signal: &serde_json::Value) -> String {
         parts.push(format!("{key}={value}"));
     }
     crate::text::fit(&inert(&parts.join(" ")), 200)
+}
+
+fn is_risk(signal: &serde_json::Value) -> bool {
+    signal.get("kind").and_then(serde_json::Value::as_str) == Some("risk")
+}
+
+/// The "why" line of a `risk` signal: each contribution as label and
+/// value, with the level it decides (`→ 高危`) or the weight it adds
+/// (`(+2)`), then the rule and its version:
+/// `UPI 第25题 = 是 → 高危 · PHQ-9 总分 17 (+2) · 规则 upi v3`.
+/// Labels follow the console's language (the other one if missing). Every
+/// piece is untrusted text and made inert.
+fn why_line(s: &Strings, signal: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    if !is_risk(signal) {
+        return None;
+    }
+    let text = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(t) => Some(inert(t.trim())),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    };
+    let (mine, other) = if s.lang_is_zh() {
+        ("label_zh", "label_en")
+    } else {
+        ("label_en", "label_zh")
+    };
+    let mut parts = Vec::new();
+    for c in signal.get("contributions")?.as_array()? {
+        let Some(label) = text(c.get(mine))
+            .filter(|l| !l.is_empty())
+            .or_else(|| text(c.get(other)))
+        else {
+            continue;
+        };
+        let value = text(c.get("value")).unwrap_or_default();
+        let effect =
+            c.get("effect").filter(|e| !e.is_null()).map(|e| {
+                match serde_json::from_value::<Level>(e.clone()) {
+                    Ok(level) => s.level(level).to_string(),
+                    Err(_) => text(Some(e)).unwrap_or_default(),
+                }
+            });
+        let weight = c
+            .get("weight")
+            .and_then(Value::as_f64)
+            .filter(|w| *w != 0.0);
+        parts.push(match (effect, weight) {
+            (Some(effect), _) => format!("{label} = {value} → {effect}"),
+            (None, Some(w)) if w.fract() == 0.0 => format!("{label} {value} ({w:+.0})"),
+            (None, Some(w)) => format!("{label} {value} ({w:+})"),
+            (None, None) => format!("{label} {value}"),
+        });
+    }
+    if let Some(rule) = text(signal.get("rule")) {
+        match text(signal.get("rule_version")) {
+            Some(version) => parts.push(format!("{} {rule} v{version}", s.why_rule)),
+            None => parts.push(format!("{} {rule}", s.why_rule)),
+        }
+    }
+    (!parts.is_empty()).then(|| crate::text::fit(&parts.join(" · "), 300))
 }
 
 /// A scale result from a signal, if it is one: `kind` "scale", a text

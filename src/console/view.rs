@@ -137,6 +137,10 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     let mut row2 = vec![Span::styled(state, state_style)];
     // Unsent actions come right after the connection state: a responder
     // working offline must see that their actions have not reached anyone.
+    if app.sending > 0 {
+        row2.push(Span::raw(" · "));
+        row2.push(Span::styled(s.sending, t.warn));
+    }
     if app.outbox_waiting > 0 {
         row2.push(Span::raw(" · "));
         row2.push(Span::styled(
@@ -538,17 +542,21 @@ const W_DUE: usize = 15;
 const W_STATE: usize = 8;
 const W_ROLE: usize = 12;
 
-fn step_table<'a>(app: &App, rows: &[StepRow], area: Rect, lead: usize) -> Table<'a> {
-    let title_width =
-        (area.width as usize).saturating_sub(1 + 1 + W_DUE + W_STATE + W_ROLE + 5 + lead);
+/// A table of step rows; `rows[0]` is row `offset` of the whole list (the
+/// caller passes only what is on screen or all of a short list).
+fn step_table<'a>(app: &App, rows: &[StepRow], offset: usize, area: Rect) -> Table<'a> {
+    let title_width = (area.width as usize).saturating_sub(1 + 1 + W_DUE + W_STATE + W_ROLE + 5);
     let visible = area.height.saturating_sub(1) as usize;
-    let first = app.step_cursor.saturating_sub(visible.saturating_sub(1));
+    let first = app
+        .step_cursor
+        .saturating_sub(visible.saturating_sub(1))
+        .saturating_sub(offset);
     let body: Vec<Row> = rows
         .iter()
         .enumerate()
         .skip(first)
         .take(visible)
-        .map(|(i, r)| step_row(app, r, i == app.step_cursor, title_width))
+        .map(|(i, r)| step_row(app, r, i + offset == app.step_cursor, title_width))
         .collect();
     let widths = [1, 1, W_DUE, W_STATE, title_width, W_ROLE].map(|w| Constraint::Length(w as u16));
     let s = app.strings;
@@ -559,19 +567,19 @@ fn step_table<'a>(app: &App, rows: &[StepRow], area: Rect, lead: usize) -> Table
 
 fn draw_my_steps(app: &App, frame: &mut Frame, area: Rect) {
     let s = app.strings;
-    let rows = app.my_step_rows();
+    let total = app.my_steps.len();
     let who = app
         .me
         .as_ref()
         .map(|m| s.role(m.role).to_string())
         .unwrap_or_else(|| s.unknown_who.to_string());
-    let title = format!(" {} · {who} · {} ", s.my_steps_title, rows.len());
+    let title = format!(" {} · {who} · {total} ", s.my_steps_title);
     let block = Block::new()
         .borders(Borders::TOP)
         .title(fit(&title, area.width as usize));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if rows.is_empty() {
+    if total == 0 {
         frame.render_widget(Paragraph::new(fit(s.no_steps, inner.width as usize)), inner);
         return;
     }
@@ -581,8 +589,12 @@ fn draw_my_steps(app: &App, frame: &mut Frame, area: Rect) {
             .areas(inner);
     let visible = inner.height.saturating_sub(1) as usize;
     let first = app.step_cursor.saturating_sub(visible.saturating_sub(1));
+    // Only the rows on screen are built (the order is kept in `my_steps`).
+    let rows: Vec<StepRow> = (first..total.min(first.saturating_add(visible)))
+        .filter_map(|i| app.my_step_row(i))
+        .collect();
     let mut ids = vec![Line::styled(s.col_case, app.theme.header_row)];
-    ids.extend(rows.iter().skip(first).take(visible).map(|r| {
+    ids.extend(rows.iter().map(|r| {
         let drill = app
             .cases
             .get(&r.target.case_id)
@@ -594,7 +606,7 @@ fn draw_my_steps(app: &App, frame: &mut Frame, area: Rect) {
         ))
     }));
     frame.render_widget(Paragraph::new(ids), cases);
-    frame.render_widget(step_table(app, &rows, steps, 0), steps);
+    frame.render_widget(step_table(app, &rows, first, steps), steps);
 }
 
 fn draw_prompt(app: &App, prompt: &Prompt, frame: &mut Frame, area: Rect) {
@@ -789,15 +801,25 @@ fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
             Span::raw(summary.next().unwrap_or_default()),
         ]));
         lines.extend(summary.map(|l| Line::raw(format!("  {l}"))));
-        let signals = if latest.signals.is_empty() {
-            s.none.to_string()
-        } else {
-            latest.signals.join(" | ")
-        };
-        lines.push(Line::from(vec![
-            label(s.detail_signals),
-            Span::raw(signals),
-        ]));
+        // A rule's reasons replace the raw signal they come from; other
+        // signals are still listed.
+        if !(latest.signals.is_empty() && latest.why.is_some()) {
+            let signals = if latest.signals.is_empty() {
+                s.none.to_string()
+            } else {
+                latest.signals.join(" | ")
+            };
+            lines.push(Line::from(vec![
+                label(s.detail_signals),
+                Span::raw(signals),
+            ]));
+        }
+        if let Some(why) = &latest.why {
+            lines.push(Line::from(vec![
+                label(s.detail_why),
+                Span::raw(why.clone()),
+            ]));
+        }
     }
 
     lines.push(Line::from(label(&format!(
@@ -900,7 +922,7 @@ fn draw_checklist(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(fit(s.no_steps, inner.width as usize)), inner);
         return;
     }
-    frame.render_widget(step_table(app, &rows, inner, 0), inner);
+    frame.render_widget(step_table(app, &rows, 0, inner), inner);
 }
 
 fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use crisisdesk::console::app::{Action, App, ConnectionState};
+use crisisdesk::console::frames;
 use crisisdesk::console::{Lang, view};
-use crisisdesk::protocol::{Event, ServerFrame};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -29,8 +29,13 @@ pub fn ev(v: Value) -> Action {
         &v.to_string(),
     ))
     .unwrap();
-    let ev: Event = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
-    Action::Frame(Box::new(ServerFrame::Event(Box::new(ev))))
+    // Read as the console reads the wire (the route comes out here).
+    let frame = frames::decode_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
+    assert!(
+        matches!(frame, frames::Frame::Event(..)),
+        "not an event: {v}"
+    );
+    Action::Frame(Box::new(frame))
 }
 
 pub fn case_id(n: u32) -> String {
@@ -77,7 +82,7 @@ pub fn session(role: &str, latest_seq: i64) -> Action {
         "playbooks": library().playbooks(),
     });
     Action::Frame(Box::new(
-        serde_json::from_value(frame).expect("session frame"),
+        frames::decode_value(frame).expect("session frame"),
     ))
 }
 
