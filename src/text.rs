@@ -11,19 +11,27 @@ use unicode_width::UnicodeWidthStr;
 /// a visible stand-in (ESC shows as `␛`), so nothing can drive the terminal,
 /// and a reader sees that something odd was sent.
 pub fn inert(text: &str) -> String {
-    text.chars().map(|c| stand_in(c).unwrap_or(c)).collect()
+    exact(text.chars().map(|c| stand_in(c).unwrap_or(c)))
+}
+
+/// Collects text with no spare capacity: a duty console keeps tens of
+/// thousands of these for hours, and `collect` alone may leave up to half
+/// of each allocation unused.
+fn exact(chars: impl Iterator<Item = char>) -> String {
+    let mut out = String::new();
+    out.extend(chars);
+    out.shrink_to_fit();
+    out
 }
 
 /// Like [`inert`] but keeps line breaks (for multi-line summaries); tabs
 /// become spaces.
 pub fn inert_block(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' => '\n',
-            '\t' => ' ',
-            c => stand_in(c).unwrap_or(c),
-        })
-        .collect()
+    exact(text.chars().map(|c| match c {
+        '\n' => '\n',
+        '\t' => ' ',
+        c => stand_in(c).unwrap_or(c),
+    }))
 }
 
 fn stand_in(c: char) -> Option<char> {

@@ -52,6 +52,36 @@ fn assert_private(note: &DesktopNote) {
 }
 
 #[test]
+fn a_followup_alert_never_rings_notifies_or_raises_a_banner() {
+    for lang in [Lang::Zh, Lang::En] {
+        let mut app = sample_app(lang);
+        let effects = app.update(alert_event(
+            1001,
+            40,
+            followup_risk_alert(),
+            "2026-11-20T13:15:00Z",
+        ));
+        app.refresh();
+        assert!(effects.is_empty(), "{effects:?}");
+        assert_eq!(app.open_alarms().count(), 0);
+        let screen = render(&app, 120, 40);
+        assert!(!screen.contains(app.strings.alarm_new), "{screen}");
+        // Listed at its level all the same.
+        assert!(screen.contains("C000040"), "{screen}");
+
+        // The same alert routed as a crisis does alarm: the route, not the
+        // content, decides.
+        let mut crisis = followup_risk_alert();
+        crisis["route"] = json!("crisis");
+        crisis["id"] = json!("scr2");
+        crisis["student"]["id"] = json!("S3002");
+        let effects = app.update(alert_event(1002, 41, crisis, "2026-11-20T13:16:00Z"));
+        assert!(rang(&effects), "{effects:?}");
+        assert_eq!(notes(&effects).len(), 1);
+    }
+}
+
+#[test]
 fn a_new_high_case_rings_notifies_and_raises_a_banner() {
     for lang in [Lang::Zh, Lang::En] {
         let mut app = sample_app(lang);

@@ -118,6 +118,17 @@ fn views() -> Vec<(&'static str, Build)> {
             app.refresh();
             app
         }),
+        ("detail_why_followup", |l| {
+            let mut app = sample_app(l);
+            app.update(alert_event(
+                1001,
+                40,
+                followup_risk_alert(),
+                "2026-11-20T13:15:00Z",
+            ));
+            open_case(&mut app, "C000040");
+            app
+        }),
         ("cjk_heavy_list", |l| cjk_app(l, false)),
         ("cjk_heavy_detail", |l| cjk_app(l, true)),
         ("drill_demo_banner", |l| {
@@ -128,6 +139,12 @@ fn views() -> Vec<(&'static str, Build)> {
             app
         }),
     ]
+}
+
+fn open_case(app: &mut App, id: &str) {
+    app.refresh();
+    app.selected = app.order_ids().iter().position(|c| *c == id).unwrap();
+    key(app, KeyCode::Enter);
 }
 
 fn open_history(lang: Lang) -> App {
@@ -185,6 +202,46 @@ fn every_view_in_both_languages_at_both_sizes() {
             }
         }
     }
+}
+
+#[test]
+fn the_case_screen_says_why_a_rule_flagged_the_student() {
+    for (lang, why) in [
+        (
+            Lang::Zh,
+            "依据: UPI 第25题 = 是 → 高危 · PHQ-9 总分 17 (+2) · 缺勤 3 天 (+1) · 规则 upi v3",
+        ),
+        (
+            Lang::En,
+            "Why: UPI item 25 = 是 → High · PHQ-9 total 17 (+2) · Absence 3 天 (+1) · rule upi v3",
+        ),
+    ] {
+        let mut app = sample_app(lang);
+        app.update(alert_event(
+            1001,
+            40,
+            followup_risk_alert(),
+            "2026-11-20T13:15:00Z",
+        ));
+        open_case(&mut app, "C000040");
+        let screen = render(&app, 120, 40);
+        assert!(screen.contains(why), "{screen}");
+        // The raw signal is not dumped beside it; the scale still is.
+        assert!(!screen.contains("contributions"), "{screen}");
+        assert!(screen.contains("instrument=PHQ-9"), "{screen}");
+    }
+}
+
+#[test]
+fn why_text_from_a_rule_cannot_drive_the_terminal() {
+    let mut body = followup_risk_alert();
+    body["signals"][0]["contributions"][0]["label_zh"] = json!("UPI\u{1b}[2J第25题");
+    body["signals"][0]["rule"] = json!("upi\u{7}");
+    let mut app = sample_app(Lang::Zh);
+    app.update(alert_event(1001, 40, body, "2026-11-20T13:15:00Z"));
+    open_case(&mut app, "C000040");
+    let why = app.cases["C000040"].alerts[0].why.clone().unwrap();
+    assert!(!why.chars().any(char::is_control), "{why:?}");
 }
 
 #[test]

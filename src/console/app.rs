@@ -9,101 +9,30 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::cases::{CaseStore, Slot};
+pub use super::action::{Action, ConnectionState, DesktopNote, Effect, NotifierHealth};
+pub use super::cases::{
+    AlertView, CaseStore, CaseView, EscalationView, OpenStep, ScaleScore, ScoreSeries, Slot,
+    StudentView,
+};
 use super::config::AlertPrefs;
 use super::frames::{Frame, RefusalCode, Route};
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
 use super::list::MySteps;
+pub use super::list::{
+    CATEGORIES, DrillFilter, Filter, LevelFilter, RESORT_ABOVE, Rank, SortKey, Stats, StatusFilter,
+    rank,
+};
+pub use super::nav::{Ask, DetailTab, Prompt, Screen, StepRef};
 use super::theme::Theme;
 use crate::playbook::{
-    ContactOutcome, OverdueReason, Playbook, Progress, StepAction, StepKind, StepState, StepView,
+    ContactOutcome, OverdueReason, Playbook, StepAction, StepKind, StepState, StepView,
 };
 use crate::protocol::{
-    Actor, Alert, AlertStatus, CaseSnapshot, CaseStatus, Category, CloseOutcome, Command,
-    CommandOp, CommandResult, Event, EventBody, Level, Role, Source,
+    Actor, Alert, CaseSnapshot, CaseStatus, CloseOutcome, Command, CommandOp, CommandResult, Event,
+    EventBody, Level, Role,
 };
 use crate::text::{inert, inert_block};
-
-/// Everything that can change the console's state.
-#[derive(Debug, Clone)]
-pub enum Action {
-    Key(KeyEvent),
-    /// The clock moved (countdowns and ages are drawn against this).
-    Tick(DateTime<Utc>),
-    Frame(Box<Frame>),
-    Connection(ConnectionState),
-    /// The relay showed it is alive without sending data (a ping).
-    Heard(DateTime<Utc>),
-    /// How the desktop notifier is doing.
-    Notifier(NotifierHealth),
-    /// The relay's history is not the one this console followed: drop
-    /// everything and rebuild from its stream.
-    Reset,
-    /// How many of this console's actions wait in its outbox.
-    Outbox(usize),
-    /// How many commands wait for room in the channel to the connection
-    /// task (it is busy writing the outbox or the socket); the UI never
-    /// waits for it, it says "sending…".
-    Sending(usize),
-    /// The relay's answer to one of this console's commands, with the
-    /// command (which may have been sent by an earlier run).
-    Answered(Box<Command>, Box<CommandResult>),
-    Resize,
-}
-
-/// What the I/O side must do after an update.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Send(Command),
-    /// Ring the terminal bell.
-    Bell,
-    /// Show a desktop notification (the notifier task does it).
-    Notify(DesktopNote),
-}
-
-/// A desktop notification. It leaves this machine's screen for the
-/// desktop's notification service (and whatever it logs or shows on a lock
-/// screen), so it carries only the pseudonymous case id, the level and the
-/// category — never a name, never alert text. Built only by
-/// [`App::desktop_note`], from those fields alone.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesktopNote {
-    pub case_id: String,
-    pub summary: String,
-    pub body: String,
-    /// High or imminent: ask the desktop to keep it up until dismissed.
-    pub critical: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NotifierHealth {
-    /// Nothing sent yet.
-    #[default]
-    Unknown,
-    Working,
-    /// No notification service (no D-Bus session: SSH, headless, locked
-    /// down). The console says so once and carries on.
-    Unavailable,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnectionState {
-    Connecting {
-        attempt: u32,
-    },
-    Connected,
-    /// Lost; the next attempt is in `retry_in_secs`.
-    Retrying {
-        attempt: u32,
-        retry_in_secs: u64,
-    },
-    /// The relay refused the credential (HTTP status); retried slowly.
-    Refused {
-        status: u16,
-        retry_in_secs: u64,
-    },
-}
 
 /// A connected relay that has said nothing for this long is shown as stale
 /// (it pings every 15 s, so two pings have been missed).
@@ -118,358 +47,6 @@ pub enum Freshness {
     Stale { secs: i64 },
     /// Not connected; the data is `secs` old (None: never had any).
     Offline { secs: Option<i64> },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Screen {
-    List,
-    Detail(String),
-    /// Every open step for my role across all cases, soonest due first.
-    MySteps,
-}
-
-/// The lower part of the case screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DetailTab {
-    #[default]
-    Checklist,
-    /// The student's earlier cases and alerts, and scale scores over time.
-    History,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LevelFilter {
-    #[default]
-    Any,
-    KeyOrHigher,
-    High,
-    Imminent,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StatusFilter {
-    #[default]
-    Any,
-    Unacknowledged,
-    Acknowledged,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DrillFilter {
-    #[default]
-    Any,
-    RealOnly,
-    DrillsOnly,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
-    /// Imminent first, then highest level, then oldest.
-    #[default]
-    Urgency,
-    Newest,
-    RecentlyUpdated,
-    CaseId,
-}
-
-impl SortKey {
-    fn next(self) -> SortKey {
-        match self {
-            SortKey::Urgency => SortKey::Newest,
-            SortKey::Newest => SortKey::RecentlyUpdated,
-            SortKey::RecentlyUpdated => SortKey::CaseId,
-            SortKey::CaseId => SortKey::Urgency,
-        }
-    }
-}
-
-pub const CATEGORIES: [Category; 7] = [
-    Category::SuicideRisk,
-    Category::SelfHarm,
-    Category::ViolenceThreat,
-    Category::Bullying,
-    Category::TraumaBereavement,
-    Category::AcuteDistress,
-    Category::Other,
-];
-
-/// Which open cases the list shows. Everything here is a cheap test on
-/// data kept per case, so filtering 40,000 cases is one pass.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filter {
-    pub level: LevelFilter,
-    pub status: StatusFilter,
-    pub category: Option<Category>,
-    pub school: Option<String>,
-    /// Cases I acknowledged or that have an open step for my role.
-    pub mine: bool,
-    pub drills: DrillFilter,
-    /// Lower-case text matched against case id, student id and class.
-    pub search: String,
-}
-
-impl Filter {
-    pub fn is_active(&self) -> bool {
-        *self != Filter::default()
-    }
-
-    /// Whether `case` passes. `me` is who I am (for "mine").
-    pub fn admits(&self, c: &CaseView, me: Option<&Actor>) -> bool {
-        let snap = &c.case;
-        let level_ok = match self.level {
-            LevelFilter::Any => true,
-            LevelFilter::KeyOrHigher => snap.level >= Level::Key || snap.imminent,
-            LevelFilter::High => snap.level == Level::High || snap.imminent,
-            LevelFilter::Imminent => snap.imminent,
-        };
-        let status_ok = match self.status {
-            StatusFilter::Any => true,
-            StatusFilter::Unacknowledged => snap.status == CaseStatus::Open,
-            StatusFilter::Acknowledged => snap.status == CaseStatus::Acknowledged,
-        };
-        let drill_ok = match self.drills {
-            DrillFilter::Any => true,
-            DrillFilter::RealOnly => !c.is_drill(),
-            DrillFilter::DrillsOnly => c.is_drill(),
-        };
-        level_ok
-            && status_ok
-            && drill_ok
-            && self.category.is_none_or(|cat| snap.category == cat)
-            && self
-                .school
-                .as_deref()
-                .is_none_or(|s| c.student.school.as_deref() == Some(s))
-            && (!self.mine || c.is_mine(me))
-            && (self.search.is_empty() || c.search_key.contains(&self.search))
-    }
-}
-
-/// A step a key can act on: which case, which checklist, which step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepRef {
-    pub case_id: String,
-    pub playbook: String,
-    pub step: String,
-}
-
-/// A one-line question the console is asking (a reason, a note, a choice).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prompt {
-    pub ask: Ask,
-    pub input: String,
-    /// Why the last submission was not accepted, shown under the input.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Ask {
-    SkipReason(StepRef),
-    NoteText(StepRef),
-    /// Pick an option by its number.
-    Choice(StepRef),
-    /// 1 reached, 2 no answer, 3 refused.
-    ContactOutcome(StepRef),
-    ReferralInstitution(StepRef),
-    ReferralTime(StepRef, String),
-    AddPlaybook(String),
-    CloseOutcome(String),
-    /// Why a leader closes over open required steps (empty when none).
-    CloseReason(String, CloseOutcome),
-    /// Why this responder needs the student's identity (audited).
-    RevealReason(String),
-}
-
-/// An overdue step the relay escalated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EscalationView {
-    pub seq: i64,
-    pub at: DateTime<Utc>,
-    pub playbook: String,
-    pub step: String,
-    pub to: Role,
-    pub owner: Role,
-    pub reason: OverdueReason,
-}
-
-/// A student as a responder sees them, from the latest alert that named
-/// them. All text is already made inert.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StudentView {
-    pub id: String,
-    /// Only after this console asked the relay to reveal it (`r`, with a
-    /// reason, audited); the stream itself never carries names.
-    pub name: Option<String>,
-    /// What the relay sends instead of the name (`王**`).
-    pub initials: Option<String>,
-    pub school: Option<String>,
-    pub grade: Option<String>,
-    pub class: Option<String>,
-    pub under_14: bool,
-}
-
-impl StudentView {
-    /// The student as lists, banners and notices may show them.
-    pub fn list_name(&self) -> String {
-        match (&self.name, &self.initials) {
-            (Some(name), _) => crate::text::masked_name(name),
-            (None, Some(initials)) => initials.clone(),
-            (None, None) => String::new(),
-        }
-    }
-}
-
-/// One scale result from an alert's signals (`{"kind": "scale",
-/// "instrument": "PHQ-9", "score": 17}`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScaleScore {
-    /// Inert and at most 16 cells.
-    pub instrument: String,
-    pub score: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertView {
-    pub seq: i64,
-    pub id: String,
-    pub received_at: DateTime<Utc>,
-    pub observed_at: DateTime<FixedOffset>,
-    pub level: Level,
-    pub imminent: bool,
-    pub category: Category,
-    pub source: Source,
-    pub summary: Option<String>,
-    /// Each signal as one readable line (the `risk` signal excepted: it
-    /// is `why`).
-    pub signals: Vec<String>,
-    pub scores: Vec<ScaleScore>,
-    /// Why a screening rule flagged the student, one line in the console's
-    /// language, from the alert's `risk` signal (SHARED_CONTRACTS.md).
-    pub why: Option<String>,
-    /// A follow-up alert is listed but never calls for attention.
-    pub route: Route,
-}
-
-/// An open step as the header and the "mine" filter need it, kept per case
-/// so neither has to walk every checklist of 40,000 cases.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenStep {
-    pub role: Role,
-    pub due: Option<DateTime<Utc>>,
-    /// When to act next: the sooner of the due time and the next contact
-    /// retry ("my steps" sorts by it).
-    pub act_by: Option<DateTime<Utc>>,
-    /// A contact step out of attempts: overdue whatever the clock says.
-    pub exhausted: bool,
-    /// Which checklist of the case (index into `checklists`) and which
-    /// step of its playbook (index into `steps`).
-    pub checklist: u16,
-    pub step: u16,
-}
-
-impl OpenStep {
-    pub fn overdue_at(&self, now: DateTime<Utc>) -> bool {
-        self.exhausted || self.due.is_some_and(|d| now > d)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaseView {
-    pub case: CaseSnapshot,
-    pub student: StudentView,
-    pub alerts: Vec<AlertView>,
-    /// Checklists in the order they were attached.
-    pub checklists: Vec<Progress>,
-    pub escalations: Vec<EscalationView>,
-    /// How the case was closed, once it is.
-    pub outcome: Option<CloseOutcome>,
-    /// Open steps of every checklist (see [`OpenStep`]).
-    pub open_steps: Vec<OpenStep>,
-    /// Lower-case case id, student id, grade and class, for `/` search.
-    pub search_key: String,
-}
-
-impl CaseView {
-    pub fn is_drill(&self) -> bool {
-        self.case.alert_status != AlertStatus::Actual
-    }
-
-    /// Mine: I acknowledged it, or my role has an open step on it.
-    pub fn is_mine(&self, me: Option<&Actor>) -> bool {
-        let Some(me) = me else { return false };
-        self.case.acknowledged_by.as_ref() == Some(me)
-            || self.open_steps.iter().any(|s| s.role == me.role)
-    }
-
-    /// The student's grade and class as one label: `初二 (3)班`.
-    pub fn class_label(&self) -> String {
-        [self.student.grade.as_deref(), self.student.class.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    fn refresh_search_key(&mut self) {
-        self.search_key = format!(
-            "{}\t{}\t{}",
-            self.case.id,
-            self.student.id,
-            self.class_label()
-        )
-        .to_lowercase();
-    }
-}
-
-/// A case's place in a sort as plain numbers, computed once per case per
-/// sort: (imminent last?, level from the top, time, case number, slot).
-pub(crate) type Rank = (u8, u8, i64, u64, Slot);
-
-pub(crate) fn rank(c: &CaseView, slot: Slot, by: SortKey) -> Rank {
-    let s = &c.case;
-    // Relay case ids are `C` and digits; anything else sorts after them.
-    let number =
-        s.id.strip_prefix('C')
-            .and_then(|d| d.parse::<u64>().ok())
-            .unwrap_or(u64::MAX);
-    match by {
-        SortKey::Urgency => (
-            u8::from(!s.imminent),
-            2 - s.level as u8,
-            s.opened_at.timestamp_micros(),
-            number,
-            slot,
-        ),
-        SortKey::Newest => (0, 0, -s.opened_at.timestamp_micros(), number, slot),
-        SortKey::RecentlyUpdated => (0, 0, -s.updated_at.timestamp_micros(), number, slot),
-        SortKey::CaseId => (0, 0, 0, number, slot),
-    }
-}
-
-/// Past this many changed cases in one batch, re-sorting everything is
-/// cheaper than moving each one.
-const RESORT_ABOVE: usize = 64;
-
-/// The header's numbers, over every open case (not only the filtered ones):
-/// the header answers "how bad is it right now".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Indexed by `Level as usize`.
-    pub by_level: [usize; 3],
-    pub imminent: usize,
-    pub unacknowledged: usize,
-    /// Open steps for my role past their time, across open cases.
-    pub my_overdue: usize,
-    pub open: usize,
-    pub drills: usize,
-}
-
-/// One instrument's results over time, for the history chart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoreSeries {
-    pub instrument: String,
-    /// (when observed, score), oldest first.
-    pub points: Vec<(DateTime<FixedOffset>, f64)>,
 }
 
 pub struct App {
@@ -926,7 +503,10 @@ impl App {
                         .find(|p| p.playbook == progress.playbook)
                     {
                         Some(existing) => *existing = progress,
-                        None => view.checklists.push(progress),
+                        None => {
+                            view.checklists.push(progress);
+                            view.checklists.shrink_to_fit();
+                        }
                     }
                 }
                 if let Some(slot) = self.cases.slot(&case_id) {
@@ -1095,6 +675,12 @@ impl App {
                 .find_map(|signal| why_line(strings, signal)),
             route,
         });
+        // Most cases have one alert for hours: no room kept for four.
+        view.alerts.shrink_to_fit();
+        if let Some(latest) = view.alerts.last_mut() {
+            latest.signals.shrink_to_fit();
+            latest.scores.shrink_to_fit();
+        }
         view.refresh_search_key();
         if is_new {
             let student_id = view.case.student_id.clone();
@@ -1135,6 +721,7 @@ impl App {
                 }
             }
         }
+        open.shrink_to_fit();
         if let Some(view) = self.cases.get_mut(&case_id) {
             view.open_steps = open;
         }

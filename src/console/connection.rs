@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use super::app::{Action, ConnectionState};
+use super::action::{Action, ConnectionState};
 use super::frames::{self, Frame};
 use super::outbox::Outbox;
 use crate::protocol::{ClientFrame, Command};

@@ -1,15 +1,28 @@
 //! The duty console: a ratatui TUI fed by the relay's stream.
 //!
-//! - [`app`]: state and the single update path (`Action` in, `Effect` out).
-//! - [`view`]: drawing, a pure function of the state.
-//! - [`connection`]: the websocket supervisor task.
+//! State and its one update path:
+//! - [`app`]: `App` and `App::update` (`Action` in, `Effect` out), which
+//!   orchestrates the parts below; `App::refresh` brings derived state up
+//!   to date once per batch.
+//! - [`action`]: the messages between the tasks and the state (a leaf).
+//! - [`cases`]: every case seen, in a slab, and what a case holds.
+//! - [`list`]: sort, filter and header counts over the cases, and the
+//!   "my steps" index, all kept up to date incrementally.
+//! - [`nav`]: which screen, tab and question is open (a leaf).
+//! - [`frames`]: frames from the relay, typed; refusal codes.
+//!
+//! Around it:
+//! - [`view`]: drawing, a pure function of the state, one module per region.
+//! - [`connection`]: the websocket supervisor task; [`outbox`]: actions
+//!   kept on disk until the relay has them.
 //! - [`tui`]: the terminal owner that always restores the terminal.
 //! - [`i18n`]: the Chinese and English string catalogues.
 //! - [`keymap`]: which key does what in each view (drives the help overlay).
 //! - [`notify`]: the desktop notifier task.
-//! - [`config`]: the per-user config file.
-//! - [`theme`]: colour-blind-safe, high-contrast and no-colour styles.
+//! - [`config`]: the per-user config file; [`theme`]: colour-blind-safe,
+//!   high-contrast and no-colour styles.
 
+pub mod action;
 pub mod app;
 pub mod cases;
 pub mod config;
@@ -18,6 +31,7 @@ pub mod frames;
 pub mod i18n;
 pub mod keymap;
 pub mod list;
+pub mod nav;
 pub mod notify;
 pub mod outbox;
 pub mod theme;
