@@ -422,11 +422,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "id", "role", "name", "created"
             );
             for c in list {
+                // Padded by display width: a Chinese name takes two cells a glyph.
                 println!(
-                    "{:>5}  {:<12}  {:<24}  {:<20}  {}",
+                    "{:>5}  {:<12}  {}  {:<20}  {}",
                     c.id,
                     c.role.as_str(),
-                    crisisdesk::text::inert(&c.name),
+                    crisisdesk::text::pad(&crisisdesk::text::inert(&c.name), 24),
                     c.created_at.format("%Y-%m-%d %H:%M:%S"),
                     c.revoked_at
                         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())

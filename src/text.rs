@@ -75,6 +75,15 @@ pub fn fit(text: &str, max: usize) -> String {
 }
 
 /// Truncates or pads with spaces to exactly `cells` cells.
+/// `text` followed by spaces up to `cells` display cells, never cut: for
+/// CLI tables, where `{:<24}` would count chars and misalign every column
+/// after a Chinese name.
+pub fn pad(text: &str, cells: usize) -> String {
+    let mut s = text.to_string();
+    s.extend(std::iter::repeat_n(' ', cells.saturating_sub(width(text))));
+    s
+}
+
 pub fn fit_exact(text: &str, cells: usize) -> String {
     let mut s = fit(text, cells);
     let w = width(&s);
@@ -106,6 +115,13 @@ pub fn masked_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn padding_counts_display_cells_and_never_cuts() {
+        assert_eq!(super::pad("王老师", 8), "王老师  ");
+        assert_eq!(super::pad("wang", 6), "wang  ");
+        assert_eq!(super::pad("一二三四五", 4), "一二三四五");
+    }
+
     use super::*;
 
     #[test]

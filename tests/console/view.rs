@@ -2,9 +2,8 @@
 //! snapshots: every view, in both languages, at 80×24 and 120×40. The app is
 //! driven only through its action path, as the live console is.
 
-mod console_support;
 
-use console_support::*;
+use crate::console_support::*;
 use crisisdesk::console::app::{Action, App, ConnectionState, DetailTab, Screen};
 use crisisdesk::console::{Lang, keymap};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -198,7 +197,14 @@ fn every_view_in_both_languages_at_both_sizes() {
             let app = build(lang);
             for (w, h) in SIZES {
                 let screen = render(&app, w, h);
-                insta::assert_snapshot!(format!("{name}_{tag}_{w}x{h}"), screen);
+                // The snapshots keep the names and the folder they had when
+                // this was its own test binary.
+                insta::with_settings!({
+                    snapshot_path => "../snapshots",
+                    prepend_module_to_snapshot => false,
+                }, {
+                    insta::assert_snapshot!(format!("console_view__{name}_{tag}_{w}x{h}"), screen);
+                });
             }
         }
     }

@@ -3,9 +3,8 @@
 //! case is acknowledged — each switchable — and the notification never
 //! carries a name or any alert text.
 
-mod console_support;
 
-use console_support::*;
+use crate::console_support::*;
 use crisisdesk::console::app::{Action, App, DesktopNote, NotifierHealth, Screen};
 use crisisdesk::console::{AlertPrefs, Effect, Lang};
 use crossterm::event::KeyCode;
