@@ -2,6 +2,10 @@
 //! demo and the operator tools. Exit codes: 0 success, 1 a failed check or
 //! operation, 2 bad usage.
 
+// No unwrap and no panic on any path of the relay or the console; tests
+// may (see Cargo.toml [lints] for the rest).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1085,7 +1085,9 @@ impl App {
                 prompt.input.push(c)
             }
             KeyCode::Enter => {
-                let prompt = self.prompt.take().expect("prompt checked above");
+                let Some(prompt) = self.prompt.take() else {
+                    return Vec::new();
+                };
                 return match self.submit(&prompt.ask, prompt.input.trim()) {
                     Ok(effects) => effects,
                     Err(error) => {

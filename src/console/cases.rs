@@ -21,6 +21,10 @@ pub type Slot = u32;
 pub struct CaseStore {
     /// Boxed: a `Vec` of 40,000 inline cases doubles to room for 65,536,
     /// a quarter of it never used; boxes cost a pointer each.
+    #[allow(
+        clippy::vec_box,
+        reason = "the point: boxes do not double with the Vec (see above)"
+    )]
     slots: Vec<Box<CaseView>>,
     index: HashMap<String, Slot>,
 }
@@ -81,6 +85,11 @@ impl CaseStore {
 impl std::ops::Index<&str> for CaseStore {
     type Output = CaseView;
 
+    #[allow(
+        clippy::panic,
+        reason = "indexing by an id not in the store is a caller's bug, as with HashMap; \
+                  the console itself uses `get`"
+    )]
     fn index(&self, id: &str) -> &CaseView {
         self.get(id)
             .unwrap_or_else(|| panic!("no case {}", crate::text::inert(id)))
