@@ -3,7 +3,6 @@
 //! case is acknowledged — each switchable — and the notification never
 //! carries a name or any alert text.
 
-
 use crate::console_support::*;
 use crisisdesk::console::app::{Action, App, DesktopNote, NotifierHealth, Screen};
 use crisisdesk::console::{AlertPrefs, Effect, Lang};

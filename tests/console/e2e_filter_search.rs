@@ -3,7 +3,6 @@
 //! desktop notifications off. Keys are typed as a responder would; the
 //! screen is polled, never slept on.
 
-
 use std::process::Child;
 
 use crate::common::*;

@@ -2,7 +2,6 @@
 //! an alert posted to the relay appears on screen, opens, and quitting gives
 //! the terminal back (alternate screen left, cursor shown).
 
-
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]

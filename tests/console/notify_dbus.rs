@@ -9,7 +9,6 @@
 //! Needs dbus-daemon, Xvfb, dunst and tmux (`.ci/console-deps` installs
 //! them); without them these tests fail rather than pass vacuously.
 
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,6 @@
 //! snapshots: every view, in both languages, at 80×24 and 120×40. The app is
 //! driven only through its action path, as the live console is.
 
-
 use crate::console_support::*;
 use crisisdesk::console::app::{Action, App, ConnectionState, DetailTab, Screen};
 use crisisdesk::console::{Lang, keymap};
