@@ -13,6 +13,10 @@
 //! - [`drill`]: drill scenarios (应急演练), their checker and `drill run`.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
 
+// No unwrap and no panic on any path of the relay or the console; tests
+// may (see Cargo.toml [lints] for the rest).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
 pub mod audit;
 pub mod case;
 pub mod console;

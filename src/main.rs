@@ -2,6 +2,10 @@
 //! demo and the operator tools. Exit codes: 0 success, 1 a failed check or
 //! operation, 2 bad usage.
 
+// No unwrap and no panic on any path of the relay or the console; tests
+// may (see Cargo.toml [lints] for the rest).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -448,11 +452,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "id", "role", "name", "created"
             );
             for c in list {
+                // Padded by display width: a Chinese name takes two cells a glyph.
                 println!(
-                    "{:>5}  {:<12}  {:<24}  {:<20}  {}",
+                    "{:>5}  {:<12}  {}  {:<20}  {}",
                     c.id,
                     c.role.as_str(),
-                    crisisdesk::text::inert(&c.name),
+                    crisisdesk::text::pad(&crisisdesk::text::inert(&c.name), 24),
                     c.created_at.format("%Y-%m-%d %H:%M:%S"),
                     c.revoked_at
                         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())

@@ -11,19 +11,27 @@ use unicode_width::UnicodeWidthStr;
 /// a visible stand-in (ESC shows as `␛`), so nothing can drive the terminal,
 /// and a reader sees that something odd was sent.
 pub fn inert(text: &str) -> String {
-    text.chars().map(|c| stand_in(c).unwrap_or(c)).collect()
+    exact(text.chars().map(|c| stand_in(c).unwrap_or(c)))
+}
+
+/// Collects text with no spare capacity: a duty console keeps tens of
+/// thousands of these for hours, and `collect` alone may leave up to half
+/// of each allocation unused.
+fn exact(chars: impl Iterator<Item = char>) -> String {
+    let mut out = String::new();
+    out.extend(chars);
+    out.shrink_to_fit();
+    out
 }
 
 /// Like [`inert`] but keeps line breaks (for multi-line summaries); tabs
 /// become spaces.
 pub fn inert_block(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' => '\n',
-            '\t' => ' ',
-            c => stand_in(c).unwrap_or(c),
-        })
-        .collect()
+    exact(text.chars().map(|c| match c {
+        '\n' => '\n',
+        '\t' => ' ',
+        c => stand_in(c).unwrap_or(c),
+    }))
 }
 
 fn stand_in(c: char) -> Option<char> {
@@ -67,6 +75,15 @@ pub fn fit(text: &str, max: usize) -> String {
 }
 
 /// Truncates or pads with spaces to exactly `cells` cells.
+/// `text` followed by spaces up to `cells` display cells, never cut: for
+/// CLI tables, where `{:<24}` would count chars and misalign every column
+/// after a Chinese name.
+pub fn pad(text: &str, cells: usize) -> String {
+    let mut s = text.to_string();
+    s.extend(std::iter::repeat_n(' ', cells.saturating_sub(width(text))));
+    s
+}
+
 pub fn fit_exact(text: &str, cells: usize) -> String {
     let mut s = fit(text, cells);
     let w = width(&s);
@@ -98,6 +115,13 @@ pub fn masked_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn padding_counts_display_cells_and_never_cuts() {
+        assert_eq!(super::pad("王老师", 8), "王老师  ");
+        assert_eq!(super::pad("wang", 6), "wang  ");
+        assert_eq!(super::pad("一二三四五", 4), "一二三四五");
+    }
+
     use super::*;
 
     #[test]

@@ -11,7 +11,8 @@ use common::*;
 use crisisdesk::console::Action;
 use crisisdesk::console::app::ConnectionState;
 use crisisdesk::console::connection::Supervisor;
-use crisisdesk::protocol::{Role, ServerFrame};
+use crisisdesk::console::frames::Frame;
+use crisisdesk::protocol::Role;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -71,7 +72,7 @@ async fn observe(
         }
         match tokio::time::timeout(Duration::from_secs(30), actions.recv()).await {
             Ok(Some(Action::Frame(frame))) => {
-                if let ServerFrame::Event(e) = *frame {
+                if let Frame::Event(e, _) = *frame {
                     seen.push(e.seq);
                 }
             }

@@ -9,95 +9,30 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::cases::{CaseStore, Slot};
+pub use super::action::{Action, ConnectionState, DesktopNote, Effect, NotifierHealth};
+pub use super::cases::{
+    AlertView, CaseStore, CaseView, EscalationView, OpenStep, ScaleScore, ScoreSeries, Slot,
+    StudentView,
+};
 use super::config::AlertPrefs;
+use super::frames::{Frame, RefusalCode, Route};
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
+use super::list::MySteps;
+pub use super::list::{
+    CATEGORIES, DrillFilter, Filter, LevelFilter, RESORT_ABOVE, Rank, SortKey, Stats, StatusFilter,
+    rank,
+};
+pub use super::nav::{Ask, DetailTab, Prompt, Screen, StepRef};
 use super::theme::Theme;
 use crate::playbook::{
-    ContactOutcome, OverdueReason, Playbook, Progress, StepAction, StepKind, StepState, StepView,
+    ContactOutcome, OverdueReason, Playbook, StepAction, StepKind, StepState, StepView,
 };
 use crate::protocol::{
-    Actor, Alert, AlertStatus, CaseSnapshot, CaseStatus, Category, CloseOutcome, Command,
-    CommandOp, CommandResult, Event, EventBody, Level, Role, ServerFrame, Source,
+    Actor, Alert, CaseSnapshot, CaseStatus, CloseOutcome, Command, CommandOp, CommandResult, Event,
+    EventBody, Level, Role,
 };
 use crate::text::{inert, inert_block};
-
-/// Everything that can change the console's state.
-#[derive(Debug, Clone)]
-pub enum Action {
-    Key(KeyEvent),
-    /// The clock moved (countdowns and ages are drawn against this).
-    Tick(DateTime<Utc>),
-    Frame(Box<ServerFrame>),
-    Connection(ConnectionState),
-    /// The relay showed it is alive without sending data (a ping).
-    Heard(DateTime<Utc>),
-    /// How the desktop notifier is doing.
-    Notifier(NotifierHealth),
-    /// The relay's history is not the one this console followed: drop
-    /// everything and rebuild from its stream.
-    Reset,
-    /// How many of this console's actions wait in its outbox.
-    Outbox(usize),
-    /// The relay's answer to one of this console's commands, with the
-    /// command (which may have been sent by an earlier run).
-    Answered(Box<Command>, Box<CommandResult>),
-    Resize,
-}
-
-/// What the I/O side must do after an update.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Send(Command),
-    /// Ring the terminal bell.
-    Bell,
-    /// Show a desktop notification (the notifier task does it).
-    Notify(DesktopNote),
-}
-
-/// A desktop notification. It leaves this machine's screen for the
-/// desktop's notification service (and whatever it logs or shows on a lock
-/// screen), so it carries only the pseudonymous case id, the level and the
-/// category — never a name, never alert text. Built only by
-/// [`App::desktop_note`], from those fields alone.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesktopNote {
-    pub case_id: String,
-    pub summary: String,
-    pub body: String,
-    /// High or imminent: ask the desktop to keep it up until dismissed.
-    pub critical: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NotifierHealth {
-    /// Nothing sent yet.
-    #[default]
-    Unknown,
-    Working,
-    /// No notification service (no D-Bus session: SSH, headless, locked
-    /// down). The console says so once and carries on.
-    Unavailable,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnectionState {
-    Connecting {
-        attempt: u32,
-    },
-    Connected,
-    /// Lost; the next attempt is in `retry_in_secs`.
-    Retrying {
-        attempt: u32,
-        retry_in_secs: u64,
-    },
-    /// The relay refused the credential (HTTP status); retried slowly.
-    Refused {
-        status: u16,
-        retry_in_secs: u64,
-    },
-}
 
 /// A connected relay that has said nothing for this long is shown as stale
 /// (it pings every 15 s, so two pings have been missed).
@@ -112,345 +47,6 @@ pub enum Freshness {
     Stale { secs: i64 },
     /// Not connected; the data is `secs` old (None: never had any).
     Offline { secs: Option<i64> },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Screen {
-    List,
-    Detail(String),
-    /// Every open step for my role across all cases, soonest due first.
-    MySteps,
-}
-
-/// The lower part of the case screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DetailTab {
-    #[default]
-    Checklist,
-    /// The student's earlier cases and alerts, and scale scores over time.
-    History,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LevelFilter {
-    #[default]
-    Any,
-    KeyOrHigher,
-    High,
-    Imminent,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StatusFilter {
-    #[default]
-    Any,
-    Unacknowledged,
-    Acknowledged,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DrillFilter {
-    #[default]
-    Any,
-    RealOnly,
-    DrillsOnly,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
-    /// Imminent first, then highest level, then oldest.
-    #[default]
-    Urgency,
-    Newest,
-    RecentlyUpdated,
-    CaseId,
-}
-
-impl SortKey {
-    fn next(self) -> SortKey {
-        match self {
-            SortKey::Urgency => SortKey::Newest,
-            SortKey::Newest => SortKey::RecentlyUpdated,
-            SortKey::RecentlyUpdated => SortKey::CaseId,
-            SortKey::CaseId => SortKey::Urgency,
-        }
-    }
-}
-
-pub const CATEGORIES: [Category; 7] = [
-    Category::SuicideRisk,
-    Category::SelfHarm,
-    Category::ViolenceThreat,
-    Category::Bullying,
-    Category::TraumaBereavement,
-    Category::AcuteDistress,
-    Category::Other,
-];
-
-/// Which open cases the list shows. Everything here is a cheap test on
-/// data kept per case, so filtering 40,000 cases is one pass.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filter {
-    pub level: LevelFilter,
-    pub status: StatusFilter,
-    pub category: Option<Category>,
-    pub school: Option<String>,
-    /// Cases I acknowledged or that have an open step for my role.
-    pub mine: bool,
-    pub drills: DrillFilter,
-    /// Lower-case text matched against case id, student id and class.
-    pub search: String,
-}
-
-impl Filter {
-    pub fn is_active(&self) -> bool {
-        *self != Filter::default()
-    }
-
-    /// Whether `case` passes. `me` is who I am (for "mine").
-    pub fn admits(&self, c: &CaseView, me: Option<&Actor>) -> bool {
-        let snap = &c.case;
-        let level_ok = match self.level {
-            LevelFilter::Any => true,
-            LevelFilter::KeyOrHigher => snap.level >= Level::Key || snap.imminent,
-            LevelFilter::High => snap.level == Level::High || snap.imminent,
-            LevelFilter::Imminent => snap.imminent,
-        };
-        let status_ok = match self.status {
-            StatusFilter::Any => true,
-            StatusFilter::Unacknowledged => snap.status == CaseStatus::Open,
-            StatusFilter::Acknowledged => snap.status == CaseStatus::Acknowledged,
-        };
-        let drill_ok = match self.drills {
-            DrillFilter::Any => true,
-            DrillFilter::RealOnly => !c.is_drill(),
-            DrillFilter::DrillsOnly => c.is_drill(),
-        };
-        level_ok
-            && status_ok
-            && drill_ok
-            && self.category.is_none_or(|cat| snap.category == cat)
-            && self
-                .school
-                .as_deref()
-                .is_none_or(|s| c.student.school.as_deref() == Some(s))
-            && (!self.mine || c.is_mine(me))
-            && (self.search.is_empty() || c.search_key.contains(&self.search))
-    }
-}
-
-/// A step a key can act on: which case, which checklist, which step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepRef {
-    pub case_id: String,
-    pub playbook: String,
-    pub step: String,
-}
-
-/// A one-line question the console is asking (a reason, a note, a choice).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prompt {
-    pub ask: Ask,
-    pub input: String,
-    /// Why the last submission was not accepted, shown under the input.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Ask {
-    SkipReason(StepRef),
-    NoteText(StepRef),
-    /// Pick an option by its number.
-    Choice(StepRef),
-    /// 1 reached, 2 no answer, 3 refused.
-    ContactOutcome(StepRef),
-    ReferralInstitution(StepRef),
-    ReferralTime(StepRef, String),
-    AddPlaybook(String),
-    CloseOutcome(String),
-    /// Why a leader closes over open required steps (empty when none).
-    CloseReason(String, CloseOutcome),
-    /// Why this responder needs the student's identity (audited).
-    RevealReason(String),
-}
-
-/// An overdue step the relay escalated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EscalationView {
-    pub seq: i64,
-    pub at: DateTime<Utc>,
-    pub playbook: String,
-    pub step: String,
-    pub to: Role,
-    pub owner: Role,
-    pub reason: OverdueReason,
-}
-
-/// A student as a responder sees them, from the latest alert that named
-/// them. All text is already made inert.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StudentView {
-    pub id: String,
-    /// Only after this console asked the relay to reveal it (`r`, with a
-    /// reason, audited); the stream itself never carries names.
-    pub name: Option<String>,
-    /// What the relay sends instead of the name (`王**`).
-    pub initials: Option<String>,
-    pub school: Option<String>,
-    pub grade: Option<String>,
-    pub class: Option<String>,
-    pub under_14: bool,
-}
-
-impl StudentView {
-    /// The student as lists, banners and notices may show them.
-    pub fn list_name(&self) -> String {
-        match (&self.name, &self.initials) {
-            (Some(name), _) => crate::text::masked_name(name),
-            (None, Some(initials)) => initials.clone(),
-            (None, None) => String::new(),
-        }
-    }
-}
-
-/// One scale result from an alert's signals (`{"kind": "scale",
-/// "instrument": "PHQ-9", "score": 17}`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScaleScore {
-    /// Inert and at most 16 cells.
-    pub instrument: String,
-    pub score: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertView {
-    pub seq: i64,
-    pub id: String,
-    pub received_at: DateTime<Utc>,
-    pub observed_at: DateTime<FixedOffset>,
-    pub level: Level,
-    pub imminent: bool,
-    pub category: Category,
-    pub source: Source,
-    pub summary: Option<String>,
-    /// Each signal as one readable line.
-    pub signals: Vec<String>,
-    pub scores: Vec<ScaleScore>,
-}
-
-/// An open step as the header and the "mine" filter need it, kept per case
-/// so neither has to walk every checklist of 40,000 cases.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenStep {
-    pub role: Role,
-    pub due: Option<DateTime<Utc>>,
-    /// A contact step out of attempts: overdue whatever the clock says.
-    pub exhausted: bool,
-}
-
-impl OpenStep {
-    pub fn overdue_at(&self, now: DateTime<Utc>) -> bool {
-        self.exhausted || self.due.is_some_and(|d| now > d)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaseView {
-    pub case: CaseSnapshot,
-    pub student: StudentView,
-    pub alerts: Vec<AlertView>,
-    /// Checklists in the order they were attached.
-    pub checklists: Vec<Progress>,
-    pub escalations: Vec<EscalationView>,
-    /// How the case was closed, once it is.
-    pub outcome: Option<CloseOutcome>,
-    /// Open steps of every checklist (see [`OpenStep`]).
-    pub open_steps: Vec<OpenStep>,
-    /// Lower-case case id, student id, grade and class, for `/` search.
-    pub search_key: String,
-}
-
-impl CaseView {
-    pub fn is_drill(&self) -> bool {
-        self.case.alert_status != AlertStatus::Actual
-    }
-
-    /// Mine: I acknowledged it, or my role has an open step on it.
-    pub fn is_mine(&self, me: Option<&Actor>) -> bool {
-        let Some(me) = me else { return false };
-        self.case.acknowledged_by.as_ref() == Some(me)
-            || self.open_steps.iter().any(|s| s.role == me.role)
-    }
-
-    /// The student's grade and class as one label: `初二 (3)班`.
-    pub fn class_label(&self) -> String {
-        [self.student.grade.as_deref(), self.student.class.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    fn refresh_search_key(&mut self) {
-        self.search_key = format!(
-            "{}\t{}\t{}",
-            self.case.id,
-            self.student.id,
-            self.class_label()
-        )
-        .to_lowercase();
-    }
-}
-
-/// A case's place in a sort as plain numbers, computed once per case per
-/// sort: (imminent last?, level from the top, time, case number, slot).
-type Rank = (u8, u8, i64, u64, Slot);
-
-fn rank(c: &CaseView, slot: Slot, by: SortKey) -> Rank {
-    let s = &c.case;
-    // Relay case ids are `C` and digits; anything else sorts after them.
-    let number =
-        s.id.strip_prefix('C')
-            .and_then(|d| d.parse::<u64>().ok())
-            .unwrap_or(u64::MAX);
-    match by {
-        SortKey::Urgency => (
-            u8::from(!s.imminent),
-            2 - s.level as u8,
-            s.opened_at.timestamp_micros(),
-            number,
-            slot,
-        ),
-        SortKey::Newest => (0, 0, -s.opened_at.timestamp_micros(), number, slot),
-        SortKey::RecentlyUpdated => (0, 0, -s.updated_at.timestamp_micros(), number, slot),
-        SortKey::CaseId => (0, 0, 0, number, slot),
-    }
-}
-
-/// Past this many changed cases in one batch, re-sorting everything is
-/// cheaper than moving each one.
-const RESORT_ABOVE: usize = 64;
-
-/// The header's numbers, over every open case (not only the filtered ones):
-/// the header answers "how bad is it right now".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Indexed by `Level as usize`.
-    pub by_level: [usize; 3],
-    pub imminent: usize,
-    pub unacknowledged: usize,
-    /// Open steps for my role past their time, across open cases.
-    pub my_overdue: usize,
-    pub open: usize,
-    pub drills: usize,
-}
-
-/// One instrument's results over time, for the history chart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoreSeries {
-    pub instrument: String,
-    /// (when observed, score), oldest first.
-    pub points: Vec<(DateTime<FixedOffset>, f64)>,
 }
 
 pub struct App {
@@ -523,6 +119,11 @@ pub struct App {
     reveals: HashMap<String, String>,
     /// Actions recorded but not yet answered by the relay (the outbox).
     pub outbox_waiting: usize,
+    /// "My steps", kept up to date by [`App::refresh`].
+    pub my_steps: MySteps,
+    /// Commands not yet taken by the connection task (see
+    /// [`Action::Sending`]).
+    pub sending: usize,
 }
 
 impl App {
@@ -574,6 +175,8 @@ impl App {
             pending: HashMap::new(),
             reveals: HashMap::new(),
             outbox_waiting: 0,
+            sending: 0,
+            my_steps: MySteps::default(),
         }
     }
 
@@ -588,7 +191,7 @@ impl App {
             Action::Frame(frame) => {
                 self.last_heard = Some(self.now);
                 match *frame {
-                    ServerFrame::Session(session) => {
+                    Frame::Session(session) => {
                         if self.live_after.is_none() {
                             self.live_after = Some(session.latest_seq);
                         }
@@ -601,11 +204,12 @@ impl App {
                         for slot in 0..self.cases.len() as Slot {
                             self.recount_steps(slot);
                         }
+                        self.my_steps.invalidate();
                         self.filter_stale = true;
                         self.stats_stale = true;
                     }
-                    ServerFrame::Event(event) => return self.apply_event(*event),
-                    ServerFrame::Result(result) => self.on_result(result, None),
+                    Frame::Event(event, route) => return self.apply_event(*event, route),
+                    Frame::Result(result) => self.on_result(result, None),
                 }
             }
             Action::Connection(state) => {
@@ -623,6 +227,7 @@ impl App {
                 self.notifier = health;
             }
             Action::Outbox(n) => self.outbox_waiting = n,
+            Action::Sending(n) => self.sending = n,
             Action::Answered(command, result) => self.on_result(*result, Some(&command)),
             Action::Reset => {
                 self.cases.clear();
@@ -638,6 +243,7 @@ impl App {
                 self.unseen_escalations.clear();
                 self.alarms.clear();
                 self.stats = Stats::default();
+                self.my_steps.clear();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
             Action::Resize => {}
@@ -697,10 +303,13 @@ impl App {
             self.stats = self.count();
             self.stats_stale = false;
         }
+        let role = self.my_role();
+        self.my_steps.refresh(&self.cases, role);
     }
 
     /// Notes that a case's place in the list may have changed.
     fn touch(&mut self, slot: Slot) {
+        self.my_steps.touch(slot);
         if self.dirty.len() >= RESORT_ABOVE {
             self.resort = true;
         } else {
@@ -815,7 +424,9 @@ impl App {
         self.live_after.is_some_and(|after| seq > after)
     }
 
-    fn apply_event(&mut self, event: Event) -> Vec<Effect> {
+    /// Projects one event onto the cases. `route` is the alert's route
+    /// (see [`Route`]): a follow-up alert never calls for attention.
+    fn apply_event(&mut self, event: Event, route: Route) -> Vec<Effect> {
         // The connection drops repeats, but a console must never double an
         // alert even if one slipped through.
         if event.seq <= self.last_seq {
@@ -841,7 +452,7 @@ impl App {
                     .get(&case.id)
                     .map(|c| (c.case.level, c.case.imminent));
                 let case_id = case.id.clone();
-                let slot = self.apply_alert(event.seq, event.at, *alert, case);
+                let slot = self.apply_alert(event.seq, event.at, *alert, case, route);
                 if let Some(initials) = initials
                     && let Some(view) = self.cases.get_mut(&case_id)
                 {
@@ -856,7 +467,7 @@ impl App {
                     Some((level, imminent)) => now_alarming && !alarming(level, imminent),
                     None => now_alarming,
                 };
-                if live && newly && view.case.status == CaseStatus::Open {
+                if live && newly && route == Route::Crisis && view.case.status == CaseStatus::Open {
                     effects.extend(self.raise_alarm(&case_id));
                 }
             }
@@ -892,7 +503,10 @@ impl App {
                         .find(|p| p.playbook == progress.playbook)
                     {
                         Some(existing) => *existing = progress,
-                        None => view.checklists.push(progress),
+                        None => {
+                            view.checklists.push(progress);
+                            view.checklists.shrink_to_fit();
+                        }
                     }
                 }
                 if let Some(slot) = self.cases.slot(&case_id) {
@@ -1000,7 +614,9 @@ impl App {
         at: DateTime<Utc>,
         alert: Alert,
         case: CaseSnapshot,
+        route: Route,
     ) -> Slot {
+        let strings = self.strings;
         let (slot, is_new) = match self.cases.slot(&case.id) {
             Some(slot) => (slot, false),
             None => {
@@ -1046,9 +662,25 @@ impl App {
             category: alert.category,
             source: alert.source,
             summary: alert.summary.as_deref().map(inert_block),
-            signals: alert.signals.iter().map(describe_signal).collect(),
+            signals: alert
+                .signals
+                .iter()
+                .filter(|signal| !is_risk(signal))
+                .map(describe_signal)
+                .collect(),
             scores: alert.signals.iter().filter_map(scale_score).collect(),
+            why: alert
+                .signals
+                .iter()
+                .find_map(|signal| why_line(strings, signal)),
+            route,
         });
+        // Most cases have one alert for hours: no room kept for four.
+        view.alerts.shrink_to_fit();
+        if let Some(latest) = view.alerts.last_mut() {
+            latest.signals.shrink_to_fit();
+            latest.scores.shrink_to_fit();
+        }
         view.refresh_search_key();
         if is_new {
             let student_id = view.case.student_id.clone();
@@ -1062,25 +694,38 @@ impl App {
         let view = self.cases.at(slot);
         let case_id = view.case.id.clone();
         let mut open = Vec::new();
-        for progress in &view.checklists {
+        for (checklist, progress) in view.checklists.iter().enumerate() {
             let Some(pb) = self.playbooks.get(&progress.playbook) else {
                 continue;
             };
             // The earliest time there is: nothing is past due, so only an
             // exhausted contact step reads as overdue here.
-            for v in progress.view(pb, DateTime::<Utc>::MIN_UTC) {
-                if v.state.is_open() {
+            for (step, v) in progress
+                .view(pb, DateTime::<Utc>::MIN_UTC)
+                .iter()
+                .enumerate()
+            {
+                if let (true, Ok(checklist), Ok(step)) = (
+                    v.state.is_open(),
+                    u16::try_from(checklist),
+                    u16::try_from(step),
+                ) {
                     open.push(OpenStep {
                         role: v.step.role,
                         due: v.due,
+                        act_by: v.act_by(),
                         exhausted: v.overdue == Some(OverdueReason::AttemptsExhausted),
+                        checklist,
+                        step,
                     });
                 }
             }
         }
+        open.shrink_to_fit();
         if let Some(view) = self.cases.get_mut(&case_id) {
             view.open_steps = open;
         }
+        self.my_steps.touch(slot);
     }
 
     /// Other cases of the same student seen on the stream (real with real,
@@ -1164,7 +809,7 @@ impl App {
             (true, _) => format!("{what} ✓ {}", s.done),
             (false, Some(e)) => {
                 let why = s
-                    .refusal(&e.code)
+                    .refusal(RefusalCode::parse(&e.code))
                     .map(str::to_string)
                     .unwrap_or_else(|| inert(&e.message));
                 format!("{what} {}: {why}", s.refused)
@@ -1362,44 +1007,44 @@ impl App {
             Cmd::CloseCase => self.ask(Ask::CloseOutcome(case_id.to_string())),
             Cmd::Reveal => self.ask(Ask::RevealReason(case_id.to_string())),
             _ => {
-                let rows = self.case_step_rows(case_id);
-                return self.on_step_list_cmd(rows, cmd);
+                let mut rows = self.case_step_rows(case_id);
+                let len = rows.len();
+                let current = (self.step_cursor < len).then(|| rows.swap_remove(self.step_cursor));
+                return self.on_step_list_cmd(len, current, cmd);
             }
         }
         Vec::new()
     }
 
     fn on_my_steps_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let rows = self.my_step_rows();
+        let current = self.my_step_row(self.step_cursor);
         match cmd {
             Cmd::Back => self.screen = Screen::List,
             Cmd::OpenStepCase => {
-                if let Some(row) = rows.get(self.step_cursor) {
-                    return self.open_case(row.target.case_id.clone());
+                if let Some(row) = current {
+                    return self.open_case(row.target.case_id);
                 }
             }
-            _ => return self.on_step_list_cmd(rows, cmd),
+            _ => return self.on_step_list_cmd(self.my_steps.len(), current, cmd),
         }
         Vec::new()
     }
 
-    /// Commands shared by every list of steps: move, do, skip.
-    fn on_step_list_cmd(&mut self, rows: Vec<StepRow>, cmd: Cmd) -> Vec<Effect> {
-        let last = rows.len().saturating_sub(1);
+    /// Commands shared by every list of steps: move, do, skip. `len` rows,
+    /// `current` the one under the cursor.
+    fn on_step_list_cmd(&mut self, len: usize, current: Option<StepRow>, cmd: Cmd) -> Vec<Effect> {
+        let last = len.saturating_sub(1);
         match cmd {
-            Cmd::Down => self.step_cursor = (self.step_cursor + 1).min(last),
+            Cmd::Down => self.step_cursor = self.step_cursor.saturating_add(1).min(last),
             Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
             Cmd::DoStep => {
-                if let Some((target, kind)) = rows
-                    .get(self.step_cursor)
-                    .map(|r| (r.target.clone(), r.kind.clone()))
-                {
-                    return self.do_step(target, &kind);
+                if let Some(row) = current {
+                    return self.do_step(row.target, &row.kind);
                 }
             }
             Cmd::SkipStep => {
-                if let Some(row) = rows.get(self.step_cursor) {
-                    self.ask(Ask::SkipReason(row.target.clone()));
+                if let Some(row) = current {
+                    self.ask(Ask::SkipReason(row.target));
                 }
             }
             _ => {}
@@ -1440,7 +1085,9 @@ impl App {
                 prompt.input.push(c)
             }
             KeyCode::Enter => {
-                let prompt = self.prompt.take().expect("prompt checked above");
+                let Some(prompt) = self.prompt.take() else {
+                    return Vec::new();
+                };
                 return match self.submit(&prompt.ask, prompt.input.trim()) {
                     Ok(effects) => effects,
                     Err(error) => {
@@ -1610,10 +1257,7 @@ impl App {
         let case_id = match &self.screen {
             Screen::Detail(id) => Some(id.clone()),
             Screen::List => self.selected_case_id().map(str::to_string),
-            Screen::MySteps => self
-                .my_step_rows()
-                .get(self.step_cursor)
-                .map(|r| r.target.case_id.clone()),
+            Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),
@@ -1650,35 +1294,19 @@ impl App {
         rows
     }
 
-    /// My open steps across all open cases, soonest due first.
-    pub fn my_step_rows(&self) -> Vec<StepRow> {
-        let Some(role) = self.my_role() else {
-            return Vec::new();
-        };
-        let mut rows = Vec::new();
-        // Every open case, whatever the list's filter shows.
-        for slot in &self.sorted {
-            let case = self.cases.at(*slot);
-            let case_id = &case.case.id;
-            if !case.open_steps.iter().any(|s| s.role == role) {
-                continue;
-            }
-            for progress in &case.checklists {
-                let Some(pb) = self.playbooks.get(&progress.playbook) else {
-                    continue;
-                };
-                rows.extend(
-                    progress
-                        .view(pb, self.now)
-                        .iter()
-                        .filter(|v| v.step.role == role && v.state.is_open())
-                        .map(|v| StepRow::new(case_id, pb, v)),
-                );
-            }
-        }
-        // Soonest first; steps with no deadline after all dated ones.
-        rows.sort_by_key(|r| (r.act_by.is_none(), r.act_by));
-        rows
+    /// Row `i` of "my steps" (every open step for my role across all open
+    /// cases, soonest due first), built against the clock now. Only the
+    /// rows on screen and the one a key acts on are ever built: the order
+    /// itself is kept by [`MySteps`].
+    pub fn my_step_row(&self, i: usize) -> Option<StepRow> {
+        let key = self.my_steps.get(i)?;
+        let case = self.cases.at(key.slot());
+        let open = case.open_steps.get(usize::from(key.open_step))?;
+        let progress = case.checklists.get(usize::from(open.checklist))?;
+        let pb = self.playbooks.get(&progress.playbook)?;
+        let views = progress.view(pb, self.now);
+        let view = views.get(usize::from(open.step))?;
+        Some(StepRow::new(&case.case.id, pb, view))
     }
 }
 
@@ -1745,6 +1373,70 @@ fn describe_signal(signal: &serde_json::Value) -> String {
         parts.push(format!("{key}={value}"));
     }
     crate::text::fit(&inert(&parts.join(" ")), 200)
+}
+
+fn is_risk(signal: &serde_json::Value) -> bool {
+    signal.get("kind").and_then(serde_json::Value::as_str) == Some("risk")
+}
+
+/// The "why" line of a `risk` signal: each contribution as label and
+/// value, with the level it decides (`→ 高危`) or the weight it adds
+/// (`(+2)`), then the rule and its version:
+/// `UPI 第25题 = 是 → 高危 · PHQ-9 总分 17 (+2) · 规则 upi v3`.
+/// Labels follow the console's language (the other one if missing). Every
+/// piece is untrusted text and made inert.
+fn why_line(s: &Strings, signal: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    if !is_risk(signal) {
+        return None;
+    }
+    let text = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(t) => Some(inert(t.trim())),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    };
+    let (mine, other) = if s.lang_is_zh() {
+        ("label_zh", "label_en")
+    } else {
+        ("label_en", "label_zh")
+    };
+    let mut parts = Vec::new();
+    for c in signal.get("contributions")?.as_array()? {
+        let Some(label) = text(c.get(mine))
+            .filter(|l| !l.is_empty())
+            .or_else(|| text(c.get(other)))
+        else {
+            continue;
+        };
+        let value = text(c.get("value")).unwrap_or_default();
+        let effect =
+            c.get("effect").filter(|e| !e.is_null()).map(|e| {
+                match serde_json::from_value::<Level>(e.clone()) {
+                    Ok(level) => s.level(level).to_string(),
+                    Err(_) => text(Some(e)).unwrap_or_default(),
+                }
+            });
+        let weight = c
+            .get("weight")
+            .and_then(Value::as_f64)
+            .filter(|w| *w != 0.0);
+        parts.push(match (effect, weight) {
+            (Some(effect), _) => format!("{label} = {value} → {effect}"),
+            (None, Some(w)) if w.fract() == 0.0 => format!("{label} {value} ({w:+.0})"),
+            (None, Some(w)) => format!("{label} {value} ({w:+})"),
+            (None, None) => format!("{label} {value}"),
+        });
+    }
+    if let Some(rule) = text(signal.get("rule")) {
+        match text(signal.get("rule_version")) {
+            Some(version) => parts.push(format!("{} {rule} v{version}", s.why_rule)),
+            None => parts.push(format!("{} {rule}", s.why_rule)),
+        }
+    }
+    (!parts.is_empty()).then(|| crate::text::fit(&parts.join(" · "), 300))
 }
 
 /// A scale result from a signal, if it is one: `kind` "scale", a text

@@ -5,7 +5,13 @@
 
 use std::collections::HashMap;
 
-use super::app::CaseView;
+use chrono::{DateTime, FixedOffset, Utc};
+
+use super::frames::Route;
+use crate::playbook::{OverdueReason, Progress};
+use crate::protocol::{
+    Actor, AlertStatus, CaseSnapshot, Category, CloseOutcome, Level, Role, Source,
+};
 
 /// A case's place in the slab; stable for the life of the console (until a
 /// reset).
@@ -13,17 +19,23 @@ pub type Slot = u32;
 
 #[derive(Debug, Default)]
 pub struct CaseStore {
-    slots: Vec<CaseView>,
+    /// Boxed: a `Vec` of 40,000 inline cases doubles to room for 65,536,
+    /// a quarter of it never used; boxes cost a pointer each.
+    #[allow(
+        clippy::vec_box,
+        reason = "the point: boxes do not double with the Vec (see above)"
+    )]
+    slots: Vec<Box<CaseView>>,
     index: HashMap<String, Slot>,
 }
 
 impl CaseStore {
     pub fn get(&self, id: &str) -> Option<&CaseView> {
-        self.index.get(id).map(|s| &self.slots[*s as usize])
+        self.index.get(id).map(|s| self.slots[*s as usize].as_ref())
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut CaseView> {
-        self.index.get(id).map(|s| &mut self.slots[*s as usize])
+        self.index.get(id).map(|s| self.slots[*s as usize].as_mut())
     }
 
     pub fn slot(&self, id: &str) -> Option<Slot> {
@@ -44,7 +56,7 @@ impl CaseStore {
     pub fn insert(&mut self, case: CaseView) -> Slot {
         let slot = self.slots.len() as Slot;
         self.index.insert(case.case.id.clone(), slot);
-        self.slots.push(case);
+        self.slots.push(Box::new(case));
         slot
     }
 
@@ -58,7 +70,10 @@ impl CaseStore {
 
     /// Every case with its slot, in arrival order.
     pub fn iter(&self) -> impl Iterator<Item = (Slot, &CaseView)> {
-        self.slots.iter().enumerate().map(|(i, c)| (i as Slot, c))
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as Slot, c.as_ref()))
     }
 
     pub fn clear(&mut self) {
@@ -70,6 +85,11 @@ impl CaseStore {
 impl std::ops::Index<&str> for CaseStore {
     type Output = CaseView;
 
+    #[allow(
+        clippy::panic,
+        reason = "indexing by an id not in the store is a caller's bug, as with HashMap; \
+                  the console itself uses `get`"
+    )]
     fn index(&self, id: &str) -> &CaseView {
         self.get(id)
             .unwrap_or_else(|| panic!("no case {}", crate::text::inert(id)))
@@ -82,4 +102,153 @@ impl std::ops::Index<&String> for CaseStore {
     fn index(&self, id: &String) -> &CaseView {
         &self[id.as_str()]
     }
+}
+
+/// An overdue step the relay escalated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalationView {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub playbook: String,
+    pub step: String,
+    pub to: Role,
+    pub owner: Role,
+    pub reason: OverdueReason,
+}
+
+/// A student as a responder sees them, from the latest alert that named
+/// them. All text is already made inert.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StudentView {
+    pub id: String,
+    /// Only after this console asked the relay to reveal it (`r`, with a
+    /// reason, audited); the stream itself never carries names.
+    pub name: Option<String>,
+    /// What the relay sends instead of the name (`王**`).
+    pub initials: Option<String>,
+    pub school: Option<String>,
+    pub grade: Option<String>,
+    pub class: Option<String>,
+    pub under_14: bool,
+}
+
+impl StudentView {
+    /// The student as lists, banners and notices may show them.
+    pub fn list_name(&self) -> String {
+        match (&self.name, &self.initials) {
+            (Some(name), _) => crate::text::masked_name(name),
+            (None, Some(initials)) => initials.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// One scale result from an alert's signals (`{"kind": "scale",
+/// "instrument": "PHQ-9", "score": 17}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleScore {
+    /// Inert and at most 16 cells.
+    pub instrument: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertView {
+    pub seq: i64,
+    pub id: String,
+    pub received_at: DateTime<Utc>,
+    pub observed_at: DateTime<FixedOffset>,
+    pub level: Level,
+    pub imminent: bool,
+    pub category: Category,
+    pub source: Source,
+    pub summary: Option<String>,
+    /// Each signal as one readable line (the `risk` signal excepted: it
+    /// is `why`).
+    pub signals: Vec<String>,
+    pub scores: Vec<ScaleScore>,
+    /// Why a screening rule flagged the student, one line in the console's
+    /// language, from the alert's `risk` signal (SHARED_CONTRACTS.md).
+    pub why: Option<String>,
+    /// A follow-up alert is listed but never calls for attention.
+    pub route: Route,
+}
+
+/// An open step as the header and the "mine" filter need it, kept per case
+/// so neither has to walk every checklist of 40,000 cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenStep {
+    pub role: Role,
+    pub due: Option<DateTime<Utc>>,
+    /// When to act next: the sooner of the due time and the next contact
+    /// retry ("my steps" sorts by it).
+    pub act_by: Option<DateTime<Utc>>,
+    /// A contact step out of attempts: overdue whatever the clock says.
+    pub exhausted: bool,
+    /// Which checklist of the case (index into `checklists`) and which
+    /// step of its playbook (index into `steps`).
+    pub checklist: u16,
+    pub step: u16,
+}
+
+impl OpenStep {
+    pub fn overdue_at(&self, now: DateTime<Utc>) -> bool {
+        self.exhausted || self.due.is_some_and(|d| now > d)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseView {
+    pub case: CaseSnapshot,
+    pub student: StudentView,
+    pub alerts: Vec<AlertView>,
+    /// Checklists in the order they were attached.
+    pub checklists: Vec<Progress>,
+    pub escalations: Vec<EscalationView>,
+    /// How the case was closed, once it is.
+    pub outcome: Option<CloseOutcome>,
+    /// Open steps of every checklist (see [`OpenStep`]).
+    pub open_steps: Vec<OpenStep>,
+    /// Lower-case case id, student id, grade and class, for `/` search.
+    pub search_key: String,
+}
+
+impl CaseView {
+    pub fn is_drill(&self) -> bool {
+        self.case.alert_status != AlertStatus::Actual
+    }
+
+    /// Mine: I acknowledged it, or my role has an open step on it.
+    pub fn is_mine(&self, me: Option<&Actor>) -> bool {
+        let Some(me) = me else { return false };
+        self.case.acknowledged_by.as_ref() == Some(me)
+            || self.open_steps.iter().any(|s| s.role == me.role)
+    }
+
+    /// The student's grade and class as one label: `初二 (3)班`.
+    pub fn class_label(&self) -> String {
+        [self.student.grade.as_deref(), self.student.class.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub(super) fn refresh_search_key(&mut self) {
+        self.search_key = format!(
+            "{}\t{}\t{}",
+            self.case.id,
+            self.student.id,
+            self.class_label()
+        )
+        .to_lowercase();
+    }
+}
+
+/// One instrument's results over time, for the history chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSeries {
+    pub instrument: String,
+    /// (when observed, score), oldest first.
+    pub points: Vec<(DateTime<FixedOffset>, f64)>,
 }

@@ -11,9 +11,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use super::app::{Action, ConnectionState};
+use super::action::{Action, ConnectionState};
+use super::frames::{self, Frame};
 use super::outbox::Outbox;
-use crate::protocol::{ClientFrame, Command, ServerFrame};
+use crate::protocol::{ClientFrame, Command};
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -228,23 +229,23 @@ impl Supervisor {
                         }
                         Some(Ok(_)) => continue,
                     };
-                    let frame: ServerFrame = match serde_json::from_str(text.as_str()) {
+                    let frame = match frames::decode(text.as_str()) {
                         Ok(f) => f,
                         Err(err) => {
-                            tracing::warn!(error = %crate::logging::json_error(&err), "unreadable frame from relay; skipped");
+                            tracing::warn!(error = %err, "unreadable frame from relay; skipped");
                             continue;
                         }
                     };
                     match &frame {
-                        ServerFrame::Event(ev) if ev.seq <= *last_seq => continue,
-                        ServerFrame::Event(ev) if ev.seq != *last_seq + 1 && *last_seq > 0 => {
+                        Frame::Event(ev, _) if ev.seq <= *last_seq => continue,
+                        Frame::Event(ev, _) if ev.seq != *last_seq + 1 && *last_seq > 0 => {
                             // A gap should be impossible; resume from what we
                             // have rather than show a hole.
                             tracing::warn!(expected = *last_seq + 1, got = ev.seq, "gap in stream; resyncing");
                             return Ended::Lost;
                         }
-                        ServerFrame::Event(ev) => *last_seq = ev.seq,
-                                                                        ServerFrame::Result(r) => {
+                        Frame::Event(ev, _) => *last_seq = ev.seq,
+                        Frame::Result(r) => {
                             // The answer travels with the command it answers:
                             // after a restart the UI no longer knows the ids
                             // it sent, but must still say what was refused.
@@ -261,7 +262,7 @@ impl Supervisor {
                                 continue;
                             }
                         }
-                        ServerFrame::Session(_) => {}
+                        Frame::Session(_) => {}
                     }
                     if self.actions.send(Action::Frame(Box::new(frame))).await.is_err() {
                         return Ended::Shutdown;

@@ -1,6 +1,7 @@
 //! Every string a responder sees, in Simplified Chinese and English. Draw
 //! code takes its words from a [`Strings`] and never from a literal.
 
+use super::frames::RefusalCode;
 use super::keymap::Cmd;
 use crate::playbook::StepState;
 use crate::protocol::{CaseStatus, Category, CloseOutcome, CommandOp, Level, Role, Source};
@@ -157,6 +158,12 @@ pub struct Strings {
     pub help_view_keys: &'static str,
     pub help_global_keys: &'static str,
     pub help_close: &'static str,
+    /// Commands queued on this console, not yet handed to the connection.
+    pub sending: &'static str,
+    /// The case screen's line saying why a screening rule flagged the
+    /// student, and the word before the rule's name on it.
+    pub detail_why: &'static str,
+    pub why_rule: &'static str,
 }
 
 impl Strings {
@@ -315,29 +322,30 @@ impl Strings {
         }
     }
 
-    /// The relay's refusal codes in the console's language. The relay's own
-    /// message (English, with details) is used for codes not listed here.
-    pub fn refusal(&self, code: &str) -> Option<&'static str> {
-        let zh = self.is_zh();
-        if !zh {
+    /// A refusal in the console's language. The match is exhaustive, so a
+    /// code added to [`RefusalCode`] cannot arrive without Chinese words.
+    /// English consoles show the relay's own message (English, with the
+    /// details), as does `Other`, a code newer than this console.
+    pub fn refusal(&self, code: RefusalCode) -> Option<&'static str> {
+        if !self.is_zh() {
             return None;
         }
         Some(match code {
-            "already_acknowledged" => "该案例已被他人确认",
-            "case_closed" => "该案例已结案，不能再记录",
-            "unknown_case" => "没有这个案例",
-            "forbidden" => "当前角色无权执行此操作",
-            "wrong_role" => "该步骤属于其他角色",
-            "already_done" => "该步骤已完成",
-            "already_skipped" => "该步骤已被跳过",
-            "inactive_branch" => "该步骤不适用（所选分支不同）",
-            "blocked" => "需先完成前置步骤",
-            "required_steps_open" => "仍有必做步骤未完成",
-            "already_attached" => "该案例已有此预案",
-            "reason_required" => "需要填写理由",
-            "text_too_long" => "文字过长",
-            "store_unavailable" => "中继暂时无法保存，请重试",
-            _ => return None,
+            RefusalCode::AlreadyAcknowledged => "该案例已被他人确认",
+            RefusalCode::CaseClosed => "该案例已结案，不能再记录",
+            RefusalCode::UnknownCase => "没有这个案例",
+            RefusalCode::Forbidden => "当前角色无权执行此操作",
+            RefusalCode::WrongRole => "该步骤属于其他角色",
+            RefusalCode::AlreadyDone => "该步骤已完成",
+            RefusalCode::AlreadySkipped => "该步骤已被跳过",
+            RefusalCode::InactiveBranch => "该步骤不适用（所选分支不同）",
+            RefusalCode::Blocked => "需先完成前置步骤",
+            RefusalCode::RequiredStepsOpen => "仍有必做步骤未完成",
+            RefusalCode::AlreadyAttached => "该案例已有此预案",
+            RefusalCode::ReasonRequired => "需要填写理由",
+            RefusalCode::TextTooLong => "文字过长",
+            RefusalCode::StoreUnavailable => "中继暂时无法保存，请重试",
+            RefusalCode::Other => return None,
         })
     }
 
@@ -384,6 +392,12 @@ impl Strings {
 
     fn is_zh(&self) -> bool {
         std::ptr::eq(self, &ZH)
+    }
+
+    /// Whether this is the Chinese catalogue (for text that comes in both
+    /// languages, such as a rule's labels).
+    pub fn lang_is_zh(&self) -> bool {
+        self.is_zh()
     }
 }
 
@@ -508,6 +522,9 @@ pub static ZH: Strings = Strings {
     help_view_keys: "本页按键",
     help_global_keys: "任何页面",
     help_close: "任意键关闭",
+    sending: "正在发送…",
+    detail_why: "依据",
+    why_rule: "规则",
 };
 
 pub static EN: Strings = Strings {
@@ -627,4 +644,7 @@ pub static EN: Strings = Strings {
     help_view_keys: "This view",
     help_global_keys: "Everywhere",
     help_close: "any key closes",
+    sending: "sending…",
+    detail_why: "Why",
+    why_rule: "rule",
 };

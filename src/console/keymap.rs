@@ -4,7 +4,7 @@
 
 use crossterm::event::KeyCode;
 
-use super::app::Screen;
+use super::nav::Screen;
 
 /// A thing a key asks for. What it means can depend on the view (Down moves
 /// the case cursor on the list and the step cursor on a case).

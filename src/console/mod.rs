@@ -1,33 +1,51 @@
 //! The duty console: a ratatui TUI fed by the relay's stream.
 //!
-//! - [`app`]: state and the single update path (`Action` in, `Effect` out).
-//! - [`view`]: drawing, a pure function of the state.
-//! - [`connection`]: the websocket supervisor task.
+//! State and its one update path:
+//! - [`app`]: `App` and `App::update` (`Action` in, `Effect` out), which
+//!   orchestrates the parts below; `App::refresh` brings derived state up
+//!   to date once per batch.
+//! - [`action`]: the messages between the tasks and the state (a leaf).
+//! - [`cases`]: every case seen, in a slab, and what a case holds.
+//! - [`list`]: sort, filter and header counts over the cases, and the
+//!   "my steps" index, all kept up to date incrementally.
+//! - [`nav`]: which screen, tab and question is open (a leaf).
+//! - [`frames`]: frames from the relay, typed; refusal codes.
+//!
+//! Around it:
+//! - [`view`]: drawing, a pure function of the state, one module per region.
+//! - [`connection`]: the websocket supervisor task; [`outbox`]: actions
+//!   kept on disk until the relay has them.
 //! - [`tui`]: the terminal owner that always restores the terminal.
 //! - [`i18n`]: the Chinese and English string catalogues.
 //! - [`keymap`]: which key does what in each view (drives the help overlay).
 //! - [`notify`]: the desktop notifier task.
-//! - [`config`]: the per-user config file.
-//! - [`theme`]: colour-blind-safe, high-contrast and no-colour styles.
+//! - [`config`]: the per-user config file; [`theme`]: colour-blind-safe,
+//!   high-contrast and no-colour styles.
 
+pub mod action;
 pub mod app;
 pub mod cases;
 pub mod config;
 pub mod connection;
+pub mod frames;
 pub mod i18n;
 pub mod keymap;
+pub mod list;
+pub mod nav;
 pub mod notify;
 pub mod outbox;
 pub mod theme;
 pub mod tui;
 pub mod view;
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use chrono::{Local, Offset, Utc};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 pub use app::{Action, App, Effect};
 pub use config::{AlertPrefs, ConsoleConfig};
@@ -124,6 +142,10 @@ pub fn stream_url(relay: &str) -> anyhow::Result<String> {
 /// Frames drawn per second at most; a burst of events costs one draw.
 const MAX_FPS: u64 = 30;
 
+/// Actions applied before a draw at most, so a replay of thousands of
+/// events still shows progress.
+const MAX_BATCH: usize = 4096;
+
 /// Runs the console with the settings from the default config file (the
 /// demo's entry point).
 pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
@@ -170,45 +192,59 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
     let mut tui = tui::Tui::enter()?;
     let frame_time = Duration::from_millis(1000 / MAX_FPS);
     let mut ring = false;
+    // Commands the connection task has not taken yet: its channel can be
+    // full while it writes the outbox or waits on the socket, and the UI
+    // must never wait for that. They go in order as soon as there is room.
+    let mut unsent: VecDeque<crate::protocol::Command> = VecDeque::new();
     let result = loop {
         app.refresh();
-        if let Err(err) = tui.terminal.draw(|frame| view::draw(&app, frame)) {
+        if let Err(err) = tui.draw(|frame| view::draw(&app, frame)) {
             break Err(err.into());
         }
+        // The throttle counts from here: the next frame may be drawn one
+        // frame time after this one, and a key on an idle console (the
+        // last draw long ago) is drawn at once.
+        let now = Instant::now();
+        let next_frame = now.checked_add(frame_time).unwrap_or(now);
         if std::mem::take(&mut ring) {
             // A bell that cannot be rung is not worth stopping for.
             let _ = tui.bell();
         }
-        let Some(first) = actions.recv().await else {
+        let first = tokio::select! {
+            action = actions.recv() => action,
+            permit = command_tx.reserve(), if !unsent.is_empty() => {
+                if let (Ok(permit), Some(cmd)) = (permit, unsent.pop_front()) {
+                    permit.send(cmd);
+                }
+                flush_commands(&command_tx, &mut unsent);
+                Some(Action::Sending(unsent.len()))
+            }
+        };
+        let Some(first) = first else {
             break Ok(());
         };
-        let drawn_at = tokio::time::Instant::now();
         let mut batch = vec![first];
         // Coalesce: take everything already queued, and whatever arrives
-        // within one frame time, before drawing again.
-        loop {
+        // before the next frame is due. `timeout_at` takes a deadline, so
+        // no time is ever subtracted (a deadline already past returns at
+        // once).
+        while batch.len() < MAX_BATCH {
             match actions.try_recv() {
-                Ok(a) => batch.push(a),
-                Err(_) if drawn_at.elapsed() >= frame_time => break,
-                Err(_) => {
-                    match tokio::time::timeout(frame_time - drawn_at.elapsed(), actions.recv())
-                        .await
-                    {
-                        Ok(Some(a)) => batch.push(a),
+                Ok(action) => batch.push(action),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(next_frame, actions.recv()).await {
+                        Ok(Some(action)) => batch.push(action),
                         _ => break,
                     }
                 }
             }
-            if batch.len() >= 4096 {
-                break;
-            }
         }
+        let waiting_before = unsent.len();
         for action in batch {
             for effect in app.update(action) {
                 match effect {
-                    Effect::Send(cmd) => {
-                        let _ = command_tx.send(cmd).await;
-                    }
+                    Effect::Send(cmd) => unsent.push_back(cmd),
                     Effect::Bell => ring = true,
                     Effect::Notify(note) => {
                         if note_tx.try_send(note).is_err() {
@@ -217,6 +253,10 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
                     }
                 }
             }
+        }
+        flush_commands(&command_tx, &mut unsent);
+        if unsent.len() != waiting_before {
+            app.update(Action::Sending(unsent.len()));
         }
         if app.should_quit {
             break Ok(());
@@ -228,6 +268,32 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
     input.abort();
     ticker.abort();
     result
+}
+
+/// Hands queued commands to the connection task while its channel has
+/// room, never waiting. A closed channel means the connection task has
+/// ended (the console is quitting): nothing can be sent any more.
+fn flush_commands(
+    command_tx: &mpsc::Sender<crate::protocol::Command>,
+    unsent: &mut VecDeque<crate::protocol::Command>,
+) {
+    while let Some(cmd) = unsent.pop_front() {
+        match command_tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                unsent.push_front(cmd);
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!(
+                    dropped = unsent.len() + 1,
+                    "connection task gone; commands not sent"
+                );
+                unsent.clear();
+                return;
+            }
+        }
+    }
 }
 
 async fn read_terminal(actions: mpsc::Sender<Action>) {

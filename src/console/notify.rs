@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::app::{Action, DesktopNote, NotifierHealth};
+use super::action::{Action, DesktopNote, NotifierHealth};
 
 /// A notification service that did not answer in this time is treated as
 /// absent for this note.

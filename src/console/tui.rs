@@ -8,7 +8,8 @@ use std::sync::Once;
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -40,6 +41,18 @@ impl Tui {
 }
 
 impl Tui {
+    /// Draws one frame inside a synchronized update, so a terminal that
+    /// supports it shows the whole frame at once instead of a half-painted
+    /// one (terminals that do not know the sequence ignore it).
+    pub fn draw(&mut self, render: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
+        execute!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        let drawn = self.terminal.draw(render).map(drop);
+        // End the update even when drawing failed, or the terminal would
+        // stay frozen.
+        let ended = execute!(self.terminal.backend_mut(), EndSynchronizedUpdate);
+        drawn.and(ended)
+    }
+
     /// Rings the terminal bell (BEL), after the frame is drawn.
     pub fn bell(&mut self) -> io::Result<()> {
         use std::io::Write;

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use crisisdesk::console::app::{Action, App, ConnectionState};
+use crisisdesk::console::frames;
 use crisisdesk::console::{Lang, view};
-use crisisdesk::protocol::{Event, ServerFrame};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -29,8 +29,13 @@ pub fn ev(v: Value) -> Action {
         &v.to_string(),
     ))
     .unwrap();
-    let ev: Event = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
-    Action::Frame(Box::new(ServerFrame::Event(Box::new(ev))))
+    // Read as the console reads the wire (the route comes out here).
+    let frame = frames::decode_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
+    assert!(
+        matches!(frame, frames::Frame::Event(..)),
+        "not an event: {v}"
+    );
+    Action::Frame(Box::new(frame))
 }
 
 pub fn case_id(n: u32) -> String {
@@ -64,8 +69,10 @@ pub fn alert_event(seq: i64, case_num: u32, body: Value, opened_at: &str) -> Act
     }))
 }
 
-pub fn library() -> crisisdesk::playbook::Library {
-    crisisdesk::relay::playbooks::load(None).expect("built-in playbooks")
+pub fn library() -> &'static crisisdesk::playbook::Library {
+    // Loaded once: the district fixture asks for it 40,000 times.
+    static LIBRARY: std::sync::OnceLock<crisisdesk::playbook::Library> = std::sync::OnceLock::new();
+    LIBRARY.get_or_init(|| crisisdesk::relay::playbooks::load(None).expect("built-in playbooks"))
 }
 
 /// The session frame; events up to `latest_seq` are history to the console.
@@ -77,7 +84,7 @@ pub fn session(role: &str, latest_seq: i64) -> Action {
         "playbooks": library().playbooks(),
     });
     Action::Frame(Box::new(
-        serde_json::from_value(frame).expect("session frame"),
+        frames::decode_value(frame).expect("session frame"),
     ))
 }
 
@@ -259,6 +266,25 @@ pub fn cjk_heavy_alert() -> Value {
         "observed_at": "2026-11-20T21:20:00+08:00"})
 }
 
+/// A screening alert flagged by a rule, with its reasons (the `risk`
+/// signal of SHARED_CONTRACTS.md), routed to follow-up: listed at its
+/// level, never alarming.
+pub fn followup_risk_alert() -> Value {
+    json!({"id": "scr1", "source": "screening", "category": "suicide_risk", "level": "high",
+    "route": "followup",
+    "student": {"id": "S3001", "name": "刘思远", "school": "第二中学", "grade": "高二", "class": "(5)班"},
+    "summary": "秋季心理普查", "observed_at": "2026-11-20T21:15:00+08:00",
+    "signals": [
+        {"kind": "risk", "rule": "upi", "rule_version": 3, "level": "high",
+         "contributions": [
+            {"label_zh": "UPI 第25题", "label_en": "UPI item 25", "value": "是", "effect": "high", "weight": null, "decisive": true},
+            {"label_zh": "PHQ-9 总分", "label_en": "PHQ-9 total", "value": "17", "effect": null, "weight": 2, "decisive": false},
+            {"label_zh": "缺勤", "label_en": "Absence", "value": "3 天", "effect": null, "weight": 1, "decisive": false}
+         ]},
+        {"kind": "scale", "instrument": "PHQ-9", "score": 17}
+    ]})
+}
+
 pub fn render(app: &App, width: u16, height: u16) -> String {
     screen_text(render_buffer(app, width, height).buffer())
 }
@@ -345,6 +371,12 @@ pub fn district_app(n: u32) -> App {
         }
         app.update(alert_event(seq, i + 1, body.clone(), &opened_at));
         seq += 1;
+        // The checklist the relay attaches, as on a real stream: "my
+        // steps" then has tens of thousands of rows.
+        if let Some(checklist) = checklist_event(seq, i + 1, &body, &opened_at) {
+            app.update(checklist);
+            seq += 1;
+        }
         if i % 4 == 0 {
             app.update(acknowledged_event(
                 seq,

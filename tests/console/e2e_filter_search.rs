@@ -3,13 +3,10 @@
 //! desktop notifications off. Keys are typed as a responder would; the
 //! screen is polled, never slept on.
 
-mod common;
-mod console_support;
-
 use std::process::Child;
 
-use common::*;
-use console_support::Tmux;
+use crate::common::*;
+use crate::console_support::Tmux;
 
 struct Guard(Child);
 

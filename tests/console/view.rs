@@ -2,9 +2,7 @@
 //! snapshots: every view, in both languages, at 80×24 and 120×40. The app is
 //! driven only through its action path, as the live console is.
 
-mod console_support;
-
-use console_support::*;
+use crate::console_support::*;
 use crisisdesk::console::app::{Action, App, ConnectionState, DetailTab, Screen};
 use crisisdesk::console::{Lang, keymap};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -118,6 +116,17 @@ fn views() -> Vec<(&'static str, Build)> {
             app.refresh();
             app
         }),
+        ("detail_why_followup", |l| {
+            let mut app = sample_app(l);
+            app.update(alert_event(
+                1001,
+                40,
+                followup_risk_alert(),
+                "2026-11-20T13:15:00Z",
+            ));
+            open_case(&mut app, "C000040");
+            app
+        }),
         ("cjk_heavy_list", |l| cjk_app(l, false)),
         ("cjk_heavy_detail", |l| cjk_app(l, true)),
         ("drill_demo_banner", |l| {
@@ -128,6 +137,12 @@ fn views() -> Vec<(&'static str, Build)> {
             app
         }),
     ]
+}
+
+fn open_case(app: &mut App, id: &str) {
+    app.refresh();
+    app.selected = app.order_ids().iter().position(|c| *c == id).unwrap();
+    key(app, KeyCode::Enter);
 }
 
 fn open_history(lang: Lang) -> App {
@@ -181,10 +196,57 @@ fn every_view_in_both_languages_at_both_sizes() {
             let app = build(lang);
             for (w, h) in SIZES {
                 let screen = render(&app, w, h);
-                insta::assert_snapshot!(format!("{name}_{tag}_{w}x{h}"), screen);
+                // The snapshots keep the names and the folder they had when
+                // this was its own test binary.
+                insta::with_settings!({
+                    snapshot_path => "../snapshots",
+                    prepend_module_to_snapshot => false,
+                }, {
+                    insta::assert_snapshot!(format!("console_view__{name}_{tag}_{w}x{h}"), screen);
+                });
             }
         }
     }
+}
+
+#[test]
+fn the_case_screen_says_why_a_rule_flagged_the_student() {
+    for (lang, why) in [
+        (
+            Lang::Zh,
+            "依据: UPI 第25题 = 是 → 高危 · PHQ-9 总分 17 (+2) · 缺勤 3 天 (+1) · 规则 upi v3",
+        ),
+        (
+            Lang::En,
+            "Why: UPI item 25 = 是 → High · PHQ-9 total 17 (+2) · Absence 3 天 (+1) · rule upi v3",
+        ),
+    ] {
+        let mut app = sample_app(lang);
+        app.update(alert_event(
+            1001,
+            40,
+            followup_risk_alert(),
+            "2026-11-20T13:15:00Z",
+        ));
+        open_case(&mut app, "C000040");
+        let screen = render(&app, 120, 40);
+        assert!(screen.contains(why), "{screen}");
+        // The raw signal is not dumped beside it; the scale still is.
+        assert!(!screen.contains("contributions"), "{screen}");
+        assert!(screen.contains("instrument=PHQ-9"), "{screen}");
+    }
+}
+
+#[test]
+fn why_text_from_a_rule_cannot_drive_the_terminal() {
+    let mut body = followup_risk_alert();
+    body["signals"][0]["contributions"][0]["label_zh"] = json!("UPI\u{1b}[2J第25题");
+    body["signals"][0]["rule"] = json!("upi\u{7}");
+    let mut app = sample_app(Lang::Zh);
+    app.update(alert_event(1001, 40, body, "2026-11-20T13:15:00Z"));
+    open_case(&mut app, "C000040");
+    let why = app.cases["C000040"].alerts[0].why.clone().unwrap();
+    assert!(!why.chars().any(char::is_control), "{why:?}");
 }
 
 #[test]
@@ -765,7 +827,7 @@ fn refusals_are_said_in_the_console_language() {
     let frame = json!({"type": "result", "id": cmd.id, "ok": false,
         "error": {"code": "already_acknowledged", "message": "case C000002 was already acknowledged by li (head_teacher)"}});
     app.update(Action::Frame(Box::new(
-        serde_json::from_value(frame).unwrap(),
+        crisisdesk::console::frames::decode_value(frame).unwrap(),
     )));
     let screen = render(&app, 80, 24);
     assert!(
@@ -898,7 +960,9 @@ fn opening_a_case_records_a_view() {
     );
     assert_eq!(app.notice, None, "a view is not announced");
     let ok = json!({"type": "result", "id": cmd.id, "ok": true});
-    app.update(Action::Frame(Box::new(serde_json::from_value(ok).unwrap())));
+    app.update(Action::Frame(Box::new(
+        crisisdesk::console::frames::decode_value(ok).unwrap(),
+    )));
     assert_eq!(app.notice, None, "nor is its answer");
     // Moving around inside the case sends nothing more.
     assert!(key(&mut app, KeyCode::Down).is_empty());
@@ -908,7 +972,8 @@ fn opening_a_case_records_a_view() {
 #[test]
 fn revealing_the_identity_asks_why_and_shows_the_answer_only_here() {
     use crisisdesk::console::Effect;
-    use crisisdesk::protocol::{CommandOp, CommandResult, ResultTag, ServerFrame};
+    use crisisdesk::console::frames::Frame;
+    use crisisdesk::protocol::{CommandOp, CommandResult, ResultTag};
     let mut app = sample_app(Lang::Zh);
     key(&mut app, KeyCode::Enter);
     assert!(render(&app, 100, 30).contains("身份已隐藏"));
@@ -932,16 +997,14 @@ fn revealing_the_identity_asks_why_and_shows_the_answer_only_here() {
         panic!("a reveal: {:?}", cmd.op);
     };
     assert_eq!(reason, "需要联系家长");
-    app.update(Action::Frame(Box::new(ServerFrame::Result(
-        CommandResult {
-            kind: ResultTag::Result,
-            id: cmd.id.clone(),
-            ok: true,
-            error: None,
-            duplicate: false,
-            data: Some(json!({"student": {"id": "S1002", "name": "欧阳若曦\u{1b}[31m"}})),
-        },
-    ))));
+    app.update(Action::Frame(Box::new(Frame::Result(CommandResult {
+        kind: ResultTag::Result,
+        id: cmd.id.clone(),
+        ok: true,
+        error: None,
+        duplicate: false,
+        data: Some(json!({"student": {"id": "S1002", "name": "欧阳若曦\u{1b}[31m"}})),
+    }))));
     app.refresh();
     let screen = render(&app, 100, 30);
     assert!(

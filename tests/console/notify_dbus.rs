@@ -9,16 +9,13 @@
 //! Needs dbus-daemon, Xvfb, dunst and tmux (`.ci/console-deps` installs
 //! them); without them these tests fail rather than pass vacuously.
 
-mod common;
-mod console_support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-use console_support::Tmux;
+use crate::common::*;
+use crate::console_support::Tmux;
 
 /// A child process killed when the test ends, however it ends.
 struct Guard(Child);

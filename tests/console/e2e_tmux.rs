@@ -2,9 +2,7 @@
 //! an alert posted to the relay appears on screen, opens, and quitting gives
 //! the terminal back (alternate screen left, cursor shown).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn posted_alert_appears_opens_and_quit_restores_the_terminal() {

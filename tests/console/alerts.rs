@@ -3,9 +3,7 @@
 //! case is acknowledged — each switchable — and the notification never
 //! carries a name or any alert text.
 
-mod console_support;
-
-use console_support::*;
+use crate::console_support::*;
 use crisisdesk::console::app::{Action, App, DesktopNote, NotifierHealth, Screen};
 use crisisdesk::console::{AlertPrefs, Effect, Lang};
 use crossterm::event::KeyCode;
@@ -48,6 +46,36 @@ fn assert_private(note: &DesktopNote) {
         "药",
     ] {
         assert!(!all.contains(secret), "{secret:?} leaked into {all:?}");
+    }
+}
+
+#[test]
+fn a_followup_alert_never_rings_notifies_or_raises_a_banner() {
+    for lang in [Lang::Zh, Lang::En] {
+        let mut app = sample_app(lang);
+        let effects = app.update(alert_event(
+            1001,
+            40,
+            followup_risk_alert(),
+            "2026-11-20T13:15:00Z",
+        ));
+        app.refresh();
+        assert!(effects.is_empty(), "{effects:?}");
+        assert_eq!(app.open_alarms().count(), 0);
+        let screen = render(&app, 120, 40);
+        assert!(!screen.contains(app.strings.alarm_new), "{screen}");
+        // Listed at its level all the same.
+        assert!(screen.contains("C000040"), "{screen}");
+
+        // The same alert routed as a crisis does alarm: the route, not the
+        // content, decides.
+        let mut crisis = followup_risk_alert();
+        crisis["route"] = json!("crisis");
+        crisis["id"] = json!("scr2");
+        crisis["student"]["id"] = json!("S3002");
+        let effects = app.update(alert_event(1002, 41, crisis, "2026-11-20T13:16:00Z"));
+        assert!(rang(&effects), "{effects:?}");
+        assert_eq!(notes(&effects).len(), 1);
     }
 }
 

@@ -1,0 +1,14 @@
+//! The console's tests in one binary (one link of sqlx, axum, ratatui and
+//! zbus instead of five): view snapshots, noticing, the real binary in
+//! tmux, and desktop notifications over a real D-Bus.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../console_support/mod.rs"]
+mod console_support;
+
+mod alerts;
+mod e2e_filter_search;
+mod e2e_tmux;
+mod notify_dbus;
+mod view;
