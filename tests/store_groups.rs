@@ -53,9 +53,9 @@ fn alert(id: u8, student: u8, level: u8, variant: u8) -> Alert {
     serde_json::from_value(json!({
         "id": format!("a-{id}"),
         "source": "screening",
-        "category": if variant % 2 == 0 { "suicide_risk" } else { "acute_distress" },
+        "category": if variant.is_multiple_of(2) { "suicide_risk" } else { "acute_distress" },
         "level": level,
-        "imminent": student % 4 == 0 && level == "high",
+        "imminent": student.is_multiple_of(4) && level == "high",
         "student": {"id": format!("S{student}"), "name": "王小明"},
         "observed_at": "2026-11-20T21:04:00+08:00"
     }))

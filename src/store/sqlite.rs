@@ -470,8 +470,8 @@ impl Store {
         tx.commit().await?;
         tracing::debug!(
             apply_us = u64::try_from(applied.as_micros()).unwrap_or(u64::MAX),
-            commit_us =
-                u64::try_from((started.elapsed() - applied).as_micros()).unwrap_or(u64::MAX),
+            commit_us = u64::try_from(started.elapsed().saturating_sub(applied).as_micros())
+                .unwrap_or(u64::MAX),
             "group transaction"
         );
         Ok(outcomes)
