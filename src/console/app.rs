@@ -49,6 +49,10 @@ pub enum Freshness {
     Offline { secs: Option<i64> },
 }
 
+/// After an escalation rings, later ones within this long only add to the
+/// banner's count (see `App::last_escalation_alarm`).
+const ESCALATION_ALARM_QUIET: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
 pub struct App {
     pub lang: Lang,
     pub strings: &'static Strings,
@@ -111,6 +115,11 @@ pub struct App {
     pub prompt: Option<Prompt>,
     /// Escalations addressed to my role not yet dismissed on this console.
     pub unseen_escalations: Vec<(String, EscalationView)>,
+    /// When an escalation last rang the bell or raised a notification. A
+    /// storm (a screening day's first deadlines passing together) arrives
+    /// as thousands of escalations within seconds: one bell and one
+    /// notification for it, and the banner counts them all.
+    last_escalation_alarm: Option<chrono::DateTime<chrono::Utc>>,
     next_command: u64,
     /// Identifies this console run in command ids.
     session_tag: String,
@@ -170,6 +179,7 @@ impl App {
             all_roles: false,
             prompt: None,
             unseen_escalations: Vec::new(),
+            last_escalation_alarm: None,
             next_command: 0,
             session_tag: format!("{:x}", fastrand::u64(..)),
             pending: HashMap::new(),
@@ -540,7 +550,13 @@ impl App {
                 if let Some(view) = self.cases.get_mut(&case_id) {
                     if mine && view.case.status != CaseStatus::Closed {
                         self.unseen_escalations.push((case_id.clone(), esc.clone()));
-                        tell = live;
+                        let quiet = self.last_escalation_alarm.is_none_or(|last| {
+                            event.at.signed_duration_since(last) >= ESCALATION_ALARM_QUIET
+                        });
+                        tell = live && quiet;
+                        if tell {
+                            self.last_escalation_alarm = Some(event.at);
+                        }
                     }
                     view.escalations.push(esc);
                 }

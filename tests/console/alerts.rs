@@ -280,6 +280,40 @@ fn an_escalation_to_my_role_is_noticed_and_others_are_not() {
 }
 
 #[test]
+fn an_escalation_storm_rings_once_and_the_banner_counts_every_step() {
+    let mut app = sample_app(Lang::En);
+    let (mut bells, mut notes_) = (0, 0);
+    // 300 steps of two cases go overdue within the same few seconds.
+    for i in 0..300 {
+        let effects = app.update(escalation_event(
+            2000 + i,
+            if i % 2 == 0 { 1 } else { 2 },
+            &format!("2026-11-20T13:31:{:02}Z", i / 20),
+            "counselor_arrives",
+            "counselor",
+        ));
+        bells += usize::from(rang(&effects));
+        notes_ += notes(&effects).len();
+    }
+    assert_eq!((bells, notes_), (1, 1), "one alarm for the storm");
+    assert_eq!(app.unseen_escalations.len(), 300);
+    let screen = render(&app, 120, 40);
+    assert!(
+        screen.contains("300"),
+        "the banner counts them all:\n{screen}"
+    );
+    // Half a minute later, a new escalation is noticed again.
+    let effects = app.update(escalation_event(
+        2400,
+        2,
+        "2026-11-20T13:32:00Z",
+        "counselor_arrives",
+        "counselor",
+    ));
+    assert!(rang(&effects));
+}
+
+#[test]
 fn a_missing_notification_service_is_said_once() {
     let mut app = sample_app(Lang::En);
     app.update(Action::Notifier(NotifierHealth::Unavailable));
