@@ -10,6 +10,7 @@
 //! - [`playbook`]: the pure model of role checklists.
 //! - [`drill`]: drill scenarios (应急演练), their checker and `drill run`.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
+//! - [`screening`]: screening plans, import, scale rules and risk grading.
 
 pub mod audit;
 pub mod console;
@@ -22,5 +23,6 @@ pub mod privacy;
 pub mod protocol;
 pub mod relay;
 pub mod review;
+pub mod screening;
 pub mod store;
 pub mod text;
