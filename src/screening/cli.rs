@@ -224,8 +224,8 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                 plan.threshold.as_str()
             );
             println!(
-                "{:<24} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6} {:>8} {:>6}",
-                "学校/school", "screened", "valid", "invalid", "general", "key", "high", "imminent", "sent"
+                "{} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6} {:>8} {:>6}",
+                pad("学校/school", 24), "screened", "valid", "invalid", "general", "key", "high", "imminent", "sent"
             );
             let mut seen: Vec<String> = Vec::new();
             for (school, c) in &counts {
@@ -310,10 +310,16 @@ fn total(counts: &[(String, sstore::Counts)]) -> sstore::Counts {
     })
 }
 
+/// Left-aligns to a display width (a Chinese character is two columns).
+fn pad(text: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(w)))
+}
+
 fn print_counts(school: &str, c: &sstore::Counts) {
     println!(
-        "{:<24} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6} {:>8} {:>6}",
-        crate::text::inert(school),
+        "{} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6} {:>8} {:>6}",
+        pad(&crate::text::inert(school), 24),
         c.screened,
         c.valid,
         c.invalid,
