@@ -372,6 +372,7 @@ fn drill_alert(
         summary: Some(scenario.summary.to_string()),
         signals: (scenario.signals)(rng),
         observed_at: observed.with_timezone(&Local).fixed_offset(),
+        route: Default::default(),
     }
 }
 

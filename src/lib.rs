@@ -2,6 +2,8 @@
 //! crisis teams. Where things live:
 //!
 //! - [`audit`]: the hash-chained audit trail (pure).
+//! - [`case`]: the case rules (open or join, worst level, acknowledge,
+//!   close), pure.
 //! - [`protocol`]: wire types shared by relay and console (alerts, events,
 //!   commands, errors).
 //! - [`store`]: durable storage (SQLite today) behind one API.
@@ -13,6 +15,7 @@
 //! - [`screening`]: screening plans, import, scale rules and risk grading.
 
 pub mod audit;
+pub mod case;
 pub mod console;
 pub mod demo;
 pub mod diagnostic;

@@ -177,6 +177,17 @@ enum TokenCommand {
         /// reviewer or admin.
         #[arg(long)]
         role: Role,
+        /// This credential's own request rate per second (alert posts,
+        /// batches and commands), instead of the relay's --rate default.
+        #[arg(long, value_parser = positive_f64)]
+        rate: Option<f64>,
+        /// Requests allowed at once above the rate (with --rate).
+        #[arg(long, value_parser = positive_f64)]
+        burst: Option<f64>,
+        /// Live stream connections this credential may hold at once, e.g.
+        /// a district console wall.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: Option<u32>,
     },
     /// List credentials (id, name, role, created, revoked); never tokens.
     List {
@@ -406,7 +417,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
         }
         Command::Token {
-            command: TokenCommand::Create { db, name, role },
+            command:
+                TokenCommand::Create {
+                    db,
+                    name,
+                    role,
+                    rate,
+                    burst,
+                    max_connections,
+                },
         } => {
             let name = name.trim().to_string();
             if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
@@ -416,7 +435,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let token = runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
                 let operator = std::env::var("USER").unwrap_or_else(|_| "local".to_string());
-                let token = store.create_credential_by(&name, role, &operator).await?;
+                let limits = crisisdesk::store::Limits {
+                    rate_per_sec: rate,
+                    burst,
+                    max_connections,
+                };
+                let token = store
+                    .create_credential_with(&name, role, &operator, limits)
+                    .await?;
                 store.close().await;
                 anyhow::Ok(token)
             })?;
@@ -655,4 +681,12 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// A strictly positive, finite number (a rate or a burst).
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
 }

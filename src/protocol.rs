@@ -11,6 +11,11 @@ use crate::playbook::{Change, OverdueReason, Playbook, Progress, StepAction};
 
 /// Largest accepted `POST /v1/alerts` body.
 pub const MAX_ALERT_BODY_BYTES: usize = 64 * 1024;
+/// Most alerts in one `POST /v1/alerts/batch`.
+pub const MAX_BATCH_ALERTS: usize = 1000;
+/// Largest batch body: a full batch of alerts of a typical screening size
+/// fits many times over; a runaway producer is refused before buffering.
+pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Longest producer alert id (the dedup key).
 pub const MAX_ALERT_ID_CHARS: usize = 128;
 /// Longest free-text summary.
@@ -268,6 +273,28 @@ pub struct Alert {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<Value>,
     pub observed_at: DateTime<FixedOffset>,
+    /// Where the alert belongs on a duty console: the crisis queue (the
+    /// default: banners, bells and notifications for high or imminent) or
+    /// a school's screening follow-up list (listed at its level, never
+    /// rung). A screening import sends its non-urgent flags as `followup`
+    /// so a district's screening day is not thousands of alarms.
+    #[serde(default, skip_serializing_if = "Route::is_crisis")]
+    pub route: Route,
+}
+
+/// See [`Alert::route`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    #[default]
+    Crisis,
+    Followup,
+}
+
+impl Route {
+    pub fn is_crisis(&self) -> bool {
+        *self == Route::Crisis
+    }
 }
 
 /// A refusal that names what was wrong, as the contract's error body.
@@ -822,6 +849,30 @@ pub enum ServerFrame {
     Session(Box<Session>),
     Result(CommandResult),
     Event(Box<Event>),
+}
+
+/// The body of `POST /v1/alerts/batch`: alerts kept as raw JSON so each is
+/// parsed and judged on its own (one bad alert is refused by itself).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest<'a> {
+    #[serde(borrow)]
+    pub alerts: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// One alert's answer in a batch, in the order posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum BatchResult {
+    Created { seq: i64, case_id: String },
+    Duplicate { seq: i64, case_id: String },
+    Refused { error: ErrorDetail },
+}
+
+/// The `200` body of `POST /v1/alerts/batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReply {
+    pub results: Vec<BatchResult>,
 }
 
 /// `201`/`200` body of `POST /v1/alerts`.

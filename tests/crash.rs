@@ -1,6 +1,7 @@
 //! Nothing acknowledged is ever lost: a real relay process is killed with
-//! SIGKILL at random moments while a producer posts and retries (same id,
-//! as the contract allows). After every round it restarts on the same
+//! SIGKILL at random moments while two producers post and retry (same id,
+//! as the contract allows): one alert at a time, and in batches of ten
+//! through `POST /v1/alerts/batch`, so group commits mix both. After every round it restarts on the same
 //! database; at the end every alert that got a 201 (or a 200 duplicate) is
 //! there exactly once, the stream is dense, and the audit chain verifies.
 //!
@@ -67,6 +68,55 @@ fn post_until_stopped(
     (acked, pending)
 }
 
+/// Like [`post_until_stopped`], ten alerts per `POST /v1/alerts/batch`.
+/// A batch with no answer is retried whole; its alerts already stored then
+/// answer `duplicate` at their first seq.
+fn post_batches_until_stopped(
+    port_url: String,
+    token: String,
+    ids: Vec<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Vec<(String, i64)>, Vec<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let mut acked = Vec::new();
+    let mut pending = Vec::new();
+    for chunk in ids.chunks(10) {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            pending.extend_from_slice(chunk);
+            continue;
+        }
+        let alerts: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|id| alert(id, &format!("S{}", id.len() % 9), "key"))
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "alerts": alerts })).unwrap();
+        let answer = agent
+            .post(&format!("{port_url}/v1/alerts/batch"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(&body[..]);
+        match answer {
+            Ok(mut resp) if resp.status() == 200 => {
+                let v: serde_json::Value =
+                    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+                for (id, result) in chunk.iter().zip(v["results"].as_array().unwrap()) {
+                    assert!(
+                        result["status"] == "created" || result["status"] == "duplicate",
+                        "{id}: {result}"
+                    );
+                    acked.push((id.clone(), result["seq"].as_i64().unwrap()));
+                }
+            }
+            _ => pending.extend_from_slice(chunk),
+        }
+    }
+    (acked, pending)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_alerts_survive_random_sigkills() {
     let rounds: usize = std::env::var("CRISISDESK_CRASH_ROUNDS")
@@ -80,6 +130,7 @@ async fn acknowledged_alerts_survive_random_sigkills() {
 
     let mut acknowledged: BTreeMap<String, i64> = BTreeMap::new();
     let mut pending: Vec<String> = Vec::new();
+    let mut pending_batched: Vec<String> = Vec::new();
     let mut next = 0;
     for round in 0..rounds {
         let (mut relay, addr) = spawn_relay_with(&db, UNLIMITED);
@@ -88,31 +139,55 @@ async fn acknowledged_alerts_survive_random_sigkills() {
             next += 1;
             format!("crash-{next}")
         }));
+        let mut batched: Vec<String> = std::mem::take(&mut pending_batched);
+        batched.extend((0..40).map(|_| {
+            next += 1;
+            format!("crash-batch-{next}")
+        }));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let poster = {
             let (url, token, stop) = (format!("http://{addr}"), producer.clone(), stop.clone());
             std::thread::spawn(move || post_until_stopped(url, token, ids, stop))
+        };
+        let batch_poster = {
+            let (url, token, stop) = (format!("http://{addr}"), producer.clone(), stop.clone());
+            std::thread::spawn(move || post_batches_until_stopped(url, token, batched, stop))
         };
         // Kill at a random moment, often mid-request.
         std::thread::sleep(Duration::from_millis(fastrand::u64(5..120)));
         relay.kill().expect("SIGKILL");
         relay.wait().unwrap();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (acked, left) = poster.join().unwrap();
+        let (mut acked, left) = poster.join().unwrap();
+        let (acked_batched, left_batched) = batch_poster.join().unwrap();
+        acked.extend(acked_batched);
         for (id, seq) in acked {
             if let Some(before) = acknowledged.insert(id.clone(), seq) {
                 assert_eq!(before, seq, "round {round}: {id} acknowledged at two seqs");
             }
         }
         pending = left;
+        pending_batched = left_batched;
     }
 
     // Restart once more and deliver what is still pending.
     let (mut relay, addr) = spawn_relay_with(&db, UNLIMITED);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (acked, left) =
-        post_until_stopped(format!("http://{addr}"), producer.clone(), pending, stop);
+    let (mut acked, left) = post_until_stopped(
+        format!("http://{addr}"),
+        producer.clone(),
+        pending,
+        stop.clone(),
+    );
     assert!(left.is_empty(), "a healthy relay takes every retry");
+    let (acked_batched, left) = post_batches_until_stopped(
+        format!("http://{addr}"),
+        producer.clone(),
+        pending_batched,
+        stop,
+    );
+    assert!(left.is_empty(), "a healthy relay takes every batch retry");
+    acked.extend(acked_batched);
     for (id, seq) in acked {
         if let Some(before) = acknowledged.insert(id.clone(), seq) {
             assert_eq!(before, seq, "{id} acknowledged at two seqs");

@@ -521,6 +521,7 @@ impl Cx {
             summary: inject.summary.clone(),
             signals: inject.signals.clone(),
             observed_at: DateTime::UNIX_EPOCH.fixed_offset(),
+            route: Default::default(),
         };
         if let Err(e) = validate_alert(&probe) {
             self.push(line, Problem::InvalidAlert(e.message));

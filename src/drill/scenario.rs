@@ -284,6 +284,7 @@ impl Scenario {
             summary: inject.summary.clone(),
             signals,
             observed_at,
+            route: Default::default(),
         }
     }
 }

@@ -33,18 +33,32 @@ impl RateLimiter {
     /// Takes one token for `credential` at `now`; when none is left, says
     /// how long until one is.
     pub fn check(&mut self, credential: i64, now: Instant) -> Result<(), Duration> {
+        self.check_with(credential, None, None, now)
+    }
+
+    /// [`RateLimiter::check`] with the credential's own rate and burst where
+    /// it has them (a screening system, a district console wall).
+    pub fn check_with(
+        &mut self,
+        credential: i64,
+        rate: Option<f64>,
+        burst: Option<f64>,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        let rate = rate.map_or(self.rate, |r| r.max(0.001));
+        let burst = burst.map_or(self.burst, |b| b.max(1.0));
         let bucket = self.buckets.entry(credential).or_insert(Bucket {
-            tokens: self.burst,
+            tokens: burst,
             last: now,
         });
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.last = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
         }
     }
 }
@@ -95,6 +109,21 @@ mod tests {
         let later = t0 + Duration::from_millis(500);
         assert!(limiter.check(1, later).is_ok());
         assert!(limiter.check(1, later).is_err());
+        // A credential with its own limits is judged by them.
+        for _ in 0..100 {
+            assert!(limiter.check_with(3, Some(1000.0), Some(100.0), t0).is_ok());
+        }
+        assert!(
+            limiter
+                .check_with(3, Some(1000.0), Some(100.0), t0)
+                .is_err()
+        );
+        let soon = t0 + Duration::from_millis(2);
+        assert!(
+            limiter
+                .check_with(3, Some(1000.0), Some(100.0), soon)
+                .is_ok()
+        );
     }
 
     #[test]

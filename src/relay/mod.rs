@@ -10,6 +10,7 @@ pub mod limits;
 pub mod playbooks;
 mod stream;
 pub mod tls;
+mod writer;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::broadcast;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -26,7 +27,9 @@ use std::path::PathBuf;
 use crate::audit::{Checkpoint, NewEntry};
 use crate::playbook::Library;
 use crate::protocol::{Alert, Command};
-use crate::store::{CommandOutcome, Credential, IngestOutcome, Store, StoreError, StoredEvent};
+use crate::store::{
+    CommandOutcome, Credential, IngestOutcome, Store, StoreError, StoredEvent, Write, WriteOutcome,
+};
 
 pub use error::ApiError;
 
@@ -40,9 +43,11 @@ pub struct Relay {
     store: Store,
     library: Arc<Library>,
     live: broadcast::Sender<StoredEvent>,
-    /// One writer at a time, held across commit *and* publish, so live
-    /// events leave in `seq` order.
-    write_lock: Mutex<()>,
+    /// The one writer: commits in groups and publishes in `seq` order.
+    writer: writer::Writer,
+    /// Pinged by the writer when a change may have moved the next step
+    /// deadline, so the escalation scanner can sleep until it.
+    deadlines_changed: Arc<tokio::sync::Notify>,
     rates: std::sync::Mutex<limits::RateLimiter>,
     connections: std::sync::Mutex<limits::ConnectionCounter>,
     revoked: tokio::sync::watch::Sender<Arc<HashSet<i64>>>,
@@ -84,11 +89,20 @@ impl Relay {
 
     pub fn with_config(store: Store, library: Library, config: RelayConfig) -> Arc<Relay> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let library = Arc::new(library);
+        let deadlines_changed = Arc::new(tokio::sync::Notify::new());
+        let writer = writer::Writer::start(
+            store.clone(),
+            library.clone(),
+            live.clone(),
+            deadlines_changed.clone(),
+        );
         Arc::new(Relay {
             store,
-            library: Arc::new(library),
+            library,
             live,
-            write_lock: Mutex::new(()),
+            writer,
+            deadlines_changed,
             rates: std::sync::Mutex::new(limits::RateLimiter::new(
                 config.requests_per_sec,
                 config.request_burst,
@@ -109,15 +123,26 @@ impl Relay {
         alert: &Alert,
         credential: &Credential,
     ) -> Result<IngestOutcome, StoreError> {
-        let _writer = self.write_lock.lock().await;
-        let outcome = self
-            .store
-            .ingest_alert(alert, credential, Utc::now(), &self.library)
-            .await?;
-        if let IngestOutcome::Created { events, .. } = &outcome {
-            self.publish(events);
+        let mut outcomes = self.ingest_batch(vec![alert.clone()], credential).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("ingest gave no outcome".into()))
+    }
+
+    /// Stores alerts in order, committed together; one outcome per alert.
+    pub async fn ingest_batch(
+        &self,
+        alerts: Vec<Alert>,
+        credential: &Credential,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let write = Write::Ingest {
+            alerts,
+            credential: credential.clone(),
+        };
+        match self.writer.apply(write).await? {
+            WriteOutcome::Ingested(outcomes) => Ok(outcomes),
+            _ => Err(StoreError::Corrupt("ingest gave another outcome".into())),
         }
-        Ok(outcome)
     }
 
     /// Applies a console command and publishes what it changed.
@@ -126,30 +151,40 @@ impl Relay {
         credential: &Credential,
         command: &Command,
     ) -> Result<CommandOutcome, StoreError> {
-        let _writer = self.write_lock.lock().await;
-        let outcome = self
-            .store
-            .apply_command(credential, command, Utc::now(), &self.library)
-            .await?;
-        if let CommandOutcome::Applied { events, .. } = &outcome {
-            self.publish(events);
+        let write = Write::Command {
+            credential: credential.clone(),
+            command: command.clone(),
+        };
+        match self.writer.apply(write).await? {
+            WriteOutcome::Command(outcome) => Ok(outcome),
+            _ => Err(StoreError::Corrupt("command gave another outcome".into())),
         }
-        Ok(outcome)
     }
 
     /// Raises an escalation for every step overdue at `now` that has not
-    /// escalated before; returns how many. The scanner passes the clock.
+    /// escalated before; returns how many. The scanner passes the clock and
+    /// works in slices of [`ESCALATION_SLICE`] checklists, so other writes
+    /// get in between the slices of a storm.
     pub async fn escalate_overdue(&self, now: chrono::DateTime<Utc>) -> Result<usize, StoreError> {
-        let _writer = self.write_lock.lock().await;
-        let events = self.store.escalate_overdue(now, &self.library).await?;
-        self.publish(&events);
-        Ok(events.len())
-    }
-
-    fn publish(&self, events: &[StoredEvent]) {
-        for event in events {
-            // No receivers is fine: nobody is watching yet.
-            let _ = self.live.send(event.clone());
+        let mut raised = 0;
+        loop {
+            let write = Write::Escalate {
+                now,
+                limit: ESCALATION_SLICE,
+            };
+            match self.writer.apply(write).await? {
+                WriteOutcome::Escalated { events, more } => {
+                    raised += events.len();
+                    if !more {
+                        return Ok(raised);
+                    }
+                }
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "escalation gave another outcome".into(),
+                    ));
+                }
+            }
         }
     }
 
@@ -160,25 +195,37 @@ impl Relay {
     /// Records an audit entry that no store change carries (a connection
     /// opened or closed).
     pub async fn audit(&self, entry: NewEntry) -> Result<(), StoreError> {
-        let _writer = self.write_lock.lock().await;
-        self.store.audit(&entry, Utc::now()).await.map(|_| ())
+        self.writer.apply(Write::Audit(entry)).await.map(|_| ())
     }
 
     /// Takes one request from `credential`'s allowance; `Err` says how long
     /// to wait.
-    pub fn rate_check(&self, credential: i64) -> Result<(), std::time::Duration> {
+    pub fn rate_check(&self, credential: &Credential) -> Result<(), std::time::Duration> {
         self.rates
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .check(credential, std::time::Instant::now())
+            .check_with(
+                credential.id,
+                credential.limits.rate_per_sec,
+                credential.limits.burst,
+                std::time::Instant::now(),
+            )
     }
 
     /// Counts a stream connection for `credential`, unless at its cap.
-    pub fn open_connection(&self, credential: i64) -> bool {
+    pub fn open_connection(&self, credential: &Credential) -> bool {
         self.connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .try_open(credential, self.config.max_connections_per_credential)
+            .try_open(credential.id, self.max_connections(credential))
+    }
+
+    /// The credential's own connection cap, or the relay's default.
+    pub fn max_connections(&self, credential: &Credential) -> usize {
+        credential
+            .limits
+            .max_connections
+            .map_or(self.config.max_connections_per_credential, |n| n as usize)
     }
 
     pub fn close_connection(&self, credential: i64) {
@@ -207,12 +254,19 @@ pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/alerts", post(ingest::post_alert))
+        .route("/v1/alerts/batch", post(ingest::post_batch))
         .route("/v1/stream", get(stream::open_stream))
         .with_state(relay)
 }
 
-/// How often the relay looks for steps that have gone overdue.
-const ESCALATION_SCAN: std::time::Duration = std::time::Duration::from_secs(5);
+/// Checklists escalated per write group. A storm of 40,000 overdue steps
+/// is written in slices this size, so the writer is never held long and
+/// alerts keep flowing in between.
+pub const ESCALATION_SLICE: usize = 64;
+
+/// The scanner looks again at least this often even when no deadline is
+/// near (another process, such as a restore, may have changed the store).
+const ESCALATION_IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Serves the relay over plain HTTP on `listener` until `shutdown`
 /// resolves, running the background tasks meanwhile.
@@ -351,14 +405,49 @@ async fn watch_revocations(relay: Arc<Relay>) {
     }
 }
 
+/// Sleeps until the soonest step deadline (or until a change may have moved
+/// it), then escalates what is overdue. Idle with 40,000 open cases it
+/// wakes only when a deadline passes, instead of reading every checklist
+/// every few seconds.
 async fn scan_for_escalations(relay: Arc<Relay>) {
-    let mut every = tokio::time::interval(ESCALATION_SCAN);
     loop {
-        every.tick().await;
+        // Ask first, then wait: a change that lands between the two still
+        // wakes us, because `notified` remembers a ping sent before it.
+        let changed = relay.deadlines_changed.notified();
+        let next = match relay.store.next_deadline().await {
+            Ok(next) => next,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the next step deadline");
+                Some(Utc::now() + chrono::Duration::seconds(5))
+            }
+        };
+        let now = Utc::now();
+        match next {
+            Some(due) if due <= now => {}
+            Some(due) => {
+                let wait = (due - now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(ESCALATION_IDLE_CHECK);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = changed => continue,
+                }
+            }
+            None => {
+                tokio::select! {
+                    () = tokio::time::sleep(ESCALATION_IDLE_CHECK) => {}
+                    () = changed => continue,
+                }
+            }
+        }
         match relay.escalate_overdue(Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(escalations = n, "overdue steps escalated"),
-            Err(err) => tracing::error!(error = %err, "escalation scan failed"),
+            Err(err) => {
+                tracing::error!(error = %err, "escalation scan failed");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     }
 }

@@ -33,6 +33,10 @@ use crate::store::{CommandOutcome, Credential, StoredEvent};
 const REPLAY_PAGE: i64 = 500;
 /// Largest frame a console may send (commands are small).
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// Per-connection read buffer (see `open_stream`).
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes gathered before a write reaches the socket while replaying.
+const WRITE_BUFFER: usize = 16 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// A connection silent for this long (no pong, no frame) is dead.
 const IDLE_LIMIT: Duration = Duration::from_secs(45);
@@ -92,13 +96,13 @@ pub async fn open_stream(
             .with_field("since"),
         ));
     }
-    if !relay.open_connection(credential.id) {
+    if !relay.open_connection(&credential) {
         let mut refusal = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_connections",
             format!(
                 "this credential already has {} live connections",
-                relay.config().max_connections_per_credential
+                relay.max_connections(&credential)
             ),
         );
         refusal.retry_after = Some(5);
@@ -119,7 +123,13 @@ pub async fn open_stream(
     Ok(upgrade
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-                .on_upgrade(move |socket| async move {
+        // Consoles send small commands. tungstenite's default 128 KiB read
+        // buffer is held per connection and zero-filled on every read; a
+        // small one keeps an idle console cheap (a larger command frame
+        // still arrives, in several reads).
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .on_upgrade(move |socket| async move {
             let _slot = slot;
                         tracing::info!(credential = %credential.name, role = %credential.role, since, "stream opened");
             let who = |kind, detail| {
@@ -247,12 +257,7 @@ impl Connection {
     where
         S: SinkExt<Message> + Unpin,
     {
-        if event.carries_alert() {
-            let redacted = crate::privacy::redact_event(self.credential.role, &event.json);
-            send_text(tx, &redacted).await
-        } else {
-            send_text(tx, &event.json).await
-        }
+        send_text(tx, &event.for_role(self.credential.role)).await
     }
 
     /// The first frame: who this credential is and the playbooks in force.
@@ -346,7 +351,7 @@ impl Connection {
                     .with_field("id"),
             );
         }
-        if let Err(wait) = self.relay.rate_check(self.credential.id) {
+        if let Err(wait) = self.relay.rate_check(&self.credential) {
             return refusal(
                 &command.id,
                 ErrorDetail::new(

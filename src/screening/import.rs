@@ -515,51 +515,65 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
                 ImportError::Rules(p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
             })?;
             let credential = match sstore::import_credential(pool).await? {
-                Some(id) => crate::store::Credential { id, name: "screening-import".into(), role: crate::protocol::Role::Producer },
+                Some(id) => id,
                 None => {
                     store
                         .create_credential_by("screening-import", crate::protocol::Role::Producer, "screening import")
                         .await?;
-                    let id = sstore::import_credential(pool).await?.ok_or_else(|| ImportError::Plan("credential".into()))?;
-                    crate::store::Credential { id, name: "screening-import".into(), role: crate::protocol::Role::Producer }
+                    sstore::import_credential(pool).await?.ok_or_else(|| ImportError::Plan("credential".into()))?
                 }
             };
+            let credential = crate::store::Credential {
+                id: credential,
+                name: "screening-import".into(),
+                role: crate::protocol::Role::Producer,
+                limits: Default::default(),
+            };
+            // The relay's own ingest path, in process: cases, dedup,
+            // playbooks and audit as for any alert, one commit per batch.
+            let relay = crate::relay::Relay::new(store.clone(), library);
             let mut confirmed = Vec::new();
-            for (student, body) in &alerts {
-                let bytes = serde_json::to_vec(body).expect("alert encodes");
-                let parsed = match crate::protocol::parse_alert(&bytes) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        summary.refused += 1;
-                        refused_rows.push(refusal(row_of.get(student.as_str()).copied().unwrap_or(""), student, &e));
-                        continue;
-                    }
-                };
-                match store.ingest_alert(&parsed, &credential, Utc::now(), &library).await? {
-                    crate::store::IngestOutcome::Created { case_id, .. } => {
-                        summary.created += 1;
-                        confirmed.push((student.clone(), case_id));
-                    }
-                    crate::store::IngestOutcome::Duplicate { case_id, .. } => {
-                        summary.duplicate += 1;
-                        confirmed.push((student.clone(), case_id));
-                    }
-                    crate::store::IngestOutcome::Conflict => {
-                        summary.refused += 1;
-                        let e = ErrorDetail::new("conflict", "a different alert already has this id");
-                        refused_rows.push(refusal(row_of.get(student.as_str()).copied().unwrap_or(""), student, &e));
+            for chunk in alerts.chunks(BATCH) {
+                let mut parsed = Vec::with_capacity(chunk.len());
+                let mut students = Vec::with_capacity(chunk.len());
+                for (student, body) in chunk {
+                    let bytes = serde_json::to_vec(body).expect("alert encodes");
+                    match crate::protocol::parse_alert(&bytes) {
+                        Ok(a) => {
+                            parsed.push(a);
+                            students.push(student.clone());
+                        }
+                        Err(e) => {
+                            summary.refused += 1;
+                            refused_rows.push(refusal(row_of.get(student.as_str()).copied().unwrap_or(""), student, &e));
+                        }
                     }
                 }
-                done += 1;
-                if confirmed.len() >= BATCH || done == total {
-                    sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
-                    confirmed.clear();
-                    if opts.progress {
-                        eprintln!("已写入 / stored {done}/{total}");
+                let outcomes = relay.ingest_batch(parsed, &credential).await?;
+                for (student, outcome) in students.into_iter().zip(outcomes) {
+                    match outcome {
+                        crate::store::IngestOutcome::Created { case_id, .. } => {
+                            summary.created += 1;
+                            confirmed.push((student, case_id));
+                        }
+                        crate::store::IngestOutcome::Duplicate { case_id, .. } => {
+                            summary.duplicate += 1;
+                            confirmed.push((student, case_id));
+                        }
+                        crate::store::IngestOutcome::Conflict => {
+                            summary.refused += 1;
+                            let e = ErrorDetail::new("conflict", "a different alert already has this id");
+                            refused_rows.push(refusal(row_of.get(student.as_str()).copied().unwrap_or(""), &student, &e));
+                        }
                     }
+                }
+                sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
+                confirmed.clear();
+                done += chunk.len();
+                if opts.progress {
+                    eprintln!("已写入 / stored {done}/{total}");
                 }
             }
-            sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
         }
     }
     summary.timings.push(("send", t3.elapsed()));

@@ -8,6 +8,8 @@
 
 mod sqlite;
 
+use std::sync::{Arc, OnceLock};
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -27,6 +29,10 @@ pub enum StoreError {
     Missing(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The write did not happen (its group's commit failed, or the writer
+    /// has stopped); the client may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// An authenticated credential (never the token itself).
@@ -35,7 +41,20 @@ pub struct Credential {
     pub id: i64,
     pub name: String,
     pub role: Role,
+    pub limits: Limits,
 }
+
+/// A credential's own request rate, burst and connection cap; `None` means
+/// the relay's protective default. Given to a screening system that posts
+/// a district's results, or a console wall with many screens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Limits {
+    pub rate_per_sec: Option<f64>,
+    pub burst: Option<f64>,
+    pub max_connections: Option<u32>,
+}
+
+impl Eq for Limits {}
 
 /// A credential as `token list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -43,6 +62,7 @@ pub struct CredentialInfo {
     pub id: i64,
     pub name: String,
     pub role: Role,
+    pub limits: Limits,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -52,15 +72,38 @@ pub struct CredentialInfo {
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub seq: i64,
-    pub json: std::sync::Arc<str>,
+    pub json: Arc<str>,
+    /// The event as each role may see it, made by the first connection of
+    /// that role that sends it and shared by all the others: fan-out to a
+    /// thousand consoles redacts an alert at most once per role.
+    per_role: Arc<[OnceLock<Arc<str>>; Role::ALL.len()]>,
 }
 
 impl StoredEvent {
+    pub fn new(seq: i64, json: Arc<str>) -> StoredEvent {
+        StoredEvent {
+            seq,
+            json,
+            per_role: Arc::new(std::array::from_fn(|_| OnceLock::new())),
+        }
+    }
+
     /// Whether this event carries student data that [`crate::privacy`]
     /// must redact per role. Checked on the raw text: the tag is written
     /// unescaped only by the encoder, never by alert content.
     pub fn carries_alert(&self) -> bool {
         self.json.contains(r#""type":"alert""#)
+    }
+
+    /// The text `role` receives: redacted once per role, then shared.
+    pub fn for_role(&self, role: Role) -> Arc<str> {
+        if !self.carries_alert() {
+            return self.json.clone();
+        }
+        let slot = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
+        self.per_role[slot]
+            .get_or_init(|| crate::privacy::redact_event(role, &self.json).into())
+            .clone()
     }
 }
 
@@ -95,6 +138,58 @@ pub enum CommandOutcome {
         ok: bool,
         error: Option<ErrorDetail>,
     },
+}
+
+/// One write for the store to apply inside a group (see
+/// [`Store::apply_group`]). The relay's single writer gathers whatever is
+/// waiting into one group, so many producers share one commit.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Alerts from one request (one, or a batch), applied in order.
+    Ingest {
+        alerts: Vec<crate::protocol::Alert>,
+        credential: Credential,
+    },
+    Command {
+        credential: Credential,
+        command: crate::protocol::Command,
+    },
+    /// Escalate overdue steps on at most `limit` checklists, as of `now`.
+    Escalate { now: DateTime<Utc>, limit: usize },
+    /// An audit entry no store change carries (a stream opened or closed).
+    Audit(crate::audit::NewEntry),
+}
+
+/// What one [`Write`] did, in the order of the group.
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    Ingested(Vec<IngestOutcome>),
+    Command(CommandOutcome),
+    /// Escalation events raised; `more` when checklists were left for the
+    /// next slice.
+    Escalated {
+        events: Vec<StoredEvent>,
+        more: bool,
+    },
+    Audited,
+}
+
+impl WriteOutcome {
+    /// The events this write appended, in `seq` order, to publish.
+    pub fn events(&self) -> Vec<&StoredEvent> {
+        match self {
+            WriteOutcome::Ingested(outcomes) => outcomes
+                .iter()
+                .flat_map(|o| match o {
+                    IngestOutcome::Created { events, .. } => events.iter(),
+                    _ => [].iter(),
+                })
+                .collect(),
+            WriteOutcome::Command(CommandOutcome::Applied { events, .. })
+            | WriteOutcome::Escalated { events, .. } => events.iter().collect(),
+            WriteOutcome::Command(_) | WriteOutcome::Audited => Vec::new(),
+        }
+    }
 }
 
 /// The file behind a `sqlite:PATH` URL.

@@ -1,24 +1,25 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL` so a commit
 //! that returned has reached the disk before the relay answers 201.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    CommandOutcome, Credential, CredentialInfo, IngestOutcome, StoreError, StoredEvent, hash_token,
-    hex, new_token, parse_ts, ts,
+    CommandOutcome, Credential, CredentialInfo, IngestOutcome, Limits, StoreError, StoredEvent,
+    Write, WriteOutcome, hash_token, hex, new_token, parse_ts, ts,
 };
 use crate::audit::{AuditKind, Checkpoint, Entry, GENESIS, NewEntry};
+use crate::case;
 use crate::logging::json_error;
 use crate::playbook::{Library, Playbook, Progress, StepAction};
 use crate::protocol::{
@@ -98,29 +99,45 @@ impl Store {
         role: Role,
         operator: &str,
     ) -> Result<String, StoreError> {
+        self.create_credential_with(name, role, operator, Limits::default())
+            .await
+    }
+
+    /// [`Store::create_credential_by`] with the credential's own limits.
+    pub async fn create_credential_with(
+        &self,
+        name: &str,
+        role: Role,
+        operator: &str,
+        limits: Limits,
+    ) -> Result<String, StoreError> {
         let token = new_token().map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
         let now = Utc::now();
         let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO credentials (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) \
-             RETURNING id",
+            "INSERT INTO credentials (name, role, token_hash, created_at, rate_per_sec, burst, \
+             max_connections) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(name)
         .bind(role.as_str())
         .bind(hash_token(&token))
         .bind(ts(now))
+        .bind(limits.rate_per_sec)
+        .bind(limits.burst)
+        .bind(limits.max_connections)
         .fetch_one(&mut *tx)
         .await?;
-        append_audit(
-            &mut tx,
+        let mut detail =
+            serde_json::json!({"credential_id": id, "name": name, "role": role.as_str()});
+        if limits != Limits::default() {
+            detail["limits"] = serde_json::json!(limits);
+        }
+        let mut logs = Logs::load(&mut tx).await?;
+        logs.audit(
             now,
-            &NewEntry::new(
-                AuditKind::CredentialCreated,
-                serde_json::json!({"credential_id": id, "name": name, "role": role.as_str()}),
-            )
-            .by(operator, "operator"),
-        )
-        .await?;
+            &NewEntry::new(AuditKind::CredentialCreated, detail).by(operator, "operator"),
+        );
+        logs.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -129,7 +146,8 @@ impl Store {
     /// kept, and that is not shown either).
     pub async fn list_credentials(&self) -> Result<Vec<CredentialInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, role, created_at, revoked_at FROM credentials ORDER BY id",
+            "SELECT id, name, role, created_at, revoked_at, rate_per_sec, burst, max_connections \
+             FROM credentials ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -139,6 +157,7 @@ impl Store {
                 Ok(CredentialInfo {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
+                    limits: limits_from(r)?,
                     role: Role::parse(&role)
                         .ok_or_else(|| StoreError::Corrupt(format!("unknown role `{role}`")))?,
                     created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
@@ -169,16 +188,16 @@ impl Store {
             return Ok(false);
         };
         let (name, role): (String, String) = (row.try_get("name")?, row.try_get("role")?);
-        append_audit(
-            &mut tx,
+        let mut logs = Logs::load(&mut tx).await?;
+        logs.audit(
             now,
             &NewEntry::new(
                 AuditKind::CredentialRevoked,
                 serde_json::json!({"credential_id": id, "name": name, "role": role}),
             )
             .by(operator, "operator"),
-        )
-        .await?;
+        );
+        logs.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -203,7 +222,9 @@ impl Store {
     /// and closed, cases viewed outside a command).
     pub async fn audit(&self, entry: &NewEntry, now: DateTime<Utc>) -> Result<Entry, StoreError> {
         let mut tx = self.write_tx().await?;
-        let stored = append_audit(&mut tx, now, entry).await?;
+        let mut logs = Logs::load(&mut tx).await?;
+        let stored = logs.audit(now, entry);
+        logs.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -245,7 +266,8 @@ impl Store {
     /// so the secret itself is never compared byte by byte.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Credential>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, role FROM credentials WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT id, name, role, rate_per_sec, burst, max_connections FROM credentials \
+             WHERE token_hash = ? AND revoked_at IS NULL",
         )
         .bind(hash_token(token))
         .fetch_optional(&self.pool)
@@ -257,6 +279,7 @@ impl Store {
                 name: r.try_get("name")?,
                 role: Role::parse(&role)
                     .ok_or_else(|| StoreError::Corrupt(format!("unknown role `{role}`")))?,
+                limits: limits_from(&r)?,
             })
         })
         .transpose()
@@ -284,10 +307,7 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 let body: String = r.try_get("body")?;
-                Ok(StoredEvent {
-                    seq: r.try_get("seq")?,
-                    json: Arc::from(body),
-                })
+                Ok(StoredEvent::new(r.try_get("seq")?, Arc::from(body)))
             })
             .collect()
     }
@@ -302,171 +322,85 @@ impl Store {
         now: DateTime<Utc>,
         library: &Library,
     ) -> Result<IngestOutcome, StoreError> {
-        let body = serde_json::to_string(alert)
-            .map_err(|e| StoreError::Corrupt(format!("alert does not encode: {e}")))?;
-        let body_hash = hex(&Sha256::digest(body.as_bytes()));
-        let mut tx = self.write_tx().await?;
-
-        if let Some(row) = sqlx::query("SELECT body_hash, seq, case_id FROM alerts WHERE id = ?")
-            .bind(&alert.id)
-            .fetch_optional(&mut *tx)
-            .await?
-        {
-            let stored_hash: String = row.try_get("body_hash")?;
-            return Ok(if stored_hash == body_hash {
-                IngestOutcome::Duplicate {
-                    seq: row.try_get("seq")?,
-                    case_id: row.try_get("case_id")?,
-                }
-            } else {
-                IngestOutcome::Conflict
-            });
-        }
-
-        let mode = case_mode(alert);
-        let existing = sqlx::query(
-            "SELECT * FROM cases WHERE student_id = ? AND mode = ? AND status != 'closed'",
-        )
-        .bind(&alert.student.id)
-        .bind(&mode)
-        .fetch_optional(&mut *tx)
-        .await?;
-
-        let (case, opened) = match existing {
-            Some(row) => {
-                let mut case = case_from_row(&row)?;
-                // The case takes the worst level seen; its category follows
-                // the alert that raised it.
-                if alert.level > case.level {
-                    case.level = alert.level;
-                    case.category = alert.category;
-                }
-                case.imminent |= alert.imminent;
-                case.alert_count += 1;
-                case.updated_at = now;
-                sqlx::query(
-                    "UPDATE cases SET level = ?, category = ?, imminent = ?, alert_count = ?, \
-                     updated_at = ? WHERE id = ?",
-                )
-                .bind(case.level.as_str())
-                .bind(case.category.as_str())
-                .bind(case.imminent)
-                .bind(case.alert_count)
-                .bind(ts(now))
-                .bind(&case.id)
-                .execute(&mut *tx)
-                .await?;
-                (case, false)
-            }
-            None => {
-                let num: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(num), 0) + 1 FROM cases")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let case = CaseSnapshot {
-                    id: format!("C{num:06}"),
-                    status: CaseStatus::Open,
-                    level: alert.level,
-                    imminent: alert.imminent,
-                    category: alert.category,
-                    alert_status: alert.status,
-                    exercise_id: alert.exercise_id.clone(),
-                    student_id: alert.student.id.clone(),
-                    opened_at: now,
-                    updated_at: now,
-                    alert_count: 1,
-                    acknowledged_by: None,
-                    acknowledged_at: None,
-                };
-                sqlx::query(
-                    "INSERT INTO cases (num, id, student_id, mode, status, level, imminent, \
-                     category, alert_status, exercise_id, opened_at, updated_at, alert_count) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(num)
-                .bind(&case.id)
-                .bind(&case.student_id)
-                .bind(&mode)
-                .bind(case.status.as_str())
-                .bind(case.level.as_str())
-                .bind(case.imminent)
-                .bind(case.category.as_str())
-                .bind(case.alert_status.as_str())
-                .bind(&case.exercise_id)
-                .bind(ts(now))
-                .bind(ts(now))
-                .bind(case.alert_count)
-                .execute(&mut *tx)
-                .await?;
-                (case, true)
-            }
+        let write = Write::Ingest {
+            alerts: vec![alert.clone()],
+            credential: credential.clone(),
         };
-
-        let case_id = case.id.clone();
-        let opened_case = opened;
-        let wanted = library
-            .select(case.category, case.level, case.imminent)
-            .map(|pb| pb.id.clone());
-        let event = append_event(
-            &mut tx,
-            now,
-            EventBody::Alert {
-                case_id: case_id.clone(),
-                opened,
-                alert: Box::new(alert.clone()),
-                case,
-            },
-        )
-        .await?;
-        let mut events = vec![event.clone()];
-        // The case gets the playbook its category, level and imminence call
-        // for; a later alert that raises it may call for another one.
-        if let Some(playbook) = wanted.as_deref().and_then(|id| library.get(id))
-            && !has_checklist(&mut tx, &case_id, &playbook.id).await?
+        match self
+            .apply_group(std::slice::from_ref(&write), now, library)
+            .await?
+            .pop()
         {
-            events.push(attach_checklist(&mut tx, &case_id, playbook, now, None).await?);
+            Some(WriteOutcome::Ingested(mut outcomes)) if outcomes.len() == 1 => {
+                Ok(outcomes.remove(0))
+            }
+            _ => Err(StoreError::Corrupt("ingest gave no outcome".into())),
         }
-        let drill = alert.status != AlertStatus::Actual;
-        append_audit(
-            &mut tx,
-            now,
-            &NewEntry::new(
-                AuditKind::AlertIngested,
-                serde_json::json!({
-                    "alert_id": alert.id,
-                    "seq": event.seq,
-                    "opened": opened_case,
-                    "level": alert.level.as_str(),
-                    "imminent": alert.imminent,
-                    "category": alert.category.as_str(),
-                    "source": alert.source.as_str(),
-                    "status": alert.status.as_str(),
-                    "exercise_id": alert.exercise_id,
-                    "events": events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-                }),
-            )
-            .by(&credential.name, credential.role.as_str())
-            .on_case(&case_id, drill),
-        )
-        .await?;
-        sqlx::query(
-            "INSERT INTO alerts (id, body_hash, case_id, seq, received_at, credential_id, body) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&alert.id)
-        .bind(&body_hash)
-        .bind(&case_id)
-        .bind(event.seq)
-        .bind(ts(now))
-        .bind(credential.id)
-        .bind(&body)
-        .execute(&mut *tx)
-        .await?;
+    }
+
+    /// Applies a group of writes in one transaction with one commit (one
+    /// fsync), each write's outcome its own: a refused command or a
+    /// conflicting alert changes nothing and spoils nothing for the rest.
+    /// Writes apply in order, exactly as if each were applied alone, so the
+    /// stream is the same. If the commit fails, nothing of the group is
+    /// stored and the error is every write's answer.
+    pub async fn apply_group(
+        &self,
+        writes: &[Write],
+        now: DateTime<Utc>,
+        library: &Library,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut logs = Logs::load(&mut tx).await?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut i = 0;
+        while i < writes.len() {
+            match &writes[i] {
+                Write::Ingest { .. } => {
+                    // Consecutive ingests are one run: one load, one insert
+                    // per table, however many producers they came from.
+                    let run_end = writes[i..]
+                        .iter()
+                        .position(|w| !matches!(w, Write::Ingest { .. }))
+                        .map_or(writes.len(), |n| i + n);
+                    let mut items = Vec::new();
+                    let mut sizes = Vec::new();
+                    for write in &writes[i..run_end] {
+                        if let Write::Ingest { alerts, credential } = write {
+                            sizes.push(alerts.len());
+                            items.extend(alerts.iter().map(|a| (a, credential)));
+                        }
+                    }
+                    let mut all = ingest_run(&mut tx, &mut logs, &items, now, library)
+                        .await?
+                        .into_iter();
+                    for n in sizes {
+                        outcomes.push(WriteOutcome::Ingested(all.by_ref().take(n).collect()));
+                    }
+                    i = run_end;
+                    continue;
+                }
+                Write::Command {
+                    credential,
+                    command,
+                } => outcomes.push(WriteOutcome::Command(
+                    command_in(&mut tx, &mut logs, credential, command, now, library).await?,
+                )),
+                Write::Escalate { now, limit } => {
+                    let (events, more) =
+                        escalate_in(&mut tx, &mut logs, *now, *limit, library).await?;
+                    outcomes.push(WriteOutcome::Escalated { events, more });
+                }
+                Write::Audit(entry) => {
+                    logs.audit(now, entry);
+                    outcomes.push(WriteOutcome::Audited);
+                }
+            }
+            i += 1;
+        }
+        logs.flush(&mut tx).await?;
         tx.commit().await?;
-        Ok(IngestOutcome::Created {
-            seq: event.seq,
-            case_id,
-            events,
-        })
+        Ok(outcomes)
     }
 
     /// Applies a console command once. A command id seen before from the
@@ -480,189 +414,52 @@ impl Store {
         now: DateTime<Utc>,
         library: &Library,
     ) -> Result<CommandOutcome, StoreError> {
-        let mut tx = self.write_tx().await?;
-        if let Some(row) =
-            sqlx::query("SELECT result FROM commands WHERE credential_id = ? AND id = ?")
-                .bind(credential.id)
-                .bind(&command.id)
-                .fetch_optional(&mut *tx)
-                .await?
+        let write = Write::Command {
+            credential: credential.clone(),
+            command: command.clone(),
+        };
+        match self
+            .apply_group(std::slice::from_ref(&write), now, library)
+            .await?
+            .pop()
         {
-            let stored: String = row.try_get("result")?;
-            let error: Option<ErrorDetail> = serde_json::from_str(&stored).map_err(|e| {
-                StoreError::Corrupt(format!("stored command result: {}", json_error(&e)))
-            })?;
-            return Ok(CommandOutcome::Repeated {
-                ok: error.is_none(),
-                error,
-            });
+            Some(WriteOutcome::Command(outcome)) => Ok(outcome),
+            _ => Err(StoreError::Corrupt("command gave no outcome".into())),
         }
-
-        let origin = Origin {
-            by: Actor {
-                name: credential.name.clone(),
-                role: credential.role,
-            },
-            command_id: command.id.clone(),
-            terminal: command.terminal.clone(),
-            client_at: command.client_at,
-        };
-        let mut work = CommandTx {
-            tx: &mut tx,
-            now,
-            library,
-            origin,
-        };
-        let (applied, drill) = work.apply(&command.op).await?;
-        // A reveal's answer (the identity) goes back to the sender only; it
-        // is never written to the command record or the audit.
-        let (applied, data) = match applied {
-            Ok((events, data)) => (Ok(events), data),
-            Err(refusal) => (Err(refusal), None),
-        };
-        let mut detail = command.op.audit_detail();
-        detail["command_id"] = command.id.clone().into();
-        detail["op"] = command.op.name().into();
-        if let Some(at) = command.client_at {
-            detail["client_at"] = at.to_rfc3339().into();
-        }
-        let kind = match &applied {
-            Ok(events) => {
-                detail["events"] = events.iter().map(|e| e.seq).collect::<Vec<_>>().into();
-                AuditKind::CommandAccepted
-            }
-            Err(refusal) => {
-                detail["refused"] = refusal.code.clone().into();
-                AuditKind::CommandRefused
-            }
-        };
-        if matches!(command.op, CommandOp::View { .. }) && applied.is_ok() {
-            detail.as_object_mut().map(|d| d.remove("events"));
-        }
-        let kind = match (&command.op, kind) {
-            (CommandOp::View { .. }, AuditKind::CommandAccepted) => AuditKind::CaseViewed,
-            (CommandOp::Reveal { .. }, AuditKind::CommandAccepted) => AuditKind::IdentityRevealed,
-            (_, kind) => kind,
-        };
-        append_audit(
-            &mut tx,
-            now,
-            &NewEntry::new(kind, detail)
-                .by(&credential.name, credential.role.as_str())
-                .on_case(command.op.case_id(), drill)
-                .from_terminal(command.terminal.as_deref()),
-        )
-        .await?;
-        let outcome = match applied {
-            Ok(events) => CommandOutcome::Applied { events, data },
-            Err(refusal) => CommandOutcome::Refused(refusal),
-        };
-        let error = match &outcome {
-            CommandOutcome::Refused(e) => Some(e.clone()),
-            _ => None,
-        };
-        let result = serde_json::to_string(&error)
-            .map_err(|e| StoreError::Corrupt(format!("command result does not encode: {e}")))?;
-        sqlx::query(
-            "INSERT INTO commands (credential_id, id, received_at, client_at, terminal, op, \
-             case_id, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(credential.id)
-        .bind(&command.id)
-        .bind(ts(now))
-        .bind(command.client_at.map(|t| t.to_rfc3339()))
-        .bind(&command.terminal)
-        .bind(command.op.name())
-        .bind(command.op.case_id())
-        .bind(result)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(outcome)
     }
 
     /// Appends an escalation event for each step of an open case that is
-    /// overdue at `now` and has not escalated before.
+    /// overdue at `now` and has not escalated before, all in one
+    /// transaction. The relay's scanner uses [`Write::Escalate`] in bounded
+    /// slices instead, so a storm never holds the writer for long.
     pub async fn escalate_overdue(
         &self,
         now: DateTime<Utc>,
         library: &Library,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "SELECT k.case_id, k.playbook, k.progress, c.alert_status FROM checklists k \
-             JOIN cases c ON c.id = k.case_id WHERE c.status != 'closed'",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let raised: HashSet<(String, String, String)> =
-            sqlx::query("SELECT case_id, playbook, step FROM escalations")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                .collect::<Result<_, sqlx::Error>>()?;
-        let mut events = Vec::new();
-        for row in rows {
-            let case_id: String = row.try_get("case_id")?;
-            let playbook_id: String = row.try_get("playbook")?;
-            let drill = row.try_get::<String, _>("alert_status")? != "actual";
-            let Some(playbook) = library.get(&playbook_id) else {
-                continue;
-            };
-            let progress = progress_from(&row.try_get::<String, _>("progress")?)?;
-            for overdue in progress.overdue(playbook, now) {
-                let key = (
-                    case_id.clone(),
-                    playbook_id.clone(),
-                    overdue.step.id.clone(),
-                );
-                if raised.contains(&key) {
-                    continue;
-                }
-                let event = append_event(
-                    &mut tx,
-                    now,
-                    EventBody::Escalation {
-                        case_id: case_id.clone(),
-                        playbook: playbook_id.clone(),
-                        step: overdue.step.id.clone(),
-                        to: overdue.escalate_to.unwrap_or(overdue.step.role),
-                        owner: overdue.step.role,
-                        due: overdue.due,
-                        reason: overdue.reason,
-                    },
-                )
-                .await?;
-                append_audit(
-                    &mut tx,
-                    now,
-                    &NewEntry::new(
-                        AuditKind::EscalationRaised,
-                        serde_json::json!({
-                            "playbook": key.1, "step": key.2, "seq": event.seq,
-                            "to": overdue.escalate_to.unwrap_or(overdue.step.role).as_str(),
-                            "owner": overdue.step.role.as_str(),
-                        }),
-                    )
-                    .on_case(&key.0, drill),
-                )
-                .await?;
-                sqlx::query(
-                    "INSERT INTO escalations (case_id, playbook, step, at, seq) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(&key.0)
-                .bind(&key.1)
-                .bind(&key.2)
-                .bind(ts(now))
-                .bind(event.seq)
-                .execute(&mut *tx)
-                .await?;
-                events.push(event);
-            }
+        let write = Write::Escalate {
+            now,
+            limit: usize::MAX,
+        };
+        match self
+            .apply_group(std::slice::from_ref(&write), now, library)
+            .await?
+            .pop()
+        {
+            Some(WriteOutcome::Escalated { events, .. }) => Ok(events),
+            _ => Err(StoreError::Corrupt("escalation gave no outcome".into())),
         }
-        tx.commit().await?;
-        Ok(events)
+    }
+
+    /// The soonest moment a checklist of an open case may go overdue: the
+    /// escalation scanner sleeps until then.
+    pub async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(next_due_at) FROM checklists WHERE next_due_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        next.as_deref().map(parse_ts).transpose()
     }
 
     /// The checklists on a case, as (playbook id, progress).
@@ -749,11 +546,297 @@ impl Store {
     }
 }
 
+/// [`Store::apply_command`] inside a group's transaction.
+async fn command_in(
+    tx: &mut Tx<'_>,
+    logs: &mut Logs,
+    credential: &Credential,
+    command: &Command,
+    now: DateTime<Utc>,
+    library: &Library,
+) -> Result<CommandOutcome, StoreError> {
+    if let Some(row) = sqlx::query("SELECT result FROM commands WHERE credential_id = ? AND id = ?")
+        .bind(credential.id)
+        .bind(&command.id)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        let stored: String = row.try_get("result")?;
+        let error: Option<ErrorDetail> = serde_json::from_str(&stored).map_err(|e| {
+            StoreError::Corrupt(format!("stored command result: {}", json_error(&e)))
+        })?;
+        return Ok(CommandOutcome::Repeated {
+            ok: error.is_none(),
+            error,
+        });
+    }
+
+    let origin = Origin {
+        by: Actor {
+            name: credential.name.clone(),
+            role: credential.role,
+        },
+        command_id: command.id.clone(),
+        terminal: command.terminal.clone(),
+        client_at: command.client_at,
+    };
+    let mut work = CommandTx {
+        tx: &mut *tx,
+        logs: &mut *logs,
+        now,
+        library,
+        origin,
+    };
+    let (applied, drill) = work.apply(&command.op).await?;
+    // A reveal's answer (the identity) goes back to the sender only; it
+    // is never written to the command record or the audit.
+    let (applied, data) = match applied {
+        Ok((events, data)) => (Ok(events), data),
+        Err(refusal) => (Err(refusal), None),
+    };
+    let mut detail = command.op.audit_detail();
+    detail["command_id"] = command.id.clone().into();
+    detail["op"] = command.op.name().into();
+    if let Some(at) = command.client_at {
+        detail["client_at"] = at.to_rfc3339().into();
+    }
+    let kind = match &applied {
+        Ok(events) => {
+            detail["events"] = events.iter().map(|e| e.seq).collect::<Vec<_>>().into();
+            AuditKind::CommandAccepted
+        }
+        Err(refusal) => {
+            detail["refused"] = refusal.code.clone().into();
+            AuditKind::CommandRefused
+        }
+    };
+    if matches!(command.op, CommandOp::View { .. }) && applied.is_ok() {
+        detail.as_object_mut().map(|d| d.remove("events"));
+    }
+    let kind = match (&command.op, kind) {
+        (CommandOp::View { .. }, AuditKind::CommandAccepted) => AuditKind::CaseViewed,
+        (CommandOp::Reveal { .. }, AuditKind::CommandAccepted) => AuditKind::IdentityRevealed,
+        (_, kind) => kind,
+    };
+    logs.audit(
+        now,
+        &NewEntry::new(kind, detail)
+            .by(&credential.name, credential.role.as_str())
+            .on_case(command.op.case_id(), drill)
+            .from_terminal(command.terminal.as_deref()),
+    );
+    let outcome = match applied {
+        Ok(events) => CommandOutcome::Applied { events, data },
+        Err(refusal) => CommandOutcome::Refused(refusal),
+    };
+    let error = match &outcome {
+        CommandOutcome::Refused(e) => Some(e.clone()),
+        _ => None,
+    };
+    let result = serde_json::to_string(&error)
+        .map_err(|e| StoreError::Corrupt(format!("command result does not encode: {e}")))?;
+    sqlx::query(
+        "INSERT INTO commands (credential_id, id, received_at, client_at, terminal, op, \
+         case_id, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(credential.id)
+    .bind(&command.id)
+    .bind(ts(now))
+    .bind(command.client_at.map(|t| t.to_rfc3339()))
+    .bind(&command.terminal)
+    .bind(command.op.name())
+    .bind(command.op.case_id())
+    .bind(result)
+    .execute(&mut **tx)
+    .await?;
+    Ok(outcome)
+}
+
+/// Raises escalations for at most `limit` checklists whose next deadline
+/// has passed, soonest first; says whether more are waiting. Only checklists
+/// with a deadline at or before `now` are read (an indexed range), never
+/// every open case, and each gets its next deadline recomputed.
+async fn escalate_in(
+    tx: &mut Tx<'_>,
+    logs: &mut Logs,
+    now: DateTime<Utc>,
+    limit: usize,
+    library: &Library,
+) -> Result<(Vec<StoredEvent>, bool), StoreError> {
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut rows = sqlx::query(
+        "SELECT k.case_id, k.playbook, k.progress, c.alert_status, c.status FROM checklists k \
+         JOIN cases c ON c.id = k.case_id \
+         WHERE k.next_due_at IS NOT NULL AND k.next_due_at <= ? \
+         ORDER BY k.next_due_at LIMIT ?",
+    )
+    .bind(ts(now))
+    .bind(fetch)
+    .fetch_all(&mut **tx)
+    .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let mut raised: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    let case_ids: HashSet<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("case_id"))
+        .collect::<Result<_, _>>()?;
+    let case_ids: Vec<String> = case_ids.into_iter().collect();
+    for chunk in case_ids.chunks(MAX_BINDS) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT case_id, playbook, step FROM escalations WHERE case_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(id);
+        }
+        list.push_unseparated(")");
+        for r in q.build().fetch_all(&mut **tx).await? {
+            raised
+                .entry((r.try_get(0)?, r.try_get(1)?))
+                .or_default()
+                .insert(r.try_get(2)?);
+        }
+    }
+    let mut events = Vec::new();
+    let mut new_rows: Vec<(String, String, String, i64)> = Vec::new();
+    let mut deadlines: Vec<(String, String, Option<String>)> = Vec::new();
+    for row in rows {
+        let case_id: String = row.try_get("case_id")?;
+        let playbook_id: String = row.try_get("playbook")?;
+        let drill = row.try_get::<String, _>("alert_status")? != "actual";
+        let closed = row.try_get::<String, _>("status")? == "closed";
+        let playbook = match library.get(&playbook_id) {
+            Some(pb) if !closed => pb,
+            // A closed case, or a playbook this relay no longer runs: nothing
+            // on it can escalate any more.
+            _ => {
+                deadlines.push((case_id, playbook_id, None));
+                continue;
+            }
+        };
+        let progress = progress_from(&row.try_get::<String, _>("progress")?)?;
+        let done = raised
+            .entry((case_id.clone(), playbook_id.clone()))
+            .or_default();
+        for overdue in progress.overdue(playbook, now) {
+            if !done.insert(overdue.step.id.clone()) {
+                continue;
+            }
+            let to = overdue.escalate_to.unwrap_or(overdue.step.role);
+            let event = logs.event(
+                now,
+                EventBody::Escalation {
+                    case_id: case_id.clone(),
+                    playbook: playbook_id.clone(),
+                    step: overdue.step.id.clone(),
+                    to,
+                    owner: overdue.step.role,
+                    due: overdue.due,
+                    reason: overdue.reason,
+                },
+            )?;
+            logs.audit(
+                now,
+                &NewEntry::new(
+                    AuditKind::EscalationRaised,
+                    serde_json::json!({
+                        "playbook": playbook_id, "step": overdue.step.id, "seq": event.seq,
+                        "to": to.as_str(),
+                        "owner": overdue.step.role.as_str(),
+                    }),
+                )
+                .on_case(&case_id, drill),
+            );
+            new_rows.push((
+                case_id.clone(),
+                playbook_id.clone(),
+                overdue.step.id.clone(),
+                event.seq,
+            ));
+            events.push(event);
+        }
+        let next = next_deadline(&progress, playbook, done, now);
+        // A step due exactly now is not overdue yet: look again just after.
+        let next = next.map(|t| {
+            if t <= now {
+                now + chrono::Duration::milliseconds(1)
+            } else {
+                t
+            }
+        });
+        deadlines.push((case_id, playbook_id, next.map(ts)));
+    }
+    logs.flush_events(tx).await?;
+    let at = ts(now);
+    for chunk in new_rows.chunks(MAX_BINDS / 5) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO escalations (case_id, playbook, step, at, seq) ",
+        );
+        insert.push_values(chunk, |mut row, (case_id, playbook, step, seq)| {
+            row.push_bind(case_id)
+                .push_bind(playbook)
+                .push_bind(step)
+                .push_bind(&at)
+                .push_bind(*seq);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    set_deadlines(tx, &deadlines).await?;
+    Ok((events, more))
+}
+
+/// Stores each checklist's next deadline with one statement per chunk.
+async fn set_deadlines(
+    tx: &mut Tx<'_>,
+    deadlines: &[(String, String, Option<String>)],
+) -> Result<(), StoreError> {
+    for chunk in deadlines.chunks(MAX_BINDS / 3) {
+        let mut update = QueryBuilder::<Sqlite>::new("WITH v(case_id, playbook, next_due_at) AS (");
+        update.push_values(chunk, |mut row, (case_id, playbook, next)| {
+            row.push_bind(case_id).push_bind(playbook).push_bind(next);
+        });
+        update.push(
+            ") UPDATE checklists SET next_due_at = v.next_due_at FROM v \
+             WHERE checklists.case_id = v.case_id AND checklists.playbook = v.playbook",
+        );
+        update.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes one checklist's next deadline after a change to it.
+async fn refresh_deadline(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+    playbook: &Playbook,
+    progress: &Progress,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let escalated: HashSet<String> =
+        sqlx::query_scalar("SELECT step FROM escalations WHERE case_id = ? AND playbook = ?")
+            .bind(case_id)
+            .bind(&playbook.id)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+    let next = next_deadline(progress, playbook, &escalated, now).map(ts);
+    sqlx::query("UPDATE checklists SET next_due_at = ? WHERE case_id = ? AND playbook = ?")
+        .bind(next)
+        .bind(case_id)
+        .bind(&playbook.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// One command being applied inside its transaction. Each operation
 /// returns `Ok(Ok(events))` when applied, `Ok(Err(refusal))` when refused
 /// (nothing written), and `Err` only for storage failures.
 struct CommandTx<'t, 'c> {
     tx: &'t mut Tx<'c>,
+    logs: &'t mut Logs,
     now: DateTime<Utc>,
     library: &'t Library,
     origin: Origin,
@@ -836,28 +919,35 @@ impl CommandTx<'_, '_> {
             .bind(&case.id)
             .fetch_all(&mut **self.tx)
             .await?;
-        let mut identity = serde_json::Map::new();
+        let mut identity: Option<crate::protocol::Student> = None;
         for row in rows {
             let body: String = row.try_get("body")?;
             let alert: Alert = serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt(format!("stored alert: {}", json_error(&e))))?;
-            if let serde_json::Value::Object(student) = serde_json::to_value(&alert.student)
-                .map_err(|e| StoreError::Corrupt(format!("student: {}", json_error(&e))))?
-            {
-                identity.extend(student);
+            match &mut identity {
+                Some(known) => case::merge_identity(known, &alert.student),
+                None => identity = Some(alert.student),
             }
         }
         Ok(Ok((
             Vec::new(),
-            Some(serde_json::json!({ "student": identity })),
+            Some(serde_json::json!({ "student": identity.unwrap_or_else(|| crate::protocol::Student {
+                id: case.student_id.clone(),
+                name: None,
+                school: None,
+                grade: None,
+                class: None,
+                under_14: None,
+            }) })),
         )))
     }
 
     async fn acknowledge(&mut self, mut case: CaseSnapshot) -> Result<Applied, StoreError> {
-        if case.status == CaseStatus::Acknowledged {
-            let by = case
-                .acknowledged_by
-                .as_ref()
+        let actor = self.origin.by.clone();
+        if let Err(case::AckRefusal::AlreadyAcknowledged { by }) =
+            case::acknowledge(&mut case, &actor, self.now)
+        {
+            let by = by
                 .map(|a| format!("{} ({})", a.name, a.role))
                 .unwrap_or_default();
             return Ok(refuse(
@@ -865,11 +955,6 @@ impl CommandTx<'_, '_> {
                 format!("case {} was already acknowledged by {by}", case.id),
             ));
         }
-        let actor = self.origin.by.clone();
-        case.status = CaseStatus::Acknowledged;
-        case.acknowledged_by = Some(actor.clone());
-        case.acknowledged_at = Some(self.now);
-        case.updated_at = self.now;
         sqlx::query(
             "UPDATE cases SET status = 'acknowledged', acknowledged_by_name = ?, \
              acknowledged_by_role = ?, acknowledged_at = ?, updated_at = ? WHERE id = ?",
@@ -881,8 +966,7 @@ impl CommandTx<'_, '_> {
         .bind(&case.id)
         .execute(&mut **self.tx)
         .await?;
-        let event = append_event(
-            self.tx,
+        let event = self.logs.event(
             self.now,
             EventBody::CaseAcknowledged {
                 case_id: case.id.clone(),
@@ -890,8 +974,7 @@ impl CommandTx<'_, '_> {
                 case,
                 origin: Some(self.origin.clone()),
             },
-        )
-        .await?;
+        )?;
         Ok(Ok((vec![event], None)))
     }
 
@@ -936,9 +1019,9 @@ impl CommandTx<'_, '_> {
             .bind(playbook_id)
             .execute(&mut **self.tx)
             .await?;
+        refresh_deadline(self.tx, &case.id, playbook, &progress, self.now).await?;
         touch_case(self.tx, &case.id, self.now).await?;
-        let event = append_event(
-            self.tx,
+        let event = self.logs.event(
             self.now,
             EventBody::StepUpdated {
                 case_id: case.id.clone(),
@@ -946,8 +1029,7 @@ impl CommandTx<'_, '_> {
                 progress,
                 origin: self.origin.clone(),
             },
-        )
-        .await?;
+        )?;
         Ok(Ok((vec![event], None)))
     }
 
@@ -983,6 +1065,7 @@ impl CommandTx<'_, '_> {
         }
         let event = attach_checklist(
             self.tx,
+            self.logs,
             &case.id,
             playbook,
             self.now,
@@ -1001,7 +1084,9 @@ impl CommandTx<'_, '_> {
         override_reason: Option<&str>,
     ) -> Result<Applied, StoreError> {
         let role = self.origin.by.role;
-        if !matches!(role, Role::Counselor | Role::Leader) {
+        if let Err(case::CloseRefusal::Forbidden(role)) =
+            case::close_permit(role, Vec::new(), None)
+        {
             return Ok(refuse(
                 "forbidden",
                 format!("a case is closed by a counselor or a leader, not by {role}"),
@@ -1034,25 +1119,26 @@ impl CommandTx<'_, '_> {
                 );
             }
         }
-        let overridden = match (open_required.is_empty(), role, override_reason) {
-            (true, _, _) => Vec::new(),
-            (false, Role::Leader, Some(_)) => open_required,
-            (false, Role::Leader, None) => {
+        let overridden = match case::close_permit(role, open_required, override_reason) {
+            Ok(overridden) => overridden,
+            Err(case::CloseRefusal::RequiredStepsOpen {
+                steps,
+                leader_may_override,
+            }) => {
+                let next = if leader_may_override {
+                    "give an override reason to close anyway"
+                } else {
+                    "finish them, or ask a leader to close with an override"
+                };
                 return Ok(refuse(
                     "required_steps_open",
-                    format!(
-                        "required steps are still open: {}; give an override reason to close anyway",
-                        open_required.join(", ")
-                    ),
+                    format!("required steps are still open: {}; {next}", steps.join(", ")),
                 ));
             }
-            (false, _, _) => {
+            Err(case::CloseRefusal::Forbidden(role)) => {
                 return Ok(refuse(
-                    "required_steps_open",
-                    format!(
-                        "required steps are still open: {}; finish them, or ask a leader to close with an override",
-                        open_required.join(", ")
-                    ),
+                    "forbidden",
+                    format!("a case is closed by a counselor or a leader, not by {role}"),
                 ));
             }
         };
@@ -1067,8 +1153,12 @@ impl CommandTx<'_, '_> {
         .bind(&case.id)
         .execute(&mut **self.tx)
         .await?;
-        let event = append_event(
-            self.tx,
+        // Nothing on a closed case escalates: the scanner forgets it.
+        sqlx::query("UPDATE checklists SET next_due_at = NULL WHERE case_id = ?")
+            .bind(&case.id)
+            .execute(&mut **self.tx)
+            .await?;
+        let event = self.logs.event(
             self.now,
             EventBody::CaseClosed {
                 case_id: case.id.clone(),
@@ -1079,8 +1169,7 @@ impl CommandTx<'_, '_> {
                 case,
                 origin: self.origin.clone(),
             },
-        )
-        .await?;
+        )?;
         Ok(Ok((vec![event], None)))
     }
 }
@@ -1099,23 +1188,26 @@ async fn has_checklist(tx: &mut Tx<'_>, case_id: &str, playbook: &str) -> Result
 /// Attaches a fresh checklist whose due times count from `now`.
 async fn attach_checklist(
     tx: &mut Tx<'_>,
+    logs: &mut Logs,
     case_id: &str,
     playbook: &Playbook,
     now: DateTime<Utc>,
     origin: Option<Origin>,
 ) -> Result<StoredEvent, StoreError> {
     let progress = Progress::new(playbook, now);
+    let next_due = next_deadline(&progress, playbook, &HashSet::new(), now).map(ts);
     sqlx::query(
-        "INSERT INTO checklists (case_id, playbook, progress, added_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO checklists (case_id, playbook, progress, added_at, next_due_at) \
+         VALUES (?, ?, ?, ?, ?)",
     )
     .bind(case_id)
     .bind(&playbook.id)
     .bind(progress_json(&progress)?)
     .bind(ts(now))
+    .bind(next_due)
     .execute(&mut **tx)
     .await?;
-    append_event(
-        tx,
+    logs.event(
         now,
         EventBody::ChecklistAdded {
             case_id: case_id.to_string(),
@@ -1124,7 +1216,6 @@ async fn attach_checklist(
             origin,
         },
     )
-    .await
 }
 
 async fn touch_case(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -1136,42 +1227,470 @@ async fn touch_case(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -> Resul
     Ok(())
 }
 
-/// Chains `entry` after the current head, inside the caller's write
-/// transaction (so the entry commits or rolls back with what it records).
-async fn append_audit(
+/// Largest number of bound values in one statement. SQLite allows 32,766;
+/// staying well below leaves room and keeps each statement's parse short.
+const MAX_BINDS: usize = 30_000;
+
+/// The two append-only logs of one write transaction: stream events and
+/// audit entries. Their heads are read once when the transaction starts
+/// (under SQLite's write lock, so no other process can append meanwhile);
+/// appends are numbered and chained in memory and written with a few
+/// multi-row inserts. That keeps a group of a thousand alerts to a handful
+/// of statements instead of thousands of round trips to the sqlx worker.
+struct Logs {
+    next_seq: i64,
+    audit_seq: i64,
+    audit_hash: String,
+    events: Vec<PendingEvent>,
+    audit: Vec<Entry>,
+}
+
+struct PendingEvent {
+    seq: i64,
+    at: String,
+    kind: &'static str,
+    case_id: String,
+    json: Arc<str>,
+}
+
+impl Logs {
+    async fn load(tx: &mut Tx<'_>) -> Result<Logs, StoreError> {
+        let next_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
+            .fetch_one(&mut **tx)
+            .await?;
+        let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        let (audit_seq, audit_hash) = match head {
+            Some(r) => (r.try_get("seq")?, r.try_get("hash")?),
+            None => (0, GENESIS.to_string()),
+        };
+        Ok(Logs {
+            next_seq,
+            audit_seq,
+            audit_hash,
+            events: Vec::new(),
+            audit: Vec::new(),
+        })
+    }
+
+    /// Appends an event at the next `seq`. Events are never deleted and
+    /// numbers are taken under the write lock, so the stream has no gaps: a
+    /// client can see a missing number.
+    fn event(&mut self, at: DateTime<Utc>, body: EventBody) -> Result<StoredEvent, StoreError> {
+        let seq = self.next_seq;
+        let kind = body.kind();
+        let case_id = body.case_id().to_string();
+        let event = Event {
+            seq,
+            at,
+            body,
+            withheld: None,
+        };
+        let json: Arc<str> = serde_json::to_string(&event)
+            .map_err(|e| StoreError::Corrupt(format!("event does not encode: {e}")))?
+            .into();
+        self.next_seq += 1;
+        self.events.push(PendingEvent {
+            seq,
+            at: ts(at),
+            kind,
+            case_id,
+            json: json.clone(),
+        });
+        Ok(StoredEvent::new(seq, json))
+    }
+
+    /// Chains `entry` after the current head; it commits or rolls back with
+    /// what it records.
+    fn audit(&mut self, now: DateTime<Utc>, entry: &NewEntry) -> Entry {
+        let stored = Entry::chain(self.audit_seq + 1, now, entry, &self.audit_hash);
+        self.audit_seq = stored.seq;
+        self.audit_hash.clone_from(&stored.hash);
+        self.audit.push(stored.clone());
+        stored
+    }
+
+    /// Writes the events appended so far (rows that reference an event's
+    /// `seq` may be inserted after this).
+    async fn flush_events(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        for chunk in self.events.chunks(MAX_BINDS / 5) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO events (seq, at, type, case_id, body) ");
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(e.seq)
+                    .push_bind(&e.at)
+                    .push_bind(e.kind)
+                    .push_bind(&e.case_id)
+                    .push_bind(&*e.json);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+        self.events.clear();
+        Ok(())
+    }
+
+    /// Writes everything appended so far.
+    async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        self.flush_events(tx).await?;
+        for chunk in self.audit.chunks(MAX_BINDS / 11) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit (seq, at, kind, actor_name, actor_role, terminal, case_id, \
+                 drill, detail, prev_hash, hash) ",
+            );
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(e.seq)
+                    .push_bind(ts(e.at))
+                    .push_bind(&e.kind)
+                    .push_bind(&e.actor_name)
+                    .push_bind(&e.actor_role)
+                    .push_bind(&e.terminal)
+                    .push_bind(&e.case_id)
+                    .push_bind(e.drill)
+                    .push_bind(&e.detail)
+                    .push_bind(&e.prev_hash)
+                    .push_bind(&e.hash);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+        self.audit.clear();
+        Ok(())
+    }
+}
+
+/// What the store knows, before a run of alerts is applied, about the ids,
+/// students and cases the run touches: loaded with one query each.
+struct IngestFacts {
+    /// Stored alerts by id: (body hash, seq, case id).
+    stored: HashMap<String, (String, i64, String)>,
+    /// Open cases by (student id, mode), with their number.
+    open: HashMap<(String, String), CaseSnapshot>,
+    /// Checklists already on those cases: (case id, playbook).
+    checklists: HashSet<(String, String)>,
+    next_num: i64,
+}
+
+impl IngestFacts {
+    async fn load(tx: &mut Tx<'_>, alerts: &[(&Alert, &Credential)]) -> Result<Self, StoreError> {
+        let ids: HashSet<&str> = alerts.iter().map(|(a, _)| a.id.as_str()).collect();
+        let students: HashSet<&str> = alerts.iter().map(|(a, _)| a.student.id.as_str()).collect();
+        let mut stored = HashMap::new();
+        for chunk in ids.iter().collect::<Vec<_>>().chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT id, body_hash, seq, case_id FROM alerts WHERE id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(**id);
+            }
+            list.push_unseparated(")");
+            for r in q.build().fetch_all(&mut **tx).await? {
+                stored.insert(
+                    r.try_get("id")?,
+                    (
+                        r.try_get("body_hash")?,
+                        r.try_get("seq")?,
+                        r.try_get("case_id")?,
+                    ),
+                );
+            }
+        }
+        let mut open = HashMap::new();
+        for chunk in students.iter().collect::<Vec<_>>().chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT * FROM cases WHERE status != 'closed' AND student_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(**id);
+            }
+            list.push_unseparated(")");
+            for r in q.build().fetch_all(&mut **tx).await? {
+                let mode: String = r.try_get("mode")?;
+                let case = case_from_row(&r)?;
+                open.insert((case.student_id.clone(), mode), case);
+            }
+        }
+        let mut checklists = HashSet::new();
+        let case_ids: Vec<&str> = open.values().map(|c| c.id.as_str()).collect();
+        for chunk in case_ids.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT case_id, playbook FROM checklists WHERE case_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            for r in q.build().fetch_all(&mut **tx).await? {
+                checklists.insert((r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        let next_num: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(num), 0) + 1 FROM cases")
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(IngestFacts {
+            stored,
+            open,
+            checklists,
+            next_num,
+        })
+    }
+}
+
+/// Rows a run of alerts writes, gathered so each table gets one insert.
+#[derive(Default)]
+struct IngestRows {
+    /// Cases opened in this run, by id (their final state, after any later
+    /// alert of the same run joined them).
+    new_cases: Vec<String>,
+    /// Cases that existed before this run and were joined.
+    joined: Vec<String>,
+    checklists: Vec<(String, String, String, Option<String>)>,
+    alerts: Vec<(String, String, String, i64, i64, String)>,
+}
+
+/// Applies a run of alerts in order, as if each were posted alone: the
+/// case rules of [`crate::case`] decide over facts loaded once, and the
+/// result is written in bulk. An alert refused as a conflict writes nothing
+/// and spoils nothing for the others.
+async fn ingest_run(
     tx: &mut Tx<'_>,
+    logs: &mut Logs,
+    alerts: &[(&Alert, &Credential)],
     now: DateTime<Utc>,
-    entry: &NewEntry,
-) -> Result<Entry, StoreError> {
-    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
+    library: &Library,
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut facts = IngestFacts::load(tx, alerts).await?;
+    let mut rows = IngestRows::default();
+    // Case state as this run leaves it, by case id (new and joined).
+    let mut touched: HashMap<String, (i64, String, CaseSnapshot)> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(alerts.len());
+    let at = ts(now);
+    for (alert, credential) in alerts {
+        let body = serde_json::to_string(alert)
+            .map_err(|e| StoreError::Corrupt(format!("alert does not encode: {e}")))?;
+        let body_hash = hex(&Sha256::digest(body.as_bytes()));
+        if let Some((stored_hash, seq, case_id)) = facts.stored.get(&alert.id) {
+            outcomes.push(match case::repost(stored_hash, &body_hash, *seq, case_id) {
+                case::Repost::Duplicate { seq, case_id } => {
+                    IngestOutcome::Duplicate { seq, case_id }
+                }
+                case::Repost::Conflict => IngestOutcome::Conflict,
+            });
+            continue;
+        }
+        let mode = case::mode(alert);
+        let key = (alert.student.id.clone(), mode.clone());
+        let (case, opened) = match facts.open.get_mut(&key) {
+            Some(case) => {
+                case::join(case, alert, now);
+                if !touched.contains_key(&case.id) {
+                    rows.joined.push(case.id.clone());
+                }
+                (case.clone(), false)
+            }
+            None => {
+                let num = facts.next_num;
+                facts.next_num += 1;
+                let case = case::open(num, alert, now);
+                rows.new_cases.push(case.id.clone());
+                facts.open.insert(key, case.clone());
+                (case, true)
+            }
+        };
+        let case_id = case.id.clone();
+        let num = case_num(&case_id)?;
+        touched.insert(case_id.clone(), (num, mode, case.clone()));
+        let wanted = library.select(case.category, case.level, case.imminent);
+        let event = logs.event(
+            now,
+            EventBody::Alert {
+                case_id: case_id.clone(),
+                opened,
+                alert: Box::new((*alert).clone()),
+                case,
+            },
+        )?;
+        let mut events = vec![event.clone()];
+        // The case gets the playbook its category, level and imminence call
+        // for; a later alert that raises it may call for another one.
+        if let Some(playbook) = wanted
+            && facts
+                .checklists
+                .insert((case_id.clone(), playbook.id.clone()))
+        {
+            let progress = Progress::new(playbook, now);
+            let next_due = next_deadline(&progress, playbook, &HashSet::new(), now).map(ts);
+            rows.checklists.push((
+                case_id.clone(),
+                playbook.id.clone(),
+                progress_json(&progress)?,
+                next_due,
+            ));
+            events.push(logs.event(
+                now,
+                EventBody::ChecklistAdded {
+                    case_id: case_id.clone(),
+                    playbook: playbook.id.clone(),
+                    progress,
+                    origin: None,
+                },
+            )?);
+        }
+        let drill = alert.status != AlertStatus::Actual;
+        logs.audit(
+            now,
+            &NewEntry::new(
+                AuditKind::AlertIngested,
+                serde_json::json!({
+                    "alert_id": alert.id,
+                    "seq": event.seq,
+                    "opened": opened,
+                    "level": alert.level.as_str(),
+                    "imminent": alert.imminent,
+                    "category": alert.category.as_str(),
+                    "source": alert.source.as_str(),
+                    "status": alert.status.as_str(),
+                    "exercise_id": alert.exercise_id,
+                    "events": events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                }),
+            )
+            .by(&credential.name, credential.role.as_str())
+            .on_case(&case_id, drill),
+        );
+        facts.stored.insert(
+            alert.id.clone(),
+            (body_hash.clone(), event.seq, case_id.clone()),
+        );
+        rows.alerts.push((
+            alert.id.clone(),
+            body_hash,
+            case_id.clone(),
+            event.seq,
+            credential.id,
+            body,
+        ));
+        outcomes.push(IngestOutcome::Created {
+            seq: event.seq,
+            case_id,
+            events,
+        });
+    }
+
+    // Foreign keys are checked per statement: cases, then events, then the
+    // rows that point at them.
+    for chunk in rows.new_cases.chunks(MAX_BINDS / 13) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO cases (num, id, student_id, mode, status, level, imminent, category, \
+             alert_status, exercise_id, opened_at, updated_at, alert_count) ",
+        );
+        insert.push_values(chunk, |mut row, id| {
+            let (num, mode, case) = &touched[id];
+            row.push_bind(*num)
+                .push_bind(&case.id)
+                .push_bind(&case.student_id)
+                .push_bind(mode)
+                .push_bind(case.status.as_str())
+                .push_bind(case.level.as_str())
+                .push_bind(case.imminent)
+                .push_bind(case.category.as_str())
+                .push_bind(case.alert_status.as_str())
+                .push_bind(&case.exercise_id)
+                .push_bind(ts(case.opened_at))
+                .push_bind(ts(case.updated_at))
+                .push_bind(case.alert_count);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    for id in &rows.joined {
+        let (_, _, case) = &touched[id];
+        sqlx::query(
+            "UPDATE cases SET level = ?, category = ?, imminent = ?, alert_count = ?, \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(case.level.as_str())
+        .bind(case.category.as_str())
+        .bind(case.imminent)
+        .bind(case.alert_count)
+        .bind(ts(case.updated_at))
+        .bind(&case.id)
+        .execute(&mut **tx)
         .await?;
-    let (seq, prev) = match head {
-        Some(r) => (
-            r.try_get::<i64, _>("seq")? + 1,
-            r.try_get::<String, _>("hash")?,
-        ),
-        None => (1, GENESIS.to_string()),
-    };
-    let stored = Entry::chain(seq, now, entry, &prev);
-    sqlx::query(
-        "INSERT INTO audit (seq, at, kind, actor_name, actor_role, terminal, case_id, drill, \
-         detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(stored.seq)
-    .bind(ts(stored.at))
-    .bind(&stored.kind)
-    .bind(&stored.actor_name)
-    .bind(&stored.actor_role)
-    .bind(&stored.terminal)
-    .bind(&stored.case_id)
-    .bind(stored.drill)
-    .bind(&stored.detail)
-    .bind(&stored.prev_hash)
-    .bind(&stored.hash)
-    .execute(&mut **tx)
-    .await?;
-    Ok(stored)
+    }
+    logs.flush_events(tx).await?;
+    for chunk in rows.checklists.chunks(MAX_BINDS / 5) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO checklists (case_id, playbook, progress, added_at, next_due_at) ",
+        );
+        insert.push_values(chunk, |mut row, (case_id, playbook, progress, next_due)| {
+            row.push_bind(case_id)
+                .push_bind(playbook)
+                .push_bind(progress)
+                .push_bind(&at)
+                .push_bind(next_due);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    for chunk in rows.alerts.chunks(MAX_BINDS / 7) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO alerts (id, body_hash, case_id, seq, received_at, credential_id, body) ",
+        );
+        insert.push_values(
+            chunk,
+            |mut row, (id, hash, case_id, seq, credential, body)| {
+                row.push_bind(id)
+                    .push_bind(hash)
+                    .push_bind(case_id)
+                    .push_bind(*seq)
+                    .push_bind(&at)
+                    .push_bind(*credential)
+                    .push_bind(body);
+            },
+        );
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(outcomes)
+}
+
+/// The number inside a case id made by [`case::case_id`].
+fn case_num(case_id: &str) -> Result<i64, StoreError> {
+    case_id
+        .strip_prefix('C')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("case id `{case_id}` is not C and a number")))
+}
+
+/// When the escalation scanner must next look at a checklist: the soonest
+/// due time of an open step that has not escalated yet (now, when one is
+/// already overdue, e.g. a contact that ran out of attempts). `None` when
+/// nothing on it can go overdue.
+fn next_deadline(
+    progress: &Progress,
+    playbook: &Playbook,
+    escalated: &HashSet<String>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    progress
+        .view(playbook, now)
+        .into_iter()
+        .filter(|v| v.state.is_open() && !escalated.contains(&v.step.id))
+        .filter_map(|v| {
+            if v.overdue.is_some() {
+                Some(now)
+            } else {
+                v.due
+            }
+        })
+        .min()
+}
+
+fn limits_from(row: &SqliteRow) -> Result<Limits, StoreError> {
+    Ok(Limits {
+        rate_per_sec: row.try_get("rate_per_sec")?,
+        burst: row.try_get("burst")?,
+        max_connections: row.try_get("max_connections")?,
+    })
 }
 
 fn entry_from_row(row: &SqliteRow) -> Result<Entry, StoreError> {
@@ -1198,52 +1717,6 @@ fn progress_from(json: &str) -> Result<Progress, StoreError> {
 fn progress_json(progress: &Progress) -> Result<String, StoreError> {
     serde_json::to_string(progress)
         .map_err(|e| StoreError::Corrupt(format!("checklist does not encode: {e}")))
-}
-
-/// Appends an event at the next `seq`. Inside the caller's write
-/// transaction `MAX(seq) + 1` is race-free, and since events are never
-/// deleted the sequence has no gaps: a client can see a missing number.
-async fn append_event(
-    tx: &mut Tx<'_>,
-    at: DateTime<Utc>,
-    body: EventBody,
-) -> Result<StoredEvent, StoreError> {
-    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
-        .fetch_one(&mut **tx)
-        .await?;
-    let kind = body.kind();
-    let case_id = body.case_id().to_string();
-    let event = Event {
-        seq,
-        at,
-        body,
-        withheld: None,
-    };
-    let json = serde_json::to_string(&event)
-        .map_err(|e| StoreError::Corrupt(format!("event does not encode: {e}")))?;
-    sqlx::query("INSERT INTO events (seq, at, type, case_id, body) VALUES (?, ?, ?, ?, ?)")
-        .bind(seq)
-        .bind(ts(at))
-        .bind(kind)
-        .bind(case_id)
-        .bind(&json)
-        .execute(&mut **tx)
-        .await?;
-    Ok(StoredEvent {
-        seq,
-        json: Arc::from(json),
-    })
-}
-
-fn case_mode(alert: &Alert) -> String {
-    match alert.status {
-        AlertStatus::Actual => "actual".to_string(),
-        AlertStatus::Test => "test".to_string(),
-        AlertStatus::Exercise => format!(
-            "exercise:{}",
-            alert.exercise_id.as_deref().unwrap_or_default()
-        ),
-    }
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
