@@ -424,7 +424,7 @@ fn end_to_end_utf8_gbk_and_xlsx_into_a_real_relay_and_reimport_creates_nothing()
 
 #[test]
 fn an_import_cut_off_by_a_relay_restart_completes_on_rerun_without_duplicates() {
-    let n = 1600;
+    let n = 4000;
     let e = expected(n);
     let flagged = e.general + e.key + e.high;
     assert!(flagged > 1000, "more than one batch: {flagged}");
