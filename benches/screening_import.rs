@@ -83,7 +83,12 @@ fn timed(args: &[&str]) -> (f64, Option<f64>, String) {
     let time = Path::new("/usr/bin/time");
     let start = Instant::now();
     let out = if time.exists() {
-        Command::new(time).args(["-f", "MAXRSS_KB=%M"]).arg(BIN).args(args).output().unwrap()
+        Command::new(time)
+            .args(["-f", "MAXRSS_KB=%M"])
+            .arg(BIN)
+            .args(args)
+            .output()
+            .unwrap()
     } else {
         Command::new(BIN).args(args).output().unwrap()
     };
@@ -96,7 +101,11 @@ fn timed(args: &[&str]) -> (f64, Option<f64>, String) {
         .find_map(|l| l.strip_prefix("MAXRSS_KB="))
         .and_then(|kb| kb.trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0);
-    let timings = stderr.lines().filter(|l| l.contains("timings")).collect::<Vec<_>>().join("\n");
+    let timings = stderr
+        .lines()
+        .filter(|l| l.contains("timings"))
+        .collect::<Vec<_>>()
+        .join("\n");
     (secs, rss, format!("{stdout}{timings}"))
 }
 
@@ -106,7 +115,11 @@ fn main() {
     let rows: usize = std::env::var("SCREENING_BENCH_ROWS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(if std::env::args().any(|a| a == "--bench") { 200_000 } else { 2_000 });
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            200_000
+        } else {
+            2_000
+        });
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("bench.db").display());
     let schools: Vec<String> = (1..=178).map(|n| format!("学校{n:03}")).collect();
@@ -114,40 +127,120 @@ fn main() {
     let t = Instant::now();
     write_file(&file, rows, &schools);
     let mb = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
-    println!("generated {rows} UPI rows ({mb:.1} MB) in {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "generated {rows} UPI rows ({mb:.1} MB) in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let ok = |args: &[&str]| {
         let out = Command::new(BIN).args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     ok(&[
-        "screening", "plan", "create", "--db", &db, "--id", "bench", "--name", "bench", "--scale", "upi",
-        "--schools", &schools.join(","), "--from", "2026-09-01", "--to", "2026-09-30",
+        "screening",
+        "plan",
+        "create",
+        "--db",
+        &db,
+        "--id",
+        "bench",
+        "--name",
+        "bench",
+        "--scale",
+        "upi",
+        "--schools",
+        &schools.join(","),
+        "--from",
+        "2026-09-01",
+        "--to",
+        "2026-09-30",
     ]);
-    let token = ok(&["token", "create", "--db", &db, "--name", "bench", "--role", "producer"]);
+    let token = ok(&[
+        "token", "create", "--db", &db, "--name", "bench", "--role", "producer",
+    ]);
     let f = file.to_str().unwrap();
 
-    let (s, rss, out) = timed(&["screening", "import", f, "--plan", "bench", "--db", &db, "--dry-run", "--quiet"]);
-    println!("\n[dry run: read + grade]  {s:.2} s, peak {}\n{out}", mem(rss));
+    let (s, rss, out) = timed(&[
+        "screening",
+        "import",
+        f,
+        "--plan",
+        "bench",
+        "--db",
+        &db,
+        "--dry-run",
+        "--quiet",
+    ]);
+    println!(
+        "\n[dry run: read + grade]  {s:.2} s, peak {}\n{out}",
+        mem(rss)
+    );
 
     let mut relay = Command::new(BIN)
-        .args(["relay", "--listen", "127.0.0.1:0", "--db", &db, "--rate-limit", "100000", "--rate-burst", "100000"])
+        .args([
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &db,
+            "--rate-limit",
+            "100000",
+            "--rate-burst",
+            "100000",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(relay.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(relay.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
 
-    let (s, rss, out) = timed(&["screening", "import", f, "--plan", "bench", "--db", &db, "--relay", &url, "--token", &token]);
-    println!("\n[import through the relay: read, grade, store results, post alerts, cases]  {s:.2} s, peak {} (target 5 s, 300 MB)\n{out}", mem(rss));
-    let (s, rss, out) = timed(&["screening", "import", f, "--plan", "bench", "--db", &db, "--relay", &url, "--token", &token]);
-    println!("\n[re-import of the same file]  {s:.2} s, peak {} (target 2 s, nothing new)\n{out}", mem(rss));
+    let (s, rss, out) = timed(&[
+        "screening",
+        "import",
+        f,
+        "--plan",
+        "bench",
+        "--db",
+        &db,
+        "--relay",
+        &url,
+        "--token",
+        &token,
+    ]);
+    println!(
+        "\n[import through the relay: read, grade, store results, post alerts, cases]  {s:.2} s, peak {} (target 5 s, 300 MB)\n{out}",
+        mem(rss)
+    );
+    let (s, rss, out) = timed(&[
+        "screening",
+        "import",
+        f,
+        "--plan",
+        "bench",
+        "--db",
+        &db,
+        "--relay",
+        &url,
+        "--token",
+        &token,
+    ]);
+    println!(
+        "\n[re-import of the same file]  {s:.2} s, peak {} (target 2 s, nothing new)\n{out}",
+        mem(rss)
+    );
     let _ = relay.kill();
     let _ = relay.wait();
 }
 
 fn mem(rss: Option<f64>) -> String {
-    rss.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
+    rss.map(|m| format!("{m:.0} MB"))
+        .unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
 }

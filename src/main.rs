@@ -605,7 +605,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}: all playbooks are valid", dir.display());
         }
         Command::Drill { command } => return drill_command(command),
-        Command::Screening { command } => return crisisdesk::screening::cli::run_screening(command),
+        Command::Screening { command } => {
+            return crisisdesk::screening::cli::run_screening(command);
+        }
         Command::Rules { command } => return crisisdesk::screening::cli::run_rules(command),
     }
     Ok(ExitCode::SUCCESS)

@@ -12,7 +12,12 @@ fn scale(id: &str) -> Scale {
 }
 
 fn sheet(answers: Vec<u8>) -> Sheet {
-    Sheet { answers: Some(answers), given_scores: Vec::new(), extras: Vec::new(), seconds: None }
+    Sheet {
+        answers: Some(answers),
+        given_scores: Vec::new(),
+        extras: Vec::new(),
+        seconds: None,
+    }
 }
 
 fn graded(scale: &Scale, s: &Sheet) -> crisisdesk::screening::grade::Graded {
@@ -43,14 +48,20 @@ fn upi_total_24_is_class_ii_and_25_is_class_i() {
     let s = scale("upi");
     let g24 = graded(&s, &upi(&upi_plain_yes(24)));
     assert_eq!(g24.scores[0], Some(24.0));
-    assert_eq!((g24.flag, g24.class_en.as_str()), (Flag::General, "Class II"));
+    assert_eq!(
+        (g24.flag, g24.class_en.as_str()),
+        (Flag::General, "Class II")
+    );
     let g25 = graded(&s, &upi(&upi_plain_yes(25)));
     assert_eq!((g25.flag, g25.class_en.as_str()), (Flag::Key, "Class I"));
     assert_eq!(g25.route, Route::Followup);
     let g19 = graded(&s, &upi(&upi_plain_yes(19)));
     assert_eq!((g19.flag, g19.class_en.as_str()), (Flag::None, "Class III"));
     let g20 = graded(&s, &upi(&upi_plain_yes(20)));
-    assert_eq!((g20.flag, g20.class_en.as_str()), (Flag::General, "Class II"));
+    assert_eq!(
+        (g20.flag, g20.class_en.as_str()),
+        (Flag::General, "Class II")
+    );
 }
 
 #[test]
@@ -75,7 +86,10 @@ fn upi_item_25_outranks_a_low_total_and_goes_to_the_crisis_queue() {
     assert_eq!(g.triggers, vec!["item25".to_string()]);
     let first = &g.contributions[0];
     assert!(first.decisive);
-    assert_eq!((first.label_zh.as_str(), first.value.as_str()), ("UPI 第25题（想轻生）", "是"));
+    assert_eq!(
+        (first.label_zh.as_str(), first.value.as_str()),
+        ("UPI 第25题（想轻生）", "是")
+    );
     // With a Class I total too, the trigger still decides and the total is
     // listed, not decisive.
     let mut yes = upi_plain_yes(30);
@@ -92,7 +106,11 @@ fn upi_key_items_8_16_26_each_make_class_ii() {
     let s = scale("upi");
     for item in [8, 16, 26] {
         let g = graded(&s, &upi(&[item]));
-        assert_eq!((g.flag, g.class_en.as_str()), (Flag::General, "Class II"), "item {item}");
+        assert_eq!(
+            (g.flag, g.class_en.as_str()),
+            (Flag::General, "Class II"),
+            "item {item}"
+        );
         assert_eq!(g.route, Route::Followup);
     }
 }
@@ -111,7 +129,10 @@ fn upi_counselling_request_is_class_i() {
 #[test]
 fn upi_all_yes_is_invalid_but_all_no_is_an_honest_sheet() {
     let s = scale("upi");
-    assert_eq!(grade(&s, &sheet(vec![1; 60])), Outcome::Invalid(Invalid::Straight));
+    assert_eq!(
+        grade(&s, &sheet(vec![1; 60])),
+        Outcome::Invalid(Invalid::Straight)
+    );
     let g = graded(&s, &sheet(vec![0; 60]));
     assert_eq!((g.flag, g.class_en.as_str()), (Flag::None, "Class III"));
 }
@@ -158,8 +179,16 @@ fn phq9_every_cut_off_on_both_sides() {
     for (total, flag, class) in cases {
         let g = graded(&s, &phq9(total, 0));
         assert_eq!(g.scores[0], Some(f64::from(total)));
-        assert_eq!((g.flag, g.class_en.as_str()), (flag, class), "total {total}");
-        assert_eq!(g.route, Route::Followup, "a total alone never goes to the crisis queue");
+        assert_eq!(
+            (g.flag, g.class_en.as_str()),
+            (flag, class),
+            "total {total}"
+        );
+        assert_eq!(
+            g.route,
+            Route::Followup,
+            "a total alone never goes to the crisis queue"
+        );
     }
 }
 
@@ -168,8 +197,15 @@ fn phq9_any_answer_on_item_9_beats_the_total() {
     let s = scale("phq9");
     for item9 in 1..=3 {
         let g = graded(&s, &phq9(item9, item9));
-        assert_eq!((g.flag, g.route), (Flag::High, Route::Crisis), "item 9 = {item9}");
-        assert_eq!(g.class_en, "minimal", "the class stays the total's: {item9}");
+        assert_eq!(
+            (g.flag, g.route),
+            (Flag::High, Route::Crisis),
+            "item 9 = {item9}"
+        );
+        assert_eq!(
+            g.class_en, "minimal",
+            "the class stays the total's: {item9}"
+        );
         assert!(g.contributions[0].decisive);
         let words = ["好几天", "一半以上的天数", "几乎每天"];
         assert_eq!(g.contributions[0].value, words[usize::from(item9) - 1]);
@@ -201,7 +237,11 @@ fn gad7_cut_offs_5_10_15() {
         (21, Flag::Key, "severe"),
     ] {
         let g = graded(&s, &mk(total));
-        assert_eq!((g.flag, g.class_en.as_str()), (flag, class), "total {total}");
+        assert_eq!(
+            (g.flag, g.class_en.as_str()),
+            (flag, class),
+            "total {total}"
+        );
     }
 }
 
@@ -232,7 +272,10 @@ fn scl90_total_160_is_negative_and_161_positive() {
     at_161.push((spread[1], 2));
     let g = graded(&s, &scl(&at_161));
     assert_eq!(g.scores[0], Some(161.0));
-    assert_eq!((g.flag, g.band.as_deref()), (Flag::Key, Some("total_above_160")));
+    assert_eq!(
+        (g.flag, g.band.as_deref()),
+        (Flag::Key, Some("total_above_160"))
+    );
 }
 
 #[test]
@@ -240,11 +283,20 @@ fn scl90_positive_items_43_and_44() {
     let s = scale("scl90");
     let items: Vec<usize> = (1..=90).filter(|&i| i != 15).collect();
     // 43 and 44 items at 2: totals 133 and 134, under 160.
-    let g43 = graded(&s, &scl(&items.iter().take(43).map(|&i| (i, 2)).collect::<Vec<_>>()));
+    let g43 = graded(
+        &s,
+        &scl(&items.iter().take(43).map(|&i| (i, 2)).collect::<Vec<_>>()),
+    );
     assert_eq!(g43.scores[1], Some(43.0));
     assert_ne!(g43.band.as_deref(), Some("positive_items_above_43"));
-    let g44 = graded(&s, &scl(&items.iter().take(44).map(|&i| (i, 2)).collect::<Vec<_>>()));
-    assert_eq!((g44.flag, g44.band.as_deref()), (Flag::Key, Some("positive_items_above_43")));
+    let g44 = graded(
+        &s,
+        &scl(&items.iter().take(44).map(|&i| (i, 2)).collect::<Vec<_>>()),
+    );
+    assert_eq!(
+        (g44.flag, g44.band.as_deref()),
+        (Flag::Key, Some("positive_items_above_43"))
+    );
 }
 
 #[test]
@@ -253,7 +305,10 @@ fn scl90_one_factor_mean_at_2_flags_and_just_under_does_not() {
     // Hostility: items 11, 24, 63, 67, 74, 81 (6 items). Mean 2 = sum 12.
     let at_2 = scl(&[(11, 3), (24, 3), (63, 2), (67, 2), (74, 1), (81, 1)]);
     let g = graded(&s, &at_2);
-    assert_eq!((g.flag, g.band.as_deref()), (Flag::General, Some("factor_at_least_2")));
+    assert_eq!(
+        (g.flag, g.band.as_deref()),
+        (Flag::General, Some("factor_at_least_2"))
+    );
     assert_eq!(g.contributions[0].label_zh, "SCL-90 敌对");
     assert_eq!(g.contributions[0].value, "2");
     let under = scl(&[(11, 3), (24, 3), (63, 2), (67, 1), (74, 1), (81, 1)]);
@@ -265,7 +320,10 @@ fn scl90_item_15_is_a_crisis_trigger_and_all_5_is_invalid() {
     let s = scale("scl90");
     let g = graded(&s, &scl(&[(15, 2)]));
     assert_eq!((g.flag, g.route), (Flag::High, Route::Crisis));
-    assert_eq!(grade(&s, &sheet(vec![5; 90])), Outcome::Invalid(Invalid::Straight));
+    assert_eq!(
+        grade(&s, &sheet(vec![5; 90])),
+        Outcome::Invalid(Invalid::Straight)
+    );
     assert_eq!(graded(&s, &sheet(vec![1; 90])).flag, Flag::None);
 }
 
@@ -290,9 +348,15 @@ fn mht_lie_scale_6_grades_and_7_is_invalid() {
 fn mht_content_scale_7_and_8() {
     let s = scale("mht");
     // 学习焦虑 is items 1-15; 冲动倾向 the odd items 81-99.
-    assert_eq!(graded(&s, &mht(&(1..=7).collect::<Vec<_>>())).flag, Flag::None);
+    assert_eq!(
+        graded(&s, &mht(&(1..=7).collect::<Vec<_>>())).flag,
+        Flag::None
+    );
     let g = graded(&s, &mht(&(1..=8).collect::<Vec<_>>()));
-    assert_eq!((g.flag, g.class_en.as_str()), (Flag::General, "content scale high"));
+    assert_eq!(
+        (g.flag, g.class_en.as_str()),
+        (Flag::General, "content scale high")
+    );
     assert_eq!(g.contributions[0].label_zh, "MHT 学习焦虑");
     let impulsive: Vec<usize> = (81..=99).step_by(2).take(8).collect();
     let g = graded(&s, &mht(&impulsive));
@@ -303,9 +367,19 @@ fn mht_content_scale_7_and_8() {
 #[test]
 fn totals_only_sheets_grade_by_bands_and_say_items_were_not_checked() {
     let s = scale("upi");
-    let sh = Sheet { answers: None, given_scores: vec![Some(25.0)], extras: vec![None], seconds: None };
+    let sh = Sheet {
+        answers: None,
+        given_scores: vec![Some(25.0)],
+        extras: vec![None],
+        seconds: None,
+    };
     let g = graded(&s, &sh);
     assert_eq!((g.flag, g.items_checked), (Flag::Key, false));
-    let none = Sheet { answers: None, given_scores: vec![None], extras: vec![None], seconds: None };
+    let none = Sheet {
+        answers: None,
+        given_scores: vec![None],
+        extras: vec![None],
+        seconds: None,
+    };
     assert_eq!(grade(&s, &none), Outcome::Invalid(Invalid::NoScores));
 }

@@ -22,7 +22,14 @@ fn upi(yes: &[usize]) -> crisisdesk::screening::grade::Graded {
     for &i in yes {
         a[i - 1] = 1;
     }
-    match grade(&set().scales["upi"], &Sheet { answers: Some(a), extras: vec![None], ..Sheet::default() }) {
+    match grade(
+        &set().scales["upi"],
+        &Sheet {
+            answers: Some(a),
+            extras: vec![None],
+            ..Sheet::default()
+        },
+    ) {
         Outcome::Graded(g) => g,
         other => panic!("{other:?}"),
     }
@@ -59,7 +66,11 @@ fn behaviour_reports_and_history_raise_the_level_with_each_contribution_named() 
     // 1 (Class II) + 1 (rise) + 2 (three behaviour alerts, capped at 2) + 1 (past case) = 5 -> key
     assert_eq!(r.points, 5);
     assert_eq!(r.flag, Flag::Key);
-    let labels: Vec<(&str, Option<i64>)> = r.contributions.iter().map(|c| (c.label_en.as_str(), c.weight)).collect();
+    let labels: Vec<(&str, Option<i64>)> = r
+        .contributions
+        .iter()
+        .map(|c| (c.label_en.as_str(), c.weight))
+        .collect();
     assert_eq!(
         labels,
         vec![
@@ -80,11 +91,17 @@ fn behaviour_reports_and_history_raise_the_level_with_each_contribution_named() 
 fn enough_points_make_high_and_an_unflagged_scale_result_stays_unflagged() {
     let history = History {
         previous: Some(Flag::Key),
-        alerts: vec![("treehole".into(), now() - Duration::days(1)), ("teacher_report".into(), now() - Duration::days(2))],
+        alerts: vec![
+            ("treehole".into(), now() - Duration::days(1)),
+            ("teacher_report".into(), now() - Duration::days(2)),
+        ],
         open_cases: 1,
         closed_cases: vec![],
     };
-    let class1 = upi(&(1..=60).filter(|i| ![5, 8, 16, 20, 25, 26, 35, 50].contains(i)).take(25).collect::<Vec<_>>());
+    let class1 = upi(&(1..=60)
+        .filter(|i| ![5, 8, 16, 20, 25, 26, 35, 50].contains(i))
+        .take(25)
+        .collect::<Vec<_>>());
     assert_eq!(class1.flag, Flag::Key);
     let r = set().risk.grade(&class1, &history, now());
     // 3 (Class I) + 1 (persist) + 2 (tree-hole) + 2 (report) + 2 (open case) = 10 -> high
@@ -98,24 +115,48 @@ fn item_25_is_decisive_and_imminent_with_enough_other_signals() {
     let quiet = set().risk.grade(&upi(&[25]), &History::default(), now());
     assert_eq!((quiet.flag, quiet.imminent), (Flag::High, false));
     assert!(quiet.contributions[0].decisive);
-    assert_eq!(quiet.contributions[0].weight, None, "a decisive trigger needs no weight");
+    assert_eq!(
+        quiet.contributions[0].weight, None,
+        "a decisive trigger needs no weight"
+    );
     let loud = History {
         alerts: vec![("treehole".into(), now() - Duration::days(1))],
         open_cases: 1,
         ..History::default()
     };
     let r = set().risk.grade(&upi(&[25]), &loud, now());
-    assert_eq!((r.flag, r.imminent), (Flag::High, true), "2 + 2 other points reach imminent");
+    assert_eq!(
+        (r.flag, r.imminent),
+        (Flag::High, true),
+        "2 + 2 other points reach imminent"
+    );
 }
 
 #[test]
 fn the_risk_file_is_checked_with_lines() {
     let text = std::fs::read_to_string("rules/risk.toml").unwrap();
-    let broken = text.replace("kind = \"persist\"", "kind = \"persistent\"").replace("high = 6", "high = 2");
-    let (rule, diags) = crisisdesk::screening::risk::check_risk(std::path::Path::new("risk.toml"), &broken);
+    let broken = text
+        .replace("kind = \"persist\"", "kind = \"persistent\"")
+        .replace("high = 6", "high = 2");
+    let (rule, diags) =
+        crisisdesk::screening::risk::check_risk(std::path::Path::new("risk.toml"), &broken);
     assert!(rule.is_none());
     let shown: Vec<String> = diags.iter().map(ToString::to_string).collect();
-    let line = broken.lines().position(|l| l.contains("persistent")).unwrap() + 1;
-    assert!(shown.iter().any(|d| d.starts_with(&format!("risk.toml:{line}: unknown signal kind `persistent`"))), "{shown:?}");
-    assert!(shown.iter().any(|d| d.contains("levels.high must need more points than levels.key")), "{shown:?}");
+    let line = broken
+        .lines()
+        .position(|l| l.contains("persistent"))
+        .unwrap()
+        + 1;
+    assert!(
+        shown.iter().any(|d| d.starts_with(&format!(
+            "risk.toml:{line}: unknown signal kind `persistent`"
+        ))),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|d| d.contains("levels.high must need more points than levels.key")),
+        "{shown:?}"
+    );
 }

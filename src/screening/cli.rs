@@ -121,20 +121,40 @@ pub enum RulesCommand {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn valid_plan_id(id: &str) -> bool {
-    (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=40).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
-    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{text}")).ok().map(|t| *t.offset())
+    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{text}"))
+        .ok()
+        .map(|t| *t.offset())
 }
 
 pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ScreeningCommand::Plan { command: PlanCommand::Create { db, id, name, scale, schools, from, to, threshold, rules } } => {
+        ScreeningCommand::Plan {
+            command:
+                PlanCommand::Create {
+                    db,
+                    id,
+                    name,
+                    scale,
+                    schools,
+                    from,
+                    to,
+                    threshold,
+                    rules,
+                },
+        } => {
             if !valid_plan_id(&id) {
                 eprintln!("crisisdesk: --id must be 1 to 40 letters, digits, - or _");
                 return Ok(ExitCode::from(2));
@@ -144,7 +164,8 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("crisisdesk: --name must be 1 to 100 printable characters");
                 return Ok(ExitCode::from(2));
             }
-            let (Ok(starts_on), Ok(ends_on)) = (from.parse::<NaiveDate>(), to.parse::<NaiveDate>()) else {
+            let (Ok(starts_on), Ok(ends_on)) = (from.parse::<NaiveDate>(), to.parse::<NaiveDate>())
+            else {
                 eprintln!("crisisdesk: --from and --to must be dates, YYYY-MM-DD");
                 return Ok(ExitCode::from(2));
             };
@@ -165,11 +186,27 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             };
             if !set.scales.contains_key(&scale) {
                 let known: Vec<&str> = set.scales.keys().map(String::as_str).collect();
-                eprintln!("crisisdesk: unknown scale `{scale}`; known: {}", known.join(", "));
+                eprintln!(
+                    "crisisdesk: unknown scale `{scale}`; known: {}",
+                    known.join(", ")
+                );
                 return Ok(ExitCode::from(2));
             }
-            let schools: Vec<String> = schools.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-            let plan = Plan { id: id.clone(), name, scale, schools, starts_on, ends_on, threshold, created_at: Utc::now() };
+            let schools: Vec<String> = schools
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let plan = Plan {
+                id: id.clone(),
+                name,
+                scale,
+                schools,
+                starts_on,
+                ends_on,
+                threshold,
+                created_at: Utc::now(),
+            };
             let created = runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
                 let created = sstore::create_plan(store.pool(), &plan).await?;
@@ -182,7 +219,9 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             }
             println!("已创建筛查计划 / created screening plan {id}");
         }
-        ScreeningCommand::Plan { command: PlanCommand::List { db } } => {
+        ScreeningCommand::Plan {
+            command: PlanCommand::List { db },
+        } => {
             let rows = runtime()?.block_on(async {
                 let store = Store::open_existing(&db).await?;
                 let mut out = Vec::new();
@@ -194,17 +233,39 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             })?;
             println!(
                 "{:<20} {:<6} {:<10} {:<10} {:>7} {:>8} {:>7} {:>7} {:>5} {:>5} {:>5}  name",
-                "plan", "scale", "from", "to", "schools", "screened", "valid", "invalid", "gen", "key", "high"
+                "plan",
+                "scale",
+                "from",
+                "to",
+                "schools",
+                "screened",
+                "valid",
+                "invalid",
+                "gen",
+                "key",
+                "high"
             );
             for (p, c) in rows {
                 println!(
                     "{:<20} {:<6} {:<10} {:<10} {:>7} {:>8} {:>7} {:>7} {:>5} {:>5} {:>5}  {}",
-                    p.id, p.scale, p.starts_on, p.ends_on, p.schools.len(), c.screened, c.valid, c.invalid, c.general, c.key, c.high,
+                    p.id,
+                    p.scale,
+                    p.starts_on,
+                    p.ends_on,
+                    p.schools.len(),
+                    c.screened,
+                    c.valid,
+                    c.invalid,
+                    c.general,
+                    c.key,
+                    c.high,
                     crate::text::inert(&p.name)
                 );
             }
         }
-        ScreeningCommand::Plan { command: PlanCommand::Show { id, db } } => {
+        ScreeningCommand::Plan {
+            command: PlanCommand::Show { id, db },
+        } => {
             let (plan, counts) = runtime()?.block_on(async {
                 let store = Store::open_existing(&db).await?;
                 let plan = sstore::plan(store.pool(), &id).await?;
@@ -212,7 +273,10 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                 anyhow::Ok((plan, counts))
             })?;
             let Some(plan) = plan else {
-                eprintln!("crisisdesk: no screening plan `{}`", crate::text::inert(&id));
+                eprintln!(
+                    "crisisdesk: no screening plan `{}`",
+                    crate::text::inert(&id)
+                );
                 return Ok(ExitCode::from(1));
             };
             println!(
@@ -225,7 +289,15 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             );
             println!(
                 "{} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6} {:>8} {:>6}",
-                pad("学校/school", 24), "screened", "valid", "invalid", "general", "key", "high", "imminent", "sent"
+                pad("学校/school", 24),
+                "screened",
+                "valid",
+                "invalid",
+                "general",
+                "key",
+                "high",
+                "imminent",
+                "sent"
             );
             let mut seen: Vec<String> = Vec::new();
             for (school, c) in &counts {
@@ -237,7 +309,19 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             }
             print_counts("合计/total", &total(&counts));
         }
-        ScreeningCommand::Import { file, plan, db, relay, token, dry_run, errors, mapping, rules, utc_offset, quiet } => {
+        ScreeningCommand::Import {
+            file,
+            plan,
+            db,
+            relay,
+            token,
+            dry_run,
+            errors,
+            mapping,
+            rules,
+            utc_offset,
+            quiet,
+        } => {
             let Some(offset) = parse_offset(&utc_offset) else {
                 eprintln!("crisisdesk: --utc-offset: expected like +08:00");
                 return Ok(ExitCode::from(2));
@@ -246,7 +330,9 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                 Ok(s) => s,
                 Err(p) => {
                     eprintln!("{p}");
-                    eprintln!("crisisdesk: 规则文件未通过检查，未发送任何内容 / the rule files do not check; nothing was sent");
+                    eprintln!(
+                        "crisisdesk: 规则文件未通过检查，未发送任何内容 / the rule files do not check; nothing was sent"
+                    );
                     return Ok(ExitCode::from(1));
                 }
             };
@@ -259,7 +345,15 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                 }
                 (false, None, _) => Destination::Store,
             };
-            let opts = ImportOptions { file, plan, mapping, errors_out: errors, destination, offset, progress: !quiet };
+            let opts = ImportOptions {
+                file,
+                plan,
+                mapping,
+                errors_out: errors,
+                destination,
+                offset,
+                progress: !quiet,
+            };
             let outcome = runtime()?.block_on(async {
                 let store = Store::open_existing(&db).await?;
                 let r = import::run(&store, &set, &opts).await;
@@ -270,8 +364,11 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                 Ok((summary, plan)) => {
                     let scale = &set.scales[&plan.scale];
                     print!("{}", summary.render(&plan, scale, &set, dry_run));
-                    let times: Vec<String> =
-                        summary.timings.iter().map(|(n, d)| format!("{n} {:.2} s", d.as_secs_f64())).collect();
+                    let times: Vec<String> = summary
+                        .timings
+                        .iter()
+                        .map(|(n, d)| format!("{n} {:.2} s", d.as_secs_f64()))
+                        .collect();
                     if !quiet {
                         eprintln!("用时 / timings: {}", times.join(", "));
                     }
@@ -279,7 +376,9 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                         if let Some(out) = &opts.errors_out {
                             println!("错误行见 / bad rows written to {}", out.display());
                         } else {
-                            println!("用 --errors OUT.csv 导出错误行 / pass --errors OUT.csv to export the bad rows");
+                            println!(
+                                "用 --errors OUT.csv 导出错误行 / pass --errors OUT.csv to export the bad rows"
+                            );
                         }
                     }
                     if summary.refused > 0 {
@@ -297,17 +396,19 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn total(counts: &[(String, sstore::Counts)]) -> sstore::Counts {
-    counts.iter().fold(sstore::Counts::default(), |mut t, (_, c)| {
-        t.screened += c.screened;
-        t.valid += c.valid;
-        t.invalid += c.invalid;
-        t.general += c.general;
-        t.key += c.key;
-        t.high += c.high;
-        t.imminent += c.imminent;
-        t.alerts_sent += c.alerts_sent;
-        t
-    })
+    counts
+        .iter()
+        .fold(sstore::Counts::default(), |mut t, (_, c)| {
+            t.screened += c.screened;
+            t.valid += c.valid;
+            t.invalid += c.invalid;
+            t.general += c.general;
+            t.key += c.key;
+            t.high += c.high;
+            t.imminent += c.imminent;
+            t.alerts_sent += c.alerts_sent;
+            t
+        })
 }
 
 /// Left-aligns to a display width (a Chinese character is two columns).
@@ -335,7 +436,11 @@ pub fn run_rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
     match command {
         RulesCommand::Check { dir } => match rules::check_dir(&dir) {
             Ok(set) => {
-                let scales: Vec<String> = set.scales.values().map(|s| format!("{} v{}", s.id, s.version)).collect();
+                let scales: Vec<String> = set
+                    .scales
+                    .values()
+                    .map(|s| format!("{} v{}", s.id, s.version))
+                    .collect();
                 println!(
                     "{}: all rule files are valid ({}; {} v{})",
                     dir.display(),
@@ -359,7 +464,10 @@ pub fn run_rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(sstore::results_of_student(store.pool(), &student).await?)
             })?;
             if results.is_empty() {
-                eprintln!("crisisdesk: no screening results for student `{}`", crate::text::inert(&student));
+                eprintln!(
+                    "crisisdesk: no screening results for student `{}`",
+                    crate::text::inert(&student)
+                );
                 return Ok(ExitCode::from(1));
             }
             print!("{}", explain(&student, &results, zh));
@@ -372,7 +480,12 @@ pub fn run_rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
 pub fn explain(student: &str, results: &[sstore::StoredResult], zh: bool) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "{} {}", if zh { "学生" } else { "student" }, crate::text::inert(student));
+    let _ = writeln!(
+        s,
+        "{} {}",
+        if zh { "学生" } else { "student" },
+        crate::text::inert(student)
+    );
     for r in results {
         let _ = writeln!(
             s,
@@ -386,11 +499,28 @@ pub fn explain(student: &str, results: &[sstore::StoredResult], zh: bool) -> Str
         );
         if !r.valid {
             let why = r.invalid_reason.as_deref().unwrap_or("invalid");
-            let _ = writeln!(s, "  {}: {why}", if zh { "无效，需重测" } else { "invalid, re-test" });
+            let _ = writeln!(
+                s,
+                "  {}: {why}",
+                if zh {
+                    "无效，需重测"
+                } else {
+                    "invalid, re-test"
+                }
+            );
             continue;
         }
-        let level = r.level.as_deref().and_then(Flag::parse).unwrap_or(Flag::None);
-        let class = if zh { r.class_zh.as_deref() } else { r.class_en.as_deref() }.unwrap_or("");
+        let level = r
+            .level
+            .as_deref()
+            .and_then(Flag::parse)
+            .unwrap_or(Flag::None);
+        let class = if zh {
+            r.class_zh.as_deref()
+        } else {
+            r.class_en.as_deref()
+        }
+        .unwrap_or("");
         let _ = writeln!(
             s,
             "  {}: {} ({}) · {}: {} · {} {} v{} · {} {}",
@@ -406,7 +536,15 @@ pub fn explain(student: &str, results: &[sstore::StoredResult], zh: bool) -> Str
             r.points.unwrap_or(0),
         );
         if r.imminent {
-            let _ = writeln!(s, "  {}", if zh { "紧急（imminent）" } else { "imminent" });
+            let _ = writeln!(
+                s,
+                "  {}",
+                if zh {
+                    "紧急（imminent）"
+                } else {
+                    "imminent"
+                }
+            );
         }
         let contributions: Vec<super::grade::Contribution> = r
             .contributions
@@ -418,7 +556,10 @@ pub fn explain(student: &str, results: &[sstore::StoredResult], zh: bool) -> Str
             .collect();
         for c in &contributions {
             let label = if zh { &c.label_zh } else { &c.label_en };
-            let effect = c.effect.map(|e| if zh { e.zh() } else { e.as_str() }).unwrap_or("");
+            let effect = c
+                .effect
+                .map(|e| if zh { e.zh() } else { e.as_str() })
+                .unwrap_or("");
             let weight = c.weight.map(|w| format!("+{w}")).unwrap_or_default();
             let _ = writeln!(
                 s,
@@ -427,10 +568,18 @@ pub fn explain(student: &str, results: &[sstore::StoredResult], zh: bool) -> Str
                 crate::text::inert(&c.value),
                 effect,
                 weight,
-                if c.decisive { if zh { "（决定性）" } else { " (decisive)" } } else { "" }
+                if c.decisive {
+                    if zh { "（决定性）" } else { " (decisive)" }
+                } else {
+                    ""
+                }
             );
         }
-        let _ = writeln!(s, "  {}", super::why_line(&contributions, &r.scale_rule, r.scale_rule_version, zh));
+        let _ = writeln!(
+            s,
+            "  {}",
+            super::why_line(&contributions, &r.scale_rule, r.scale_rule_version, zh)
+        );
         if let Some(case) = &r.case_id {
             let _ = writeln!(s, "  {} {case}", if zh { "个案" } else { "case" });
         }

@@ -168,7 +168,9 @@ pub fn grade(scale: &Scale, sheet: &Sheet) -> Outcome {
     };
     let needed_missing = scale.bands.iter().any(|b| match &b.subject {
         Subject::Score(i) => scores.get(*i).copied().flatten().is_none(),
-        Subject::AnyScore(list) => list.iter().all(|i| scores.get(*i).copied().flatten().is_none()),
+        Subject::AnyScore(list) => list
+            .iter()
+            .all(|i| scores.get(*i).copied().flatten().is_none()),
         Subject::AnyItem(_) | Subject::Extra(_) => false,
     });
     if sheet.answers.is_none() && (needed_missing || scores.iter().all(Option::is_none)) {
@@ -183,7 +185,9 @@ pub fn grade(scale: &Scale, sheet: &Sheet) -> Outcome {
     let mut trigger_class: Option<(String, String)> = None;
     if let Some(answers) = &sheet.answers {
         for t in &scale.triggers {
-            let Subject::AnyItem(items) = &t.subject else { continue };
+            let Subject::AnyItem(items) = &t.subject else {
+                continue;
+            };
             for &item in items {
                 let a = answers[item - 1];
                 if t.threshold.passes(f64::from(a)) {
@@ -232,8 +236,12 @@ pub fn grade(scale: &Scale, sheet: &Sheet) -> Outcome {
                 category = Some(b.category);
             }
             (
-                b.class_zh.clone().unwrap_or_else(|| scale.unflagged_zh.clone()),
-                b.class_en.clone().unwrap_or_else(|| scale.unflagged_en.clone()),
+                b.class_zh
+                    .clone()
+                    .unwrap_or_else(|| scale.unflagged_zh.clone()),
+                b.class_en
+                    .clone()
+                    .unwrap_or_else(|| scale.unflagged_en.clone()),
                 Some(b.id.clone()),
             )
         }
@@ -260,7 +268,12 @@ pub fn grade(scale: &Scale, sheet: &Sheet) -> Outcome {
 }
 
 /// Whether a band matches, and the contribution that says so.
-fn band_match(scale: &Scale, b: &Rule, scores: &[Option<f64>], sheet: &Sheet) -> Option<Contribution> {
+fn band_match(
+    scale: &Scale,
+    b: &Rule,
+    scores: &[Option<f64>],
+    sheet: &Sheet,
+) -> Option<Contribution> {
     let make = |label_zh: String, label_en: String, value: String| Contribution {
         label_zh,
         label_en,
@@ -299,7 +312,9 @@ fn band_match(scale: &Scale, b: &Rule, scores: &[Option<f64>], sheet: &Sheet) ->
         }
         Subject::AnyItem(items) => {
             let answers = sheet.answers.as_ref()?;
-            let item = items.iter().find(|&&i| b.threshold.passes(f64::from(answers[i - 1])))?;
+            let item = items
+                .iter()
+                .find(|&&i| b.threshold.passes(f64::from(answers[i - 1])))?;
             Some(make(
                 format!("{} 第{item}题", scale_short(scale)),
                 format!("{} item {item}", scale_short(scale)),

@@ -80,7 +80,11 @@ pub struct Summary {
 impl Summary {
     pub fn render(&self, plan: &Plan, scale: &Scale, rules: &RuleSet, dry_run: bool) -> String {
         let mut s = String::new();
-        let head = if dry_run { "试运行（未保存、未发送）/ dry run (nothing stored or sent)\n" } else { "" };
+        let head = if dry_run {
+            "试运行（未保存、未发送）/ dry run (nothing stored or sent)\n"
+        } else {
+            ""
+        };
         s.push_str(head);
         s.push_str(&format!(
             "计划 / plan: {} · 量表 / scale: {} v{} · 风险规则 / risk rule: {} v{}\n",
@@ -115,7 +119,11 @@ impl Summary {
                 self.unchanged, self.revised
             ));
         } else {
-            s.push_str(&format!("将推送预警 / would alert (at or above {}): {}\n", plan.threshold.as_str(), self.over_threshold));
+            s.push_str(&format!(
+                "将推送预警 / would alert (at or above {}): {}\n",
+                plan.threshold.as_str(),
+                self.over_threshold
+            ));
         }
         s
     }
@@ -135,7 +143,9 @@ pub enum ImportError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("发送中断 / sending stopped: {0}. 已确认的预警已记录；原样重新运行同一命令即可完成，不会重复 / confirmed alerts are recorded; re-run the same command to finish, nothing will be duplicated")]
+    #[error(
+        "发送中断 / sending stopped: {0}. 已确认的预警已记录；原样重新运行同一命令即可完成，不会重复 / confirmed alerts are recorded; re-run the same command to finish, nothing will be duplicated"
+    )]
     Send(String),
     #[error("无法写错误文件 / cannot write the error file {0}: {1}")]
     ErrorFile(String, std::io::Error),
@@ -154,7 +164,18 @@ fn row_hash(row: &StudentRow) -> String {
     put(row.grade.as_deref().unwrap_or("\u{0}"));
     put(row.class.as_deref().unwrap_or("\u{0}"));
     put(&row.answered_at.to_rfc3339());
-    put(&format!("{:?}", row.sheet));
+    let sheet = &row.sheet;
+    match &sheet.answers {
+        Some(a) => h.update(a),
+        None => h.update([0xff]),
+    }
+    for v in &sheet.given_scores {
+        h.update(v.map_or(f64::NAN, |v| v).to_le_bytes());
+    }
+    for v in &sheet.extras {
+        h.update([v.map_or(0xff, |v| v)]);
+    }
+    h.update(sheet.seconds.map_or(u64::MAX, u64::from).to_le_bytes());
     crate::store::hex(&h.finalize()[..16])
 }
 
@@ -240,7 +261,12 @@ enum Sent {
 
 /// Posts one batch, retrying a relay that is restarting or briefly
 /// unavailable; a refusal of the whole request is final.
-fn post_batch(agent: &ureq::Agent, url: &str, token: &str, alerts: &[Value]) -> Result<Vec<Sent>, String> {
+fn post_batch(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    alerts: &[Value],
+) -> Result<Vec<Sent>, String> {
     let body = serde_json::to_vec(&json!({ "alerts": alerts })).expect("alerts encode");
     let endpoint = format!("{}/v1/alerts/batch", url.trim_end_matches('/'));
     let mut delay = Duration::from_millis(200);
@@ -253,11 +279,18 @@ fn post_batch(agent: &ureq::Agent, url: &str, token: &str, alerts: &[Value]) -> 
             .send(&body[..]);
         match resp {
             Ok(mut resp) if resp.status() == 200 => {
-                let text = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
+                let text = resp
+                    .body_mut()
+                    .read_to_string()
+                    .map_err(|e| e.to_string())?;
                 let answer: BatchAnswer = serde_json::from_str(&text)
                     .map_err(|e| format!("the relay's answer is not a batch result: {e}"))?;
                 if answer.results.len() != alerts.len() {
-                    return Err(format!("the relay answered {} results for {} alerts", answer.results.len(), alerts.len()));
+                    return Err(format!(
+                        "the relay answered {} results for {} alerts",
+                        answer.results.len(),
+                        alerts.len()
+                    ));
                 }
                 return Ok(answer
                     .results
@@ -265,7 +298,10 @@ fn post_batch(agent: &ureq::Agent, url: &str, token: &str, alerts: &[Value]) -> 
                     .map(|r| match (r.status.as_str(), r.case_id) {
                         ("created", Some(c)) => Sent::Created(c),
                         ("duplicate", Some(c)) => Sent::Duplicate(c),
-                        _ => Sent::Refused(r.error.unwrap_or_else(|| ErrorDetail::new("refused", r.status))),
+                        _ => Sent::Refused(
+                            r.error
+                                .unwrap_or_else(|| ErrorDetail::new("refused", r.status)),
+                        ),
                     })
                     .collect());
             }
@@ -293,7 +329,11 @@ struct Graded {
     result: StoredResult,
 }
 
-pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result<(Summary, Plan), ImportError> {
+pub async fn run(
+    store: &Store,
+    rules: &RuleSet,
+    opts: &ImportOptions,
+) -> Result<(Summary, Plan), ImportError> {
     let pool = store.pool();
     let mut summary = Summary::default();
     let t0 = Instant::now();
@@ -304,21 +344,37 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
         ))
     })?;
     let scale = rules.scales.get(&plan.scale).ok_or_else(|| {
-        ImportError::Rules(format!("计划所用量表无规则文件 / no rule file for the plan's scale `{}`", plan.scale))
+        ImportError::Rules(format!(
+            "计划所用量表无规则文件 / no rule file for the plan's scale `{}`",
+            plan.scale
+        ))
     })?;
-    let custom = opts.mapping.as_deref().map(MappingFile::load).transpose().map_err(ImportError::Header)?;
+    let custom = opts
+        .mapping
+        .as_deref()
+        .map(MappingFile::load)
+        .transpose()
+        .map_err(ImportError::Header)?;
     let table = read::read_file(&opts.file)?;
     summary.encoding = table.encoding;
     let mapping = map::map_headers(&table, scale, custom.as_ref()).map_err(ImportError::Header)?;
     summary.totals_only = !mapping.has_items;
-    let row_rules = RowRules { schools: &plan.schools, from: plan.starts_on, to: plan.ends_on, offset: opts.offset };
+    let row_rules = RowRules {
+        schools: &plan.schools,
+        from: plan.starts_on,
+        to: plan.ends_on,
+        offset: opts.offset,
+    };
     let (rows, errors) = map::parse_rows(&table, &mapping, scale, &row_rules);
     summary.rows = table.rows.len();
     summary.bad_rows = errors.len();
     drop(table);
     summary.timings.push(("read", t0.elapsed()));
     if opts.progress {
-        eprintln!("已读取 / read {} 行 rows, {} 行有错 / bad", summary.rows, summary.bad_rows);
+        eprintln!(
+            "已读取 / read {} 行 rows, {} 行有错 / bad",
+            summary.rows, summary.bad_rows
+        );
     }
 
     // Grade new and changed rows; unchanged ones keep their stored result.
@@ -336,7 +392,11 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
             }
         }
     }
-    let histories = if fresh.is_empty() { HashMap::new() } else { sstore::histories(pool, &plan.id, &times).await? };
+    let histories = if fresh.is_empty() {
+        HashMap::new()
+    } else {
+        sstore::histories(pool, &plan.id, &times).await?
+    };
     let now = Utc::now();
     let graded_at = crate::store::ts(now);
     let empty = super::risk::History::default();
@@ -383,12 +443,21 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
             Outcome::Invalid(why) => r.invalid_reason = Some(why.code().into()),
             Outcome::Graded(g) => {
                 let history = histories.get(&row.student_id).unwrap_or(&empty);
-                let risk = rules.risk.grade(&g, history, row.answered_at.with_timezone(&Utc));
+                let risk = rules
+                    .risk
+                    .grade(&g, history, row.answered_at.with_timezone(&Utc));
                 r.valid = true;
                 r.scale_level = Some(g.flag.as_str().into());
                 r.level = Some(risk.flag.as_str().into());
                 r.imminent = risk.imminent;
-                r.route = Some(if g.route == Route::Crisis { "crisis" } else { "followup" }.into());
+                r.route = Some(
+                    if g.route == Route::Crisis {
+                        "crisis"
+                    } else {
+                        "followup"
+                    }
+                    .into(),
+                );
                 r.category = Some(g.category.as_str().into());
                 r.class_zh = Some(g.class_zh.clone());
                 r.class_en = Some(g.class_en.clone());
@@ -399,10 +468,13 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
                     .scores
                     .iter()
                     .zip(&g.scores)
-                    .filter_map(|(s, v)| v.map(|v| (s.id.clone(), json!((v * 100.0).round() / 100.0))))
+                    .filter_map(|(s, v)| {
+                        v.map(|v| (s.id.clone(), json!((v * 100.0).round() / 100.0)))
+                    })
                     .collect();
                 r.scores = Value::Object(scores).to_string();
-                r.contributions = Some(serde_json::to_string(&risk.contributions).expect("contributions encode"));
+                r.contributions =
+                    Some(serde_json::to_string(&risk.contributions).expect("contributions encode"));
                 if risk.flag >= plan.threshold && risk.flag != Flag::None {
                     r.alert_id = Some(alert_id(&plan.id, &r.student_id, revision));
                 }
@@ -413,13 +485,16 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
     summary.timings.push(("grade", t1.elapsed()));
 
     // Count over every row of the file, fresh or unchanged.
-    let mut by_student: HashMap<&str, &StoredResult> = stored.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut by_student: HashMap<&str, &StoredResult> =
+        stored.iter().map(|(k, v)| (k.as_str(), v)).collect();
     for g in &new_results {
         by_student.insert(g.result.student_id.as_str(), &g.result);
     }
     let mut to_send: Vec<(usize, &StoredResult)> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let Some(r) = by_student.get(row.student_id.as_str()) else { continue };
+        let Some(r) = by_student.get(row.student_id.as_str()) else {
+            continue;
+        };
         if !r.valid {
             summary.invalid += 1;
             continue;
@@ -448,7 +523,8 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
     }
 
     if let Some(out) = &opts.errors_out {
-        write_error_file(out, &errors).map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
+        write_error_file(out, &errors)
+            .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
     }
     if matches!(opts.destination, Destination::DryRun) {
         return Ok((summary, plan));
@@ -463,14 +539,22 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
     let t3 = Instant::now();
     let alerts: Vec<(String, Value)> = to_send
         .iter()
-        .map(|(i, r)| (r.student_id.clone(), build_alert(&plan, scale, r, rows[*i].name.as_deref())))
+        .map(|(i, r)| {
+            (
+                r.student_id.clone(),
+                build_alert(&plan, scale, r, rows[*i].name.as_deref()),
+            )
+        })
         .collect();
     drop(to_send);
     drop(by_student);
     let total = alerts.len();
     let mut done = 0usize;
     let mut refused_rows: Vec<RowError> = Vec::new();
-    let row_of: HashMap<&str, &str> = rows.iter().map(|r| (r.student_id.as_str(), r.row.as_str())).collect();
+    let row_of: HashMap<&str, &str> = rows
+        .iter()
+        .map(|r| (r.student_id.as_str(), r.row.as_str()))
+        .collect();
     match &opts.destination {
         Destination::DryRun => unreachable!("returned above"),
         Destination::Relay { url, token } => {
@@ -482,10 +566,11 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
             for chunk in alerts.chunks(BATCH) {
                 let bodies: Vec<Value> = chunk.iter().map(|(_, a)| a.clone()).collect();
                 let (url, token, agent2) = (url.clone(), token.clone(), agent.clone());
-                let answers = tokio::task::spawn_blocking(move || post_batch(&agent2, &url, &token, &bodies))
-                    .await
-                    .map_err(|e| ImportError::Send(e.to_string()))?
-                    .map_err(ImportError::Send)?;
+                let answers =
+                    tokio::task::spawn_blocking(move || post_batch(&agent2, &url, &token, &bodies))
+                        .await
+                        .map_err(|e| ImportError::Send(e.to_string()))?
+                        .map_err(ImportError::Send)?;
                 let mut confirmed = Vec::new();
                 for ((student, _), sent) in chunk.iter().zip(answers) {
                     match sent {
@@ -499,7 +584,11 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
                         }
                         Sent::Refused(e) => {
                             summary.refused += 1;
-                            refused_rows.push(refusal(row_of.get(student.as_str()).copied().unwrap_or(""), student, &e));
+                            refused_rows.push(refusal(
+                                row_of.get(student.as_str()).copied().unwrap_or(""),
+                                student,
+                                &e,
+                            ));
                         }
                     }
                 }
@@ -512,15 +601,26 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
         }
         Destination::Store => {
             let library = crate::relay::playbooks::load(None).map_err(|p| {
-                ImportError::Rules(p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+                ImportError::Rules(
+                    p.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
             })?;
             let credential = match sstore::import_credential(pool).await? {
                 Some(id) => id,
                 None => {
                     store
-                        .create_credential_by("screening-import", crate::protocol::Role::Producer, "screening import")
+                        .create_credential_by(
+                            "screening-import",
+                            crate::protocol::Role::Producer,
+                            "screening import",
+                        )
                         .await?;
-                    sstore::import_credential(pool).await?.ok_or_else(|| ImportError::Plan("credential".into()))?
+                    sstore::import_credential(pool)
+                        .await?
+                        .ok_or_else(|| ImportError::Plan("credential".into()))?
                 }
             };
             let credential = crate::store::Credential {
@@ -545,7 +645,11 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
                         }
                         Err(e) => {
                             summary.refused += 1;
-                            refused_rows.push(refusal(row_of.get(student.as_str()).copied().unwrap_or(""), student, &e));
+                            refused_rows.push(refusal(
+                                row_of.get(student.as_str()).copied().unwrap_or(""),
+                                student,
+                                &e,
+                            ));
                         }
                     }
                 }
@@ -562,8 +666,15 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
                         }
                         crate::store::IngestOutcome::Conflict => {
                             summary.refused += 1;
-                            let e = ErrorDetail::new("conflict", "a different alert already has this id");
-                            refused_rows.push(refusal(row_of.get(student.as_str()).copied().unwrap_or(""), &student, &e));
+                            let e = ErrorDetail::new(
+                                "conflict",
+                                "a different alert already has this id",
+                            );
+                            refused_rows.push(refusal(
+                                row_of.get(student.as_str()).copied().unwrap_or(""),
+                                &student,
+                                &e,
+                            ));
                         }
                     }
                 }
@@ -582,7 +693,8 @@ pub async fn run(store: &Store, rules: &RuleSet, opts: &ImportOptions) -> Result
     {
         let mut all = errors.clone();
         all.extend(refused_rows);
-        write_error_file(out, &all).map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
+        write_error_file(out, &all)
+            .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
     }
     Ok((summary, plan))
 }
@@ -595,7 +707,11 @@ fn refusal(row: &str, student: &str, e: &ErrorDetail) -> RowError {
         code: "alert_refused",
         // The relay's message names a field, never content (docs/protocol.md).
         zh: format!("中继拒收预警（{}）", e.code),
-        en: format!("the relay refused the alert: {} {}", e.code, e.field.as_deref().unwrap_or("")),
+        en: format!(
+            "the relay refused the alert: {} {}",
+            e.code,
+            e.field.as_deref().unwrap_or("")
+        ),
     }
 }
 
@@ -606,9 +722,23 @@ pub fn write_error_file(path: &Path, errors: &[RowError]) -> std::io::Result<()>
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     file.write_all(b"\xEF\xBB\xBF")?;
     let mut w = csv::Writer::from_writer(file);
-    w.write_record(["行号/row", "列/column", "学籍号/student_id", "代码/code", "原因", "reason"])?;
+    w.write_record([
+        "行号/row",
+        "列/column",
+        "学籍号/student_id",
+        "代码/code",
+        "原因",
+        "reason",
+    ])?;
     for e in errors {
-        w.write_record([e.row.as_str(), e.column.as_str(), e.student_id.as_str(), e.code, e.zh.as_str(), e.en.as_str()])?;
+        w.write_record([
+            e.row.as_str(),
+            e.column.as_str(),
+            e.student_id.as_str(),
+            e.code,
+            e.zh.as_str(),
+            e.en.as_str(),
+        ])?;
     }
     w.flush()?;
     Ok(())

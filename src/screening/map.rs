@@ -30,13 +30,61 @@ pub enum Field {
 }
 
 const BUILTIN: &[(Field, &[&str])] = &[
-    (Field::StudentId, &["学籍号", "全国学籍号", "学号", "学生编号", "学生学号", "考号", "student_id", "studentid", "student_no"]),
-    (Field::School, &["学校", "学校名称", "学校代码", "所在学校", "school", "school_id"]),
+    (
+        Field::StudentId,
+        &[
+            "学籍号",
+            "全国学籍号",
+            "学号",
+            "学生编号",
+            "学生学号",
+            "考号",
+            "student_id",
+            "studentid",
+            "student_no",
+        ],
+    ),
+    (
+        Field::School,
+        &[
+            "学校",
+            "学校名称",
+            "学校代码",
+            "所在学校",
+            "school",
+            "school_id",
+        ],
+    ),
     (Field::Grade, &["年级", "grade"]),
     (Field::Class, &["班级", "class"]),
     (Field::Name, &["姓名", "学生姓名", "name"]),
-    (Field::AnsweredAt, &["作答时间", "测评时间", "提交时间", "完成时间", "测试时间", "测评日期", "answered_at", "submitted_at"]),
-    (Field::Seconds, &["用时", "用时(秒)", "用时（秒）", "作答时长", "作答用时", "答题用时", "duration", "duration_s", "seconds"]),
+    (
+        Field::AnsweredAt,
+        &[
+            "作答时间",
+            "测评时间",
+            "提交时间",
+            "完成时间",
+            "测试时间",
+            "测评日期",
+            "answered_at",
+            "submitted_at",
+        ],
+    ),
+    (
+        Field::Seconds,
+        &[
+            "用时",
+            "用时(秒)",
+            "用时（秒）",
+            "作答时长",
+            "作答用时",
+            "答题用时",
+            "duration",
+            "duration_s",
+            "seconds",
+        ],
+    ),
 ];
 
 /// A platform's own export, described in a small TOML file:
@@ -63,10 +111,18 @@ pub struct MappingFile {
 
 impl MappingFile {
     pub fn load(path: &Path) -> Result<MappingFile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("无法读取映射文件 / cannot read the mapping file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "无法读取映射文件 / cannot read the mapping file {}: {e}",
+                path.display()
+            )
+        })?;
         let m: MappingFile = toml::from_str(&text).map_err(|e| {
-            format!("映射文件格式错误 / mapping file {} is not valid: {}", path.display(), e.message())
+            format!(
+                "映射文件格式错误 / mapping file {} is not valid: {}",
+                path.display(),
+                e.message()
+            )
         })?;
         for key in m.columns.keys() {
             if field_by_name(key).is_none() && key != "items" {
@@ -124,7 +180,17 @@ fn item_number(header: &str, scale: &Scale) -> Option<usize> {
     let short = super::grade::scale_short(scale).to_lowercase();
     let short_plain = short.replace('-', "");
     let mut rest = h.as_str();
-    for prefix in [short.as_str(), short_plain.as_str(), scale.id.as_str(), "第", "题目", "题", "item", "q", "t"] {
+    for prefix in [
+        short.as_str(),
+        short_plain.as_str(),
+        scale.id.as_str(),
+        "第",
+        "题目",
+        "题",
+        "item",
+        "q",
+        "t",
+    ] {
         if let Some(r) = rest.strip_prefix(prefix) {
             rest = r;
             break;
@@ -155,7 +221,11 @@ impl Mapping {
 }
 
 /// Maps the header row, or says which required columns are missing.
-pub fn map_headers(table: &Table, scale: &Scale, custom: Option<&MappingFile>) -> Result<Mapping, String> {
+pub fn map_headers(
+    table: &Table,
+    scale: &Scale,
+    custom: Option<&MappingFile>,
+) -> Result<Mapping, String> {
     let mut columns = vec![None; table.headers.len()];
     let mut index: HashMap<Field, usize> = HashMap::new();
     let mut problems = Vec::new();
@@ -173,20 +243,31 @@ pub fn map_headers(table: &Table, scale: &Scale, custom: Option<&MappingFile>) -
                 .find(|(k, v)| *k != "items" && normalise(v) == h)
                 .and_then(|(k, _)| field_by_name(k))
                 .or_else(|| {
-                    m.scores.iter().find(|(_, v)| normalise(v) == h).and_then(|(k, _)| scale.score_index(k).map(Field::Score))
+                    m.scores
+                        .iter()
+                        .find(|(_, v)| normalise(v) == h)
+                        .and_then(|(k, _)| scale.score_index(k).map(Field::Score))
                 })
                 .or_else(|| {
                     m.extras
                         .iter()
                         .find(|(_, v)| normalise(v) == h)
-                        .and_then(|(k, _)| scale.extras.iter().position(|e| &e.id == k).map(Field::Extra))
+                        .and_then(|(k, _)| {
+                            scale
+                                .extras
+                                .iter()
+                                .position(|e| &e.id == k)
+                                .map(Field::Extra)
+                        })
                 });
             if field.is_none()
                 && let Some(pattern) = custom_items
                 && let Some((pre, post)) = pattern.split_once("{n}")
             {
                 let (pre, post) = (normalise(pre), normalise(post));
-                if let Some(mid) = h.strip_prefix(pre.as_str()).and_then(|r| r.strip_suffix(post.as_str()))
+                if let Some(mid) = h
+                    .strip_prefix(pre.as_str())
+                    .and_then(|r| r.strip_suffix(post.as_str()))
                     && let Ok(n) = mid.parse::<usize>()
                     && (1..=scale.items).contains(&n)
                 {
@@ -205,14 +286,24 @@ pub fn map_headers(table: &Table, scale: &Scale, custom: Option<&MappingFile>) -
             field = scale
                 .scores
                 .iter()
-                .position(|s| s.headers.iter().chain([&s.label_zh, &s.id]).any(|n| normalise(n) == h))
+                .position(|s| {
+                    s.headers
+                        .iter()
+                        .chain([&s.label_zh, &s.id])
+                        .any(|n| normalise(n) == h)
+                })
                 .map(Field::Score);
         }
         if field.is_none() {
             field = scale
                 .extras
                 .iter()
-                .position(|e| e.headers.iter().chain([&e.label_zh, &e.id]).any(|n| normalise(n) == h))
+                .position(|e| {
+                    e.headers
+                        .iter()
+                        .chain([&e.label_zh, &e.id])
+                        .any(|n| normalise(n) == h)
+                })
                 .map(Field::Extra);
         }
         if field.is_none() && custom_items.is_none() {
@@ -240,20 +331,25 @@ pub fn map_headers(table: &Table, scale: &Scale, custom: Option<&MappingFile>) -
         .filter(|f| !index.contains_key(f))
         .map(|f| field_zh(f, scale))
         .collect();
-    let items_present = (1..=scale.items).filter(|n| index.contains_key(&Field::Item(*n))).count();
+    let items_present = (1..=scale.items)
+        .filter(|n| index.contains_key(&Field::Item(*n)))
+        .count();
     if items_present > 0 && items_present < scale.items {
-        let absent: Vec<String> =
-            (1..=scale.items).filter(|n| !index.contains_key(&Field::Item(*n))).map(|n| n.to_string()).collect();
-        missing.push(format!("第{}题 / items {}", absent.join("、"), absent.join(", ")));
+        let absent: Vec<String> = (1..=scale.items)
+            .filter(|n| !index.contains_key(&Field::Item(*n)))
+            .map(|n| n.to_string())
+            .collect();
+        missing.push(format!(
+            "第{}题 / items {}",
+            absent.join("、"),
+            absent.join(", ")
+        ));
     }
     let any_score = index.keys().any(|f| matches!(f, Field::Score(_)));
     if items_present == 0 && !any_score {
         missing.push(format!(
             "{}的题目作答（第1题…第{}题）或分数列 / the {} item answers (Q1..Q{}) or score columns",
-            scale.name_zh,
-            scale.items,
-            scale.name_en,
-            scale.items
+            scale.name_zh, scale.items, scale.name_en, scale.items
         ));
     }
     if !missing.is_empty() {
@@ -270,7 +366,12 @@ pub fn map_headers(table: &Table, scale: &Scale, custom: Option<&MappingFile>) -
     if !problems.is_empty() {
         return Err(problems.join("\n"));
     }
-    Ok(Mapping { columns, index, has_items: items_present == scale.items, headers: table.headers.clone() })
+    Ok(Mapping {
+        columns,
+        index,
+        has_items: items_present == scale.items,
+        headers: table.headers.clone(),
+    })
 }
 
 fn field_name(f: Field) -> &'static str {
@@ -324,7 +425,10 @@ pub struct RowRules<'a> {
 /// A student id as exported: 学籍号 (G/J/L + 18 digits), a university 学号,
 /// or a platform code: 1-32 letters, digits, `-` or `_`.
 pub fn valid_student_id(id: &str) -> bool {
-    (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub fn parse_time(text: &str, offset: FixedOffset) -> Option<DateTime<FixedOffset>> {
@@ -333,7 +437,11 @@ pub fn parse_time(text: &str, offset: FixedOffset) -> Option<DateTime<FixedOffse
         return Some(t);
     }
     let t = t.replace('/', "-").replace('T', " ");
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(&t, fmt) {
             return offset.from_local_datetime(&n).single();
         }
@@ -353,51 +461,106 @@ pub fn parse_rows(
     let mut good = Vec::with_capacity(table.rows.len());
     let mut errors = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::with_capacity(table.rows.len());
-    let schools: std::collections::HashSet<&str> = rules.schools.iter().map(String::as_str).collect();
+    let schools: std::collections::HashSet<&str> =
+        rules.schools.iter().map(String::as_str).collect();
     let item_cols: Vec<usize> = if mapping.has_items {
-        (1..=scale.items).map(|n| mapping.col(Field::Item(n)).expect("all items mapped")).collect()
+        (1..=scale.items)
+            .map(|n| mapping.col(Field::Item(n)).expect("all items mapped"))
+            .collect()
     } else {
         Vec::new()
     };
     let header = |c: usize| mapping.headers.get(c).cloned().unwrap_or_default();
     'rows: for row in &table.rows {
-        let cell = |c: Option<usize>| c.and_then(|c| row.cells.get(c)).map(|s| s.trim()).filter(|s| !s.is_empty());
-        let id_col = mapping.col(Field::StudentId).expect("checked in map_headers");
+        let cell = |c: Option<usize>| {
+            c.and_then(|c| row.cells.get(c))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let id_col = mapping
+            .col(Field::StudentId)
+            .expect("checked in map_headers");
         let student_id = cell(Some(id_col)).unwrap_or("").to_string();
         let mut err = |column: String, code: &'static str, zh: String, en: String| {
-            errors.push(RowError { row: row.number.clone(), column, student_id: if valid_student_id(&student_id) { student_id.clone() } else { String::new() }, code, zh, en });
+            errors.push(RowError {
+                row: row.number.clone(),
+                column,
+                student_id: if valid_student_id(&student_id) {
+                    student_id.clone()
+                } else {
+                    String::new()
+                },
+                code,
+                zh,
+                en,
+            });
         };
         if student_id.is_empty() {
-            err(header(id_col), "missing_student_id", "缺少学籍号".into(), "student id is missing".into());
+            err(
+                header(id_col),
+                "missing_student_id",
+                "缺少学籍号".into(),
+                "student id is missing".into(),
+            );
             continue;
         }
         if !valid_student_id(&student_id) {
-            err(header(id_col), "bad_student_id", "学籍号格式不正确（应为1–32位字母、数字、-或_）".into(), "malformed student id (1-32 letters, digits, - or _)".into());
+            err(
+                header(id_col),
+                "bad_student_id",
+                "学籍号格式不正确（应为1–32位字母、数字、-或_）".into(),
+                "malformed student id (1-32 letters, digits, - or _)".into(),
+            );
             continue;
         }
         if let Some(first) = seen.get(&student_id) {
-            err(header(id_col), "duplicate_row", format!("与第{first}行重复（同一学生）"), format!("duplicate of row {first} (same student)"));
+            err(
+                header(id_col),
+                "duplicate_row",
+                format!("与第{first}行重复（同一学生）"),
+                format!("duplicate of row {first} (same student)"),
+            );
             continue;
         }
         seen.insert(student_id.clone(), row.number.clone());
         let school_col = mapping.col(Field::School).expect("checked in map_headers");
         let Some(school) = cell(Some(school_col)) else {
-            err(header(school_col), "missing_school", "缺少学校".into(), "school is missing".into());
+            err(
+                header(school_col),
+                "missing_school",
+                "缺少学校".into(),
+                "school is missing".into(),
+            );
             continue;
         };
         if !schools.is_empty() && !schools.contains(school) {
-            err(header(school_col), "unknown_school", "学校不在本次筛查计划内".into(), "school is not in this screening plan".into());
+            err(
+                header(school_col),
+                "unknown_school",
+                "学校不在本次筛查计划内".into(),
+                "school is not in this screening plan".into(),
+            );
             continue;
         }
         let answered_at = match mapping.col(Field::AnsweredAt) {
             Some(c) => match cell(Some(c)).map(|t| parse_time(t, rules.offset)) {
                 Some(Some(t)) => t,
                 Some(None) => {
-                    err(header(c), "bad_time", "作答时间无法识别（应为 YYYY-MM-DD HH:MM:SS）".into(), "answered-at is not a date and time (YYYY-MM-DD HH:MM:SS)".into());
+                    err(
+                        header(c),
+                        "bad_time",
+                        "作答时间无法识别（应为 YYYY-MM-DD HH:MM:SS）".into(),
+                        "answered-at is not a date and time (YYYY-MM-DD HH:MM:SS)".into(),
+                    );
                     continue;
                 }
                 None => {
-                    err(header(c), "missing_time", "缺少作答时间".into(), "answered-at is missing".into());
+                    err(
+                        header(c),
+                        "missing_time",
+                        "缺少作答时间".into(),
+                        "answered-at is missing".into(),
+                    );
                     continue;
                 }
             },
@@ -411,7 +574,12 @@ pub fn parse_rows(
         };
         let day = answered_at.date_naive();
         if day < rules.from || day > rules.to {
-            err(header(mapping.col(Field::AnsweredAt).unwrap_or(0)), "outside_plan", "作答日期不在筛查计划起止日期内".into(), "answered outside the plan's dates".into());
+            err(
+                header(mapping.col(Field::AnsweredAt).unwrap_or(0)),
+                "outside_plan",
+                "作答日期不在筛查计划起止日期内".into(),
+                "answered outside the plan's dates".into(),
+            );
             continue;
         }
         let seconds = match mapping.col(Field::Seconds) {
@@ -420,7 +588,12 @@ pub fn parse_rows(
                 Some(t) => match t.parse::<f64>() {
                     Ok(v) if v >= 0.0 && v < 1e7 => Some(v as u32),
                     _ => {
-                        err(header(c), "bad_seconds", "用时应为秒数".into(), "duration must be a number of seconds".into());
+                        err(
+                            header(c),
+                            "bad_seconds",
+                            "用时应为秒数".into(),
+                            "duration must be a number of seconds".into(),
+                        );
                         continue;
                     }
                 },
@@ -433,17 +606,35 @@ pub fn parse_rows(
                 let n = i + 1;
                 match cell(Some(c)) {
                     None => {
-                        err(header(c), "missing_answer", format!("第{n}题未作答"), format!("item {n} has no answer"));
+                        err(
+                            header(c),
+                            "missing_answer",
+                            format!("第{n}题未作答"),
+                            format!("item {n} has no answer"),
+                        );
                         continue 'rows;
                     }
                     Some(t) => match answer_value(t, scale) {
                         Some(v) if v >= scale.min && v <= scale.max => answers.push(v),
                         Some(_) => {
-                            err(header(c), "answer_out_of_range", format!("第{n}题答案超出范围（{}–{}）", scale.min, scale.max), format!("item {n} answer is out of range ({}-{})", scale.min, scale.max));
+                            err(
+                                header(c),
+                                "answer_out_of_range",
+                                format!("第{n}题答案超出范围（{}–{}）", scale.min, scale.max),
+                                format!(
+                                    "item {n} answer is out of range ({}-{})",
+                                    scale.min, scale.max
+                                ),
+                            );
                             continue 'rows;
                         }
                         None => {
-                            err(header(c), "bad_answer", format!("第{n}题答案无法识别"), format!("item {n} answer is not a recognised value"));
+                            err(
+                                header(c),
+                                "bad_answer",
+                                format!("第{n}题答案无法识别"),
+                                format!("item {n} answer is not a recognised value"),
+                            );
                             continue 'rows;
                         }
                     },
@@ -462,7 +653,12 @@ pub fn parse_rows(
                     match t.parse::<f64>() {
                         Ok(v) if v.is_finite() && v >= 0.0 => *slot = Some(v),
                         _ => {
-                            err(header(c), "bad_score", format!("{}不是有效分数", scale.scores[i].label_zh), format!("{} is not a valid score", scale.scores[i].label_en));
+                            err(
+                                header(c),
+                                "bad_score",
+                                format!("{}不是有效分数", scale.scores[i].label_zh),
+                                format!("{} is not a valid score", scale.scores[i].label_en),
+                            );
                             continue 'rows;
                         }
                     }
@@ -477,7 +673,12 @@ pub fn parse_rows(
                 match answer_value(t, scale) {
                     Some(v) => *slot = Some(v),
                     None => {
-                        err(header(c), "bad_answer", format!("{}答案无法识别", scale.extras[i].label_zh), format!("{} is not a recognised value", scale.extras[i].label_en));
+                        err(
+                            header(c),
+                            "bad_answer",
+                            format!("{}答案无法识别", scale.extras[i].label_zh),
+                            format!("{} is not a recognised value", scale.extras[i].label_en),
+                        );
                         continue 'rows;
                     }
                 }
@@ -491,7 +692,12 @@ pub fn parse_rows(
             class: cell(mapping.col(Field::Class)).map(str::to_string),
             name: cell(mapping.col(Field::Name)).map(str::to_string),
             answered_at,
-            sheet: Sheet { answers, given_scores, extras, seconds },
+            sheet: Sheet {
+                answers,
+                given_scores,
+                extras,
+                seconds,
+            },
         });
     }
     (good, errors)
@@ -508,6 +714,10 @@ fn answer_value(text: &str, scale: &Scale) -> Option<u8> {
         return Some(f as u8);
     }
     scale.answer_text.get(text).copied().or_else(|| {
-        scale.answer_text.iter().find(|(k, _)| k.eq_ignore_ascii_case(text)).map(|(_, v)| *v)
+        scale
+            .answer_text
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(text))
+            .map(|(_, v)| *v)
     })
 }

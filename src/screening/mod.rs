@@ -32,9 +32,16 @@ pub fn why_line(contributions: &[Contribution], rule: &str, version: i64, zh: bo
         .iter()
         .map(|c| {
             let label = if zh { &c.label_zh } else { &c.label_en };
-            let mut s = format!("{} = {}", crate::text::inert(label), crate::text::inert(&c.value));
+            let mut s = format!(
+                "{} = {}",
+                crate::text::inert(label),
+                crate::text::inert(&c.value)
+            );
             if let Some(effect) = c.effect.filter(|_| c.decisive) {
-                s.push_str(&format!(" → {}", if zh { effect.zh() } else { effect.as_str() }));
+                s.push_str(&format!(
+                    " → {}",
+                    if zh { effect.zh() } else { effect.as_str() }
+                ));
             }
             if let Some(w) = c.weight.filter(|w| *w != 0) {
                 s.push_str(&format!(" (+{w})"));
@@ -42,6 +49,10 @@ pub fn why_line(contributions: &[Contribution], rule: &str, version: i64, zh: bo
             s
         })
         .collect();
-    parts.push(if zh { format!("规则 {rule} v{version}") } else { format!("rule {rule} v{version}") });
+    parts.push(if zh {
+        format!("规则 {rule} v{version}")
+    } else {
+        format!("rule {rule} v{version}")
+    });
     parts.join(" · ")
 }

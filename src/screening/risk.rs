@@ -99,7 +99,9 @@ impl RiskRule {
             let window = s.within_days.map(|d| now - Duration::days(d));
             let (count, value): (i64, String) = match &s.kind {
                 SignalKind::Rise => match history.previous {
-                    Some(prev) if scale.flag > prev => (1, format!("{}→{}", prev.as_str(), scale.flag.as_str())),
+                    Some(prev) if scale.flag > prev => {
+                        (1, format!("{}→{}", prev.as_str(), scale.flag.as_str()))
+                    }
                     _ => (0, String::new()),
                 },
                 SignalKind::Persist => match history.previous {
@@ -112,7 +114,9 @@ impl RiskRule {
                     let n = history
                         .alerts
                         .iter()
-                        .filter(|(src, at)| sources.contains(src) && window.is_none_or(|w| *at >= w) && *at <= now)
+                        .filter(|(src, at)| {
+                            sources.contains(src) && window.is_none_or(|w| *at >= w) && *at <= now
+                        })
                         .count() as i64;
                     (n, n.to_string())
                 }
@@ -121,7 +125,11 @@ impl RiskRule {
                     (n, history.open_cases.to_string())
                 }
                 SignalKind::PastCase => {
-                    let n = history.closed_cases.iter().filter(|at| window.is_none_or(|w| **at >= w)).count() as i64;
+                    let n = history
+                        .closed_cases
+                        .iter()
+                        .filter(|at| window.is_none_or(|w| **at >= w))
+                        .count() as i64;
                     (n.min(1), n.to_string())
                 }
             };
@@ -149,7 +157,13 @@ impl RiskRule {
             scale.flag.max(self.level_for(points))
         };
         let imminent = decisive_trigger && self.imminent_points.is_some_and(|at| other >= at);
-        RiskGrade { flag, imminent, points, contributions, rule_version: self.version }
+        RiskGrade {
+            flag,
+            imminent,
+            points,
+            contributions,
+            rule_version: self.version,
+        }
     }
 }
 
@@ -227,7 +241,10 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
     }
     let version = *raw.risk.version.get_ref();
     if version < 1 {
-        sink.push(sink.at(&raw.risk.version), "version must be a whole number from 1".into());
+        sink.push(
+            sink.at(&raw.risk.version),
+            "version must be a whole number from 1".into(),
+        );
     }
     let flag_map = |sink: &mut Sink<String>, map: &BTreeMap<String, Spanned<i64>>, what: &str| {
         let mut out = BTreeMap::new();
@@ -239,7 +256,10 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
                     }
                     out.insert(f, *v.get_ref());
                 }
-                _ => sink.push(sink.at(v), format!("{what}: unknown level `{k}` (general, key or high)")),
+                _ => sink.push(
+                    sink.at(v),
+                    format!("{what}: unknown level `{k}` (general, key or high)"),
+                ),
             }
         }
         out
@@ -250,8 +270,19 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
     levels.sort_by(|a, b| b.0.cmp(&a.0));
     for pair in levels.windows(2) {
         if pair[0].1 <= pair[1].1 {
-            let at = raw.levels.get(pair[0].0.as_str()).map(|v| sink.at(v)).unwrap_or(1);
-            sink.push(at, format!("levels.{} must need more points than levels.{}", pair[0].0.as_str(), pair[1].0.as_str()));
+            let at = raw
+                .levels
+                .get(pair[0].0.as_str())
+                .map(|v| sink.at(v))
+                .unwrap_or(1);
+            sink.push(
+                at,
+                format!(
+                    "levels.{} must need more points than levels.{}",
+                    pair[0].0.as_str(),
+                    pair[1].0.as_str()
+                ),
+            );
         }
     }
     if levels.len() != 3 {
@@ -261,10 +292,16 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
     let mut signals = Vec::new();
     for s in &raw.signals {
         if !seen.insert(s.id.get_ref().clone()) {
-            sink.push(sink.at(&s.id), format!("signal `{}` is defined twice", s.id.get_ref()));
+            sink.push(
+                sink.at(&s.id),
+                format!("signal `{}` is defined twice", s.id.get_ref()),
+            );
         }
         if !ids.contains(s.source.get_ref()) {
-            sink.push(sink.at(&s.source), format!("unknown source `{}`", s.source.get_ref()));
+            sink.push(
+                sink.at(&s.source),
+                format!("unknown source `{}`", s.source.get_ref()),
+            );
         }
         if *s.points.get_ref() < 0 || *s.points.get_ref() > 100 {
             sink.push(sink.at(&s.points), "points must be 0 to 100".into());
@@ -280,10 +317,15 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
                 }
                 for src in &s.alert_sources {
                     if !ALERT_SOURCES.contains(&src.as_str()) {
-                        sink.push(sink.at(&s.kind), format!("unknown alert source `{src}`: {}", ALERT_SOURCES.join(", ")));
+                        sink.push(
+                            sink.at(&s.kind),
+                            format!("unknown alert source `{src}`: {}", ALERT_SOURCES.join(", ")),
+                        );
                     }
                 }
-                SignalKind::Alerts { sources: s.alert_sources.clone() }
+                SignalKind::Alerts {
+                    sources: s.alert_sources.clone(),
+                }
             }
             other => {
                 sink.push(sink.at(&s.kind), format!("unknown signal kind `{other}`: rise, persist, alerts, open_case or past_case"));
@@ -292,9 +334,17 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
         };
         let needs_window = matches!(kind, SignalKind::Alerts { .. } | SignalKind::PastCase);
         match (&s.within_days, needs_window) {
-            (None, true) => sink.push(sink.at(&s.id), format!("signal `{}` needs within_days", s.id.get_ref())),
-            (Some(w), _) if !(1..=3650).contains(w.get_ref()) => sink.push(sink.at(w), "within_days must be 1 to 3650".into()),
-            (Some(w), false) => sink.push(sink.at(w), "within_days only applies to alerts and past_case".into()),
+            (None, true) => sink.push(
+                sink.at(&s.id),
+                format!("signal `{}` needs within_days", s.id.get_ref()),
+            ),
+            (Some(w), _) if !(1..=3650).contains(w.get_ref()) => {
+                sink.push(sink.at(w), "within_days must be 1 to 3650".into())
+            }
+            (Some(w), false) => sink.push(
+                sink.at(w),
+                "within_days only applies to alerts and past_case".into(),
+            ),
             _ => {}
         }
         signals.push(Signal {
@@ -312,7 +362,9 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
         version: version.max(1) as u32,
         scale_points,
         levels,
-        imminent_points: raw.imminent.map(|i| *i.with_trigger_points_at_least.get_ref()),
+        imminent_points: raw
+            .imminent
+            .map(|i| *i.with_trigger_points_at_least.get_ref()),
         signals,
     };
     if sink.diags.is_empty() {

@@ -51,7 +51,9 @@ pub const EMBEDDED_RISK: (&str, &str) = ("rules/risk.toml", include_str!("../../
 
 /// A screening level, lowest first. `None` is a graded class that is not
 /// flagged (PHQ-9 "mild", UPI Class III).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     None,
@@ -356,8 +358,12 @@ pub(crate) fn parse_items(text: &str) -> Result<Vec<usize>, String> {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let a: usize = a.parse().map_err(|_| format!("`{part}` is not an item number or range"))?;
-        let b: usize = b.parse().map_err(|_| format!("`{part}` is not an item number or range"))?;
+        let a: usize = a
+            .parse()
+            .map_err(|_| format!("`{part}` is not an item number or range"))?;
+        let b: usize = b
+            .parse()
+            .map_err(|_| format!("`{part}` is not an item number or range"))?;
         if a == 0 || b < a {
             return Err(format!("`{part}` is not a range of items from 1 up"));
         }
@@ -413,10 +419,16 @@ pub(crate) fn check_sources(sink: &mut Sink<String>, sources: &[RawSource]) -> H
     let mut ids = HashSet::new();
     for s in sources {
         if s.cite.get_ref().trim().len() < 10 {
-            sink.push(sink.at(&s.cite), "a source needs a citation (title and address)".into());
+            sink.push(
+                sink.at(&s.cite),
+                "a source needs a citation (title and address)".into(),
+            );
         }
         if !ids.insert(s.id.get_ref().clone()) {
-            sink.push(sink.at(&s.id), format!("source `{}` is defined twice", s.id.get_ref()));
+            sink.push(
+                sink.at(&s.id),
+                format!("source `{}` is defined twice", s.id.get_ref()),
+            );
         }
     }
     ids
@@ -426,7 +438,10 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
     let s = &raw.scale;
     let source_ids = check_sources(sink, &raw.sources);
     if raw.sources.is_empty() {
-        sink.push(sink.at(&s.id), "a scale file must cite its sources in [[sources]]".into());
+        sink.push(
+            sink.at(&s.id),
+            "a scale file must cite its sources in [[sources]]".into(),
+        );
     }
     for id in s.sources.get_ref() {
         if !source_ids.contains(id) {
@@ -434,12 +449,22 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
         }
     }
     let id = s.id.get_ref().clone();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        sink.push(sink.at(&s.id), "scale id must be lowercase letters, digits or _".into());
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        sink.push(
+            sink.at(&s.id),
+            "scale id must be lowercase letters, digits or _".into(),
+        );
     }
     let version = *s.version.get_ref();
     if !(1..=1_000_000).contains(&version) {
-        sink.push(sink.at(&s.version), "version must be a whole number from 1".into());
+        sink.push(
+            sink.at(&s.version),
+            "version must be a whole number from 1".into(),
+        );
     }
     let items = *s.items.get_ref();
     if !(1..=400).contains(&items) {
@@ -449,14 +474,20 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
     let items = items as usize;
     let answers = s.answers.get_ref();
     if answers.min < 0 || answers.max > 9 || answers.min >= answers.max {
-        sink.push(sink.at(&s.answers), "answers must have 0 <= min < max <= 9".into());
+        sink.push(
+            sink.at(&s.answers),
+            "answers must have 0 <= min < max <= 9".into(),
+        );
     }
     let (min, max) = (answers.min.clamp(0, 9) as u8, answers.max.clamp(0, 9) as u8);
     let mut answer_text = BTreeMap::new();
     for (text, value) in &s.answer_text {
         let v = *value.get_ref();
         if v < min as i64 || v > max as i64 {
-            sink.push(sink.at(value), format!("answer text `{text}` maps outside {min}..={max}"));
+            sink.push(
+                sink.at(value),
+                format!("answer text `{text}` maps outside {min}..={max}"),
+            );
         }
         answer_text.insert(text.clone(), v.clamp(0, 9) as u8);
     }
@@ -474,7 +505,10 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
         match parse_items(text.get_ref()) {
             Ok(list) => {
                 if let Some(bad) = list.iter().find(|&&i| i > items) {
-                    sink.push(sink.at(text), format!("item {bad} is beyond the scale's {items} items"));
+                    sink.push(
+                        sink.at(text),
+                        format!("item {bad} is beyond the scale's {items} items"),
+                    );
                 }
                 let mut seen = HashSet::new();
                 if let Some(dup) = list.iter().find(|i| !seen.insert(**i)) {
@@ -490,7 +524,11 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
     };
 
     let v = &raw.validity;
-    let unscored = v.unscored.as_ref().map(|t| item_list(sink, t)).unwrap_or_default();
+    let unscored = v
+        .unscored
+        .as_ref()
+        .map(|t| item_list(sink, t))
+        .unwrap_or_default();
     let lie = match (&v.lie_items, &v.lie_invalid_at_least) {
         (Some(items_text), Some(at)) => Some(LieScale {
             items: item_list(sink, items_text),
@@ -517,18 +555,27 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
         .filter_map(|&x| (x >= min as i64 && x <= max as i64).then_some(x as u8))
         .collect();
     if all_equal_invalid.len() != v.all_equal_invalid.len() {
-        sink.push(1, format!("[validity] all_equal_invalid values must lie in {min}..={max}"));
+        sink.push(
+            1,
+            format!("[validity] all_equal_invalid values must lie in {min}..={max}"),
+        );
     }
 
     let mut scores = Vec::new();
     let mut score_ids = HashSet::new();
     for sc in &raw.scores {
         if !score_ids.insert(sc.id.get_ref().clone()) {
-            sink.push(sink.at(&sc.id), format!("score `{}` is defined twice", sc.id.get_ref()));
+            sink.push(
+                sink.at(&sc.id),
+                format!("score `{}` is defined twice", sc.id.get_ref()),
+            );
         }
         let list = item_list(sink, &sc.items);
         if let Some(u) = list.iter().find(|i| unscored.contains(i)) {
-            sink.push(sink.at(&sc.items), format!("item {u} is unscored and cannot count in a score"));
+            sink.push(
+                sink.at(&sc.items),
+                format!("item {u} is unscored and cannot count in a score"),
+            );
         }
         let method = match (sc.method.get_ref().as_str(), sc.value) {
             ("sum", None) => Method::Sum,
@@ -537,11 +584,17 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
                 Method::CountAtLeast(v as u8)
             }
             ("count_at_least", _) => {
-                sink.push(sink.at(&sc.method), format!("count_at_least needs a `value` in {min}..={max}"));
+                sink.push(
+                    sink.at(&sc.method),
+                    format!("count_at_least needs a `value` in {min}..={max}"),
+                );
                 Method::Sum
             }
             (m @ ("sum" | "mean"), Some(_)) => {
-                sink.push(sink.at(&sc.method), format!("method `{m}` takes no `value`"));
+                sink.push(
+                    sink.at(&sc.method),
+                    format!("method `{m}` takes no `value`"),
+                );
                 Method::Sum
             }
             (other, _) => {
@@ -562,12 +615,18 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
         });
     }
     if scores.is_empty() {
-        sink.push(sink.at(&s.id), "a scale needs at least one [[scores]] entry".into());
+        sink.push(
+            sink.at(&s.id),
+            "a scale needs at least one [[scores]] entry".into(),
+        );
     }
     let mut extras = Vec::new();
     for ex in &raw.extras {
         if ex.headers.is_empty() {
-            sink.push(sink.at(&ex.id), "an extra column needs at least one header".into());
+            sink.push(
+                sink.at(&ex.id),
+                "an extra column needs at least one header".into(),
+            );
         }
         extras.push(Extra {
             id: ex.id.get_ref().clone(),
@@ -580,17 +639,32 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
     let mut rule_ids = HashSet::new();
     let mut build_rule = |sink: &mut Sink<String>, r: &RawRule, is_trigger: bool| -> Option<Rule> {
         if !rule_ids.insert(r.id.get_ref().clone()) {
-            sink.push(sink.at(&r.id), format!("rule `{}` is defined twice", r.id.get_ref()));
+            sink.push(
+                sink.at(&r.id),
+                format!("rule `{}` is defined twice", r.id.get_ref()),
+            );
         }
         if !source_ids.contains(r.source.get_ref()) {
-            sink.push(sink.at(&r.source), format!("unknown source `{}`", r.source.get_ref()));
+            sink.push(
+                sink.at(&r.source),
+                format!("unknown source `{}`", r.source.get_ref()),
+            );
         }
-        let given = [r.score.is_some(), r.any_score.is_some(), r.item.is_some(), r.any_item.is_some(), r.extra.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let given = [
+            r.score.is_some(),
+            r.any_score.is_some(),
+            r.item.is_some(),
+            r.any_item.is_some(),
+            r.extra.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if given != 1 {
-            sink.push(sink.at(&r.id), "give exactly one of score, any_score, item, any_item, extra".into());
+            sink.push(
+                sink.at(&r.id),
+                "give exactly one of score, any_score, item, any_item, extra".into(),
+            );
             return None;
         }
         let score_ref = |sink: &mut Sink<String>, name: &str, at: usize| -> Option<usize> {
@@ -604,7 +678,11 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
             Subject::Score(score_ref(sink, sc.get_ref(), sink.at(sc))?)
         } else if let Some(list) = &r.any_score {
             let at = sink.at(list);
-            let idx: Vec<usize> = list.get_ref().iter().filter_map(|n| score_ref(sink, n, at)).collect();
+            let idx: Vec<usize> = list
+                .get_ref()
+                .iter()
+                .filter_map(|n| score_ref(sink, n, at))
+                .collect();
             if idx.len() != list.get_ref().len() || idx.is_empty() {
                 return None;
             }
@@ -612,7 +690,10 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
         } else if let Some(item) = &r.item {
             let i = *item.get_ref();
             if i < 1 || i as usize > items {
-                sink.push(sink.at(item), format!("item {i} is not on this {items}-item scale"));
+                sink.push(
+                    sink.at(item),
+                    format!("item {i} is not on this {items}-item scale"),
+                );
                 return None;
             }
             Subject::AnyItem(vec![i as usize])
@@ -630,7 +711,10 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
             unreachable!("exactly one subject was checked above")
         };
         if is_trigger && !matches!(subject, Subject::AnyItem(_)) {
-            sink.push(sink.at(&r.id), "a trigger is item-level: use item or any_item".into());
+            sink.push(
+                sink.at(&r.id),
+                "a trigger is item-level: use item or any_item".into(),
+            );
         }
         let threshold = match (r.at_least, r.above) {
             (Some(t), None) => Threshold::AtLeast(t),
@@ -643,23 +727,38 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
         let flag = match Flag::parse(r.level.get_ref()) {
             Some(f) => f,
             None => {
-                sink.push(sink.at(&r.level), format!("unknown level `{}`: none, general, key or high", r.level.get_ref()));
+                sink.push(
+                    sink.at(&r.level),
+                    format!(
+                        "unknown level `{}`: none, general, key or high",
+                        r.level.get_ref()
+                    ),
+                );
                 return None;
             }
         };
         if is_trigger && flag == Flag::None {
-            sink.push(sink.at(&r.level), "a trigger must flag (general, key or high)".into());
+            sink.push(
+                sink.at(&r.level),
+                "a trigger must flag (general, key or high)".into(),
+            );
         }
         let route = match r.route.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("followup") => Route::Followup,
             Some("crisis") => Route::Crisis,
             Some(other) => {
-                sink.push(sink.at(r.route.as_ref().unwrap()), format!("unknown route `{other}`: crisis or followup"));
+                sink.push(
+                    sink.at(r.route.as_ref().unwrap()),
+                    format!("unknown route `{other}`: crisis or followup"),
+                );
                 Route::Followup
             }
         };
         if route == Route::Crisis && !is_trigger {
-            sink.push(sink.at(r.route.as_ref().unwrap()), "only item-level triggers may route to the crisis queue".into());
+            sink.push(
+                sink.at(r.route.as_ref().unwrap()),
+                "only item-level triggers may route to the crisis queue".into(),
+            );
         }
         let category = match &r.category {
             None => crate::protocol::Category::Other,
@@ -675,7 +774,10 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
             sink.push(sink.at(&r.id), "give class_zh and class_en together".into());
         }
         if is_trigger && (r.label_zh.is_none() || r.label_en.is_none()) {
-            sink.push(sink.at(&r.id), "a trigger needs label_zh and label_en (the console's why line)".into());
+            sink.push(
+                sink.at(&r.id),
+                "a trigger needs label_zh and label_en (the console's why line)".into(),
+            );
         }
         Some(Rule {
             id: r.id.get_ref().clone(),
@@ -690,8 +792,16 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
             label_en: r.label_en.clone(),
         })
     };
-    let triggers: Vec<Rule> = raw.triggers.iter().filter_map(|r| build_rule(sink, r, true)).collect();
-    let bands: Vec<Rule> = raw.bands.iter().filter_map(|r| build_rule(sink, r, false)).collect();
+    let triggers: Vec<Rule> = raw
+        .triggers
+        .iter()
+        .filter_map(|r| build_rule(sink, r, true))
+        .collect();
+    let bands: Vec<Rule> = raw
+        .bands
+        .iter()
+        .filter_map(|r| build_rule(sink, r, false))
+        .collect();
     for (i, b) in bands.iter().enumerate() {
         // A band after an identical-subject band with a lower at_least can
         // never match; catch the commonest ordering slip.
@@ -700,8 +810,19 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
                 && earlier.subject == b.subject
                 && e <= a
             {
-                let line = raw.bands.iter().find(|r| r.id.get_ref() == &b.id).map(|r| sink.at(&r.id)).unwrap_or(1);
-                sink.push(line, format!("band `{}` can never match: `{}` before it already takes these results", b.id, earlier.id));
+                let line = raw
+                    .bands
+                    .iter()
+                    .find(|r| r.id.get_ref() == &b.id)
+                    .map(|r| sink.at(&r.id))
+                    .unwrap_or(1);
+                sink.push(
+                    line,
+                    format!(
+                        "band `{}` can never match: `{}` before it already takes these results",
+                        b.id, earlier.id
+                    ),
+                );
             }
         }
     }
@@ -723,7 +844,10 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
         triggers,
         bands,
         unflagged_zh: s.unflagged_zh.clone().unwrap_or_else(|| "未达预警".into()),
-        unflagged_en: s.unflagged_en.clone().unwrap_or_else(|| "below cut-off".into()),
+        unflagged_en: s
+            .unflagged_en
+            .clone()
+            .unwrap_or_else(|| "below cut-off".into()),
         file: file.display().to_string(),
     })
 }
@@ -777,9 +901,16 @@ pub fn check_texts(files: &[(PathBuf, String)]) -> Result<RuleSet, RuleProblems>
             }
         }
     }
-    if risk.is_none() && !diags.iter().any(|d| d.file.file_name().is_some_and(|n| n == "risk.toml")) {
+    if risk.is_none()
+        && !diags
+            .iter()
+            .any(|d| d.file.file_name().is_some_and(|n| n == "risk.toml"))
+    {
         diags.push(Diagnostic {
-            file: files.first().map(|f| f.0.parent().unwrap_or(Path::new(".")).join("risk.toml")).unwrap_or_else(|| PathBuf::from("risk.toml")),
+            file: files
+                .first()
+                .map(|f| f.0.parent().unwrap_or(Path::new(".")).join("risk.toml"))
+                .unwrap_or_else(|| PathBuf::from("risk.toml")),
             line: None,
             problem: "missing: the multi-source risk rule file risk.toml".into(),
         });
@@ -804,17 +935,29 @@ pub fn check_dir(dir: &Path) -> Result<RuleSet, RuleProblems> {
     };
     let mut diags: Vec<Diagnostic<String>> = errors
         .into_iter()
-        .map(|e| Diagnostic { file: dir.to_path_buf(), line: None, problem: e.to_string() })
+        .map(|e| Diagnostic {
+            file: dir.to_path_buf(),
+            line: None,
+            problem: e.to_string(),
+        })
         .collect();
     let mut files = Vec::new();
     for p in paths {
         match std::fs::read_to_string(&p) {
             Ok(t) => files.push((p, t)),
-            Err(e) => diags.push(Diagnostic { file: p, line: None, problem: format!("cannot read: {e}") }),
+            Err(e) => diags.push(Diagnostic {
+                file: p,
+                line: None,
+                problem: format!("cannot read: {e}"),
+            }),
         }
     }
     if files.is_empty() && diags.is_empty() {
-        diags.push(Diagnostic { file: dir.to_path_buf(), line: None, problem: "no rule files (*.toml) here".into() });
+        diags.push(Diagnostic {
+            file: dir.to_path_buf(),
+            line: None,
+            problem: "no rule files (*.toml) here".into(),
+        });
     }
     match check_texts(&files) {
         Ok(set) if diags.is_empty() => Ok(set),
@@ -828,8 +971,10 @@ pub fn check_dir(dir: &Path) -> Result<RuleSet, RuleProblems> {
 
 /// The rules built into this binary.
 pub fn builtin() -> Result<RuleSet, RuleProblems> {
-    let mut files: Vec<(PathBuf, String)> =
-        EMBEDDED.iter().map(|(n, t)| (PathBuf::from(n), t.to_string())).collect();
+    let mut files: Vec<(PathBuf, String)> = EMBEDDED
+        .iter()
+        .map(|(n, t)| (PathBuf::from(n), t.to_string()))
+        .collect();
     files.push((PathBuf::from(EMBEDDED_RISK.0), EMBEDDED_RISK.1.to_string()));
     check_texts(&files)
 }

@@ -81,9 +81,16 @@ fn plan_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Plan, sqlx::Error> {
         name: row.try_get("name")?,
         scale: row.try_get("scale")?,
         schools: serde_json::from_str(&schools).map_err(|_| bad("schools"))?,
-        starts_on: row.try_get::<String, _>("starts_on")?.parse().map_err(|_| bad("starts_on"))?,
-        ends_on: row.try_get::<String, _>("ends_on")?.parse().map_err(|_| bad("ends_on"))?,
-        threshold: Flag::parse(&row.try_get::<String, _>("threshold")?).ok_or_else(|| bad("threshold"))?,
+        starts_on: row
+            .try_get::<String, _>("starts_on")?
+            .parse()
+            .map_err(|_| bad("starts_on"))?,
+        ends_on: row
+            .try_get::<String, _>("ends_on")?
+            .parse()
+            .map_err(|_| bad("ends_on"))?,
+        threshold: Flag::parse(&row.try_get::<String, _>("threshold")?)
+            .ok_or_else(|| bad("threshold"))?,
         created_at: crate::store::parse_ts(&created).map_err(|_| bad("created_at"))?,
     })
 }
@@ -120,7 +127,10 @@ pub struct Counts {
     pub alerts_sent: i64,
 }
 
-pub async fn counts(pool: &SqlitePool, plan_id: &str) -> Result<Vec<(String, Counts)>, sqlx::Error> {
+pub async fn counts(
+    pool: &SqlitePool,
+    plan_id: &str,
+) -> Result<Vec<(String, Counts)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT school,
                 COUNT(*) AS screened,
@@ -192,11 +202,16 @@ fn result_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredResult, sqlx::Er
 }
 
 /// Every stored result of a plan, by student id.
-pub async fn results_of_plan(pool: &SqlitePool, plan_id: &str) -> Result<HashMap<String, StoredResult>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {RESULT_COLUMNS} FROM screening_results WHERE plan_id = ?"))
-        .bind(plan_id)
-        .fetch_all(pool)
-        .await?;
+pub async fn results_of_plan(
+    pool: &SqlitePool,
+    plan_id: &str,
+) -> Result<HashMap<String, StoredResult>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RESULT_COLUMNS} FROM screening_results WHERE plan_id = ?"
+    ))
+    .bind(plan_id)
+    .fetch_all(pool)
+    .await?;
     let mut out = HashMap::with_capacity(rows.len());
     for r in &rows {
         let res = result_from_row(r)?;
@@ -206,7 +221,10 @@ pub async fn results_of_plan(pool: &SqlitePool, plan_id: &str) -> Result<HashMap
 }
 
 /// A student's results across every plan, oldest first.
-pub async fn results_of_student(pool: &SqlitePool, student_id: &str) -> Result<Vec<StoredResult>, sqlx::Error> {
+pub async fn results_of_student(
+    pool: &SqlitePool,
+    student_id: &str,
+) -> Result<Vec<StoredResult>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {RESULT_COLUMNS} FROM screening_results WHERE student_id = ? ORDER BY answered_at, plan_id"
     ))
@@ -266,15 +284,21 @@ pub async fn save_results(pool: &SqlitePool, results: &[StoredResult]) -> Result
 }
 
 /// Records the relay's confirmation (the case an alert joined).
-pub async fn confirm_alerts(pool: &SqlitePool, plan_id: &str, confirmed: &[(String, String)]) -> Result<(), sqlx::Error> {
+pub async fn confirm_alerts(
+    pool: &SqlitePool,
+    plan_id: &str,
+    confirmed: &[(String, String)],
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for (student_id, case_id) in confirmed {
-        sqlx::query("UPDATE screening_results SET case_id = ? WHERE plan_id = ? AND student_id = ?")
-            .bind(case_id)
-            .bind(plan_id)
-            .bind(student_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE screening_results SET case_id = ? WHERE plan_id = ? AND student_id = ?",
+        )
+        .bind(case_id)
+        .bind(plan_id)
+        .bind(student_id)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await
 }
@@ -298,7 +322,9 @@ pub async fn histories(
     .await?;
     for r in &earlier {
         let student: String = r.try_get("student_id")?;
-        let Some(this_time) = before.get(&student) else { continue };
+        let Some(this_time) = before.get(&student) else {
+            continue;
+        };
         let at: String = r.try_get("answered_at")?;
         if !earlier_than(&at, this_time) {
             continue;
@@ -323,12 +349,16 @@ pub async fn histories(
         let source: String = r.try_get("source")?;
         let at: String = r.try_get("observed_at")?;
         if let Ok(at) = DateTime::parse_from_rfc3339(&at) {
-            out.entry(student).or_default().alerts.push((source, at.with_timezone(&Utc)));
+            out.entry(student)
+                .or_default()
+                .alerts
+                .push((source, at.with_timezone(&Utc)));
         }
     }
-    let cases = sqlx::query("SELECT student_id, status, closed_at FROM cases WHERE mode = 'actual'")
-        .fetch_all(pool)
-        .await?;
+    let cases =
+        sqlx::query("SELECT student_id, status, closed_at FROM cases WHERE mode = 'actual'")
+            .fetch_all(pool)
+            .await?;
     for r in &cases {
         let student: String = r.try_get("student_id")?;
         if !before.contains_key(&student) {
@@ -338,7 +368,10 @@ pub async fn histories(
         let h = out.entry(student).or_default();
         if status == "closed" {
             let closed: Option<String> = r.try_get("closed_at")?;
-            if let Some(t) = closed.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()) {
+            if let Some(t) = closed
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            {
                 h.closed_cases.push(t.with_timezone(&Utc));
             }
         } else {
@@ -349,7 +382,10 @@ pub async fn histories(
 }
 
 fn earlier_than(a: &str, b: &str) -> bool {
-    match (DateTime::parse_from_rfc3339(a), DateTime::parse_from_rfc3339(b)) {
+    match (
+        DateTime::parse_from_rfc3339(a),
+        DateTime::parse_from_rfc3339(b),
+    ) {
         (Ok(a), Ok(b)) => a < b,
         _ => false,
     }

@@ -931,14 +931,16 @@ impl CommandTx<'_, '_> {
         }
         Ok(Ok((
             Vec::new(),
-            Some(serde_json::json!({ "student": identity.unwrap_or_else(|| crate::protocol::Student {
+            Some(
+                serde_json::json!({ "student": identity.unwrap_or_else(|| crate::protocol::Student {
                 id: case.student_id.clone(),
                 name: None,
                 school: None,
                 grade: None,
                 class: None,
                 under_14: None,
-            }) })),
+            }) }),
+            ),
         )))
     }
 
@@ -1084,8 +1086,7 @@ impl CommandTx<'_, '_> {
         override_reason: Option<&str>,
     ) -> Result<Applied, StoreError> {
         let role = self.origin.by.role;
-        if let Err(case::CloseRefusal::Forbidden(role)) =
-            case::close_permit(role, Vec::new(), None)
+        if let Err(case::CloseRefusal::Forbidden(role)) = case::close_permit(role, Vec::new(), None)
         {
             return Ok(refuse(
                 "forbidden",
@@ -1132,7 +1133,10 @@ impl CommandTx<'_, '_> {
                 };
                 return Ok(refuse(
                     "required_steps_open",
-                    format!("required steps are still open: {}; {next}", steps.join(", ")),
+                    format!(
+                        "required steps are still open: {}; {next}",
+                        steps.join(", ")
+                    ),
                 ));
             }
             Err(case::CloseRefusal::Forbidden(role)) => {
