@@ -532,7 +532,6 @@ pub async fn run(
 
     let t2 = Instant::now();
     let changed: Vec<StoredResult> = new_results.iter().map(|g| g.result.clone()).collect();
-    let _ = new_results.iter().map(|g| g.row).count();
     sstore::save_results(pool, &changed).await?;
     summary.timings.push(("store", t2.elapsed()));
 

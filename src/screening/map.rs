@@ -586,7 +586,7 @@ pub fn parse_rows(
             Some(c) => match cell(Some(c)) {
                 None => None,
                 Some(t) => match t.parse::<f64>() {
-                    Ok(v) if v >= 0.0 && v < 1e7 => Some(v as u32),
+                    Ok(v) if (0.0..1e7).contains(&v) => Some(v as u32),
                     _ => {
                         err(
                             header(c),

@@ -267,7 +267,7 @@ pub fn check_risk(file: &Path, text: &str) -> (Option<RiskRule>, Vec<Diagnostic<
     let scale_points = flag_map(&mut sink, &raw.scale_points, "scale_points");
     let level_map = flag_map(&mut sink, &raw.levels, "levels");
     let mut levels: Vec<(Flag, i64)> = level_map.into_iter().collect();
-    levels.sort_by(|a, b| b.0.cmp(&a.0));
+    levels.sort_by_key(|l| std::cmp::Reverse(l.0));
     for pair in levels.windows(2) {
         if pair[0].1 <= pair[1].1 {
             let at = raw
