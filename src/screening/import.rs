@@ -325,7 +325,6 @@ fn post_batch(
 }
 
 struct Graded {
-    row: usize,
     result: StoredResult,
 }
 
@@ -480,7 +479,7 @@ pub async fn run(
                 }
             }
         }
-        new_results.push(Graded { row: i, result: r });
+        new_results.push(Graded { result: r });
     }
     summary.timings.push(("grade", t1.elapsed()));
 
