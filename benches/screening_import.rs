@@ -33,9 +33,9 @@ fn answers(i: usize, out: &mut Vec<u8>) {
     };
     // Roughly the seeds' 19.5% flagged: Class I 1 in 9, Class II 1 in 17,
     // item 8 1 in 40, item 25 1 in 60.
-    let yes = if i % 9 == 0 {
+    let yes = if i.is_multiple_of(9) {
         26
-    } else if i % 17 == 0 {
+    } else if i.is_multiple_of(17) {
         21
     } else {
         i % 6
@@ -43,10 +43,10 @@ fn answers(i: usize, out: &mut Vec<u8>) {
     for &n in plain.iter().take(yes) {
         out[n - 1] = 1;
     }
-    if i % 40 == 0 {
+    if i.is_multiple_of(40) {
         out[7] = 1;
     }
-    if i % 60 == 0 {
+    if i.is_multiple_of(60) {
         out[24] = 1;
     }
 }

@@ -80,9 +80,9 @@ fn answers(i: usize) -> Vec<u8> {
     let plain: Vec<usize> = (1..=60)
         .filter(|n| ![5, 8, 16, 20, 25, 26, 35, 50].contains(n))
         .collect();
-    let yes = if i % 7 == 0 {
+    let yes = if i.is_multiple_of(7) {
         26
-    } else if i % 11 == 0 {
+    } else if i.is_multiple_of(11) {
         21
     } else {
         i % 5
@@ -90,10 +90,10 @@ fn answers(i: usize) -> Vec<u8> {
     for &n in plain.iter().take(yes) {
         a[n - 1] = 1;
     }
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         a[24] = 1;
     }
-    if i % 13 == 0 {
+    if i.is_multiple_of(13) {
         a[7] = 1; // item 8: Class II
     }
     a
