@@ -12,6 +12,7 @@
 //! - [`playbook`]: the pure model of role checklists.
 //! - [`drill`]: drill scenarios (应急演练), their checker and `drill run`.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
+//! - [`screening`]: screening plans, import, scale rules and risk grading.
 
 // No unwrap and no panic on any path of the relay or the console; tests
 // may (see Cargo.toml [lints] for the rest).
@@ -29,5 +30,6 @@ pub mod privacy;
 pub mod protocol;
 pub mod relay;
 pub mod review;
+pub mod screening;
 pub mod store;
 pub mod text;

@@ -156,6 +156,16 @@ enum Command {
         #[command(subcommand)]
         command: drill::cli::DrillCommand,
     },
+    /// Screening (心理普查/测评): plans and imports of platform exports.
+    Screening {
+        #[command(subcommand)]
+        command: crisisdesk::screening::cli::ScreeningCommand,
+    },
+    /// Scale and risk rule files: check them; explain a student's grades.
+    Rules {
+        #[command(subcommand)]
+        command: crisisdesk::screening::cli::RulesCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -600,6 +610,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}: all playbooks are valid", dir.display());
         }
         Command::Drill { command } => return drill_command(command),
+        Command::Screening { command } => {
+            return crisisdesk::screening::cli::run_screening(command);
+        }
+        Command::Rules { command } => return crisisdesk::screening::cli::run_rules(command),
     }
     Ok(ExitCode::SUCCESS)
 }

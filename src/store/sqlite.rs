@@ -147,6 +147,10 @@ impl Store {
         Store::open(url).await
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

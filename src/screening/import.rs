@@ -1,0 +1,743 @@
+//! `screening import`: read a file, map and check its rows, grade them,
+//! store the graded results, and send the ones at or above the plan's
+//! threshold as alerts through the batch endpoint (or straight into the
+//! store with `--db` alone). Every file-level failure comes before
+//! anything is stored or sent.
+//!
+//! Re-imports and interrupted imports: a result is keyed by plan and
+//! student, with a digest of its row. An unchanged row whose alert the
+//! relay already confirmed is skipped; one not yet confirmed is sent again
+//! with the same alert id and body, which the relay answers `duplicate` if
+//! it had it. A corrected row (different digest) gets a new revision and
+//! a new alert id, so the correction reaches the student's case.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{FixedOffset, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::grade::{self, Outcome};
+use super::map::{self, MappingFile, RowError, RowRules, StudentRow};
+use super::read;
+use super::rules::{Flag, Route, RuleSet, Scale};
+use super::store::{self as sstore, Plan, StoredResult};
+use crate::protocol::ErrorDetail;
+use crate::store::Store;
+
+/// Most alerts per batch request (the endpoint's limit).
+pub const BATCH: usize = 1000;
+
+pub enum Destination {
+    /// Grade and report; store and send nothing.
+    DryRun,
+    /// POST /v1/alerts/batch with a producer token.
+    Relay { url: String, token: String },
+    /// Straight into the store's ingest path (no relay running).
+    Store,
+}
+
+pub struct ImportOptions {
+    pub file: PathBuf,
+    pub plan: String,
+    pub mapping: Option<PathBuf>,
+    pub errors_out: Option<PathBuf>,
+    pub destination: Destination,
+    /// Offset of times written without one.
+    pub offset: FixedOffset,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub encoding: &'static str,
+    pub rows: usize,
+    pub bad_rows: usize,
+    pub valid: usize,
+    pub invalid: usize,
+    pub general: usize,
+    pub key: usize,
+    pub high: usize,
+    pub imminent: usize,
+    pub crisis: usize,
+    pub over_threshold: usize,
+    pub unchanged: usize,
+    pub revised: usize,
+    pub created: usize,
+    pub duplicate: usize,
+    pub refused: usize,
+    pub already_confirmed: usize,
+    /// True when item answers were absent, so item triggers were not checked.
+    pub totals_only: bool,
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+impl Summary {
+    pub fn render(&self, plan: &Plan, scale: &Scale, rules: &RuleSet, dry_run: bool) -> String {
+        let mut s = String::new();
+        let head = if dry_run {
+            "试运行（未保存、未发送）/ dry run (nothing stored or sent)\n"
+        } else {
+            ""
+        };
+        s.push_str(head);
+        s.push_str(&format!(
+            "计划 / plan: {} · 量表 / scale: {} v{} · 风险规则 / risk rule: {} v{}\n",
+            crate::text::inert(&plan.id),
+            scale.id,
+            scale.version,
+            rules.risk.id,
+            rules.risk.version
+        ));
+        s.push_str(&format!(
+            "行数 / rows: {} ({}) · 有效 / valid: {} · 无效需重测 / invalid, re-test: {} · 错误行 / bad rows: {}\n",
+            self.rows, self.encoding, self.valid, self.invalid, self.bad_rows
+        ));
+        s.push_str(&format!(
+            "预警 / flagged: 高危关注 high {} (危机队列 crisis {}, 紧急 imminent {}) · 重点关注 key {} · 一般关注 general {}\n",
+            self.high, self.crisis, self.imminent, self.key, self.general
+        ));
+        if self.totals_only {
+            s.push_str("注意：文件只有分数没有题目作答，未检查单题触发项 / note: no item answers in the file, item-level triggers were not checked\n");
+        }
+        if !dry_run {
+            s.push_str(&format!(
+                "预警推送 / alerts (at or above {}): 新建 created {} · 已存在 duplicate {} · 拒绝 refused {} · 此前已确认 confirmed before {}\n",
+                plan.threshold.as_str(),
+                self.created,
+                self.duplicate,
+                self.refused,
+                self.already_confirmed
+            ));
+            s.push_str(&format!(
+                "结果 / results: 未变 unchanged {} · 更正 revised {}\n",
+                self.unchanged, self.revised
+            ));
+        } else {
+            s.push_str(&format!(
+                "将推送预警 / would alert (at or above {}): {}\n",
+                plan.threshold.as_str(),
+                self.over_threshold
+            ));
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    File(#[from] read::FileError),
+    #[error("{0}")]
+    Header(String),
+    #[error("{0}")]
+    Plan(String),
+    #[error("{0}")]
+    Rules(String),
+    #[error("数据库错误 / database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(
+        "发送中断 / sending stopped: {0}. 已确认的预警已记录；原样重新运行同一命令即可完成，不会重复 / confirmed alerts are recorded; re-run the same command to finish, nothing will be duplicated"
+    )]
+    Send(String),
+    #[error("无法写错误文件 / cannot write the error file {0}: {1}")]
+    ErrorFile(String, std::io::Error),
+}
+
+/// A digest of everything the row says except the name, so a re-import of
+/// the same file is recognised without keeping names.
+fn row_hash(row: &StudentRow) -> String {
+    let mut h = Sha256::new();
+    let mut put = |s: &str| {
+        h.update((s.len() as u32).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    put(&row.student_id);
+    put(&row.school);
+    put(row.grade.as_deref().unwrap_or("\u{0}"));
+    put(row.class.as_deref().unwrap_or("\u{0}"));
+    put(&row.answered_at.to_rfc3339());
+    let sheet = &row.sheet;
+    match &sheet.answers {
+        Some(a) => h.update(a),
+        None => h.update([0xff]),
+    }
+    for v in &sheet.given_scores {
+        h.update(v.map_or(f64::NAN, |v| v).to_le_bytes());
+    }
+    for v in &sheet.extras {
+        h.update([v.map_or(0xff, |v| v)]);
+    }
+    h.update(sheet.seconds.map_or(u64::MAX, u64::from).to_le_bytes());
+    crate::store::hex(&h.finalize()[..16])
+}
+
+pub fn alert_id(plan: &str, student: &str, revision: i64) -> String {
+    if revision == 0 {
+        format!("scr-{plan}-{student}")
+    } else {
+        format!("scr-{plan}-{student}-r{revision}")
+    }
+}
+
+/// The alert for a stored result. Built from the stored result only (plus
+/// the name from the file), so a re-run builds the same body.
+pub fn build_alert(plan: &Plan, scale: &Scale, r: &StoredResult, name: Option<&str>) -> Value {
+    let contributions: Value = r
+        .contributions
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or(Value::Array(Vec::new()));
+    let short = grade::scale_short(scale);
+    let mut student = json!({"id": r.student_id, "school": r.school});
+    if let Some(g) = &r.grade {
+        student["grade"] = json!(g);
+    }
+    if let Some(c) = &r.class {
+        student["class"] = json!(c);
+    }
+    if let Some(n) = name {
+        student["name"] = json!(n);
+    }
+    let mut alert = json!({
+        "id": r.alert_id.clone().unwrap_or_else(|| alert_id(&plan.id, &r.student_id, r.revision)),
+        "source": "screening",
+        "category": r.category.clone().unwrap_or_else(|| "other".into()),
+        "level": r.level.clone().unwrap_or_else(|| "general".into()),
+        "imminent": r.imminent,
+        "student": student,
+        "summary": format!(
+            "心理筛查 {short}（计划 {}）：{} / Screening {short} (plan {}): {}",
+            plan.id,
+            r.class_zh.as_deref().unwrap_or(""),
+            plan.id,
+            r.class_en.as_deref().unwrap_or("")
+        ),
+        "signals": [{
+            "kind": "risk",
+            "rule": r.scale_rule,
+            "rule_version": r.scale_rule_version,
+            "level": r.level,
+            "risk_rule": r.risk_rule,
+            "risk_rule_version": r.risk_rule_version,
+            "points": r.points,
+            "plan": plan.id,
+            "contributions": contributions,
+        }],
+        "observed_at": r.answered_at,
+    });
+    if r.route.as_deref() != Some("crisis") {
+        alert["route"] = json!("followup");
+    }
+    alert
+}
+
+#[derive(Deserialize)]
+struct BatchAnswer {
+    results: Vec<BatchResult>,
+}
+
+#[derive(Deserialize)]
+struct BatchResult {
+    status: String,
+    #[serde(default)]
+    case_id: Option<String>,
+    #[serde(default)]
+    error: Option<ErrorDetail>,
+}
+
+enum Sent {
+    Created(String),
+    Duplicate(String),
+    Refused(ErrorDetail),
+}
+
+/// Posts one batch, retrying a relay that is restarting or briefly
+/// unavailable; a refusal of the whole request is final.
+fn post_batch(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    alerts: &[Value],
+) -> Result<Vec<Sent>, String> {
+    let body = serde_json::to_vec(&json!({ "alerts": alerts })).expect("alerts encode");
+    let endpoint = format!("{}/v1/alerts/batch", url.trim_end_matches('/'));
+    let mut delay = Duration::from_millis(200);
+    let mut last = String::new();
+    for _ in 0..8 {
+        let resp = agent
+            .post(&endpoint)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(&body[..]);
+        match resp {
+            Ok(mut resp) if resp.status() == 200 => {
+                let text = resp
+                    .body_mut()
+                    .read_to_string()
+                    .map_err(|e| e.to_string())?;
+                let answer: BatchAnswer = serde_json::from_str(&text)
+                    .map_err(|e| format!("the relay's answer is not a batch result: {e}"))?;
+                if answer.results.len() != alerts.len() {
+                    return Err(format!(
+                        "the relay answered {} results for {} alerts",
+                        answer.results.len(),
+                        alerts.len()
+                    ));
+                }
+                return Ok(answer
+                    .results
+                    .into_iter()
+                    .map(|r| match (r.status.as_str(), r.case_id) {
+                        ("created", Some(c)) => Sent::Created(c),
+                        ("duplicate", Some(c)) => Sent::Duplicate(c),
+                        _ => Sent::Refused(
+                            r.error
+                                .unwrap_or_else(|| ErrorDetail::new("refused", r.status)),
+                        ),
+                    })
+                    .collect());
+            }
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let text = resp.body_mut().read_to_string().unwrap_or_default();
+                let detail = serde_json::from_str::<crate::protocol::ErrorBody>(&text)
+                    .map(|b| format!("{} {}", b.error.code, b.error.message))
+                    .unwrap_or_default();
+                last = format!("HTTP {status} {detail}");
+                if status != 503 && status != 429 && status < 500 {
+                    return Err(last);
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(3));
+    }
+    Err(format!("relay {url}: {last}"))
+}
+
+struct Graded {
+    result: StoredResult,
+}
+
+pub async fn run(
+    store: &Store,
+    rules: &RuleSet,
+    opts: &ImportOptions,
+) -> Result<(Summary, Plan), ImportError> {
+    let pool = store.pool();
+    let mut summary = Summary::default();
+    let t0 = Instant::now();
+    let plan = sstore::plan(pool, &opts.plan).await?.ok_or_else(|| {
+        ImportError::Plan(format!(
+            "筛查计划不存在 / no screening plan `{}` (create it with `crisisdesk screening plan create`)",
+            crate::text::inert(&opts.plan)
+        ))
+    })?;
+    let scale = rules.scales.get(&plan.scale).ok_or_else(|| {
+        ImportError::Rules(format!(
+            "计划所用量表无规则文件 / no rule file for the plan's scale `{}`",
+            plan.scale
+        ))
+    })?;
+    let custom = opts
+        .mapping
+        .as_deref()
+        .map(MappingFile::load)
+        .transpose()
+        .map_err(ImportError::Header)?;
+    let table = read::read_file(&opts.file)?;
+    summary.encoding = table.encoding;
+    let mapping = map::map_headers(&table, scale, custom.as_ref()).map_err(ImportError::Header)?;
+    summary.totals_only = !mapping.has_items;
+    let row_rules = RowRules {
+        schools: &plan.schools,
+        from: plan.starts_on,
+        to: plan.ends_on,
+        offset: opts.offset,
+    };
+    let (rows, errors) = map::parse_rows(&table, &mapping, scale, &row_rules);
+    summary.rows = table.rows.len();
+    summary.bad_rows = errors.len();
+    drop(table);
+    summary.timings.push(("read", t0.elapsed()));
+    if opts.progress {
+        eprintln!(
+            "已读取 / read {} 行 rows, {} 行有错 / bad",
+            summary.rows, summary.bad_rows
+        );
+    }
+
+    // Grade new and changed rows; unchanged ones keep their stored result.
+    let t1 = Instant::now();
+    let stored = sstore::results_of_plan(pool, &plan.id).await?;
+    let mut fresh: Vec<(usize, String)> = Vec::new();
+    let mut times: HashMap<String, String> = HashMap::new();
+    let hashes: Vec<String> = rows.iter().map(row_hash).collect();
+    for (i, row) in rows.iter().enumerate() {
+        match stored.get(&row.student_id) {
+            Some(old) if old.row_hash == hashes[i] => summary.unchanged += 1,
+            _ => {
+                fresh.push((i, hashes[i].clone()));
+                times.insert(row.student_id.clone(), row.answered_at.to_rfc3339());
+            }
+        }
+    }
+    let histories = if fresh.is_empty() {
+        HashMap::new()
+    } else {
+        sstore::histories(pool, &plan.id, &times).await?
+    };
+    let now = Utc::now();
+    let graded_at = crate::store::ts(now);
+    let empty = super::risk::History::default();
+    let mut new_results: Vec<Graded> = Vec::with_capacity(fresh.len());
+    for (i, hash) in fresh {
+        let row = &rows[i];
+        let revision = match stored.get(&row.student_id) {
+            Some(old) => {
+                summary.revised += 1;
+                old.revision + 1
+            }
+            None => 0,
+        };
+        let mut r = StoredResult {
+            plan_id: plan.id.clone(),
+            student_id: row.student_id.clone(),
+            school: row.school.clone(),
+            grade: row.grade.clone(),
+            class: row.class.clone(),
+            answered_at: row.answered_at.to_rfc3339(),
+            row_hash: hash,
+            revision,
+            valid: false,
+            invalid_reason: None,
+            scale_level: None,
+            level: None,
+            imminent: false,
+            route: None,
+            category: None,
+            class_zh: None,
+            class_en: None,
+            scale_rule: scale.id.clone(),
+            scale_rule_version: i64::from(scale.version),
+            risk_rule: None,
+            risk_rule_version: None,
+            points: None,
+            scores: "{}".into(),
+            contributions: None,
+            alert_id: None,
+            case_id: None,
+            graded_at: graded_at.clone(),
+        };
+        match grade::grade(scale, &row.sheet) {
+            Outcome::Invalid(why) => r.invalid_reason = Some(why.code().into()),
+            Outcome::Graded(g) => {
+                let history = histories.get(&row.student_id).unwrap_or(&empty);
+                let risk = rules
+                    .risk
+                    .grade(&g, history, row.answered_at.with_timezone(&Utc));
+                r.valid = true;
+                r.scale_level = Some(g.flag.as_str().into());
+                r.level = Some(risk.flag.as_str().into());
+                r.imminent = risk.imminent;
+                r.route = Some(
+                    if g.route == Route::Crisis {
+                        "crisis"
+                    } else {
+                        "followup"
+                    }
+                    .into(),
+                );
+                r.category = Some(g.category.as_str().into());
+                r.class_zh = Some(g.class_zh.clone());
+                r.class_en = Some(g.class_en.clone());
+                r.risk_rule = Some(rules.risk.id.clone());
+                r.risk_rule_version = Some(i64::from(risk.rule_version));
+                r.points = Some(risk.points);
+                let scores: serde_json::Map<String, Value> = scale
+                    .scores
+                    .iter()
+                    .zip(&g.scores)
+                    .filter_map(|(s, v)| {
+                        v.map(|v| (s.id.clone(), json!((v * 100.0).round() / 100.0)))
+                    })
+                    .collect();
+                r.scores = Value::Object(scores).to_string();
+                r.contributions =
+                    Some(serde_json::to_string(&risk.contributions).expect("contributions encode"));
+                if risk.flag >= plan.threshold && risk.flag != Flag::None {
+                    r.alert_id = Some(alert_id(&plan.id, &r.student_id, revision));
+                }
+            }
+        }
+        new_results.push(Graded { result: r });
+    }
+    summary.timings.push(("grade", t1.elapsed()));
+
+    // Count over every row of the file, fresh or unchanged.
+    let mut by_student: HashMap<&str, &StoredResult> =
+        stored.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    for g in &new_results {
+        by_student.insert(g.result.student_id.as_str(), &g.result);
+    }
+    let mut to_send: Vec<(usize, &StoredResult)> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Some(r) = by_student.get(row.student_id.as_str()) else {
+            continue;
+        };
+        if !r.valid {
+            summary.invalid += 1;
+            continue;
+        }
+        summary.valid += 1;
+        match r.level.as_deref().and_then(Flag::parse) {
+            Some(Flag::General) => summary.general += 1,
+            Some(Flag::Key) => summary.key += 1,
+            Some(Flag::High) => summary.high += 1,
+            _ => {}
+        }
+        if r.imminent {
+            summary.imminent += 1;
+        }
+        if r.route.as_deref() == Some("crisis") {
+            summary.crisis += 1;
+        }
+        if r.alert_id.is_some() {
+            summary.over_threshold += 1;
+            if r.case_id.is_some() {
+                summary.already_confirmed += 1;
+            } else {
+                to_send.push((i, r));
+            }
+        }
+    }
+
+    if let Some(out) = &opts.errors_out {
+        write_error_file(out, &errors)
+            .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
+    }
+    if matches!(opts.destination, Destination::DryRun) {
+        return Ok((summary, plan));
+    }
+
+    let t2 = Instant::now();
+    let changed: Vec<StoredResult> = new_results.iter().map(|g| g.result.clone()).collect();
+    sstore::save_results(pool, &changed).await?;
+    summary.timings.push(("store", t2.elapsed()));
+
+    let t3 = Instant::now();
+    let alerts: Vec<(String, Value)> = to_send
+        .iter()
+        .map(|(i, r)| {
+            (
+                r.student_id.clone(),
+                build_alert(&plan, scale, r, rows[*i].name.as_deref()),
+            )
+        })
+        .collect();
+    drop(to_send);
+    drop(by_student);
+    let total = alerts.len();
+    let mut done = 0usize;
+    let mut refused_rows: Vec<RowError> = Vec::new();
+    let row_of: HashMap<&str, &str> = rows
+        .iter()
+        .map(|r| (r.student_id.as_str(), r.row.as_str()))
+        .collect();
+    match &opts.destination {
+        Destination::DryRun => unreachable!("returned above"),
+        Destination::Relay { url, token } => {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(120)))
+                .build()
+                .into();
+            for chunk in alerts.chunks(BATCH) {
+                let bodies: Vec<Value> = chunk.iter().map(|(_, a)| a.clone()).collect();
+                let (url, token, agent2) = (url.clone(), token.clone(), agent.clone());
+                let answers =
+                    tokio::task::spawn_blocking(move || post_batch(&agent2, &url, &token, &bodies))
+                        .await
+                        .map_err(|e| ImportError::Send(e.to_string()))?
+                        .map_err(ImportError::Send)?;
+                let mut confirmed = Vec::new();
+                for ((student, _), sent) in chunk.iter().zip(answers) {
+                    match sent {
+                        Sent::Created(c) => {
+                            summary.created += 1;
+                            confirmed.push((student.clone(), c));
+                        }
+                        Sent::Duplicate(c) => {
+                            summary.duplicate += 1;
+                            confirmed.push((student.clone(), c));
+                        }
+                        Sent::Refused(e) => {
+                            summary.refused += 1;
+                            refused_rows.push(refusal(
+                                row_of.get(student.as_str()).copied().unwrap_or(""),
+                                student,
+                                &e,
+                            ));
+                        }
+                    }
+                }
+                sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
+                done += chunk.len();
+                if opts.progress {
+                    eprintln!("已发送 / sent {done}/{total}");
+                }
+            }
+        }
+        Destination::Store => {
+            let library = crate::relay::playbooks::load(None).map_err(|p| {
+                ImportError::Rules(
+                    p.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })?;
+            let credential = match sstore::import_credential(pool).await? {
+                Some(id) => id,
+                None => {
+                    store
+                        .create_credential_by(
+                            "screening-import",
+                            crate::protocol::Role::Producer,
+                            "screening import",
+                        )
+                        .await?;
+                    sstore::import_credential(pool)
+                        .await?
+                        .ok_or_else(|| ImportError::Plan("credential".into()))?
+                }
+            };
+            let credential = crate::store::Credential {
+                id: credential,
+                name: "screening-import".into(),
+                role: crate::protocol::Role::Producer,
+                limits: Default::default(),
+            };
+            // The relay's own ingest path, in process: cases, dedup,
+            // playbooks and audit as for any alert, one commit per batch.
+            let relay = crate::relay::Relay::new(store.clone(), library);
+            let mut confirmed = Vec::new();
+            for chunk in alerts.chunks(BATCH) {
+                let mut parsed = Vec::with_capacity(chunk.len());
+                let mut students = Vec::with_capacity(chunk.len());
+                for (student, body) in chunk {
+                    let bytes = serde_json::to_vec(body).expect("alert encodes");
+                    match crate::protocol::parse_alert(&bytes) {
+                        Ok(a) => {
+                            parsed.push(a);
+                            students.push(student.clone());
+                        }
+                        Err(e) => {
+                            summary.refused += 1;
+                            refused_rows.push(refusal(
+                                row_of.get(student.as_str()).copied().unwrap_or(""),
+                                student,
+                                &e,
+                            ));
+                        }
+                    }
+                }
+                let outcomes = relay.ingest_batch(parsed, &credential).await?;
+                for (student, outcome) in students.into_iter().zip(outcomes) {
+                    match outcome {
+                        crate::store::IngestOutcome::Created { case_id, .. } => {
+                            summary.created += 1;
+                            confirmed.push((student, case_id));
+                        }
+                        crate::store::IngestOutcome::Duplicate { case_id, .. } => {
+                            summary.duplicate += 1;
+                            confirmed.push((student, case_id));
+                        }
+                        crate::store::IngestOutcome::Conflict => {
+                            summary.refused += 1;
+                            let e = ErrorDetail::new(
+                                "conflict",
+                                "a different alert already has this id",
+                            );
+                            refused_rows.push(refusal(
+                                row_of.get(student.as_str()).copied().unwrap_or(""),
+                                &student,
+                                &e,
+                            ));
+                        }
+                    }
+                }
+                sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
+                confirmed.clear();
+                done += chunk.len();
+                if opts.progress {
+                    eprintln!("已写入 / stored {done}/{total}");
+                }
+            }
+        }
+    }
+    summary.timings.push(("send", t3.elapsed()));
+    if !refused_rows.is_empty()
+        && let Some(out) = &opts.errors_out
+    {
+        let mut all = errors.clone();
+        all.extend(refused_rows);
+        write_error_file(out, &all)
+            .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
+    }
+    Ok((summary, plan))
+}
+
+fn refusal(row: &str, student: &str, e: &ErrorDetail) -> RowError {
+    RowError {
+        row: row.to_string(),
+        column: String::new(),
+        student_id: student.to_string(),
+        code: "alert_refused",
+        // The relay's message names a field, never content (docs/protocol.md).
+        zh: format!("中继拒收预警（{}）", e.code),
+        en: format!(
+            "the relay refused the alert: {} {}",
+            e.code,
+            e.field.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// The error file: row, column, student id, code and reason in Chinese and
+/// English; never a name or an answer. UTF-8 with a BOM so Excel on a
+/// Chinese Windows opens it as Unicode.
+pub fn write_error_file(path: &Path, errors: &[RowError]) -> std::io::Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    file.write_all(b"\xEF\xBB\xBF")?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record([
+        "行号/row",
+        "列/column",
+        "学籍号/student_id",
+        "代码/code",
+        "原因",
+        "reason",
+    ])?;
+    for e in errors {
+        w.write_record([
+            e.row.as_str(),
+            e.column.as_str(),
+            e.student_id.as_str(),
+            e.code,
+            e.zh.as_str(),
+            e.en.as_str(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
