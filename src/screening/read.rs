@@ -171,7 +171,7 @@ fn excel_serial_to_text(serial: f64) -> String {
 pub fn read_xlsx(path: &Path) -> Result<Table, FileError> {
     let mut book =
         calamine::open_workbook_auto(path).map_err(|e| FileError::Xlsx(e.to_string()))?;
-    let names = book.sheet_names().to_vec();
+    let names = book.sheet_names().clone();
     let mut table = Table {
         encoding: "XLSX",
         ..Table::default()

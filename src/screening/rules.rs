@@ -743,23 +743,28 @@ fn build_scale(sink: &mut Sink<String>, raw: RawFile, file: &Path) -> Option<Sca
                 "a trigger must flag (general, key or high)".into(),
             );
         }
-        let route = match r.route.as_ref().map(|s| s.get_ref().as_str()) {
-            None | Some("followup") => Route::Followup,
-            Some("crisis") => Route::Crisis,
-            Some(other) => {
-                sink.push(
-                    sink.at(r.route.as_ref().unwrap()),
-                    format!("unknown route `{other}`: crisis or followup"),
-                );
-                Route::Followup
-            }
+        let route = match &r.route {
+            None => Route::Followup,
+            Some(raw) => match raw.get_ref().as_str() {
+                "followup" => Route::Followup,
+                "crisis" => {
+                    if !is_trigger {
+                        sink.push(
+                            sink.at(raw),
+                            "only item-level triggers may route to the crisis queue".into(),
+                        );
+                    }
+                    Route::Crisis
+                }
+                other => {
+                    sink.push(
+                        sink.at(raw),
+                        format!("unknown route `{other}`: crisis or followup"),
+                    );
+                    Route::Followup
+                }
+            },
         };
-        if route == Route::Crisis && !is_trigger {
-            sink.push(
-                sink.at(r.route.as_ref().unwrap()),
-                "only item-level triggers may route to the crisis queue".into(),
-            );
-        }
         let category = match &r.category {
             None => crate::protocol::Category::Other,
             Some(c) => category(c.get_ref()).unwrap_or_else(|| {
