@@ -561,6 +561,7 @@ fn describe_resolution(how: &Resolution) -> String {
         Resolution::Noted { .. } => "noted".into(),
         Resolution::Chose { option } => format!("chose `{}`", inert(option)),
         Resolution::Reached => "reached".into(),
+        Resolution::Refused => "reached, refused".into(),
         Resolution::Referred { institution, .. } => format!("referred to {}", inert(institution)),
         Resolution::Skipped { reason } => format!("skipped: {}", inert(reason)),
     }
