@@ -87,6 +87,8 @@ fn every_playbook_uses_four_roles_and_cites_domain_sources() {
         "教育部",
         "专项行动计划",
         "精神卫生法",
+        "未成年人保护法",
+        "反家庭暴力法",
     ];
     for pb in library().playbooks() {
         let roles: BTreeSet<Role> = pb.steps.iter().map(|s| s.role).collect();
@@ -250,6 +252,10 @@ fn imminent_walkthrough_reaches_a_closable_checklist() {
     ));
     ok(p.choose(pb, "disposition", Role::Counselor, at(20), "emergency"));
     assert_eq!(p.state(pb, "safety_plan"), Some(StepState::Inactive));
+    // Nobody calls the guardians before someone asked whether it is safe.
+    assert_eq!(p.state(pb, "guardian_call"), Some(StepState::Inactive));
+    ok(p.choose(pb, "guardian_safety", Role::HeadTeacher, at(20), "safe"));
+    assert_eq!(p.state(pb, "mandatory_report"), Some(StepState::Inactive));
     ok(p.contact(
         pb,
         "guardian_call",

@@ -472,3 +472,97 @@ fn refusal_and_unreachable_paths_are_checked_like_branches() {
         )]
     );
 }
+
+#[test]
+fn a_guardian_call_without_the_gate_is_refused() {
+    // The call at H+1, with nothing before it.
+    let call = r#"[[steps]]
+id = "call"
+role = "counselor"
+kind = "contact"
+contacts = "guardian"
+title = { zh = "联系监护人", en = "Call the guardian" }
+instruction = { zh = "拨打", en = "Call" }
+"#;
+    let d = check(call);
+    assert_eq!(
+        d,
+        [line(
+            H + 1,
+            "contact step `call` calls the guardian with no safeguarding gate before it; list it in the `next` of a safe option of a `safeguarding = true` choice"
+        )]
+    );
+    // A family (adult student) or other contact needs no gate.
+    assert_eq!(
+        check(&call.replace("\"guardian\"", "\"family\"")),
+        Vec::<String>::new()
+    );
+    // Behind an ordinary choice that is not a safeguarding gate: refused.
+    let not_a_gate = GATE
+        .replace("safeguarding = true\n", "# no gate\n")
+        .replace("unsafe = true\n", "# unsafe\n")
+        .replace("mandatory_report = true\n", "# report\n");
+    let d = check_roles(GATE_ROLES, &not_a_gate);
+    assert_eq!(
+        d,
+        [line(
+            H + 20,
+            "contact step `call` calls the guardian with no safeguarding gate before it; list it in the `next` of a safe option of a `safeguarding = true` choice"
+        )]
+    );
+    // Switched on by an unsafe answer as well as a safe one: refused.
+    let both = GATE.replace("next = [\"report\"]", "next = [\"report\", \"call\"]");
+    let d = check_roles(GATE_ROLES, &both);
+    assert_eq!(
+        d,
+        [line(
+            H + 20,
+            "contact step `call` calls the guardian with no safeguarding gate before it; list it in the `next` of a safe option of a `safeguarding = true` choice"
+        )]
+    );
+}
+
+#[test]
+fn a_guardian_call_reached_through_needs_of_a_gated_step_counts_as_gated() {
+    let chained = format!(
+        "{}{}",
+        GATE.replace("next = [\"call\"]", "next = [\"prepare\"]")
+            .replace(
+                "[[steps]]\nid = \"call\"",
+                "[[steps]]\nid = \"prepare\"\nrole = \"counselor\"\ntitle = { zh = \"准备\", en = \"Prepare\" }\ninstruction = { zh = \"准备\", en = \"Prepare\" }\n\n[[steps]]\nid = \"call\"\nneeds = [\"prepare\"]"
+            ),
+        ""
+    );
+    assert_eq!(check_roles(GATE_ROLES, &chained), Vec::<String>::new());
+}
+
+#[test]
+fn every_shipped_guardian_call_sits_behind_a_gate() {
+    let library = crisisdesk::playbook::load_dir(Path::new("playbooks")).expect("shipped library");
+    let mut gated_calls = 0;
+    for pb in library.playbooks() {
+        for step in &pb.steps {
+            if let StepKind::Contact {
+                contacts: Contactee::Guardian,
+                ..
+            } = step.kind
+            {
+                gated_calls += 1;
+                let gate = pb
+                    .steps
+                    .iter()
+                    .find(|g| g.safeguarding)
+                    .unwrap_or_else(|| panic!("{}: no gate", pb.id));
+                assert!(
+                    gate.kind.options().iter().any(|o| o.unsafe_answer
+                        && o.next
+                            .iter()
+                            .any(|n| pb.step(n).is_some_and(|s| s.mandatory_report))),
+                    "{}",
+                    pb.id
+                );
+            }
+        }
+    }
+    assert!(gated_calls >= 6, "{gated_calls}");
+}

@@ -1143,6 +1143,34 @@ impl Cx {
                 },
             );
         }
+        // A guardian call must be switched on only by safe answers of some
+        // safeguarding gate: then no way through the checklist reaches the
+        // call without someone having asked whether it is safe.
+        for (i, step) in steps.iter().enumerate() {
+            let StepKind::Contact {
+                contacts: Contactee::Guardian,
+                ..
+            } = step.kind
+            else {
+                continue;
+            };
+            if unreachable(&conds[i]) {
+                continue;
+            }
+            let gated = conds[i].iter().any(|(&g, allowed)| {
+                steps[g].safeguarding
+                    && allowed.iter().all(|&o| {
+                        steps[g]
+                            .kind
+                            .options()
+                            .get(o)
+                            .is_some_and(|o| !o.unsafe_answer)
+                    })
+            });
+            if !gated {
+                self.push(line_of(i), Problem::UngatedGuardianContact(step.id.clone()));
+            }
+        }
         for (i, step) in steps.iter().enumerate() {
             let Some(after) = step.due.as_ref().and_then(|d| d.after.as_deref()) else {
                 continue;
