@@ -566,3 +566,29 @@ fn every_shipped_guardian_call_sits_behind_a_gate() {
     }
     assert!(gated_calls >= 6, "{gated_calls}");
 }
+
+#[test]
+fn a_playbook_for_imminent_cases_must_offer_120_110_and_119_at_any_moment() {
+    let header = HEADER.replace("ROLES", r#"["counselor"]"#).replace(
+        "categories = [\"other\"]",
+        "categories = [\"other\"]\nimminent = true",
+    );
+    let text = format!("{header}{CALL_119}");
+    let d: Vec<String> = check_str(Path::new("t.toml"), &text)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        d,
+        [
+            line(
+                9,
+                "a playbook for imminent cases must offer an anytime step with `calls = \"120\"`, so the call can be made at any moment"
+            ),
+            line(
+                9,
+                "a playbook for imminent cases must offer an anytime step with `calls = \"110\"`, so the call can be made at any moment"
+            ),
+        ]
+    );
+}

@@ -434,6 +434,16 @@ impl Cx {
             self.graph(&drafts);
         }
 
+        if matches.as_ref().is_some_and(|m| m.imminent == Some(true)) {
+            for number in EMERGENCY_NUMBERS {
+                let offered = drafts
+                    .iter()
+                    .any(|d| d.step.anytime && d.step.calls.as_deref() == Some(number));
+                if !offered {
+                    self.push(match_line, Problem::NoEmergencyCall(number));
+                }
+            }
+        }
         let harm_notice = raw.harm_notice.as_ref().is_some_and(|b| *b.get_ref());
 
         let playbook = Playbook {
