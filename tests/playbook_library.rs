@@ -235,10 +235,13 @@ fn imminent_walkthrough_reaches_a_closable_checklist() {
     let pb = book(&lib, "imminent_suicide_risk");
     let mut p = Progress::new(pb, at(0));
     let ok = |r: Result<_, _>| r.unwrap_or_else(|e| panic!("refused: {e}"));
-    ok(p.complete(pb, "stay_with_student", Role::HeadTeacher, at(2)));
+    ok(p.complete(pb, "stay_with_student", Role::Security, at(2)));
     ok(p.complete(pb, "remove_means", Role::Security, at(6)));
     ok(p.skip(pb, "first_aid", Role::Nurse, at(7), "no injury found"));
+    // The roof at night: security stays with the student, the counselor
+    // coaches by phone, then arrives.
     ok(p.complete(pb, "counselor_arrives", Role::Counselor, at(8)));
+    ok(p.complete(pb, "counselor_on_scene", Role::Counselor, at(12)));
     ok(p.complete(pb, "activate_team", Role::Leader, at(9)));
     // Emergency calls can be recorded at any moment, by whoever is there,
     // and never go overdue: nobody called at first, the roof came later.
