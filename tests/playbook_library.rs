@@ -202,13 +202,25 @@ fn selection_covers_every_case_deterministically() {
             pick(Category::AcuteDistress, level, false),
             Some("acute_distress_concern")
         );
+        assert_eq!(pick(Category::Other, level, false), None);
+        assert_eq!(
+            pick(Category::Other, level, true),
+            Some("imminent_suicide_risk")
+        );
     }
     // Return to school is only ever added by hand.
     for c in ALL_CATEGORIES {
         for level in ALL_LEVELS {
             for imminent in [false, true] {
                 assert_ne!(pick(c, level, imminent), Some("return_to_school"));
-                assert!(pick(c, level, imminent).is_some(), "{c:?} {level:?}");
+                // `other`, not imminent, gets no catch-all: the responder
+                // adds the playbook that fits (review §7.2).
+                let expect_one = !(c == Category::Other && !imminent);
+                assert_eq!(
+                    pick(c, level, imminent).is_some(),
+                    expect_one,
+                    "{c:?} {level:?} {imminent}"
+                );
             }
         }
     }
@@ -289,6 +301,9 @@ fn imminent_walkthrough_reaches_a_closable_checklist() {
         "市精神卫生中心急诊",
         at(65),
     ));
+    // Follow-up can no longer be skipped by omission.
+    assert!(p.open_required(pb).iter().any(|s| s.id == "plan_follow_up"));
+    ok(p.complete(pb, "plan_follow_up", Role::Counselor, at(80)));
     ok(p.note(
         pb,
         "upward_report",
