@@ -125,7 +125,7 @@ fn time_limits_follow_the_domain_brief() {
     assert_eq!(due_of(imminent, "counselor_arrives"), "10m");
     assert_eq!(due_of(imminent, "activate_team"), "15m");
     assert_eq!(due_of(imminent, "guardian_call"), "30m");
-    assert_eq!(due_of(imminent, "upward_report"), "1d");
+    assert_eq!(due_of(imminent, "upward_report"), "2h");
     let screening = book(&lib, "suicidal_ideation_screening");
     assert_eq!(due_of(screening, "interview"), "1d");
     let threat = book(&lib, "bullying_violence_threat");
