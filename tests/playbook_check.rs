@@ -113,7 +113,7 @@ fn role_used_but_not_listed() {
 #[test]
 fn escalation_to_unknown_role() {
     let d = check(&format!(
-        "{STEP_A}due = \"10m\"\nrequired = true\nescalate_to = \"principal\"\n"
+        "{STEP_A}due = \"10m\"\nrequired = true\nescalate_to = \"principal\"\ndue_basis = \"default\"\n"
     ));
     assert_eq!(
         d,
@@ -138,7 +138,9 @@ fn escalation_without_a_due_never_fires() {
 
 #[test]
 fn required_timed_step_needs_escalation() {
-    let d = check(&format!("{STEP_A}due = \"10m\"\nrequired = true\n"));
+    let d = check(&format!(
+        "{STEP_A}due = \"10m\"\nrequired = true\ndue_basis = \"default\"\n"
+    ));
     assert_eq!(
         d,
         [line(
@@ -166,6 +168,7 @@ fn dangling_ids_in_needs_due_after_and_branches() {
         r#"{STEP_A}needs = ["ghost"]
 due = "1h"
 due_after = "phantom"
+due_basis = "default"
 
 [[steps]]
 id = "c"
@@ -189,7 +192,7 @@ label = {{ zh = "歪", en = "Y" }}
         [
             line(H + 6, "`needs` names unknown step `ghost`"),
             line(H + 8, "`due_after` names unknown step `phantom`"),
-            line(H + 20, "`next` names unknown step `nowhere`"),
+            line(H + 21, "`next` names unknown step `nowhere`"),
         ]
     );
 }
@@ -215,7 +218,7 @@ fn dependency_cycle_is_shown_as_a_path() {
 #[test]
 fn due_after_counts_as_an_edge_for_cycles() {
     let d = check(&two_steps(
-        "due = \"1h\"\ndue_after = \"b\"\n",
+        "due = \"1h\"\ndue_after = \"b\"\ndue_basis = \"default\"\n",
         "needs = [\"a\"]\n",
     ));
     assert_eq!(d, [line(H + 1, "dependency cycle: a → b → a")]);
@@ -309,6 +312,7 @@ due = "1h"
 due_after = "p"
 title = { zh = "日", en = "R" }
 instruction = { zh = "做日", en = "Do R" }
+due_basis = "default"
 "#;
     assert_eq!(
         check(&branches(extra)),
@@ -350,8 +354,8 @@ label = { zh = "维", en = "V" }
 #[test]
 fn bad_durations_say_what_is_wrong() {
     let d = check(&two_steps(
-        "due = \"10\"\n",
-        "due = \"10x\"\nretry_after = \"0m\"\n",
+        "due = \"10\"\ndue_basis = \"default\"\n",
+        "due = \"10x\"\nretry_after = \"0m\"\ndue_basis = \"default\"\n",
     ));
     assert_eq!(
         d,
@@ -361,11 +365,11 @@ fn bad_durations_say_what_is_wrong() {
                 "duration `10` ends in `10` without a unit; write e.g. `10m`"
             ),
             line(
-                H + 13,
+                H + 14,
                 "duration `10x` has unknown unit `x`; use s, m, h, d or w (e.g. `10m`)"
             ),
             line(
-                H + 14,
+                H + 15,
                 "`retry_after` only applies to contact steps, and this is a check step"
             ),
         ]

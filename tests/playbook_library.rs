@@ -87,6 +87,11 @@ fn every_playbook_uses_four_roles_and_cites_domain_sources() {
         "教育部",
         "专项行动计划",
         "精神卫生法",
+        "未成年人保护法",
+        "反家庭暴力法",
+        // Further sources carry their number in the clinical/legal review
+        // (shared/review/PLAYBOOKS_REVIEW.md §10), where each is checked.
+        "PLAYBOOKS_REVIEW [R",
     ];
     for pb in library().playbooks() {
         let roles: BTreeSet<Role> = pb.steps.iter().map(|s| s.role).collect();
@@ -120,7 +125,7 @@ fn time_limits_follow_the_domain_brief() {
     assert_eq!(due_of(imminent, "counselor_arrives"), "10m");
     assert_eq!(due_of(imminent, "activate_team"), "15m");
     assert_eq!(due_of(imminent, "guardian_call"), "30m");
-    assert_eq!(due_of(imminent, "upward_report"), "1d");
+    assert_eq!(due_of(imminent, "upward_report"), "2h");
     let screening = book(&lib, "suicidal_ideation_screening");
     assert_eq!(due_of(screening, "interview"), "1d");
     let threat = book(&lib, "bullying_violence_threat");
@@ -197,13 +202,25 @@ fn selection_covers_every_case_deterministically() {
             pick(Category::AcuteDistress, level, false),
             Some("acute_distress_concern")
         );
+        assert_eq!(pick(Category::Other, level, false), None);
+        assert_eq!(
+            pick(Category::Other, level, true),
+            Some("imminent_suicide_risk")
+        );
     }
     // Return to school is only ever added by hand.
     for c in ALL_CATEGORIES {
         for level in ALL_LEVELS {
             for imminent in [false, true] {
                 assert_ne!(pick(c, level, imminent), Some("return_to_school"));
-                assert!(pick(c, level, imminent).is_some(), "{c:?} {level:?}");
+                // `other`, not imminent, gets no catch-all: the responder
+                // adds the playbook that fits (review §7.2).
+                let expect_one = !(c == Category::Other && !imminent);
+                assert_eq!(
+                    pick(c, level, imminent).is_some(),
+                    expect_one,
+                    "{c:?} {level:?} {imminent}"
+                );
             }
         }
     }
@@ -230,16 +247,22 @@ fn imminent_walkthrough_reaches_a_closable_checklist() {
     let pb = book(&lib, "imminent_suicide_risk");
     let mut p = Progress::new(pb, at(0));
     let ok = |r: Result<_, _>| r.unwrap_or_else(|e| panic!("refused: {e}"));
-    ok(p.complete(pb, "stay_with_student", Role::HeadTeacher, at(2)));
+    ok(p.complete(pb, "stay_with_student", Role::Security, at(2)));
     ok(p.complete(pb, "remove_means", Role::Security, at(6)));
     ok(p.skip(pb, "first_aid", Role::Nurse, at(7), "no injury found"));
+    // The roof at night: security stays with the student, the counselor
+    // coaches by phone, then arrives.
     ok(p.complete(pb, "counselor_arrives", Role::Counselor, at(8)));
+    ok(p.complete(pb, "counselor_on_scene", Role::Counselor, at(12)));
     ok(p.complete(pb, "activate_team", Role::Leader, at(9)));
-    let chose = ok(p.choose(pb, "emergency_services", Role::Leader, at(10), "called"));
-    assert_eq!(p.state(pb, "meet_responders"), Some(StepState::Pending));
-    assert!(chose.now_ready.contains(&"meet_responders".to_string()));
-    // Due 10 minutes after the choice, not after the case opened.
-    assert_eq!(p.due_at(pb, "meet_responders"), Some(at(20)));
+    // Emergency calls can be recorded at any moment, by whoever is there,
+    // and never go overdue: nobody called at first, the roof came later.
+    for call in ["call_120", "call_110", "call_119", "meet_responders"] {
+        assert_eq!(p.state(pb, call), Some(StepState::Pending), "{call}");
+        assert_eq!(p.due_at(pb, call), None, "{call}");
+    }
+    ok(p.complete(pb, "call_110", Role::Security, at(10)));
+    ok(p.complete(pb, "call_119", Role::Security, at(10)));
     ok(p.complete(pb, "meet_responders", Role::Security, at(14)));
     ok(p.note(
         pb,
@@ -250,6 +273,10 @@ fn imminent_walkthrough_reaches_a_closable_checklist() {
     ));
     ok(p.choose(pb, "disposition", Role::Counselor, at(20), "emergency"));
     assert_eq!(p.state(pb, "safety_plan"), Some(StepState::Inactive));
+    // Nobody calls the guardians before someone asked whether it is safe.
+    assert_eq!(p.state(pb, "guardian_call"), Some(StepState::Inactive));
+    ok(p.choose(pb, "guardian_safety", Role::HeadTeacher, at(20), "safe"));
+    assert_eq!(p.state(pb, "mandatory_report"), Some(StepState::Inactive));
     ok(p.contact(
         pb,
         "guardian_call",
@@ -274,6 +301,9 @@ fn imminent_walkthrough_reaches_a_closable_checklist() {
         "市精神卫生中心急诊",
         at(65),
     ));
+    // Follow-up can no longer be skipped by omission.
+    assert!(p.open_required(pb).iter().any(|s| s.id == "plan_follow_up"));
+    ok(p.complete(pb, "plan_follow_up", Role::Counselor, at(80)));
     ok(p.note(
         pb,
         "upward_report",

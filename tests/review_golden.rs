@@ -127,10 +127,32 @@ async fn night() -> (tempfile::TempDir, Store, String) {
     command(
         &store,
         &lib,
+        &wang,
+        10,
+        "w3b",
+        step(&case, "counselor_on_scene", json!({"action": "complete"})),
+    )
+    .await;
+    command(
+        &store,
+        &lib,
         &li,
         7,
         "l1",
         step(&case, "stay_with_student", json!({"action": "complete"})),
+    )
+    .await;
+    command(
+        &store,
+        &lib,
+        &li,
+        7,
+        "l0",
+        step(
+            &case,
+            "guardian_safety",
+            json!({"action": "choose", "option": "safe"}),
+        ),
     )
     .await;
     command(
@@ -175,11 +197,7 @@ async fn night() -> (tempfile::TempDir, Store, String) {
         &zhang,
         19,
         "z2",
-        step(
-            &case,
-            "emergency_services",
-            json!({"action": "choose", "option": "not_needed"}),
-        ),
+        step(&case, "call_120", json!({"action": "complete"})),
     )
     .await;
     command(

@@ -110,6 +110,58 @@ pub enum Problem {
     UnknownCategory(String),
     #[error("unknown level `{0}`; use general, key or high")]
     UnknownLevel(String),
+    #[error(
+        "step `{0}` has a `due` but no `due_basis`; write `due_basis = \"default\"` or the id of the source that states this limit"
+    )]
+    NoDueBasis(String),
+    #[error("`due_basis` needs a `due`; only a time limit has a basis")]
+    DueBasisWithoutDue,
+    #[error(
+        "`due_basis` names `{0}`, which is not in this playbook's [[sources]]; list that source or write `default`"
+    )]
+    UnknownDueBasis(String),
+    #[error(
+        "`{field}` asks for a forbidden practice (`{term}`); never write it into a step: `harm_notice = true` shows the shared line that forbids it"
+    )]
+    ForbiddenPractice { field: String, term: &'static str },
+    #[error(
+        "contact step `{0}` calls the guardian with no safeguarding gate before it; list it in the `next` of a safe option of a `safeguarding = true` choice"
+    )]
+    UngatedGuardianContact(String),
+    #[error("safeguarding gate `{0}` needs at least one safe option and one with `unsafe = true`")]
+    GateNeedsBothAnswers(String),
+    #[error(
+        "unsafe answer `{option}` of gate `{gate}` must open a `mandatory_report = true` step in its `next`"
+    )]
+    UnsafeWithoutReport { gate: String, option: String },
+    #[error("`unsafe` only applies to options of a `safeguarding = true` choice")]
+    UnsafeOutsideGate,
+    #[error("`safeguarding` only applies to choice steps, and this is a {0} step")]
+    GateNotChoice(&'static str),
+    #[error("mandatory report step `{step}` must be {why}")]
+    MandatoryReportShape { step: String, why: &'static str },
+    #[error("anytime step `{step}` {why}")]
+    AnytimeShape { step: String, why: &'static str },
+    #[error("`{0}` only applies to `anytime = true` steps")]
+    OnlyAnytime(&'static str),
+    #[error("unknown emergency number `{0}`; use 120, 110 or 119")]
+    UnknownNumber(String),
+    #[error("emergency call step `{0}` must name its `triggers`, the situations that call for it")]
+    NoTriggers(String),
+    #[error(
+        "unknown trigger `{0}`; use weapon, height, missing, violence, ingestion, attempt, injury, trapped or agitation"
+    )]
+    UnknownTrigger(String),
+    #[error(
+        "a playbook for imminent cases must offer an anytime step with `calls = \"{0}\"`, so the call can be made at any moment"
+    )]
+    NoEmergencyCall(&'static str),
+    #[error("role `{0}` owns this step; `also` lists the other roles that may work it")]
+    AlsoIsOwner(String),
+    #[error("unknown contact `{0}`; use guardian, family, emergency_services or other")]
+    UnknownContactee(String),
+    #[error("`if_unreached` needs `max_attempts`: it opens once that many calls went unanswered")]
+    UnreachedWithoutAttempts,
     #[error("playbook id `{id}` is also used by {other}")]
     DuplicatePlaybook { id: String, other: String },
     #[error(

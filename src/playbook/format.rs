@@ -14,7 +14,8 @@ use toml::Spanned;
 
 use super::check::{Diagnostic, Located, Problem};
 use super::model::{
-    self, ChoiceOption, Citation, Condition, Due, Interval, Match, Playbook, Step, StepKind, Text,
+    self, ChoiceOption, Citation, Condition, Contactee, Due, DueBasis, EMERGENCY_NUMBERS,
+    FORBIDDEN_TERMS, Interval, Match, Playbook, Step, StepKind, Text, Trigger,
 };
 use crate::protocol::{Category, Level, Role};
 
@@ -32,6 +33,7 @@ struct RawPlaybook {
     matches: Option<S<RawMatch>>,
     sources: Option<Vec<S<RawSource>>>,
     steps: Option<Vec<S<RawStep>>>,
+    harm_notice: Option<S<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +76,16 @@ struct RawStep {
     options: Option<Vec<S<RawOption>>>,
     max_attempts: Option<S<i64>>,
     retry_after: Option<S<String>>,
+    due_basis: Option<S<String>>,
+    also: Option<S<Vec<S<String>>>>,
+    anytime: Option<S<bool>>,
+    calls: Option<S<String>>,
+    triggers: Option<S<Vec<S<String>>>>,
+    safeguarding: Option<S<bool>>,
+    mandatory_report: Option<S<bool>>,
+    contacts: Option<S<String>>,
+    if_refused: Option<S<Vec<S<String>>>>,
+    if_unreached: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +94,8 @@ struct RawOption {
     id: Option<S<String>>,
     label: Option<S<RawText>>,
     next: Option<S<Vec<S<String>>>>,
+    #[serde(rename = "unsafe")]
+    unsafe_answer: Option<S<bool>>,
 }
 
 /// Parses and checks one playbook. `file` names it in diagnostics; its stem
@@ -132,6 +146,14 @@ pub(crate) fn is_id(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+/// The first forbidden practice a text names, if any. English is matched
+/// without regard to case; TOML line joins (`\`) cannot split a term
+/// because the text is checked after TOML has joined it.
+pub fn forbidden_term(text: &str) -> Option<&'static str> {
+    let lower = text.to_lowercase();
+    FORBIDDEN_TERMS.into_iter().find(|t| lower.contains(t))
+}
+
 pub(crate) fn has_cjk(s: &str) -> bool {
     s.chars().any(|c| {
         matches!(c as u32,
@@ -162,6 +184,16 @@ impl Cx {
         let table_line = self.at(raw);
         let lang = |cx: &mut Cx, value: &Option<S<String>>, name: &'static str| match value {
             Some(v) if !v.get_ref().trim().is_empty() => {
+                if let Some(term) = forbidden_term(v.get_ref()) {
+                    let line = cx.at(v);
+                    cx.push(
+                        line,
+                        Problem::ForbiddenPractice {
+                            field: format!("{field}.{name}"),
+                            term,
+                        },
+                    );
+                }
                 if name == "zh" && !has_cjk(v.get_ref()) {
                     let line = cx.at(v);
                     cx.push(
@@ -402,7 +434,20 @@ impl Cx {
             self.graph(&drafts);
         }
 
+        if matches.as_ref().is_some_and(|m| m.imminent == Some(true)) {
+            for number in EMERGENCY_NUMBERS {
+                let offered = drafts
+                    .iter()
+                    .any(|d| d.step.anytime && d.step.calls.as_deref() == Some(number));
+                if !offered {
+                    self.push(match_line, Problem::NoEmergencyCall(number));
+                }
+            }
+        }
+        let harm_notice = raw.harm_notice.as_ref().is_some_and(|b| *b.get_ref());
+
         let playbook = Playbook {
+            harm_notice,
             id: id?,
             version,
             title,
@@ -566,15 +611,50 @@ impl Cx {
                 let l = self.at(m);
                 not_for(self, "retry_after", l, "contact");
             }
+            if let Some(m) = &r.contacts {
+                let l = self.at(m);
+                not_for(self, "contacts", l, "contact");
+            }
+            if let Some(m) = &r.if_refused {
+                let l = self.at(m);
+                not_for(self, "if_refused", l, "contact");
+            }
+            if let Some(m) = &r.if_unreached {
+                let l = self.at(m);
+                not_for(self, "if_unreached", l, "contact");
+            }
+        }
+        let safeguarding = r.safeguarding.as_ref().is_some_and(|b| *b.get_ref());
+        if safeguarding && kind_known && kind_name != "choice" {
+            let l = r.safeguarding.as_ref().map_or(line, |b| self.at(b));
+            let kind = match kind_name {
+                "note" => "note",
+                "contact" => "contact",
+                "referral" => "referral",
+                _ => "check",
+            };
+            self.push(l, Problem::GateNotChoice(kind));
         }
 
         let kind = match kind_name {
             "note" => StepKind::Note,
             "referral" => StepKind::Referral,
             "choice" => {
-                let options = self.options(&name, line, r.options.as_deref().unwrap_or(&[]), known);
+                let options = self.options(
+                    &name,
+                    line,
+                    r.options.as_deref().unwrap_or(&[]),
+                    known,
+                    safeguarding,
+                );
                 if options.iter().any(|o| !o.1) {
                     refs_ok = false;
+                }
+                if safeguarding {
+                    let unsafe_count = options.iter().filter(|o| o.0.unsafe_answer).count();
+                    if unsafe_count == 0 || unsafe_count == options.len() {
+                        self.push(line, Problem::GateNeedsBothAnswers(name.clone()));
+                    }
                 }
                 StepKind::Choice {
                     options: options.into_iter().map(|o| o.0).collect(),
@@ -599,7 +679,51 @@ impl Cx {
                             }
                         });
                 let retry_after = r.retry_after.as_ref().and_then(|d| self.interval(d));
+                let contacts = match &r.contacts {
+                    None => {
+                        self.push(line, Problem::Missing("contacts".into()));
+                        Contactee::Other
+                    }
+                    Some(c) => Contactee::parse(c.get_ref()).unwrap_or_else(|| {
+                        let l = self.at(c);
+                        self.push(l, Problem::UnknownContactee(c.get_ref().clone()));
+                        Contactee::Other
+                    }),
+                };
+                let mut branch =
+                    |cx: &mut Cx, key: &'static str, raw: &Option<S<Vec<S<String>>>>| {
+                        let Some(list) = raw else {
+                            return Vec::new();
+                        };
+                        let (out, ok) = cx.step_refs(key, list.get_ref(), known);
+                        refs_ok &= ok;
+                        if let Some(own) = list
+                            .get_ref()
+                            .iter()
+                            .find(|n| Some(n.get_ref()) == id.as_ref())
+                        {
+                            refs_ok = false;
+                            let l = cx.at(own);
+                            cx.push(
+                                l,
+                                Problem::BranchToSelf {
+                                    choice: name.clone(),
+                                    option: key.to_string(),
+                                },
+                            );
+                        }
+                        out
+                    };
+                let if_refused = branch(self, "if_refused", &r.if_refused);
+                let if_unreached = branch(self, "if_unreached", &r.if_unreached);
+                if let (Some(u), None) = (&r.if_unreached, &r.max_attempts) {
+                    let l = self.at(u);
+                    self.push(l, Problem::UnreachedWithoutAttempts);
+                }
                 StepKind::Contact {
+                    contacts,
+                    if_refused,
+                    if_unreached,
                     max_attempts,
                     retry_after,
                 }
@@ -620,7 +744,34 @@ impl Cx {
             }
             None => None,
         };
-        let due = within.map(|within| Due { within, after });
+        let basis = match (&r.due_basis, &r.due) {
+            (Some(b), Some(_)) => {
+                let basis = DueBasis::parse(b.get_ref());
+                if let DueBasis::Source(id) = &basis
+                    && !source_ids.contains(id)
+                {
+                    let l = self.at(b);
+                    self.push(l, Problem::UnknownDueBasis(id.clone()));
+                }
+                basis
+            }
+            (Some(b), None) => {
+                let l = self.at(b);
+                self.push(l, Problem::DueBasisWithoutDue);
+                DueBasis::Default
+            }
+            (None, Some(d)) => {
+                let l = self.at(d);
+                self.push(l, Problem::NoDueBasis(name.clone()));
+                DueBasis::Default
+            }
+            (None, None) => DueBasis::Default,
+        };
+        let due = within.map(|within| Due {
+            within,
+            after,
+            basis,
+        });
 
         let needs = match &r.needs {
             Some(list) => {
@@ -667,8 +818,126 @@ impl Cx {
             }
         }
 
+        let mut also = Vec::new();
+        if let Some(list) = &r.also {
+            for raw in list.get_ref() {
+                let Some(extra) = use_role(self, raw) else {
+                    continue;
+                };
+                let l = self.at(raw);
+                if Some(extra) == role {
+                    self.push(l, Problem::AlsoIsOwner(extra.to_string()));
+                } else if also.contains(&extra) {
+                    self.push(l, Problem::DuplicateRole(extra.to_string()));
+                } else {
+                    also.push(extra);
+                }
+            }
+        }
+
+        let anytime = r.anytime.as_ref().is_some_and(|b| *b.get_ref());
+        let flag = |b: &Option<S<bool>>| b.as_ref().is_some_and(|b| *b.get_ref());
+        let anytime_line = r.anytime.as_ref().map_or(line, |b| self.at(b));
+        if anytime {
+            let shape = |cx: &mut Cx, why: &'static str| {
+                cx.push(
+                    anytime_line,
+                    Problem::AnytimeShape {
+                        step: name.clone(),
+                        why,
+                    },
+                );
+            };
+            if r.needs.as_ref().is_some_and(|n| !n.get_ref().is_empty()) {
+                shape(
+                    self,
+                    "cannot wait for other steps (`needs`); it must be possible at any moment",
+                );
+            }
+            if r.due.is_some() {
+                shape(
+                    self,
+                    "has no time limit (`due`): it is done the moment it is needed",
+                );
+            }
+            if required {
+                shape(
+                    self,
+                    "cannot be required: it is done only when a trigger happens",
+                );
+            }
+            if !kind_known || kind_name != "check" {
+                shape(self, "must be a check step, marked done when it is done");
+            }
+        }
+        let calls = match &r.calls {
+            None => None,
+            Some(c) => {
+                let l = self.at(c);
+                if !anytime {
+                    self.push(l, Problem::OnlyAnytime("calls"));
+                }
+                if EMERGENCY_NUMBERS.contains(&c.get_ref().as_str()) {
+                    Some(c.get_ref().clone())
+                } else {
+                    self.push(l, Problem::UnknownNumber(c.get_ref().clone()));
+                    None
+                }
+            }
+        };
+        let mut triggers = Vec::new();
+        if let Some(list) = &r.triggers {
+            let l = self.at(list);
+            if !anytime {
+                self.push(l, Problem::OnlyAnytime("triggers"));
+            }
+            for t in list.get_ref() {
+                match Trigger::parse(t.get_ref()) {
+                    Some(trigger) if !triggers.contains(&trigger) => triggers.push(trigger),
+                    Some(_) => {}
+                    None => {
+                        let l = self.at(t);
+                        self.push(l, Problem::UnknownTrigger(t.get_ref().clone()));
+                    }
+                }
+            }
+        }
+        if r.calls.is_some() && r.triggers.as_ref().is_none_or(|t| t.get_ref().is_empty()) {
+            self.push(anytime_line, Problem::NoTriggers(name.clone()));
+        }
+        let mandatory_report = flag(&r.mandatory_report);
+        if mandatory_report {
+            let l = r.mandatory_report.as_ref().map_or(line, |b| self.at(b));
+            let why = if role.is_some_and(|r| r != Role::Leader) {
+                Some("the leader's: the school reports, not one teacher")
+            } else if kind_name != "note" {
+                Some("a note step: write when, to whom and the receipt number")
+            } else if !required {
+                Some("required: a report cannot be left undone")
+            } else if r.due.is_none() {
+                Some("timed (`due`): the law says at once")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.push(
+                    l,
+                    Problem::MandatoryReportShape {
+                        step: name.clone(),
+                        why,
+                    },
+                );
+            }
+        }
+
         Some(Draft {
             step: Step {
+                also,
+                anytime,
+                calls,
+                triggers,
+                safeguarding,
+                mandatory_report,
                 id: id?,
                 role: role.unwrap_or(Role::Counselor),
                 title,
@@ -691,6 +960,7 @@ impl Cx {
         step_line: usize,
         raw: &[S<RawOption>],
         known: &BTreeMap<String, usize>,
+        gate: bool,
     ) -> Vec<(ChoiceOption, bool)> {
         match raw.len() {
             0 => self.push(step_line, Problem::NoOptions(step.to_string())),
@@ -736,7 +1006,24 @@ impl Cx {
                     },
                 );
             }
-            out.push((ChoiceOption { id, label, next }, ok));
+            let unsafe_answer = match &r.unsafe_answer {
+                Some(u) if !gate => {
+                    let l = self.at(u);
+                    self.push(l, Problem::UnsafeOutsideGate);
+                    false
+                }
+                Some(u) => *u.get_ref(),
+                None => false,
+            };
+            out.push((
+                ChoiceOption {
+                    id,
+                    label,
+                    next,
+                    unsafe_answer,
+                },
+                ok,
+            ));
         }
         out
     }
@@ -758,8 +1045,8 @@ impl Cx {
             .collect();
         let mut gated_twice = false;
         for (ci, choice) in steps.iter().enumerate() {
-            for option in choice.kind.options() {
-                for target in &option.next {
+            for option in choice.kind.branches() {
+                for target in option.next {
                     let Some(&ti) = index.get(target.as_str()) else {
                         continue;
                     };
@@ -797,8 +1084,38 @@ impl Cx {
         let Some(conds) = model::conditions(&steps) else {
             return;
         };
+        for (i, step) in steps.iter().enumerate() {
+            if step.anytime && gate_choice[i].is_some() {
+                self.push(
+                    line_of(i),
+                    Problem::AnytimeShape {
+                        step: step.id.clone(),
+                        why: "cannot sit in a branch; it must be possible at any moment",
+                    },
+                );
+            }
+            if !step.safeguarding {
+                continue;
+            }
+            for option in step.kind.options().iter().filter(|o| o.unsafe_answer) {
+                let reports = option
+                    .next
+                    .iter()
+                    .filter_map(|n| index.get(n.as_str()))
+                    .any(|&t| steps[t].mandatory_report);
+                if !reports {
+                    self.push(
+                        line_of(i),
+                        Problem::UnsafeWithoutReport {
+                            gate: step.id.clone(),
+                            option: option.id.clone(),
+                        },
+                    );
+                }
+            }
+        }
         let option_names = |choice: usize, options: &BTreeSet<usize>| -> String {
-            let opts = steps[choice].kind.options();
+            let opts = steps[choice].kind.branches();
             options
                 .iter()
                 .filter_map(|&o| opts.get(o))
@@ -835,6 +1152,34 @@ impl Cx {
                     why,
                 },
             );
+        }
+        // A guardian call must be switched on only by safe answers of some
+        // safeguarding gate: then no way through the checklist reaches the
+        // call without someone having asked whether it is safe.
+        for (i, step) in steps.iter().enumerate() {
+            let StepKind::Contact {
+                contacts: Contactee::Guardian,
+                ..
+            } = step.kind
+            else {
+                continue;
+            };
+            if unreachable(&conds[i]) {
+                continue;
+            }
+            let gated = conds[i].iter().any(|(&g, allowed)| {
+                steps[g].safeguarding
+                    && allowed.iter().all(|&o| {
+                        steps[g]
+                            .kind
+                            .options()
+                            .get(o)
+                            .is_some_and(|o| !o.unsafe_answer)
+                    })
+            });
+            if !gated {
+                self.push(line_of(i), Problem::UngatedGuardianContact(step.id.clone()));
+            }
         }
         for (i, step) in steps.iter().enumerate() {
             let Some(after) = step.due.as_ref().and_then(|d| d.after.as_deref()) else {

@@ -20,7 +20,9 @@ pub use check::{
 pub use format::parse;
 pub use library::Library;
 pub use model::{
-    ChoiceOption, Citation, Due, Interval, Lang, Match, Playbook, Step, StepKind, Text,
+    Branch, CONTACT_NOT_REACHED, CONTACT_REFUSED, ChoiceOption, Citation, Contactee, Due, DueBasis,
+    EMERGENCY_NUMBERS, FORBIDDEN_TERMS, Interval, Lang, Match, Playbook, Step, StepKind, Text,
+    Trigger, forbidden_notice,
 };
 pub use progress::{
     Attempt, Change, ContactOutcome, Effect, Outcome, Overdue, OverdueReason, Progress, Refusal,

@@ -178,6 +178,218 @@ pub struct ChoiceOption {
     pub label: Text,
     /// Steps that become active when this option is chosen.
     pub next: Vec<String>,
+    /// On a safeguarding gate: this answer means the guardian must not be
+    /// told (they may be the source of harm, or telling raises the danger).
+    /// Its `next` opens a mandatory report instead of the call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsafe_answer: bool,
+}
+
+/// One way a step switches other steps on: a choice's option, or a contact
+/// step's `refused` / `not_reached` outcome. The checker and the progress
+/// model treat both alike, so a refusal path is an ordinary branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Branch<'a> {
+    pub id: &'a str,
+    pub next: &'a [String],
+}
+
+/// The branch ids a contact step offers, in the order
+/// [`StepKind::branches`] lists them.
+pub const CONTACT_REFUSED: &str = "refused";
+pub const CONTACT_NOT_REACHED: &str = "not_reached";
+
+/// Whom a contact step reaches. Guardian contacts must sit behind a
+/// safeguarding gate (see `docs/playbooks.md`), so the kind is stated, not
+/// guessed from the title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contactee {
+    /// 监护人: the legal guardians of a minor.
+    Guardian,
+    /// 家属 / 紧急联系人 of an adult student.
+    Family,
+    /// 120 / 110 / 119 or a hospital.
+    EmergencyServices,
+    /// Another school, a platform, an agency.
+    Other,
+}
+
+impl Contactee {
+    pub const NAMES: [&'static str; 4] = ["guardian", "family", "emergency_services", "other"];
+
+    pub fn parse(name: &str) -> Option<Contactee> {
+        Some(match name {
+            "guardian" => Contactee::Guardian,
+            "family" => Contactee::Family,
+            "emergency_services" => Contactee::EmergencyServices,
+            "other" => Contactee::Other,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Contactee::NAMES[self as usize]
+    }
+}
+
+/// A named situation that calls for an emergency number at once, whatever
+/// the checklist order. The console shows the trigger labels beside the
+/// call so nobody has to remember them under stress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Weapon,
+    Height,
+    Missing,
+    Violence,
+    Ingestion,
+    Attempt,
+    Injury,
+    Trapped,
+    Agitation,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 9] = [
+        Trigger::Weapon,
+        Trigger::Height,
+        Trigger::Missing,
+        Trigger::Violence,
+        Trigger::Ingestion,
+        Trigger::Attempt,
+        Trigger::Injury,
+        Trigger::Trapped,
+        Trigger::Agitation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Weapon => "weapon",
+            Trigger::Height => "height",
+            Trigger::Missing => "missing",
+            Trigger::Violence => "violence",
+            Trigger::Ingestion => "ingestion",
+            Trigger::Attempt => "attempt",
+            Trigger::Injury => "injury",
+            Trigger::Trapped => "trapped",
+            Trigger::Agitation => "agitation",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    pub fn label(self, lang: Lang) -> &'static str {
+        let (zh, en) = match self {
+            Trigger::Weapon => ("持有刀具等凶器", "has a weapon"),
+            Trigger::Height => ("在楼顶、窗台等高处", "at a height (roof, window ledge)"),
+            Trigger::Missing => ("已离校或失联", "has left campus or is missing"),
+            Trigger::Violence => ("正在伤人或打斗", "violence to others"),
+            Trigger::Ingestion => ("服药过量或误食有害物", "overdose or ingestion"),
+            Trigger::Attempt => ("正在实施自伤或自杀", "an attempt under way"),
+            Trigger::Injury => ("受伤严重", "serious injury"),
+            Trigger::Trapped => ("被困或需要破拆救援", "trapped, needs rescue"),
+            Trigger::Agitation => (
+                "极度激越、无法安抚",
+                "severe agitation that cannot be calmed",
+            ),
+        };
+        match lang {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+}
+
+/// The emergency numbers an anytime step can stand for.
+pub const EMERGENCY_NUMBERS: [&str; 3] = ["120", "110", "119"];
+
+/// What a time limit rests on: a project default, or one of the
+/// playbook's `[[sources]]` that really states it. Shown beside the limit
+/// in the console and in reviews, so nobody mistakes a default for a rule.
+/// On the wire it is the string the playbook holds: `"default"` or a
+/// source id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DueBasis {
+    #[default]
+    Default,
+    Source(String),
+}
+
+impl Serialize for DueBasis {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DueBasis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(DueBasis::parse(&text))
+    }
+}
+
+impl DueBasis {
+    pub fn parse(text: &str) -> DueBasis {
+        match text {
+            "default" => DueBasis::Default,
+            id => DueBasis::Source(id.to_string()),
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == DueBasis::Default
+    }
+
+    /// `default` or the source id, as written in the playbook.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DueBasis::Default => "default",
+            DueBasis::Source(id) => id,
+        }
+    }
+}
+
+/// The harmful practices no instruction may ask for, and the one shared
+/// notice that forbids them (shown once per checklist, not copied into
+/// each playbook, so the checker can refuse the words everywhere else).
+/// Sources: 梅州 承诺书 voided by the county bureau [R51]; safety plans
+/// replace no-suicide contracts [R14]; ICSES on exclusion [R57].
+pub const FORBIDDEN_TERMS: [&str; 16] = [
+    "承诺书",
+    "保证书",
+    "免责",
+    "劝退",
+    "强制休学",
+    "要求休学",
+    "劝其休学",
+    "责令休学",
+    "开除",
+    "全班通报",
+    "no-suicide contract",
+    "no-harm contract",
+    "waiver",
+    "expel",
+    "forced leave",
+    "counsel out",
+];
+
+/// The shared line every playbook with `harm_notice = true` shows.
+pub fn forbidden_notice(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => {
+            "不得要求学生或家长签署不自杀、免责一类的承诺书；不得以此为由强制休学或劝退；\
+不得因自伤取消学生参加活动的资格；未经学生和监护人同意，不向班级通报任何情况。"
+        }
+        Lang::En => {
+            "Never ask a student or family to sign a no-suicide pledge or a liability waiver; \
+never force a leave of absence or push the student out of school; never bar a student \
+from activities because of self-harm; tell the class nothing without the student's and \
+guardians' consent."
+        }
+    }
 }
 
 /// What doing a step takes beyond a tick.
@@ -191,9 +403,20 @@ pub enum StepKind {
     Choice {
         options: Vec<ChoiceOption>,
     },
-    /// Done when someone is reached; other outcomes are counted and the
-    /// step stays open for another try.
+    /// Done when someone is reached (or reached and refuses); unanswered
+    /// calls are counted and the step stays open for another try.
     Contact {
+        /// Whom the call is to (`contacts` in the TOML).
+        #[serde(default = "default_contactee")]
+        contacts: Contactee,
+        /// Steps switched on when the person reached refuses (care, coming
+        /// to school, a referral): the refusal path.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        if_refused: Vec<String>,
+        /// Steps switched on once `max_attempts` calls went unanswered and
+        /// nobody has been reached yet.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        if_unreached: Vec<String>,
         /// After this many unsuccessful attempts the step escalates at once,
         /// whatever its due time: the escalation role must find another way.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,7 +429,40 @@ pub enum StepKind {
     Referral,
 }
 
+fn default_contactee() -> Contactee {
+    Contactee::Other
+}
+
 impl StepKind {
+    /// Every branch this step can switch on, choice options first by their
+    /// order, then a contact step's `refused` and `not_reached`.
+    pub fn branches(&self) -> Vec<Branch<'_>> {
+        match self {
+            StepKind::Choice { options } => options
+                .iter()
+                .map(|o| Branch {
+                    id: &o.id,
+                    next: &o.next,
+                })
+                .collect(),
+            StepKind::Contact {
+                if_refused,
+                if_unreached,
+                ..
+            } => vec![
+                Branch {
+                    id: CONTACT_REFUSED,
+                    next: if_refused,
+                },
+                Branch {
+                    id: CONTACT_NOT_REACHED,
+                    next: if_unreached,
+                },
+            ],
+            _ => Vec::new(),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             StepKind::Check => "check",
@@ -232,6 +488,9 @@ pub struct Due {
     pub within: Interval,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// What the limit rests on (`due_basis` in the TOML).
+    #[serde(default, skip_serializing_if = "DueBasis::is_default")]
+    pub basis: DueBasis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +511,48 @@ pub struct Step {
     /// Ids of the playbook's citations this step rests on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// Other roles that may work this step beside its owner: whoever is on
+    /// scene (security, a dorm warden signed in as security, the nurse)
+    /// when the owner is not there yet, as at night.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Role>,
+    /// Can be done at any moment, outside the checklist order: an
+    /// emergency call, meeting the ambulance. Never due, never required.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anytime: bool,
+    /// The emergency number an anytime step stands for (120/110/119).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<String>,
+    /// Situations that call for this step at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
+    /// Is this a safeguarding gate ("is it safe to notify the guardian?").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub safeguarding: bool,
+    /// A 强制报告 to the police, opened by a gate's unsafe answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mandatory_report: bool,
+}
+
+impl Step {
+    /// Whether `role` may work this step (its owner or an `also` role).
+    /// Skipping by a leader is decided in the progress model.
+    pub fn may_act(&self, role: Role) -> bool {
+        self.role == role || self.also.contains(&role)
+    }
+
+    /// The trigger labels of an anytime step, joined for one line.
+    pub fn trigger_labels(&self, lang: Lang) -> String {
+        let sep = match lang {
+            Lang::Zh => "、",
+            Lang::En => ", ",
+        };
+        self.triggers
+            .iter()
+            .map(|t| t.label(lang))
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,11 +567,50 @@ pub struct Playbook {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<Match>,
     pub steps: Vec<Step>,
+    /// Show the shared notice of forbidden practices ([`forbidden_notice`])
+    /// with this checklist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub harm_notice: bool,
 }
 
 impl Playbook {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The shared notice of forbidden practices, when this playbook shows it.
+    pub fn harm_notice(&self, lang: Lang) -> Option<&'static str> {
+        self.harm_notice.then(|| forbidden_notice(lang))
+    }
+
+    /// What a step's time limit rests on, as shown beside it: "默认时限"
+    /// / "default limit", or the cited source's name. `None` for a step
+    /// without a limit.
+    pub fn due_basis_label(&self, step: &Step, lang: Lang) -> Option<String> {
+        let due = step.due.as_ref()?;
+        Some(match &due.basis {
+            DueBasis::Default => match lang {
+                Lang::Zh => "默认时限".to_string(),
+                Lang::En => "default limit".to_string(),
+            },
+            DueBasis::Source(id) => {
+                let name = self
+                    .sources
+                    .iter()
+                    .find(|c| &c.id == id)
+                    .map_or(id.as_str(), |c| c.name.as_str());
+                match lang {
+                    Lang::Zh => format!("时限依据：{name}"),
+                    Lang::En => format!("limit per {name}"),
+                }
+            }
+        })
+    }
+
+    /// Anytime steps (emergency calls and the like), in playbook order:
+    /// the console shows them apart from the ordered checklist.
+    pub fn anytime_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.anytime)
     }
 
     /// Every (choice step, option) whose `next` lists `step`. A step with
@@ -307,8 +647,8 @@ pub(crate) fn conditions(steps: &[Step]) -> Option<Vec<Condition>> {
     // gates[target] = (choice index, option index) pairs listing it.
     let mut gates: Vec<Vec<(usize, usize)>> = vec![Vec::new(); steps.len()];
     for (ci, choice) in steps.iter().enumerate() {
-        for (oi, option) in choice.kind.options().iter().enumerate() {
-            for target in &option.next {
+        for (oi, branch) in choice.kind.branches().iter().enumerate() {
+            for target in branch.next {
                 if let Some(&ti) = index.get(target.as_str()) {
                     gates[ti].push((ci, oi));
                 }
@@ -372,8 +712,8 @@ pub(crate) fn predecessors(steps: &[Step]) -> Vec<Vec<usize>> {
                 preds[i].push(p);
             }
         }
-        for option in step.kind.options() {
-            for target in &option.next {
+        for branch in step.kind.branches() {
+            for target in branch.next {
                 if let Some(&t) = index.get(target.as_str()) {
                     preds[t].push(i);
                 }

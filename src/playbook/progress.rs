@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::model::{Playbook, Step, StepKind};
+use super::model::{CONTACT_NOT_REACHED, CONTACT_REFUSED, Playbook, Step, StepKind};
 use crate::protocol::{MAX_SHORT_TEXT_CHARS, MAX_SUMMARY_CHARS, Role};
 
 /// Longest note, skip reason or contact remark.
@@ -73,6 +73,9 @@ pub enum Resolution {
     Skipped {
         reason: String,
     },
+    /// The person was reached and refused (to come, to consent to care).
+    /// The call is done; the step's `if_refused` path takes over.
+    Refused,
 }
 
 impl Outcome {
@@ -81,6 +84,8 @@ impl Outcome {
     }
 }
 
+/// How one call went. `refused` is not "not reached": the person answered
+/// and said no, which ends the calling and opens the refusal path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactOutcome {
@@ -90,12 +95,36 @@ pub enum ContactOutcome {
 }
 
 impl ContactOutcome {
+    pub const ALL: [ContactOutcome; 3] = [
+        ContactOutcome::Reached,
+        ContactOutcome::NoAnswer,
+        ContactOutcome::Refused,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ContactOutcome::Reached => "reached",
             ContactOutcome::NoAnswer => "no_answer",
             ContactOutcome::Refused => "refused",
         }
+    }
+
+    /// The label the console offers for this outcome.
+    pub fn label(self, lang: super::model::Lang) -> &'static str {
+        use super::model::Lang;
+        match (self, lang) {
+            (ContactOutcome::Reached, Lang::Zh) => "已联系上",
+            (ContactOutcome::Reached, Lang::En) => "reached",
+            (ContactOutcome::NoAnswer, Lang::Zh) => "未接通（无人接听、关机、空号）",
+            (ContactOutcome::NoAnswer, Lang::En) => "not reached (no answer, phone off)",
+            (ContactOutcome::Refused, Lang::Zh) => "已接通但拒绝",
+            (ContactOutcome::Refused, Lang::En) => "reached, but refused",
+        }
+    }
+
+    /// Whether this outcome ends the calling.
+    pub fn resolves(self) -> bool {
+        self != ContactOutcome::NoAnswer
     }
 }
 
@@ -362,6 +391,27 @@ impl Progress {
         }
     }
 
+    /// Whether a branch of `step` is switched on: its option was chosen,
+    /// or, for a contact step, the person refused (`refused`) or every
+    /// allowed call went unanswered with nobody reached (`not_reached`).
+    fn branch_open(&self, step: &Step, branch: &str) -> bool {
+        match &step.kind {
+            StepKind::Choice { .. } => self.chosen(&step.id) == Some(branch),
+            StepKind::Contact { max_attempts, .. } => {
+                let outcome = self.outcome(&step.id).map(|o| &o.how);
+                match branch {
+                    CONTACT_REFUSED => matches!(outcome, Some(Resolution::Refused)),
+                    CONTACT_NOT_REACHED => {
+                        outcome.is_none()
+                            && max_attempts.is_some_and(|max| self.failed_attempts(&step.id) >= max)
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// Which steps are active: a step is active when every step it needs is
     /// active and, if it sits in a branch, one of its branch options has been
     /// chosen. Computed as a fixed point from "nothing active" so that even
@@ -379,10 +429,9 @@ impl Progress {
         // keeps this linear: "my steps" runs it for every open case.
         let mut gated: Vec<Option<bool>> = vec![None; pb.steps.len()];
         for choice in &pb.steps {
-            let chosen = self.chosen(&choice.id);
-            for option in choice.kind.options() {
-                let open = chosen == Some(option.id.as_str());
-                for target in &option.next {
+            for option in choice.kind.branches() {
+                let open = self.branch_open(choice, option.id);
+                for target in option.next {
                     if let Some(&t) = index.get(target.as_str()) {
                         gated[t] = Some(gated[t].unwrap_or(false) || open);
                     }
@@ -440,7 +489,7 @@ impl Progress {
             let n = r
                 .attempts
                 .iter()
-                .filter(|a| a.outcome != ContactOutcome::Reached)
+                .filter(|a| a.outcome == ContactOutcome::NoAnswer)
                 .count();
             u32::try_from(n).unwrap_or(u32::MAX)
         })
@@ -556,7 +605,7 @@ impl Progress {
         let mut mine: Vec<StepView<'a>> = self
             .view(pb, now)
             .into_iter()
-            .filter(|v| v.step.role == role && v.state.is_open())
+            .filter(|v| v.step.may_act(role) && v.state.is_open())
             .collect();
         // Stable sort keeps playbook order among equal times.
         mine.sort_by_key(|v| v.act_by().unwrap_or(DateTime::<Utc>::MAX_UTC));
@@ -583,16 +632,28 @@ impl Progress {
     /// Why an inactive step is inactive, in words for the refusal.
     fn inactive_why(&self, pb: &Playbook, snap: &Snapshot, i: usize) -> String {
         let step = &pb.steps[i];
-        let gates: Vec<_> = pb.gates(&step.id).collect();
+        let gates: Vec<(&Step, &str)> = pb
+            .steps
+            .iter()
+            .flat_map(|s| {
+                s.kind
+                    .branches()
+                    .into_iter()
+                    .filter(|b| b.next.iter().any(|n| n == &step.id))
+                    .map(move |b| (s, b.id))
+            })
+            .collect();
         if let Some((choice, _)) = gates.first() {
             let options = gates
                 .iter()
-                .map(|(_, o)| format!("`{}`", o.id))
+                .map(|(_, o)| format!("`{o}`"))
                 .collect::<Vec<_>>()
                 .join(" or ");
             let status = match self.outcome(&choice.id).map(|o| &o.how) {
                 Some(Resolution::Chose { option }) => format!("`{option}` was chosen"),
                 Some(Resolution::Skipped { .. }) => "it was skipped".to_string(),
+                Some(Resolution::Reached) => "the call reached them".to_string(),
+                Some(Resolution::Refused) => "they refused".to_string(),
                 _ => "it has not been answered yet".to_string(),
             };
             return format!("it follows {options} of `{}`, and {status}", choice.id);
@@ -640,7 +701,7 @@ impl Progress {
         // security officer on duty, and the team leader is who decides a
         // step cannot be done. Everything else is the owning role's.
         let leader_skip = role == Role::Leader && matches!(action, StepAction::Skip { .. });
-        if step.role != role && !leader_skip {
+        if !step.may_act(role) && !leader_skip {
             return Err(Refusal::WrongRole {
                 step: sid(),
                 owner: step.role,
@@ -798,7 +859,11 @@ impl Progress {
                 };
                 let tries = self.record(&step.id).map_or(0, |r| r.attempts.len());
                 let attempt_no = u32::try_from(tries + 1).unwrap_or(u32::MAX);
-                let done = (*outcome == ContactOutcome::Reached).then_some(Resolution::Reached);
+                let done = match outcome {
+                    ContactOutcome::Reached => Some(Resolution::Reached),
+                    ContactOutcome::Refused => Some(Resolution::Refused),
+                    ContactOutcome::NoAnswer => None,
+                };
                 (
                     done,
                     Some(Attempt {
@@ -1304,7 +1369,7 @@ mod tests {
             "call",
             Role::HeadTeacher,
             t(9),
-            ContactOutcome::Refused,
+            ContactOutcome::NoAnswer,
         ));
         let o = p.overdue(&pb, t(10));
         let call = o.iter().find(|o| o.step.id == "call").expect("escalated");
@@ -1325,6 +1390,223 @@ mod tests {
         assert_eq!(p.state(&pb, "call"), Some(StepState::Done));
         assert_eq!(p.record("call").map(|r| r.attempts.len()), Some(3));
         assert!(p.overdue(&pb, t(100)).iter().all(|o| o.step.id != "call"));
+    }
+
+    /// A guardian call behind a safeguarding gate, with a refusal path and
+    /// an unreachable path, and a stay step any on-scene role may do.
+    const SAFEGUARDING: &str = r#"
+id = "sg"
+version = 1
+roles = ["head_teacher", "counselor", "leader", "security"]
+title = { zh = "测试", en = "Test" }
+summary = { zh = "测试", en = "Test" }
+[[sources]]
+id = "law"
+name = "未成年人保护法"
+[[steps]]
+id = "stay"
+role = "head_teacher"
+also = ["security"]
+title = { zh = "陪伴", en = "Stay" }
+instruction = { zh = "陪伴", en = "Stay" }
+[[steps]]
+id = "gate"
+role = "counselor"
+kind = "choice"
+safeguarding = true
+title = { zh = "是否安全", en = "Safe?" }
+instruction = { zh = "判断", en = "Judge" }
+[[steps.options]]
+id = "safe"
+label = { zh = "安全", en = "Safe" }
+next = ["call"]
+[[steps.options]]
+id = "source_of_harm"
+unsafe = true
+label = { zh = "监护人可能是伤害来源", en = "Guardian may be the source of harm" }
+next = ["report"]
+[[steps]]
+id = "call"
+role = "head_teacher"
+kind = "contact"
+contacts = "guardian"
+max_attempts = 2
+if_refused = ["hospital"]
+if_unreached = ["other_contact"]
+title = { zh = "联系监护人", en = "Call guardian" }
+instruction = { zh = "拨打", en = "Call" }
+[[steps]]
+id = "hospital"
+role = "leader"
+due = "30m"
+due_after = "call"
+due_basis = "law"
+required = true
+escalate_to = "leader"
+title = { zh = "送医", en = "Hospital" }
+instruction = { zh = "送医", en = "Hospital" }
+[[steps]]
+id = "other_contact"
+role = "head_teacher"
+title = { zh = "其他联系人", en = "Other contact" }
+instruction = { zh = "联系", en = "Call" }
+[[steps]]
+id = "report"
+role = "leader"
+kind = "note"
+mandatory_report = true
+required = true
+due = "1h"
+due_basis = "law"
+escalate_to = "leader"
+title = { zh = "强制报告", en = "Mandatory report" }
+instruction = { zh = "报告", en = "Report" }
+"#;
+
+    fn safeguarding() -> Playbook {
+        match format::parse(Path::new("sg.toml"), SAFEGUARDING) {
+            Ok(pb) => pb,
+            Err(d) => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unsafe_gate_answer_drops_the_call_and_opens_the_report() {
+        let pb = safeguarding();
+        let mut p = Progress::new(&pb, t(0));
+        assert_eq!(p.state(&pb, "call"), Some(StepState::Inactive));
+        let c = ok(p.choose(&pb, "gate", Role::Counselor, t(1), "source_of_harm"));
+        assert_eq!(
+            c.effect,
+            Effect::Chose {
+                option: "source_of_harm".into(),
+                activated: vec!["report".into()],
+            }
+        );
+        assert_eq!(p.state(&pb, "call"), Some(StepState::Inactive));
+        let why = refused_contact(
+            &mut p,
+            &pb,
+            "call",
+            Role::HeadTeacher,
+            2,
+            ContactOutcome::Reached,
+        );
+        assert!(why.contains("`source_of_harm` was chosen"), "{why}");
+        assert_eq!(p.state(&pb, "report"), Some(StepState::Pending));
+        assert_eq!(p.due_at(&pb, "report"), Some(t(60)));
+        assert_eq!(
+            p.open_required(&pb)
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>(),
+            ["report"]
+        );
+    }
+
+    fn refused_contact(
+        p: &mut Progress,
+        pb: &Playbook,
+        step: &str,
+        role: Role,
+        at: i64,
+        outcome: ContactOutcome,
+    ) -> String {
+        let before = p.clone();
+        let r = p.contact(pb, step, role, t(at), outcome);
+        assert_eq!(*p, before, "a refusal changes nothing");
+        r.expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn a_refusal_is_not_a_missed_call_it_opens_the_refusal_path() {
+        let pb = safeguarding();
+        let mut p = Progress::new(&pb, t(0));
+        ok(p.choose(&pb, "gate", Role::Counselor, t(1), "safe"));
+        ok(p.contact(
+            &pb,
+            "call",
+            Role::HeadTeacher,
+            t(2),
+            ContactOutcome::NoAnswer,
+        ));
+        let c = ok(p.contact(
+            &pb,
+            "call",
+            Role::HeadTeacher,
+            t(5),
+            ContactOutcome::Refused,
+        ));
+        assert!(c.now_ready.contains(&"hospital".to_string()), "{c:?}");
+        assert_eq!(p.state(&pb, "call"), Some(StepState::Done));
+        assert_eq!(
+            p.outcome("call").map(|o| &o.how),
+            Some(&Resolution::Refused)
+        );
+        assert_eq!(p.state(&pb, "hospital"), Some(StepState::Pending));
+        // Counted from the refusal.
+        assert_eq!(p.due_at(&pb, "hospital"), Some(t(35)));
+        // One unanswered call is not "unreachable".
+        assert_eq!(p.state(&pb, "other_contact"), Some(StepState::Inactive));
+        assert!(!p.can_close(&pb));
+    }
+
+    #[test]
+    fn unanswered_calls_open_the_unreachable_path_until_someone_answers() {
+        let pb = safeguarding();
+        let mut p = Progress::new(&pb, t(0));
+        ok(p.choose(&pb, "gate", Role::Counselor, t(1), "safe"));
+        ok(p.contact(
+            &pb,
+            "call",
+            Role::HeadTeacher,
+            t(2),
+            ContactOutcome::NoAnswer,
+        ));
+        assert_eq!(p.state(&pb, "other_contact"), Some(StepState::Inactive));
+        let c = ok(p.contact(
+            &pb,
+            "call",
+            Role::HeadTeacher,
+            t(3),
+            ContactOutcome::NoAnswer,
+        ));
+        assert_eq!(c.now_ready, ["other_contact"]);
+        assert_eq!(p.state(&pb, "other_contact"), Some(StepState::Pending));
+        assert_eq!(p.state(&pb, "hospital"), Some(StepState::Inactive));
+        ok(p.contact(
+            &pb,
+            "call",
+            Role::HeadTeacher,
+            t(9),
+            ContactOutcome::Reached,
+        ));
+        assert_eq!(p.state(&pb, "other_contact"), Some(StepState::Inactive));
+        assert!(p.can_close(&pb));
+    }
+
+    #[test]
+    fn an_on_scene_role_may_do_a_step_beside_its_owner() {
+        let pb = safeguarding();
+        let mut p = Progress::new(&pb, t(0));
+        let mine: Vec<_> = p
+            .steps_for(&pb, Role::Security, t(0))
+            .iter()
+            .map(|v| v.step.id.clone())
+            .collect();
+        assert_eq!(mine, ["stay"]);
+        let before = p.clone();
+        let err = p
+            .complete(&pb, "stay", Role::Counselor, t(1))
+            .expect_err("counselor is not listed");
+        assert_eq!(err.code(), "wrong_role");
+        assert_eq!(p, before);
+        let c = ok(p.complete(&pb, "stay", Role::Security, t(1)));
+        assert_eq!(c.by, Role::Security);
+        let err = p
+            .complete(&pb, "stay", Role::HeadTeacher, t(2))
+            .expect_err("done once");
+        assert_eq!(err.code(), "already_done");
     }
 
     #[test]

@@ -86,7 +86,10 @@ pub fn render_html(r: &CaseReview, offset: FixedOffset) -> String {
             esc(&s.title_en),
             s.role,
             if s.required { "yes" } else { "" },
-            esc(&s.due.map(t).unwrap_or_default()),
+            esc(&match (s.due.map(t), &s.due_basis_zh) {
+                (Some(due), Some(basis)) => format!("{due} ({basis})"),
+                (due, _) => due.unwrap_or_default(),
+            }),
             esc(&s.done_at.map(t).unwrap_or_default()),
             s.verdict.label(),
             esc(s.how.as_deref().unwrap_or(""))

@@ -123,7 +123,7 @@ pub fn render_markdown(r: &CaseReview, offset: FixedOffset) -> String {
             cell(&s.step),
             s.role,
             if s.required { "✓" } else { "" },
-            s.due.map(t).unwrap_or_default(),
+            due_with_basis(s.due.map(t), s.due_basis_zh.as_deref()),
             s.done_at.map(t).unwrap_or_default(),
             cell(s.how.as_deref().unwrap_or(""))
         );
@@ -215,5 +215,14 @@ fn section<T>(out: &mut String, title: &str, items: &[T], line: impl Fn(&T) -> S
     }
     for item in items {
         let _ = writeln!(out, "- {}", line(item).replace(['\n', '\r'], " "));
+    }
+}
+
+/// The due time with what it rests on, so a default is never read as a rule.
+fn due_with_basis(due: Option<String>, basis: Option<&str>) -> String {
+    match (due, basis) {
+        (Some(due), Some(basis)) => format!("{due} ({})", cell(basis)),
+        (Some(due), None) => due,
+        (None, _) => String::new(),
     }
 }

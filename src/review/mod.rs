@@ -176,6 +176,11 @@ pub struct StepLine {
     pub role: Role,
     pub required: bool,
     pub due: Option<DateTime<Utc>>,
+    /// What the limit rests on, as the playbook states it: "默认时限" or
+    /// "时限依据：<source>" (zh), and the English label; `None` when the
+    /// step has no limit.
+    pub due_basis_zh: Option<String>,
+    pub due_basis_en: Option<String>,
     pub done_at: Option<DateTime<Utc>>,
     pub done_by: Option<Role>,
     pub how: Option<String>,
@@ -521,6 +526,8 @@ pub async fn build_story(
                 role: view.step.role,
                 required: view.step.required,
                 due: view.due,
+                due_basis_zh: pb.due_basis_label(view.step, crate::playbook::Lang::Zh),
+                due_basis_en: pb.due_basis_label(view.step, crate::playbook::Lang::En),
                 done_at: outcome.map(|o| o.at),
                 done_by: outcome.map(|o| o.by),
                 how: outcome.map(|o| describe_resolution(&o.how)),
@@ -561,6 +568,7 @@ fn describe_resolution(how: &Resolution) -> String {
         Resolution::Noted { .. } => "noted".into(),
         Resolution::Chose { option } => format!("chose `{}`", inert(option)),
         Resolution::Reached => "reached".into(),
+        Resolution::Refused => "reached, refused".into(),
         Resolution::Referred { institution, .. } => format!("referred to {}", inert(institution)),
         Resolution::Skipped { reason } => format!("skipped: {}", inert(reason)),
     }
