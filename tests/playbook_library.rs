@@ -215,7 +215,7 @@ fn selection_covers_every_case_deterministically() {
                 assert_ne!(pick(c, level, imminent), Some("return_to_school"));
                 // `other`, not imminent, gets no catch-all: the responder
                 // adds the playbook that fits (review §7.2).
-                let expect_one = !(c == Category::Other && !imminent);
+                let expect_one = c != Category::Other || imminent;
                 assert_eq!(
                     pick(c, level, imminent).is_some(),
                     expect_one,
