@@ -95,7 +95,9 @@ async fn actions_taken_offline_arrive_once_in_order_when_the_relay_returns() {
     tmux.run(&["send-keys", "-t", "t", "a"]);
     tmux.wait_for("one waiting", |s| s.contains("1 action waiting"));
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
-    tmux.wait_for("the case screen", |s| s.contains("Counselor arrives"));
+    tmux.wait_for("the case screen", |s| {
+        s.contains("Duty counselor reached by phone")
+    });
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
     tmux.wait_for("two waiting", |s| s.contains("2 actions waiting"));
     // All roles: the cursor starts on the first step; first aid (the
