@@ -453,7 +453,8 @@ async fn fanout(relay: &Relay, n: usize, alerts: usize) {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let body = alert(&format!("fan-{i}"), &format!("fan-s{n}-{i}"));
+            // Ids unique per round (the consoles read the number after `fan-`).
+            let body = alert(&format!("fan-{i}-c{n}"), &format!("fan-s{n}-{i}"));
             sent.push(Instant::now());
             let status = agent
                 .post(&relay_url)
