@@ -289,7 +289,7 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             );
             println!(
                 "{} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6} {:>8} {:>6}",
-                pad("学校/school", 24),
+                crate::text::pad("学校/school", 24),
                 "screened",
                 "valid",
                 "invalid",
@@ -412,15 +412,10 @@ fn total(counts: &[(String, sstore::Counts)]) -> sstore::Counts {
 }
 
 /// Left-aligns to a display width (a Chinese character is two columns).
-fn pad(text: &str, width: usize) -> String {
-    let w = unicode_width::UnicodeWidthStr::width(text);
-    format!("{text}{}", " ".repeat(width.saturating_sub(w)))
-}
-
 fn print_counts(school: &str, c: &sstore::Counts) {
     println!(
         "{} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6} {:>8} {:>6}",
-        pad(&crate::text::inert(school), 24),
+        crate::text::pad(&crate::text::inert(school), 24),
         c.screened,
         c.valid,
         c.invalid,
