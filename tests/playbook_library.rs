@@ -57,19 +57,26 @@ fn shipped_library_checks_clean() {
 }
 
 #[test]
-fn the_six_scenarios_are_all_there() {
+fn the_scenarios_are_all_there() {
     let lib = library();
-    for id in [
+    let shipped = [
         "imminent_suicide_risk",
         "self_harm_discovered",
         "suicidal_ideation_screening",
         "bullying_violence_threat",
+        "school_bullying",
         "sudden_death_trauma",
         "return_to_school",
-    ] {
+        "acute_distress_concern",
+        "other_triage",
+        "missing_student",
+        "abuse_disclosure",
+        "acute_psychosis_agitation",
+    ];
+    for id in shipped {
         book(&lib, id);
     }
-    assert!(lib.len() >= 6);
+    assert_eq!(lib.len(), shipped.len());
 }
 
 #[test]
@@ -95,7 +102,10 @@ fn every_playbook_uses_four_roles_and_cites_domain_sources() {
     ];
     for pb in library().playbooks() {
         let roles: BTreeSet<Role> = pb.steps.iter().map(|s| s.role).collect();
-        assert!(roles.len() >= 4, "{} uses only {roles:?}", pb.id);
+        // The `other` triage only routes; the playbook it adds brings the
+        // whole team.
+        let least = if pb.id == "other_triage" { 3 } else { 4 };
+        assert!(roles.len() >= least, "{} uses only {roles:?}", pb.id);
         assert!(!pb.sources.is_empty(), "{} cites nothing", pb.id);
         for c in &pb.sources {
             assert!(
@@ -151,7 +161,7 @@ fn risk_and_threat_branches_carry_the_protocol_levels() {
     };
     assert_eq!(
         options("suicidal_ideation_screening", "cssrs_level"),
-        ["low", "moderate", "high"]
+        ["no_current_ideation", "low", "moderate", "high"]
     );
     assert_eq!(
         options("bullying_violence_threat", "threat_class"),
@@ -189,9 +199,10 @@ fn selection_covers_every_case_deterministically() {
                 pick(Category::ViolenceThreat, level, imminent),
                 Some("bullying_violence_threat")
             );
+            // Bullying is a pattern, not a threat: its own playbook (review §4.3).
             assert_eq!(
                 pick(Category::Bullying, level, imminent),
-                Some("bullying_violence_threat")
+                Some("school_bullying")
             );
             assert_eq!(
                 pick(Category::TraumaBereavement, level, imminent),
@@ -202,7 +213,9 @@ fn selection_covers_every_case_deterministically() {
             pick(Category::AcuteDistress, level, false),
             Some("acute_distress_concern")
         );
-        assert_eq!(pick(Category::Other, level, false), None);
+        // `other` is triaged within minutes, never given the one-school-day
+        // distress playbook (review §7.2, §9.1 item 10).
+        assert_eq!(pick(Category::Other, level, false), Some("other_triage"));
         assert_eq!(
             pick(Category::Other, level, true),
             Some("imminent_suicide_risk")
@@ -212,13 +225,18 @@ fn selection_covers_every_case_deterministically() {
     for c in ALL_CATEGORIES {
         for level in ALL_LEVELS {
             for imminent in [false, true] {
-                assert_ne!(pick(c, level, imminent), Some("return_to_school"));
-                // `other`, not imminent, gets no catch-all: the responder
-                // adds the playbook that fits (review §7.2).
-                let expect_one = c != Category::Other || imminent;
-                assert_eq!(
+                // Added by hand only: return to school, and the scenarios
+                // the `other` triage (or a responder) chooses.
+                for by_hand in [
+                    "return_to_school",
+                    "missing_student",
+                    "abuse_disclosure",
+                    "acute_psychosis_agitation",
+                ] {
+                    assert_ne!(pick(c, level, imminent), Some(by_hand));
+                }
+                assert!(
                     pick(c, level, imminent).is_some(),
-                    expect_one,
                     "{c:?} {level:?} {imminent}"
                 );
             }
@@ -329,4 +347,181 @@ fn imminent_walkthrough_reaches_a_closable_checklist() {
         .map(|o| (o.step.id.as_str(), o.escalate_to))
         .collect();
     assert_eq!(late, [("cover_class", None)]);
+}
+
+/// The `other` triage: each answer switches on exactly the playbook it
+/// names, within minutes, and the rest never apply.
+#[test]
+fn other_triage_adds_the_fitting_playbook_within_minutes() {
+    let lib = library();
+    let pb = book(&lib, "other_triage");
+    let adders = [
+        ("imminent_danger", "add_imminent", 5),
+        ("missing", "add_missing", 5),
+        ("abuse_disclosure", "add_abuse", 10),
+        ("psychosis", "add_psychosis", 5),
+        ("distress", "add_distress", 60),
+    ];
+    assert_eq!(due_of(pb, "what_is_it"), "15m");
+    for (answer, step, minutes) in adders {
+        let mut p = Progress::new(pb, at(0));
+        p.choose(pb, "what_is_it", Role::Counselor, at(4), answer)
+            .unwrap_or_else(|e| panic!("{answer}: {e}"));
+        assert_eq!(p.state(pb, step), Some(StepState::Pending), "{answer}");
+        assert_eq!(p.due_at(pb, step), Some(at(4 + minutes)), "{answer}");
+        for (_, other, _) in adders.iter().filter(|(a, _, _)| *a != answer) {
+            assert_eq!(p.state(pb, other), Some(StepState::Inactive), "{answer}");
+        }
+    }
+}
+
+/// A disclosure of abuse never reaches a guardian before a gate, and the
+/// police hear of it whichever way the gate goes.
+#[test]
+fn abuse_disclosure_reports_to_police_on_every_path_and_gates_the_guardian() {
+    let lib = library();
+    let pb = book(&lib, "abuse_disclosure");
+    let ok = |r: Result<_, _>| r.unwrap_or_else(|e| panic!("refused: {e}"));
+
+    // The guardian may be the source: no call, a mandatory report instead.
+    let mut p = Progress::new(pb, at(0));
+    assert_eq!(p.state(pb, "guardian_call"), Some(StepState::Inactive));
+    ok(p.choose(
+        pb,
+        "guardian_safety",
+        Role::Counselor,
+        at(10),
+        "guardian_source_of_harm",
+    ));
+    assert_eq!(p.state(pb, "guardian_call"), Some(StepState::Inactive));
+    assert_eq!(p.state(pb, "mandatory_report"), Some(StepState::Pending));
+    assert!(
+        p.open_required(pb)
+            .iter()
+            .any(|s| s.id == "mandatory_report")
+    );
+
+    // Harm from outside the family: the police report comes first, then
+    // the call (which cannot be worked before it).
+    let mut p = Progress::new(pb, at(0));
+    ok(p.choose(pb, "guardian_safety", Role::Counselor, at(10), "safe"));
+    assert_eq!(p.state(pb, "mandatory_report"), Some(StepState::Inactive));
+    assert!(
+        p.contact(
+            pb,
+            "guardian_call",
+            Role::HeadTeacher,
+            at(11),
+            ContactOutcome::Reached
+        )
+        .is_err(),
+        "the guardian call waits for the police report"
+    );
+    ok(p.note(
+        pb,
+        "police_report_outside_family",
+        Role::Leader,
+        at(20),
+        "110 receipt 0421",
+    ));
+    ok(p.contact(
+        pb,
+        "guardian_call",
+        Role::HeadTeacher,
+        at(25),
+        ContactOutcome::Reached,
+    ));
+
+    // A staff member accused is kept away from students within the hour.
+    ok(p.choose(pb, "staff_accused", Role::Leader, at(30), "staff"));
+    assert_eq!(p.due_at(pb, "separate_staff"), Some(at(90)));
+}
+
+/// Leaving the imminent or the screening path needs a second person: the
+/// counselor proposes, only the leader can confirm.
+#[test]
+fn a_false_positive_exit_needs_the_leaders_sign_off() {
+    let lib = library();
+    let ok = |r: Result<_, _>| r.unwrap_or_else(|e| panic!("refused: {e}"));
+    for (playbook, choice, exit, confirm) in [
+        (
+            "imminent_suicide_risk",
+            "disposition",
+            "not_imminent",
+            "confirm_not_imminent",
+        ),
+        (
+            "suicidal_ideation_screening",
+            "cssrs_level",
+            "no_current_ideation",
+            "confirm_no_ideation",
+        ),
+    ] {
+        let pb = book(&lib, playbook);
+        let mut p = Progress::new(pb, at(0));
+        satisfy_needs(pb, &mut p, choice);
+        ok(p.choose(pb, choice, Role::Counselor, at(10), exit));
+        assert_eq!(p.state(pb, confirm), Some(StepState::Pending), "{playbook}");
+        assert!(
+            p.note(pb, confirm, Role::Counselor, at(11), "I agree with myself")
+                .is_err(),
+            "{playbook}: the proposer's role cannot sign its own exit off"
+        );
+        assert!(p.open_required(pb).iter().any(|s| s.id == confirm));
+        ok(p.note(pb, confirm, Role::Leader, at(20), "basis checked"));
+    }
+}
+
+/// Skips (as the leader may) everything `step` waits for, transitively.
+fn satisfy_needs(pb: &Playbook, p: &mut Progress, step: &str) {
+    for need in &pb.step(step).unwrap().needs {
+        satisfy_needs(pb, p, need);
+        if p.state(pb, need) == Some(StepState::Pending) {
+            p.skip(pb, need, Role::Leader, at(5), "done elsewhere")
+                .unwrap_or_else(|e| panic!("{need}: {e}"));
+        }
+    }
+}
+
+/// A return can be deferred; then no check-ins start and the family is told
+/// what is missing.
+#[test]
+fn a_deferred_return_starts_no_check_ins() {
+    let lib = library();
+    let pb = book(&lib, "return_to_school");
+    let mut p = Progress::new(pb, at(0));
+    satisfy_needs(pb, &mut p, "leader_signoff");
+    // The re-entry meeting waits for the guardian's invitation, behind the
+    // safeguarding gate.
+    p.choose(pb, "guardian_safety", Role::Counselor, at(6), "safe")
+        .unwrap();
+    satisfy_needs(pb, &mut p, "leader_signoff");
+    p.choose(pb, "leader_signoff", Role::Leader, at(10), "deferred")
+        .unwrap();
+    for step in ["day_1", "week_4", "point_person", "level_review"] {
+        assert_eq!(p.state(pb, step), Some(StepState::Inactive), "{step}");
+    }
+    assert_eq!(p.state(pb, "deferral_notice"), Some(StepState::Pending));
+}
+
+/// A missing student: the police can be called at minute 0 by whoever is
+/// there, and the search is timed in minutes, not days.
+#[test]
+fn a_missing_student_is_searched_for_in_minutes() {
+    let lib = library();
+    let pb = book(&lib, "missing_student");
+    assert_eq!(due_of(pb, "last_seen"), "10m");
+    assert_eq!(due_of(pb, "search_campus"), "15m");
+    assert_eq!(due_of(pb, "report_110"), "30m");
+    let mut p = Progress::new(pb, at(0));
+    p.complete(pb, "call_110", Role::Security, at(0)).unwrap();
+    assert_eq!(p.state(pb, "guardian_call"), Some(StepState::Inactive));
+    assert!(
+        pb.steps
+            .iter()
+            .filter(|s| s.anytime)
+            .filter_map(|s| s.calls.as_deref())
+            .collect::<BTreeSet<_>>()
+            .is_superset(&BTreeSet::from(["110", "119", "120"]))
+    );
 }
