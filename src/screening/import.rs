@@ -32,6 +32,9 @@ use crate::store::Store;
 /// Most alerts per batch request (the endpoint's limit).
 pub const BATCH: usize = 1000;
 
+/// Graded results stored per transaction while grading.
+const SAVE_SLICE: usize = 5000;
+
 pub enum Destination {
     /// Grade and report; store and send nothing.
     DryRun,
@@ -324,10 +327,6 @@ fn post_batch(
     Err(format!("relay {url}: {last}"))
 }
 
-struct Graded {
-    result: StoredResult,
-}
-
 pub async fn run(
     store: &Store,
     rules: &RuleSet,
@@ -354,7 +353,7 @@ pub async fn run(
         .map(MappingFile::load)
         .transpose()
         .map_err(ImportError::Header)?;
-    let table = read::read_file(&opts.file)?;
+    let mut table = read::read_file(&opts.file)?;
     summary.encoding = table.encoding;
     let mapping = map::map_headers(&table, scale, custom.as_ref()).map_err(ImportError::Header)?;
     summary.totals_only = !mapping.has_items;
@@ -364,8 +363,8 @@ pub async fn run(
         to: plan.ends_on,
         offset: opts.offset,
     };
-    let (rows, errors) = map::parse_rows(&table, &mapping, scale, &row_rules);
-    summary.rows = table.rows.len();
+    let (rows, errors, read_rows) = map::parse_rows(&mut table, &mapping, scale, &row_rules)?;
+    summary.rows = read_rows;
     summary.bad_rows = errors.len();
     drop(table);
     summary.timings.push(("read", t0.elapsed()));
@@ -376,177 +375,150 @@ pub async fn run(
         );
     }
 
-    // Grade new and changed rows; unchanged ones keep their stored result.
-    let t1 = Instant::now();
-    let stored = sstore::results_of_plan(pool, &plan.id).await?;
-    let mut fresh: Vec<(usize, String)> = Vec::new();
-    let mut times: HashMap<String, String> = HashMap::new();
-    let hashes: Vec<String> = rows.iter().map(row_hash).collect();
-    for (i, row) in rows.iter().enumerate() {
-        match stored.get(&row.student_id) {
-            Some(old) if old.row_hash == hashes[i] => summary.unchanged += 1,
-            _ => {
-                fresh.push((i, hashes[i].clone()));
-                times.insert(row.student_id.clone(), row.answered_at.to_rfc3339());
-            }
-        }
+    if let Some(out) = &opts.errors_out {
+        write_error_file(out, &errors)
+            .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
     }
-    let histories = if fresh.is_empty() {
+    let storing = !matches!(opts.destination, Destination::DryRun);
+
+    // Which rows are new or changed (their digest differs from the stored
+    // result's); only those are graded and stored again.
+    let t1 = Instant::now();
+    let prior = sstore::standings_of_plan(pool, &plan.id).await?;
+    let hashes: Vec<String> = rows.iter().map(row_hash).collect();
+    let times: HashMap<String, String> = rows
+        .iter()
+        .zip(&hashes)
+        .filter(|(row, hash)| {
+            prior
+                .get(&row.student_id)
+                .is_none_or(|old| &old.row_hash != *hash)
+        })
+        .map(|(row, _)| (row.student_id.clone(), row.answered_at.to_rfc3339()))
+        .collect();
+    let histories = if times.is_empty() {
         HashMap::new()
     } else {
         sstore::histories(pool, &plan.id, &times).await?
     };
-    let now = Utc::now();
-    let graded_at = crate::store::ts(now);
-    let empty = super::risk::History::default();
-    let mut new_results: Vec<Graded> = Vec::with_capacity(fresh.len());
-    for (i, hash) in fresh {
-        let row = &rows[i];
-        let revision = match stored.get(&row.student_id) {
-            Some(old) => {
-                summary.revised += 1;
-                old.revision + 1
-            }
-            None => 0,
-        };
-        let mut r = StoredResult {
-            plan_id: plan.id.clone(),
-            student_id: row.student_id.clone(),
-            school: row.school.clone(),
-            grade: row.grade.clone(),
-            class: row.class.clone(),
-            answered_at: row.answered_at.to_rfc3339(),
-            row_hash: hash,
-            revision,
-            valid: false,
-            invalid_reason: None,
-            scale_level: None,
-            level: None,
-            imminent: false,
-            route: None,
-            category: None,
-            class_zh: None,
-            class_en: None,
-            scale_rule: scale.id.clone(),
-            scale_rule_version: i64::from(scale.version),
-            risk_rule: None,
-            risk_rule_version: None,
-            points: None,
-            scores: "{}".into(),
-            contributions: None,
-            alert_id: None,
-            case_id: None,
-            graded_at: graded_at.clone(),
-        };
-        match grade::grade(scale, &row.sheet) {
-            Outcome::Invalid(why) => r.invalid_reason = Some(why.code().into()),
-            Outcome::Graded(g) => {
-                let history = histories.get(&row.student_id).unwrap_or(&empty);
-                let risk = rules
-                    .risk
-                    .grade(&g, history, row.answered_at.with_timezone(&Utc));
-                r.valid = true;
-                r.scale_level = Some(g.flag.as_str().into());
-                r.level = Some(risk.flag.as_str().into());
-                r.imminent = risk.imminent;
-                r.route = Some(
-                    if g.route == Route::Crisis {
-                        "crisis"
-                    } else {
-                        "followup"
-                    }
-                    .into(),
-                );
-                r.category = Some(g.category.as_str().into());
-                r.class_zh = Some(g.class_zh.clone());
-                r.class_en = Some(g.class_en.clone());
-                r.risk_rule = Some(rules.risk.id.clone());
-                r.risk_rule_version = Some(i64::from(risk.rule_version));
-                r.points = Some(risk.points);
-                let scores: serde_json::Map<String, Value> = scale
-                    .scores
-                    .iter()
-                    .zip(&g.scores)
-                    .filter_map(|(s, v)| {
-                        v.map(|v| (s.id.clone(), json!((v * 100.0).round() / 100.0)))
-                    })
-                    .collect();
-                r.scores = Value::Object(scores).to_string();
-                r.contributions =
-                    Some(serde_json::to_string(&risk.contributions).expect("contributions encode"));
-                if risk.flag >= plan.threshold && risk.flag != Flag::None {
-                    r.alert_id = Some(alert_id(&plan.id, &r.student_id, revision));
-                }
-            }
-        }
-        new_results.push(Graded { result: r });
-    }
-    summary.timings.push(("grade", t1.elapsed()));
+    drop(times);
 
-    // Count over every row of the file, fresh or unchanged.
-    let mut by_student: HashMap<&str, &StoredResult> =
-        stored.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    for g in &new_results {
-        by_student.insert(g.result.student_id.as_str(), &g.result);
-    }
-    let mut to_send: Vec<(usize, &StoredResult)> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let Some(r) = by_student.get(row.student_id.as_str()) else {
-            continue;
+    // Grade, count and store a slice at a time: only the results that will
+    // be sent are kept. Results are stored before any alert is sent, and a
+    // stored result whose alert is not confirmed is sent again by the next
+    // import, so an interruption between slices loses nothing.
+    let graded_at = crate::store::ts(Utc::now());
+    let empty = super::risk::History::default();
+    let mut unsaved: Vec<StoredResult> = Vec::with_capacity(SAVE_SLICE);
+    let mut send_fresh: Vec<(StoredResult, usize)> = Vec::new();
+    let mut resend: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut store_time = Duration::ZERO;
+    for (i, (row, hash)) in rows.iter().zip(hashes).enumerate() {
+        let tally = match prior.get(&row.student_id) {
+            Some(old) if old.row_hash == hash => {
+                summary.unchanged += 1;
+                if old.tally.alerting && !old.tally.confirmed {
+                    resend.insert(row.student_id.as_str());
+                }
+                old.tally
+            }
+            old => {
+                let revision = old.map_or(0, |old| old.revision + 1);
+                summary.revised += usize::from(old.is_some());
+                let r = grade_row(
+                    &plan, scale, rules, row, hash, revision, &graded_at, &histories, &empty,
+                );
+                let tally = tally_of(&r);
+                if storing {
+                    if r.alert_id.is_some() {
+                        send_fresh.push((r.clone(), i));
+                    }
+                    unsaved.push(r);
+                    if unsaved.len() == SAVE_SLICE {
+                        let t = Instant::now();
+                        sstore::save_results(pool, &unsaved).await?;
+                        store_time += t.elapsed();
+                        unsaved.clear();
+                    }
+                }
+                tally
+            }
         };
-        if !r.valid {
+        if !tally.valid {
             summary.invalid += 1;
             continue;
         }
         summary.valid += 1;
-        match r.level.as_deref().and_then(Flag::parse) {
+        match tally.level {
             Some(Flag::General) => summary.general += 1,
             Some(Flag::Key) => summary.key += 1,
             Some(Flag::High) => summary.high += 1,
             _ => {}
         }
-        if r.imminent {
-            summary.imminent += 1;
-        }
-        if r.route.as_deref() == Some("crisis") {
-            summary.crisis += 1;
-        }
-        if r.alert_id.is_some() {
+        summary.imminent += usize::from(tally.imminent);
+        summary.crisis += usize::from(tally.crisis);
+        if tally.alerting {
             summary.over_threshold += 1;
-            if r.case_id.is_some() {
-                summary.already_confirmed += 1;
-            } else {
-                to_send.push((i, r));
-            }
+            summary.already_confirmed += usize::from(tally.confirmed);
         }
     }
-
-    if let Some(out) = &opts.errors_out {
-        write_error_file(out, &errors)
-            .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
+    drop(prior);
+    drop(histories);
+    if !unsaved.is_empty() {
+        let t = Instant::now();
+        sstore::save_results(pool, &unsaved).await?;
+        store_time += t.elapsed();
     }
-    if matches!(opts.destination, Destination::DryRun) {
+    drop(unsaved);
+    summary
+        .timings
+        .push(("grade", t1.elapsed().saturating_sub(store_time)));
+    if !storing {
         return Ok((summary, plan));
     }
-
-    let t2 = Instant::now();
-    let changed: Vec<StoredResult> = new_results.iter().map(|g| g.result.clone()).collect();
-    sstore::save_results(pool, &changed).await?;
-    summary.timings.push(("store", t2.elapsed()));
+    summary.timings.push(("store", store_time));
 
     let t3 = Instant::now();
-    let alerts: Vec<(String, Value)> = to_send
+    // Unconfirmed results of unchanged rows are read whole only now, and
+    // only those the file still holds.
+    let resent: Vec<StoredResult> = if resend.is_empty() {
+        Vec::new()
+    } else {
+        sstore::unconfirmed_results(pool, &plan.id)
+            .await?
+            .into_iter()
+            .filter(|r| resend.contains(r.student_id.as_str()))
+            .collect()
+    };
+    let row_index: HashMap<&str, usize> = rows
         .iter()
-        .map(|(i, r)| {
-            (
-                r.student_id.clone(),
-                build_alert(&plan, scale, r, rows[*i].name.as_deref()),
-            )
-        })
+        .enumerate()
+        .map(|(i, r)| (r.student_id.as_str(), i))
         .collect();
-    drop(to_send);
-    drop(by_student);
-    let total = alerts.len();
+    // (result, file row) in file order; alert bodies are built a batch at
+    // a time, so only one batch of JSON is held at once.
+    let mut to_send: Vec<(&StoredResult, usize)> = send_fresh
+        .iter()
+        .map(|(r, i)| (r, *i))
+        .chain(
+            resent
+                .iter()
+                .filter_map(|r| row_index.get(r.student_id.as_str()).map(|&i| (r, i))),
+        )
+        .collect();
+    to_send.sort_by_key(|&(_, i)| i);
+    let alerts_of = |chunk: &[(&StoredResult, usize)]| -> Vec<(String, Value)> {
+        chunk
+            .iter()
+            .map(|&(r, i)| {
+                (
+                    r.student_id.clone(),
+                    build_alert(&plan, scale, r, rows[i].name.as_deref()),
+                )
+            })
+            .collect()
+    };
+    let total = to_send.len();
     let mut done = 0usize;
     let mut refused_rows: Vec<RowError> = Vec::new();
     let row_of: HashMap<&str, &str> = rows
@@ -561,7 +533,8 @@ pub async fn run(
                 .timeout_global(Some(Duration::from_secs(120)))
                 .build()
                 .into();
-            for chunk in alerts.chunks(BATCH) {
+            for chunk in to_send.chunks(BATCH) {
+                let chunk = alerts_of(chunk);
                 let bodies: Vec<Value> = chunk.iter().map(|(_, a)| a.clone()).collect();
                 let (url, token, agent2) = (url.clone(), token.clone(), agent.clone());
                 let answers =
@@ -631,10 +604,11 @@ pub async fn run(
             // playbooks and audit as for any alert, one commit per batch.
             let relay = crate::relay::Relay::new(store.clone(), library);
             let mut confirmed = Vec::new();
-            for chunk in alerts.chunks(BATCH) {
+            for chunk in to_send.chunks(BATCH) {
+                let chunk = alerts_of(chunk);
                 let mut parsed = Vec::with_capacity(chunk.len());
                 let mut students = Vec::with_capacity(chunk.len());
-                for (student, body) in chunk {
+                for (student, body) in &chunk {
                     let bytes = serde_json::to_vec(body).expect("alert encodes");
                     match crate::protocol::parse_alert(&bytes) {
                         Ok(a) => {
@@ -695,6 +669,101 @@ pub async fn run(
             .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
     }
     Ok((summary, plan))
+}
+
+/// Grades one new or changed row into the result to store.
+#[allow(clippy::too_many_arguments)] // the row's whole context; a struct would only rename it
+fn grade_row(
+    plan: &Plan,
+    scale: &Scale,
+    rules: &RuleSet,
+    row: &StudentRow,
+    row_hash: String,
+    revision: i64,
+    graded_at: &str,
+    histories: &HashMap<String, super::risk::History>,
+    empty: &super::risk::History,
+) -> StoredResult {
+    let mut r = StoredResult {
+        plan_id: plan.id.clone(),
+        student_id: row.student_id.clone(),
+        school: row.school.clone(),
+        grade: row.grade.clone(),
+        class: row.class.clone(),
+        answered_at: row.answered_at.to_rfc3339(),
+        row_hash,
+        revision,
+        valid: false,
+        invalid_reason: None,
+        scale_level: None,
+        level: None,
+        imminent: false,
+        route: None,
+        category: None,
+        class_zh: None,
+        class_en: None,
+        scale_rule: scale.id.clone(),
+        scale_rule_version: i64::from(scale.version),
+        risk_rule: None,
+        risk_rule_version: None,
+        points: None,
+        scores: "{}".into(),
+        contributions: None,
+        alert_id: None,
+        case_id: None,
+        graded_at: graded_at.to_string(),
+    };
+    match grade::grade(scale, &row.sheet) {
+        Outcome::Invalid(why) => r.invalid_reason = Some(why.code().into()),
+        Outcome::Graded(g) => {
+            let history = histories.get(&row.student_id).unwrap_or(empty);
+            let risk = rules
+                .risk
+                .grade(&g, history, row.answered_at.with_timezone(&Utc));
+            r.valid = true;
+            r.scale_level = Some(g.flag.as_str().into());
+            r.level = Some(risk.flag.as_str().into());
+            r.imminent = risk.imminent;
+            r.route = Some(
+                if g.route == Route::Crisis {
+                    "crisis"
+                } else {
+                    "followup"
+                }
+                .into(),
+            );
+            r.category = Some(g.category.as_str().into());
+            r.class_zh = Some(g.class_zh.clone());
+            r.class_en = Some(g.class_en.clone());
+            r.risk_rule = Some(rules.risk.id.clone());
+            r.risk_rule_version = Some(i64::from(risk.rule_version));
+            r.points = Some(risk.points);
+            let scores: serde_json::Map<String, Value> = scale
+                .scores
+                .iter()
+                .zip(&g.scores)
+                .filter_map(|(s, v)| v.map(|v| (s.id.clone(), json!((v * 100.0).round() / 100.0))))
+                .collect();
+            r.scores = Value::Object(scores).to_string();
+            r.contributions = serde_json::to_string(&risk.contributions).ok();
+            if risk.flag >= plan.threshold && risk.flag != Flag::None {
+                r.alert_id = Some(alert_id(&plan.id, &r.student_id, revision));
+            }
+        }
+    }
+    r
+}
+
+/// What a freshly graded result adds to the summary.
+fn tally_of(r: &StoredResult) -> sstore::Tally {
+    sstore::Tally {
+        valid: r.valid,
+        level: r.level.as_deref().and_then(Flag::parse),
+        imminent: r.imminent,
+        crisis: r.route.as_deref() == Some("crisis"),
+        alerting: r.alert_id.is_some(),
+        confirmed: r.case_id.is_some(),
+    }
 }
 
 fn refusal(row: &str, student: &str, e: &ErrorDetail) -> RowError {

@@ -12,7 +12,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use serde::Deserialize;
 
 use super::grade::Sheet;
-use super::read::Table;
+use super::read::{FileError, Table};
 use super::rules::Scale;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -452,15 +452,20 @@ pub fn parse_time(text: &str, offset: FixedOffset) -> Option<DateTime<FixedOffse
         .and_then(|n| offset.from_local_datetime(&n).single())
 }
 
+/// Maps and checks every data row, reading them from `table` as it goes
+/// (a CSV is parsed a record at a time, so the file's rows are never all
+/// held as text). Returns the good rows, the bad ones, and how many rows
+/// were read; fails only when the file itself turns out malformed.
 pub fn parse_rows(
-    table: &Table,
+    table: &mut Table,
     mapping: &Mapping,
     scale: &Scale,
     rules: &RowRules<'_>,
-) -> (Vec<StudentRow>, Vec<RowError>) {
-    let mut good = Vec::with_capacity(table.rows.len());
+) -> Result<(Vec<StudentRow>, Vec<RowError>, usize), FileError> {
+    let mut good = Vec::new();
     let mut errors = Vec::new();
-    let mut seen: HashMap<String, String> = HashMap::with_capacity(table.rows.len());
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut read = 0usize;
     let schools: std::collections::HashSet<&str> =
         rules.schools.iter().map(String::as_str).collect();
     let item_cols: Vec<usize> = if mapping.has_items {
@@ -471,7 +476,9 @@ pub fn parse_rows(
         Vec::new()
     };
     let header = |c: usize| mapping.headers.get(c).cloned().unwrap_or_default();
-    'rows: for row in &table.rows {
+    'rows: while let Some(row) = table.next_row() {
+        let row = &row?;
+        read += 1;
         let cell = |c: Option<usize>| {
             c.and_then(|c| row.cells.get(c))
                 .map(str::trim)
@@ -700,7 +707,7 @@ pub fn parse_rows(
             },
         });
     }
-    (good, errors)
+    Ok((good, errors, read))
 }
 
 fn answer_value(text: &str, scale: &Scale) -> Option<u8> {

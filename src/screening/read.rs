@@ -7,15 +7,58 @@ use std::path::Path;
 
 use calamine::{Data, Reader};
 
-/// A file as rows of cell text. `rows[i]` is file row `i + 2` (row 1 is
-/// the header), as a spreadsheet numbers them. XLSX files with several
-/// sheets are read sheet after sheet when their headers match the first.
-#[derive(Debug, Clone, Default)]
+/// A file's header and its rows of cell text, handed out one at a time by
+/// [`Table::next_row`]. A CSV is parsed record by record as rows are asked
+/// for: a district file of 200,000 rows is never held as 13 million cells.
+/// XLSX files (which calamine reads whole) with several sheets are read
+/// sheet after sheet when their headers match the first.
 pub struct Table {
     pub headers: Vec<String>,
-    pub rows: Vec<Row>,
     /// "UTF-8", "UTF-8 (BOM)", "GB18030", "XLSX".
     pub encoding: &'static str,
+    rows: Rows,
+}
+
+enum Rows {
+    Loaded(std::vec::IntoIter<Row>),
+    Csv {
+        reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
+        record: csv::StringRecord,
+        /// Records read so far, counting the header.
+        read: u64,
+    },
+}
+
+impl Table {
+    /// The next non-blank data row, or the error that makes the file
+    /// unreadable from here on.
+    pub fn next_row(&mut self) -> Option<Result<Row, FileError>> {
+        match &mut self.rows {
+            Rows::Loaded(rows) => rows.next().map(Ok),
+            Rows::Csv {
+                reader,
+                record,
+                read,
+            } => loop {
+                match reader.read_record(record) {
+                    Ok(false) => return None,
+                    Ok(true) => {
+                        *read += 1;
+                        if record.iter().all(|c| c.trim().is_empty()) {
+                            continue;
+                        }
+                        let mut cells = record.clone();
+                        cells.trim();
+                        return Some(Ok(Row {
+                            number: record.position().map_or(*read, |p| p.line()).to_string(),
+                            cells,
+                        }));
+                    }
+                    Err(e) => return Some(Err(csv_error(e))),
+                }
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +97,7 @@ pub fn read_file(path: &Path) -> Result<Table, FileError> {
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "csv" | "txt" => read_csv(&std::fs::read(path)?),
+        "csv" | "txt" => read_csv(std::fs::read(path)?),
         "xlsx" | "xlsm" => read_xlsx(path),
         other => Err(FileError::Unsupported(other.to_string())),
     }
@@ -80,12 +123,24 @@ pub fn decode(bytes: &[u8]) -> Result<(std::borrow::Cow<'_, str>, &'static str),
     Ok((text, "GB18030"))
 }
 
-pub fn read_csv(bytes: &[u8]) -> Result<Table, FileError> {
-    let (text, encoding) = decode(bytes)?;
+/// Opens a CSV export: decodes it (see [`decode`]) and reads its header;
+/// the rows are parsed later, one at a time.
+pub fn read_csv(bytes: Vec<u8>) -> Result<Table, FileError> {
+    // Keep one buffer: UTF-8 text is read in place after its BOM; only a
+    // GB18030 file is decoded into a second one (and the first dropped).
+    let (skip, decoded, encoding) = {
+        let (text, encoding) = decode(&bytes)?;
+        match text {
+            std::borrow::Cow::Borrowed(t) => (bytes.len() - t.len(), None, encoding),
+            std::borrow::Cow::Owned(t) => (0, Some(t.into_bytes()), encoding),
+        }
+    };
+    let mut data = std::io::Cursor::new(decoded.unwrap_or(bytes));
+    data.set_position(skip as u64);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader(data);
     let mut record = csv::StringRecord::new();
     let headers = match reader.read_record(&mut record) {
         Ok(true) => record
@@ -98,32 +153,14 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table, FileError> {
     if headers.iter().all(String::is_empty) {
         return Err(FileError::Empty);
     }
-    let mut rows = Vec::new();
-    let mut n = 1u64;
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                n += 1;
-                if record.iter().all(|c| c.trim().is_empty()) {
-                    continue;
-                }
-                rows.push(Row {
-                    number: record.position().map_or(n, |p| p.line()).to_string(),
-                    cells: {
-                        let mut r = record.clone();
-                        r.trim();
-                        r
-                    },
-                });
-            }
-            Err(e) => return Err(csv_error(e)),
-        }
-    }
     Ok(Table {
         headers,
-        rows,
         encoding,
+        rows: Rows::Csv {
+            reader,
+            record,
+            read: 1,
+        },
     })
 }
 
@@ -172,10 +209,8 @@ pub fn read_xlsx(path: &Path) -> Result<Table, FileError> {
     let mut book =
         calamine::open_workbook_auto(path).map_err(|e| FileError::Xlsx(e.to_string()))?;
     let names = book.sheet_names().clone();
-    let mut table = Table {
-        encoding: "XLSX",
-        ..Table::default()
-    };
+    let mut headers: Vec<String> = Vec::new();
+    let mut loaded: Vec<Row> = Vec::new();
     for (index, name) in names.iter().enumerate() {
         let range = book
             .worksheet_range(name)
@@ -186,9 +221,9 @@ pub fn read_xlsx(path: &Path) -> Result<Table, FileError> {
         if header.iter().all(String::is_empty) {
             continue;
         }
-        if table.headers.is_empty() {
-            table.headers = header;
-        } else if header != table.headers {
+        if headers.is_empty() {
+            headers = header;
+        } else if header != headers {
             // A notes or summary sheet: not part of the data.
             continue;
         }
@@ -204,14 +239,18 @@ pub fn read_xlsx(path: &Path) -> Result<Table, FileError> {
             } else {
                 format!("{name}!{line}")
             };
-            table.rows.push(Row {
+            loaded.push(Row {
                 number,
                 cells: csv::StringRecord::from(cells),
             });
         }
     }
-    if table.headers.is_empty() {
+    if headers.is_empty() {
         return Err(FileError::Empty);
     }
-    Ok(table)
+    Ok(Table {
+        headers,
+        encoding: "XLSX",
+        rows: Rows::Loaded(loaded.into_iter()),
+    })
 }

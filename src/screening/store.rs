@@ -220,6 +220,84 @@ pub async fn results_of_plan(
     Ok(out)
 }
 
+/// What a re-import needs of a stored result: enough to tell an unchanged
+/// row and to count it, without its scores, texts and contributions. A
+/// district plan holds 200,000 results; loading them whole cost a gigabyte.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    pub row_hash: String,
+    pub revision: i64,
+    pub tally: Tally,
+}
+
+/// What a result adds to an import's summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tally {
+    pub valid: bool,
+    pub level: Option<Flag>,
+    pub imminent: bool,
+    pub crisis: bool,
+    /// At or above the plan's threshold: it has an alert id.
+    pub alerting: bool,
+    /// The relay confirmed that alert (the case it joined is recorded).
+    pub confirmed: bool,
+}
+
+/// Every stored result of a plan as a [`Standing`], by student id, read as
+/// a stream so only the compact form is ever held.
+pub async fn standings_of_plan(
+    pool: &SqlitePool,
+    plan_id: &str,
+) -> Result<HashMap<String, Standing>, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    let mut out = HashMap::new();
+    let mut rows = sqlx::query(
+        "SELECT student_id, row_hash, revision, valid, level, imminent, route,
+                alert_id IS NOT NULL AS alerting, case_id IS NOT NULL AS confirmed
+         FROM screening_results WHERE plan_id = ?",
+    )
+    .bind(plan_id)
+    .fetch(pool);
+    while let Some(r) = rows.try_next().await? {
+        let level: Option<String> = r.try_get("level")?;
+        let route: Option<String> = r.try_get("route")?;
+        out.insert(
+            r.try_get("student_id")?,
+            Standing {
+                row_hash: r.try_get("row_hash")?,
+                revision: r.try_get("revision")?,
+                tally: Tally {
+                    valid: r.try_get::<i64, _>("valid")? != 0,
+                    level: level.as_deref().and_then(Flag::parse),
+                    imminent: r.try_get::<i64, _>("imminent")? != 0,
+                    crisis: route.as_deref() == Some("crisis"),
+                    alerting: r.try_get::<i64, _>("alerting")? != 0,
+                    confirmed: r.try_get::<i64, _>("confirmed")? != 0,
+                },
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A plan's results whose alert the relay has not confirmed yet (an
+/// interrupted import): these are sent again, so they are read whole.
+pub async fn unconfirmed_results(
+    pool: &SqlitePool,
+    plan_id: &str,
+) -> Result<Vec<StoredResult>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {RESULT_COLUMNS} FROM screening_results
+         WHERE plan_id = ? AND alert_id IS NOT NULL AND case_id IS NULL"
+    ))
+    .bind(plan_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(result_from_row)
+    .collect()
+}
+
 /// A student's results across every plan, oldest first.
 pub async fn results_of_student(
     pool: &SqlitePool,
