@@ -51,6 +51,9 @@ pub struct Relay {
     rates: std::sync::Mutex<limits::RateLimiter>,
     connections: std::sync::Mutex<limits::ConnectionCounter>,
     revoked: tokio::sync::watch::Sender<Arc<HashSet<i64>>>,
+    /// Credentials by token hash, so a request does not read the database
+    /// to authenticate (see [`auth::CredentialCache`]).
+    credentials: auth::CredentialCache,
     config: RelayConfig,
 }
 
@@ -109,6 +112,7 @@ impl Relay {
             )),
             connections: std::sync::Mutex::new(limits::ConnectionCounter::default()),
             revoked: tokio::sync::watch::Sender::new(Arc::new(HashSet::new())),
+            credentials: auth::CredentialCache::default(),
             config,
         })
     }
@@ -233,6 +237,11 @@ impl Relay {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .close(credential);
+    }
+
+    /// Whether `credential` was revoked, as of the last revocation poll.
+    pub fn is_revoked(&self, credential: i64) -> bool {
+        self.revoked.borrow().contains(&credential)
     }
 
     /// Revoked credential ids as last read from the store.
@@ -391,6 +400,7 @@ async fn watch_revocations(relay: Arc<Relay>) {
         every.tick().await;
         match relay.store.revoked_ids().await {
             Ok(ids) => {
+                relay.credentials.forget(&ids);
                 relay.revoked.send_if_modified(|current| {
                     if **current == ids {
                         false
