@@ -32,6 +32,9 @@ use crate::store::Store;
 /// Most alerts per batch request (the endpoint's limit).
 pub const BATCH: usize = 1000;
 
+/// Batches posted before the first answer is awaited.
+const BATCHES_IN_FLIGHT: usize = 3;
+
 /// Graded results stored per transaction while grading.
 const SAVE_SLICE: usize = 5000;
 
@@ -507,7 +510,7 @@ pub async fn run(
         )
         .collect();
     to_send.sort_by_key(|&(_, i)| i);
-    let alerts_of = |chunk: &[(&StoredResult, usize)]| -> Vec<(String, Value)> {
+    let alerts_of = |chunk: &[(&StoredResult, usize)]| -> (Vec<String>, Vec<Value>) {
         chunk
             .iter()
             .map(|&(r, i)| {
@@ -516,7 +519,7 @@ pub async fn run(
                     build_alert(&plan, scale, r, rows[i].name.as_deref()),
                 )
             })
-            .collect()
+            .unzip()
     };
     let total = to_send.len();
     let mut done = 0usize;
@@ -533,17 +536,31 @@ pub async fn run(
                 .timeout_global(Some(Duration::from_secs(120)))
                 .build()
                 .into();
-            for chunk in to_send.chunks(BATCH) {
-                let chunk = alerts_of(chunk);
-                let bodies: Vec<Value> = chunk.iter().map(|(_, a)| a.clone()).collect();
-                let (url, token, agent2) = (url.clone(), token.clone(), agent.clone());
-                let answers =
-                    tokio::task::spawn_blocking(move || post_batch(&agent2, &url, &token, &bodies))
-                        .await
-                        .map_err(|e| ImportError::Send(e.to_string()))?
-                        .map_err(ImportError::Send)?;
+            // Keep a few batches in flight: while the relay commits one, the
+            // next is encoded and on the wire, and batches that arrive
+            // together share the relay's group commit. Answers are taken in
+            // the order sent.
+            let mut chunks = to_send.chunks(BATCH);
+            let mut in_flight = std::collections::VecDeque::new();
+            loop {
+                while in_flight.len() < BATCHES_IN_FLIGHT {
+                    let Some(chunk) = chunks.next() else { break };
+                    let (students, bodies) = alerts_of(chunk);
+                    let (url, token, agent) = (url.clone(), token.clone(), agent.clone());
+                    let posted = tokio::task::spawn_blocking(move || {
+                        post_batch(&agent, &url, &token, &bodies)
+                    });
+                    in_flight.push_back((students, posted));
+                }
+                let Some((students, posted)) = in_flight.pop_front() else {
+                    break;
+                };
+                let answers = posted
+                    .await
+                    .map_err(|e| ImportError::Send(e.to_string()))?
+                    .map_err(ImportError::Send)?;
                 let mut confirmed = Vec::new();
-                for ((student, _), sent) in chunk.iter().zip(answers) {
+                for (student, sent) in students.iter().zip(answers) {
                     match sent {
                         Sent::Created(c) => {
                             summary.created += 1;
@@ -564,7 +581,7 @@ pub async fn run(
                     }
                 }
                 sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
-                done += chunk.len();
+                done += students.len();
                 if opts.progress {
                     eprintln!("已发送 / sent {done}/{total}");
                 }
@@ -605,10 +622,10 @@ pub async fn run(
             let relay = crate::relay::Relay::new(store.clone(), library);
             let mut confirmed = Vec::new();
             for chunk in to_send.chunks(BATCH) {
-                let chunk = alerts_of(chunk);
-                let mut parsed = Vec::with_capacity(chunk.len());
-                let mut students = Vec::with_capacity(chunk.len());
-                for (student, body) in &chunk {
+                let (chunk_students, bodies) = alerts_of(chunk);
+                let mut parsed = Vec::with_capacity(bodies.len());
+                let mut students = Vec::with_capacity(bodies.len());
+                for (student, body) in chunk_students.iter().zip(&bodies) {
                     let bytes = serde_json::to_vec(body).expect("alert encodes");
                     match crate::protocol::parse_alert(&bytes) {
                         Ok(a) => {
