@@ -26,9 +26,12 @@ pub async fn post_alert(
         return Err(ApiError::too_many(wait));
     }
     let bytes = json_body(&headers, body, MAX_ALERT_BODY_BYTES, "alert bodies").await?;
+    let read_at = std::time::Instant::now();
     let alert = parse_alert(&bytes).map_err(ApiError::invalid)?;
 
-    match relay.ingest(&alert, &credential).await? {
+    let outcome = relay.ingest(&alert, &credential).await?;
+    relay.metrics().alert_answered(read_at.elapsed());
+    match outcome {
         IngestOutcome::Created { seq, case_id, .. } => {
             tracing::info!(seq, %case_id, credential = %credential.name, "alert stored");
             reply(StatusCode::CREATED, seq, case_id, false)
@@ -56,6 +59,7 @@ pub async fn post_batch(
         return Err(ApiError::too_many(wait));
     }
     let bytes = json_body(&headers, body, MAX_BATCH_BODY_BYTES, "batch bodies").await?;
+    let read_at = std::time::Instant::now();
     let request: BatchRequest<'_> = serde_json::from_slice(&bytes).map_err(|e| {
         let code = if e.is_syntax() || e.is_eof() {
             "malformed_json"
@@ -113,6 +117,7 @@ pub async fn post_batch(
     } else {
         relay.ingest_batch(valid, &credential).await?
     };
+    relay.metrics().alert_answered(read_at.elapsed());
     let mut stored = stored.into_iter();
     let (mut created, mut duplicates, mut refused) = (0usize, 0usize, 0usize);
     let results: Vec<BatchResult> = results

@@ -7,6 +7,7 @@ pub mod delivery;
 mod error;
 mod ingest;
 pub mod limits;
+mod metrics;
 pub mod playbooks;
 mod stream;
 pub mod tls;
@@ -54,6 +55,8 @@ pub struct Relay {
     /// Credentials by token hash, so a request does not read the database
     /// to authenticate (see [`auth::CredentialCache`]).
     credentials: auth::CredentialCache,
+    /// What `/metrics` reports (counts and timings, never identities).
+    metrics: Arc<metrics::Metrics>,
     config: RelayConfig,
 }
 
@@ -94,11 +97,13 @@ impl Relay {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let library = Arc::new(library);
         let deadlines_changed = Arc::new(tokio::sync::Notify::new());
+        let metrics = Arc::new(metrics::Metrics::default());
         let writer = writer::Writer::start(
             store.clone(),
             library.clone(),
             live.clone(),
             deadlines_changed.clone(),
+            metrics.clone(),
         );
         Arc::new(Relay {
             store,
@@ -113,8 +118,13 @@ impl Relay {
             connections: std::sync::Mutex::new(limits::ConnectionCounter::default()),
             revoked: tokio::sync::watch::Sender::new(Arc::new(HashSet::new())),
             credentials: auth::CredentialCache::default(),
+            metrics,
             config,
         })
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     pub fn store(&self) -> &Store {
@@ -218,10 +228,15 @@ impl Relay {
 
     /// Counts a stream connection for `credential`, unless at its cap.
     pub fn open_connection(&self, credential: &Credential) -> bool {
-        self.connections
+        let opened = self
+            .connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .try_open(credential.id, self.max_connections(credential))
+            .try_open(credential.id, self.max_connections(credential));
+        if opened {
+            self.metrics.connection_opened();
+        }
+        opened
     }
 
     /// The credential's own connection cap, or the relay's default.
@@ -237,6 +252,7 @@ impl Relay {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .close(credential);
+        self.metrics.connection_closed();
     }
 
     /// Whether `credential` was revoked, as of the last revocation poll.
@@ -262,6 +278,7 @@ impl Relay {
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::scrape))
         .route("/v1/alerts", post(ingest::post_alert))
         .route("/v1/alerts/batch", post(ingest::post_batch))
         .route("/v1/stream", get(stream::open_stream))

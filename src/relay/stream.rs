@@ -202,7 +202,11 @@ impl Connection {
                         (LiveStep::Skip, _) => Ok(()),
                         (LiveStep::Send, Some(event)) => {
                             self.sent = event.seq;
-                            self.send_event(&mut tx, &event).await
+                            let sent = self.send_event(&mut tx, &event).await;
+                            if let Some(at) = event.published_at() {
+                                self.relay.metrics().delivered(at.elapsed());
+                            }
+                            sent
                         }
                         // Out of step (behind the live buffer, or a gap):
                         // the store has it all.

@@ -47,9 +47,17 @@ impl Writer {
         library: Arc<Library>,
         live: broadcast::Sender<StoredEvent>,
         deadlines_changed: Arc<tokio::sync::Notify>,
+        metrics: Arc<super::metrics::Metrics>,
     ) -> Writer {
         let (queue, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, library, live, requests, deadlines_changed));
+        tokio::spawn(run(
+            store,
+            library,
+            live,
+            requests,
+            deadlines_changed,
+            metrics,
+        ));
         Writer { queue }
     }
 
@@ -76,6 +84,7 @@ async fn run(
     live: broadcast::Sender<StoredEvent>,
     mut requests: mpsc::Receiver<Request>,
     deadlines_changed: Arc<tokio::sync::Notify>,
+    metrics: Arc<super::metrics::Metrics>,
 ) {
     let mut writes: Vec<Write> = Vec::with_capacity(GROUP_REQUESTS);
     let mut answers = Vec::with_capacity(GROUP_REQUESTS);
@@ -101,6 +110,7 @@ async fn run(
             .any(|w| matches!(w, Write::Ingest { .. } | Write::Command { .. }));
         let started = std::time::Instant::now();
         let applied = store.apply_group(&writes, Utc::now(), &library).await;
+        metrics.group_committed(started.elapsed());
         tracing::debug!(
             writes = writes.len(),
             alerts,
@@ -113,9 +123,10 @@ async fn run(
                 // then opens a stream finds its alert either in the store
                 // or on the live channel, never in between.
                 for outcome in &outcomes {
+                    metrics.count(outcome);
                     for event in outcome.events() {
                         // No receivers is fine: nobody is watching yet.
-                        let _ = live.send(event.clone());
+                        let _ = live.send(event.clone().published_now());
                     }
                 }
                 for (answer, outcome) in answers.drain(..).zip(outcomes) {

@@ -77,6 +77,10 @@ pub struct StoredEvent {
     /// that role that sends it and shared by all the others: fan-out to a
     /// thousand consoles redacts an alert at most once per role.
     per_role: Arc<[OnceLock<Arc<str>>; Role::ALL.len()]>,
+    /// When the writer published it live (after its commit); `None` for
+    /// events read back from the store. Timed to each console's socket
+    /// for the relay's delivery-latency metric.
+    published: Option<std::time::Instant>,
 }
 
 impl StoredEvent {
@@ -85,7 +89,19 @@ impl StoredEvent {
             seq,
             json,
             per_role: Arc::new(std::array::from_fn(|_| OnceLock::new())),
+            published: None,
         }
+    }
+
+    /// This event, stamped as published now.
+    pub fn published_now(mut self) -> StoredEvent {
+        self.published = Some(std::time::Instant::now());
+        self
+    }
+
+    /// When it was published live, if it was.
+    pub fn published_at(&self) -> Option<std::time::Instant> {
+        self.published
     }
 
     /// Whether this event carries student data that [`crate::privacy`]

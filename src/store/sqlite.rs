@@ -540,6 +540,22 @@ impl Store {
         next.as_deref().map(parse_ts).transpose()
     }
 
+    /// Steps escalated as overdue that are still open, on open real
+    /// cases: the overdue count an operator graphs (`/metrics`). Read from
+    /// the escalation rows and each step's record, not by evaluating
+    /// every checklist.
+    pub async fn overdue_steps(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM escalations e
+             JOIN cases c ON c.id = e.case_id
+             JOIN checklists k ON k.case_id = e.case_id AND k.playbook = e.playbook
+             WHERE c.status != 'closed' AND c.mode = 'actual'
+               AND json_extract(k.progress, '$.steps.\"' || e.step || '\".outcome') IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// The checklists on a case, as (playbook id, progress).
     pub async fn checklists(&self, case_id: &str) -> Result<Vec<(String, Progress)>, StoreError> {
         let rows = sqlx::query(
