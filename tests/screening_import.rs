@@ -754,3 +754,52 @@ fn an_import_cut_off_by_a_relay_restart_completes_on_rerun_without_duplicates() 
         "{again}"
     );
 }
+
+/// `rules explain`: a student's graded result, signal by signal, with the
+/// rule versions; the name never; an unknown student named as such.
+#[test]
+fn rules_explain_shows_each_signal_and_rule_version_and_no_name() {
+    let db = db_with_plan("p1");
+    let file = db.path.join("upi.csv");
+    write_utf8_bom(&file, 60);
+    ok(&[
+        "screening",
+        "import",
+        file.to_str().unwrap(),
+        "--plan",
+        "p1",
+        "--db",
+        &db.url,
+        "--quiet",
+    ]);
+    // Student 50 answered item 25 (想轻生): an item trigger, Class I.
+    let id = student_id(50);
+    let zh = ok(&["rules", "explain", &id, "--db", &db.url]);
+    assert!(zh.contains(&format!("学生 {id}")), "{zh}");
+    assert!(zh.contains("计划 p1"), "{zh}");
+    assert!(
+        zh.contains("量表 upi v1") && zh.contains("风险规则 risk v1"),
+        "{zh}"
+    );
+    assert!(
+        zh.contains("UPI 第25题（想轻生）"),
+        "the trigger is named: {zh}"
+    );
+    let en = ok(&["rules", "explain", &id, "--db", &db.url, "--lang", "en"]);
+    assert!(en.contains(&format!("student {id}")), "{en}");
+    assert!(
+        en.contains("scale upi v1") && en.contains("risk rule risk v1"),
+        "{en}"
+    );
+    for text in [&zh, &en] {
+        assert!(!text.contains("张同学"), "no name: {text}");
+    }
+    // A student with no result: exit 1, and the id is named.
+    let out = run(&["rules", "explain", "G-NOBODY", "--db", &db.url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("no screening results for student `G-NOBODY`"),
+        "{}",
+        text(&out)
+    );
+}
