@@ -1301,7 +1301,11 @@ impl App {
                 if v.state == StepState::Inactive {
                     continue;
                 }
-                if !self.all_roles && Some(v.step.role) != role {
+                // My steps include those my role may work beside their
+                // owner (`also`): at night the guard on the roof records
+                // "stay with the student".
+                let mine = role.is_some_and(|r| v.step.role == r || v.step.also.contains(&r));
+                if !self.all_roles && !mine {
                     continue;
                 }
                 rows.push(StepRow::new(case_id, pb, &v));

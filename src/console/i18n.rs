@@ -253,11 +253,31 @@ impl Strings {
 
     /// Playbook text follows the console's language.
     pub fn text<'t>(&self, text: &'t crate::playbook::Text) -> &'t str {
-        text.get(if self.is_zh() {
+        text.get(self.lang())
+    }
+
+    /// The console's language, for the playbook's own labels.
+    pub fn lang(&self) -> crate::playbook::Lang {
+        if self.is_zh() {
             crate::playbook::Lang::Zh
         } else {
             crate::playbook::Lang::En
-        })
+        }
+    }
+
+    /// The forbidden-practices notice in one line, for a small screen
+    /// (the full text is `playbook::forbidden_notice`).
+    pub fn harm_notice_short(&self) -> &'static str {
+        pick(
+            self.is_zh(),
+            "⚠ 不得：承诺书 · 强制休学或劝退 · 因自伤取消活动 · 未经同意向班级通报",
+            "⚠ Never: waivers · forced leave · pushing out · barring · telling the class",
+        )
+    }
+
+    /// Beside an emergency step that can be done at any moment.
+    pub fn any_time(&self) -> &'static str {
+        pick(self.is_zh(), "随时可做", "any time")
     }
 
     /// What a key does, for the help overlay.

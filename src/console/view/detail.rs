@@ -238,7 +238,99 @@ pub(super) fn draw_checklist(app: &App, c: &CaseView, frame: &mut Frame, area: R
         frame.render_widget(Paragraph::new(fit(s.no_steps, inner.width as usize)), inner);
         return;
     }
-    frame.render_widget(step_table(app, &rows, 0, inner), inner);
+    // Under the table: what the selected step's limit rests on (a default
+    // must never pass for a rule) or, for an emergency call, that it can be
+    // done at any moment and when; then the notice of forbidden practices
+    // when a playbook carries it. Only when there is room for the table.
+    let mut notes: Vec<Line> = Vec::new();
+    if inner.height >= 6
+        && let Some(line) = rows
+            .get(app.step_cursor)
+            .and_then(|row| step_basis(app, row))
+    {
+        notes.push(Line::styled(
+            fit(&line, inner.width as usize),
+            app.theme.finished,
+        ));
+    }
+    let harm_notice = c.checklists.iter().any(|p| {
+        app.playbooks
+            .get(&p.playbook)
+            .is_some_and(|pb| pb.harm_notice)
+    });
+    // The full notice when it fits in three lines beside a usable table,
+    // else its one-line short form: it is never cut mid-sentence.
+    let mut notice = String::new();
+    if harm_notice && inner.height >= 8 {
+        let full = format!("⚠{}", crate::playbook::forbidden_notice(s.lang()));
+        notice = if wrapped_height(&full, inner.width as usize) <= 3 && inner.height >= 12 {
+            full
+        } else {
+            fit(s.harm_notice_short(), inner.width as usize)
+        };
+    }
+    let notice_height = wrapped_height(&notice, inner.width as usize) as u16;
+    let [table, basis, notice_area] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(notes.len() as u16),
+        Constraint::Length(notice_height),
+    ])
+    .areas(inner);
+    frame.render_widget(step_table(app, &rows, 0, table), table);
+    frame.render_widget(Paragraph::new(notes), basis);
+    if notice_height > 0 {
+        frame.render_widget(
+            Paragraph::new(notice)
+                .style(app.theme.alarm)
+                .wrap(Wrap { trim: true }),
+            notice_area,
+        );
+    }
+}
+
+/// Lines `text` takes at `columns`, wrapped greedily at spaces as the
+/// paragraph does (a run wider than a line, like Chinese text, is broken
+/// anywhere). Empty text takes none.
+fn wrapped_height(text: &str, columns: usize) -> usize {
+    if text.is_empty() || columns == 0 {
+        return 0;
+    }
+    let mut lines = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let w = width(word);
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= columns {
+            used = need;
+        } else if w <= columns {
+            lines += 1;
+            used = w;
+        } else {
+            // Wider than a line: it starts on a fresh line and is broken
+            // anywhere.
+            lines += usize::from(used > 0) + (w - 1) / columns;
+            used = match w % columns {
+                0 => columns,
+                rest => rest,
+            };
+        }
+    }
+    lines
+}
+
+/// The selected step's footnote: "默认时限" or "时限依据：<source>", or for
+/// an anytime emergency step "随时可做 · 120 · <triggers>".
+fn step_basis(app: &App, row: &crate::console::app::StepRow) -> Option<String> {
+    let s = app.strings;
+    let pb = app.playbooks.get(&row.target.playbook)?;
+    let step = pb.step(&row.target.step)?;
+    if step.anytime {
+        let mut parts = vec![s.any_time().to_string()];
+        parts.extend(step.calls.clone());
+        parts.extend(step.triggers.iter().map(|t| t.label(s.lang()).to_string()));
+        return Some(parts.join(" · "));
+    }
+    pb.due_basis_label(step, s.lang())
 }
 
 pub(super) fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
@@ -258,4 +350,21 @@ pub(super) fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
         Span::raw(format!("  {}", s.tab_hint)),
     ];
     frame.render_widget(Paragraph::new(fitted(line, area.width as usize)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped_height;
+
+    #[test]
+    fn wrapped_height_counts_lines_as_the_paragraph_wraps_them() {
+        assert_eq!(wrapped_height("", 10), 0);
+        assert_eq!(wrapped_height("aa bb", 5), 1);
+        assert_eq!(wrapped_height("aa bb", 4), 2);
+        assert_eq!(wrapped_height("aa bbb cc", 6), 2);
+        // A run of 10 CJK characters (20 columns) at 8 columns: 3 lines.
+        assert_eq!(wrapped_height("一二三四五六七八九十", 8), 3);
+        // A short word, then a long run: the run starts on a new line.
+        assert_eq!(wrapped_height("⚠ 一二三四五六七八九十", 10), 3);
+    }
 }
