@@ -72,6 +72,12 @@ fn the_scenarios_are_all_there() {
         "missing_student",
         "abuse_disclosure",
         "acute_psychosis_agitation",
+        "guardian_refuses_care",
+        "dorm_night_university",
+        "eating_disorder_medical_risk",
+        "overdose_ingestion",
+        "contagion_cluster",
+        "anonymous_treehole_post",
     ];
     for id in shipped {
         book(&lib, id);
@@ -232,6 +238,12 @@ fn selection_covers_every_case_deterministically() {
                     "missing_student",
                     "abuse_disclosure",
                     "acute_psychosis_agitation",
+                    "guardian_refuses_care",
+                    "dorm_night_university",
+                    "eating_disorder_medical_risk",
+                    "overdose_ingestion",
+                    "contagion_cluster",
+                    "anonymous_treehole_post",
                 ] {
                     assert_ne!(pick(c, level, imminent), Some(by_hand));
                 }
