@@ -25,7 +25,7 @@ pub fn may_read_summary(role: Role, source: Source, category: Category) -> bool 
         Role::HeadTeacher => source != Source::Treehole,
         Role::Nurse => category == Category::SelfHarm,
         Role::Security => matches!(category, Category::ViolenceThreat | Category::Bullying),
-        Role::Reviewer | Role::Admin | Role::Producer => false,
+        Role::Reviewer | Role::Admin | Role::Producer | Role::District => false,
     }
 }
 

@@ -115,6 +115,9 @@ pub struct App {
     pub prompt: Option<Prompt>,
     /// Escalations addressed to my role not yet dismissed on this console.
     pub unseen_escalations: Vec<(String, EscalationView)>,
+    /// Incident reports by case id, as the stream last showed them (the
+    /// header counts down to the soonest open stage).
+    pub reports: std::collections::BTreeMap<String, crate::reporting::IncidentReport>,
     /// When an escalation last rang the bell or raised a notification. A
     /// storm (a screening day's first deadlines passing together) arrives
     /// as thousands of escalations within seconds: one bell and one
@@ -179,6 +182,7 @@ impl App {
             all_roles: false,
             prompt: None,
             unseen_escalations: Vec::new(),
+            reports: std::collections::BTreeMap::new(),
             last_escalation_alarm: None,
             next_command: 0,
             session_tag: format!("{:x}", fastrand::u64(..)),
@@ -571,6 +575,10 @@ impl App {
                     }
                 }
             }
+            EventBody::ReportOpened { report, .. } | EventBody::ReportUpdated { report, .. } => {
+                self.reports.insert(report.case_id.clone(), *report);
+            }
+            EventBody::ReportOverdue { .. } => {}
         }
         effects
     }

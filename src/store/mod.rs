@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-pub use sqlite::Store;
+pub use sqlite::{OpenCaseRow, ScreeningTally, Store};
 
 use crate::protocol::{ErrorDetail, Role};
 
@@ -93,6 +93,20 @@ impl StoredEvent {
     /// unescaped only by the encoder, never by alert content.
     pub fn carries_alert(&self) -> bool {
         self.json.contains(r#""type":"alert""#)
+    }
+
+    /// Whether `role` receives this event at all. The district follows
+    /// incident reports only: alerts, checklists and steps carry a school's
+    /// casework, which the district sees aggregated, never event by event.
+    /// Checked on the raw text: the event's own `type` is the first one in
+    /// it (only `seq` and `at` come before).
+    pub fn visible_to(&self, role: Role) -> bool {
+        if role != Role::District {
+            return true;
+        }
+        self.json
+            .split_once(r#""type":""#)
+            .is_some_and(|(_, rest)| rest.starts_with("report_"))
     }
 
     /// The text `role` receives: redacted once per role, then shared.
