@@ -10,6 +10,7 @@ pub mod drill;
 mod html;
 mod markdown;
 pub mod report;
+mod svg;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
