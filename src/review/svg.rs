@@ -115,7 +115,7 @@ pub fn stacked_bars(
             lx + 14.0,
             esc(name)
         );
-        lx += 110.0;
+        lx += 14.0 + 8.0 * crate::text::width(name) as f64 + 16.0;
     }
     close(&mut out, title);
     out
