@@ -408,6 +408,7 @@ impl App {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
             Screen::List | Screen::MySteps => self.stats.drills > 0,
+            Screen::Reports => self.reports.values().any(|r| r.drill),
         }
     }
 
@@ -882,6 +883,10 @@ impl App {
                 self.screen = Screen::MySteps;
                 self.step_cursor = 0;
             }
+            Cmd::Reports => {
+                self.screen = Screen::Reports;
+                self.step_cursor = 0;
+            }
             Cmd::OpenAlarm => {
                 if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {
                     return self.open_case(id);
@@ -891,6 +896,7 @@ impl App {
                 Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
+                Screen::Reports => self.on_reports_cmd(cmd),
             },
         }
         Vec::new()
@@ -1282,6 +1288,7 @@ impl App {
             Screen::Detail(id) => Some(id.clone()),
             Screen::List => self.selected_case_id().map(str::to_string),
             Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
+            Screen::Reports => None,
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),

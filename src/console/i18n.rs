@@ -307,6 +307,7 @@ impl Strings {
             ),
             Cmd::NextScale => pick(zh, "趋势图换下一个量表", "chart the next scale"),
             Cmd::OpenStepCase => pick(zh, "打开该步骤的案例", "open the step's case"),
+            Cmd::Reports => pick(zh, "事件信息报告", "incident reports"),
         }
     }
 

@@ -91,3 +91,136 @@ mod tests {
         assert_eq!(countdown(3 * 86_400 + 4 * 3600), "3d4h");
     }
 }
+
+/// One report as the reports screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    pub id: String,
+    pub drill: bool,
+    pub school: String,
+    pub rules: String,
+    /// Per stage: label, status word, and `late` / countdown.
+    pub stages: Vec<String>,
+    pub next_due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    /// The district's latest reason for a return still to be answered.
+    pub returned_reason: Option<String>,
+}
+
+fn status_word(status: StageStatus, lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => status.label_zh(),
+        Lang::En => status.as_str(),
+    }
+}
+
+impl App {
+    /// Reports, soonest open deadline first (fully accepted ones last).
+    /// Text from the record (school, reasons) is made inert here.
+    pub fn report_rows(&self) -> Vec<ReportRow> {
+        let mut rows: Vec<ReportRow> = self
+            .reports
+            .values()
+            .map(|r| {
+                let open = r
+                    .stages
+                    .iter()
+                    .filter(|s| matches!(s.status, StageStatus::Pending | StageStatus::Returned))
+                    .min_by_key(|s| s.due);
+                ReportRow {
+                    id: r.id.clone(),
+                    drill: r.drill,
+                    school: r
+                        .form
+                        .school
+                        .as_deref()
+                        .map(crate::text::inert)
+                        .unwrap_or_default(),
+                    rules: r.rules.join(","),
+                    stages: r
+                        .stages
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{} {}{}",
+                                stage_label(s.stage, self.lang),
+                                status_word(s.status, self.lang),
+                                if s.late { "!" } else { "" }
+                            )
+                        })
+                        .collect(),
+                    next_due: open.map(|s| s.due),
+                    overdue: open.is_some_and(|s| s.due < self.now),
+                    returned_reason: r
+                        .stages
+                        .iter()
+                        .filter(|s| s.status == StageStatus::Returned)
+                        .filter_map(|s| s.returns.last())
+                        .map(|ret| crate::text::inert(&ret.reason))
+                        .next(),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| match (a.next_due, b.next_due) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.id.cmp(&b.id),
+        });
+        rows
+    }
+
+    /// Keys on the reports screen: move, or go back to the list.
+    pub(crate) fn on_reports_cmd(&mut self, cmd: super::keymap::Cmd) {
+        use super::keymap::Cmd;
+        let last = self.reports.len().saturating_sub(1);
+        match cmd {
+            Cmd::Back => self.screen = super::nav::Screen::List,
+            Cmd::Down => self.step_cursor = self.step_cursor.saturating_add(1).min(last),
+            Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// The reports screen's words, in the console's language.
+    pub fn report_words(&self) -> ReportWords {
+        match self.lang {
+            Lang::Zh => ReportWords {
+                title: "事件信息报告",
+                empty: "暂无事件信息报告",
+                due: "时限",
+                report: "报告",
+                school: "学校",
+                rules: "事由",
+                stages: "首报 / 续报 / 终报",
+                returned: "退回原因",
+                drill: "演练",
+            },
+            Lang::En => ReportWords {
+                title: "Incident reports",
+                empty: "No incident reports",
+                due: "due",
+                report: "report",
+                school: "school",
+                rules: "rules",
+                stages: "first / follow-up / final",
+                returned: "returned because",
+                drill: "drill",
+            },
+        }
+    }
+}
+
+/// Words of the reports screen.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportWords {
+    pub title: &'static str,
+    pub empty: &'static str,
+    pub due: &'static str,
+    pub report: &'static str,
+    pub school: &'static str,
+    pub rules: &'static str,
+    pub stages: &'static str,
+    pub returned: &'static str,
+    pub drill: &'static str,
+}

@@ -27,7 +27,11 @@ fn open(out: &mut String, height: f64, label: &str) {
 }
 
 fn close(out: &mut String, caption: &str) {
-    let _ = writeln!(out, "</svg><figcaption>{}</figcaption></figure>", esc(caption));
+    let _ = writeln!(
+        out,
+        "</svg><figcaption>{}</figcaption></figure>",
+        esc(caption)
+    );
 }
 
 /// A "nice" axis maximum at or above `max` (1, 2 or 5 times a power of ten).

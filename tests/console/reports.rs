@@ -114,3 +114,64 @@ fn the_district_sees_how_many_stages_await_its_review() {
         "the district has no deadline of its own: {top}"
     );
 }
+
+#[test]
+fn the_reports_screen_lists_stages_and_a_returns_reason_in_both_languages() {
+    for (lang, tag, returned) in [
+        (Lang::Zh, "zh", "退回原因: 请补充送医时间"),
+        (Lang::En, "en", "returned because: 请补充送医时间"),
+    ] {
+        let mut app = sample_app_as(lang, "leader");
+        report_event(&mut app, 1001);
+        let mut report = app.reports["C000001"].clone();
+        let leader = crisisdesk::protocol::Actor {
+            name: "li".into(),
+            role: crisisdesk::protocol::Role::Leader,
+        };
+        let district = crisisdesk::protocol::Actor {
+            name: "bureau".into(),
+            role: crisisdesk::protocol::Role::District,
+        };
+        let first = crisisdesk::reporting::Stage::First;
+        report
+            .submit(
+                first,
+                &leader,
+                report.form.clone(),
+                at("2026-11-20T13:25:00Z"),
+            )
+            .unwrap();
+        report
+            .return_stage(
+                first,
+                &district,
+                "请补充送医时间\u{1b}[2J",
+                at("2026-11-20T13:28:00Z"),
+            )
+            .unwrap();
+        app.update(ev(json!({
+            "seq": 1002, "at": "2026-11-20T13:28:00Z", "type": "report_updated",
+            "case_id": "C000001",
+            "change": {"change": "returned", "stage": "first", "reason": "请补充送医时间"},
+            "report": report,
+        })));
+        crate::console_support::key(&mut app, crossterm::event::KeyCode::Char('R'));
+        for (w, h) in [(80, 24), (120, 40)] {
+            let screen = render(&app, w, h);
+            assert!(screen.contains("IR-C000001"), "{screen}");
+            assert!(screen.contains(returned), "{screen}");
+            assert!(
+                !screen.contains('\u{1b}'),
+                "a reason cannot drive the terminal"
+            );
+            insta::with_settings!({
+                snapshot_path => "../snapshots",
+                prepend_module_to_snapshot => false,
+            }, {
+                insta::assert_snapshot!(format!("console_reports_screen_{tag}_{w}x{h}"), screen);
+            });
+        }
+        crate::console_support::key(&mut app, crossterm::event::KeyCode::Esc);
+        assert_eq!(app.screen, crisisdesk::console::app::Screen::List);
+    }
+}
