@@ -631,3 +631,58 @@ async fn an_exported_report_is_a_docx_json_and_html_without_the_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no incident report `IR-C999999`"));
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_that_requires_the_name_shows_it_to_leader_and_district_only() {
+    let text = crisisdesk::reporting::rules::EMBEDDED.1.replacen(
+        "title.en = \"Missing student\"\nfirst_report = \"24h\"\nfirst_report_basis = \"default\"\nfollow_up = \"3d\"\nfollow_up_basis = \"default\"\nfinal_report = \"30d\"\nfinal_report_basis = \"default\"\nname_required = false",
+        "title.en = \"Missing student\"\nfirst_report = \"24h\"\nfirst_report_basis = \"default\"\nfollow_up = \"3d\"\nfollow_up_basis = \"default\"\nfinal_report = \"30d\"\nfinal_report_basis = \"default\"\nname_required = true",
+        1,
+    );
+    assert_ne!(text, crisisdesk::reporting::rules::EMBEDDED.1);
+    let relay = relay_with_rules(Rules::parse("test", &text).unwrap()).await;
+    let case_id = open_case(&relay, "S5").await;
+    let leader = relay.token("li-leader", Role::Leader).await;
+    let district = relay.token("bureau", Role::District).await;
+    let teacher = relay.token("chen-teacher", Role::HeadTeacher).await;
+    let mut lws = connect(relay.addr, Some(&leader), 0).await.unwrap();
+    drain(&mut lws).await;
+    let (r, _) = command(
+        &mut lws,
+        json!({"type": "command", "id": "o", "op": "open_report", "case_id": case_id, "rule": "missing_student"}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    // With the rule requiring the name, a narrative may carry it.
+    let (r, _) = command(
+        &mut lws,
+        json!({"type": "command", "id": "s", "op": "submit_report", "case_id": case_id,
+               "stage": "first", "narrative": "王小明 21:00 离校"}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let seen = until_quiet(&mut lws).await;
+    assert_eq!(seen[0]["report"]["form"]["student_name"], NAME, "{seen:?}");
+    for (token, shows) in [(&district, true), (&teacher, false)] {
+        let mut ws = connect(relay.addr, Some(token), 0).await.unwrap();
+        let events: Vec<Value> = until_quiet(&mut ws)
+            .await
+            .into_iter()
+            .filter(|e| e["type"].as_str().unwrap().starts_with("report_"))
+            .collect();
+        assert_eq!(events.len(), 2);
+        let has_name = events[1]["report"]["form"]["student_name"] == NAME;
+        assert_eq!(has_name, shows, "{events:?}");
+        if !shows {
+            assert_eq!(
+                events[1]["withheld"]["fields"][0],
+                "report.form.student_name"
+            );
+            assert!(
+                !events.iter().any(|e| e.to_string().contains("小明")),
+                "neither the name nor a narrative that may carry it: {events:?}"
+            );
+        }
+    }
+    relay.stop().await;
+}

@@ -109,14 +109,29 @@ impl StoredEvent {
             .is_some_and(|(_, rest)| rest.starts_with("report_"))
     }
 
+    /// Whether this is a report event that may carry a student's name (a
+    /// rule on the report requires it), which only some roles receive. The
+    /// key is written unescaped only by the encoder.
+    pub fn carries_report_name(&self) -> bool {
+        self.json.contains(r#""name_required":true"#)
+            && self
+                .json
+                .split_once(r#""type":""#)
+                .is_some_and(|(_, rest)| rest.starts_with("report_"))
+    }
+
     /// The text `role` receives: redacted once per role, then shared.
     pub fn for_role(&self, role: Role) -> Arc<str> {
-        if !self.carries_alert() {
+        let redact: fn(Role, &str) -> String = if self.carries_alert() {
+            crate::privacy::redact_event
+        } else if self.carries_report_name() {
+            crate::privacy::redact_report_event
+        } else {
             return self.json.clone();
-        }
+        };
         let slot = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
         self.per_role[slot]
-            .get_or_init(|| crate::privacy::redact_event(role, &self.json).into())
+            .get_or_init(|| redact(role, &self.json).into())
             .clone()
     }
 }
