@@ -198,7 +198,7 @@ enum TokenCommand {
         #[arg(long)]
         name: String,
         /// producer, counselor, head_teacher, leader, nurse, security,
-        /// reviewer or admin.
+        /// reviewer, admin or district.
         #[arg(long)]
         role: Role,
         /// This credential's own request rate per second (alert posts,
