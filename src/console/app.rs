@@ -579,7 +579,13 @@ impl App {
             EventBody::ReportOpened { report, .. } | EventBody::ReportUpdated { report, .. } => {
                 self.reports.insert(report.case_id.clone(), *report);
             }
-            EventBody::ReportOverdue { .. } => {}
+            // A report stage past its deadline rings for the leader like an
+            // escalation; the header already shows it as an alarm.
+            EventBody::ReportOverdue { to, .. } => {
+                if live && self.alert_prefs.bell && self.me.as_ref().is_some_and(|m| m.role == to) {
+                    effects.push(Effect::Bell);
+                }
+            }
         }
         effects
     }

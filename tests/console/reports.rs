@@ -175,3 +175,31 @@ fn the_reports_screen_lists_stages_and_a_returns_reason_in_both_languages() {
         assert_eq!(app.screen, crisisdesk::console::app::Screen::List);
     }
 }
+
+#[test]
+fn a_live_overdue_report_rings_for_the_leader_only() {
+    let overdue = |seq: i64| {
+        ev(json!({
+            "seq": seq, "at": "2026-11-20T14:21:00Z", "type": "report_overdue", "case_id": "C000001",
+            "report_id": "IR-C000001", "stage": "first", "due": "2026-11-20T14:20:00Z", "to": "leader",
+        }))
+    };
+    let mut leader = sample_app_as(Lang::Zh, "leader");
+    report_event(&mut leader, 1001);
+    let effects = leader.update(overdue(1002));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, crisisdesk::console::Effect::Bell)),
+        "{effects:?}"
+    );
+    let mut counselor = sample_app_as(Lang::Zh, "counselor");
+    report_event(&mut counselor, 1001);
+    let effects = counselor.update(overdue(1002));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, crisisdesk::console::Effect::Bell)),
+        "{effects:?}"
+    );
+}
