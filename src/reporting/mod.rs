@@ -622,6 +622,49 @@ mod tests {
         assert!(r.stage(Stage::First).unwrap().late);
     }
 
+    proptest::proptest! {
+        /// Any sequence of submits, accepts and returns by any role keeps
+        /// the lifecycle's promises: a refusal changes nothing, an accepted
+        /// stage stays accepted, late is never unset, submissions count the
+        /// accepted submits, and no stage is with the district before the
+        /// stage before it was sent.
+        #[test]
+        fn the_lifecycle_keeps_its_promises(
+            steps in proptest::collection::vec((0u8..3, 0usize..3, 0u8..3, 0i64..200, proptest::bool::ANY), 0..40)
+        ) {
+            let start = Utc::now();
+            let mut r = report(&["death"], start);
+            let mut submits = [0u32; 3];
+            let mut now = start;
+            for (action, stage_i, role_i, minutes, blank) in steps {
+                now += TimeDelta::minutes(minutes);
+                let stage = Stage::ALL[stage_i];
+                let who = actor([Role::Leader, Role::District, Role::Counselor][role_i as usize]);
+                let before = r.clone();
+                let result = match action {
+                    0 => r.submit(stage, &who, form(), now),
+                    1 => r.accept(stage, &who, now),
+                    _ => r.return_stage(stage, &who, if blank { " " } else { "补充" }, now),
+                };
+                match result {
+                    Err(_) => proptest::prop_assert_eq!(&r, &before),
+                    Ok(ReportChange::Submitted { .. }) => submits[stage_i] += 1,
+                    Ok(_) => {}
+                }
+                for (i, (old, new)) in before.stages.iter().zip(&r.stages).enumerate() {
+                    if old.status == StageStatus::Accepted {
+                        proptest::prop_assert_eq!(new.status, StageStatus::Accepted);
+                    }
+                    proptest::prop_assert!(!old.late || new.late);
+                    proptest::prop_assert_eq!(new.submissions, submits[i]);
+                    if new.status != StageStatus::Pending && i > 0 {
+                        proptest::prop_assert!(r.stages[i - 1].status != StageStatus::Pending);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn names_in_text_are_found_whole_or_given_name_alone() {
         assert!(mentions_name("王小明在教学楼", "王小明"));
