@@ -12,6 +12,7 @@
 //! - [`playbook`]: the pure model of role checklists.
 //! - [`drill`]: drill scenarios (应急演练), their checker and `drill run`.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
+//! - [`reporting`]: incident reports upward (事件信息报告) and their rules.
 //! - [`screening`]: screening plans, import, scale rules and risk grading.
 
 // No unwrap and no panic on any path of the relay or the console; tests
@@ -29,7 +30,9 @@ pub mod playbook;
 pub mod privacy;
 pub mod protocol;
 pub mod relay;
+pub mod reporting;
 pub mod review;
 pub mod screening;
+pub mod stats;
 pub mod store;
 pub mod text;

@@ -79,6 +79,10 @@ enum Command {
         /// network students or the public can reach).
         #[arg(long)]
         insecure: bool,
+        /// Incident reporting rules file (default: the built-in
+        /// reporting/rules.toml). The relay refuses to start if it is invalid.
+        #[arg(long)]
+        reporting_rules: Option<PathBuf>,
     },
     /// The tamper-evident audit trail.
     Audit {
@@ -166,6 +170,22 @@ enum Command {
         #[command(subcommand)]
         command: crisisdesk::screening::cli::RulesCommand,
     },
+    /// Incident reports upward (事件信息报告): check the rules, list, export.
+    Incident {
+        #[command(subcommand)]
+        command: crisisdesk::reporting::cli::IncidentCommand,
+    },
+    /// The district view (教育局/区心理中心): counts across schools, no
+    /// student identity.
+    District {
+        #[arg(long)]
+        db: String,
+        /// JSON instead of a text table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Statistics export for the bureau (XLSX or CSV, Chinese headers).
+    Stats(crisisdesk::stats::cli::StatsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,7 +198,7 @@ enum TokenCommand {
         #[arg(long)]
         name: String,
         /// producer, counselor, head_teacher, leader, nurse, security,
-        /// reviewer or admin.
+        /// reviewer, admin or district.
         #[arg(long)]
         role: Role,
         /// This credential's own request rate per second (alert posts,
@@ -356,6 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_cert,
             tls_key,
             insecure,
+            reporting_rules,
         } => {
             if rate_limit <= 0.0 || rate_burst < 1.0 || max_connections == 0 {
                 eprintln!(
@@ -374,6 +395,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             };
+            let reporting = match crisisdesk::reporting::cli::load_checked(
+                reporting_rules.as_deref(),
+                &library,
+            ) {
+                Ok(rules) => rules,
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    eprintln!("crisisdesk: the relay will not start with invalid reporting rules");
+                    return Ok(ExitCode::from(1));
+                }
+            };
             let tls = match (&tls_cert, &tls_key) {
                 (Some(cert), Some(key)) => Some(relay::tls::server_config(cert, key)?),
                 _ => None,
@@ -387,7 +421,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             runtime()?.block_on(async {
-                let store = Store::open(&db).await?;
+                let store = Store::open(&db).await?.with_reporting_rules(reporting);
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -614,6 +648,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crisisdesk::screening::cli::run_screening(command);
         }
         Command::Rules { command } => return crisisdesk::screening::cli::run_rules(command),
+        Command::Incident { command } => return crisisdesk::reporting::cli::run_incident(command),
+        Command::District { db, json } => {
+            return crisisdesk::reporting::cli::run_district(&db, json);
+        }
+        Command::Stats(args) => return crisisdesk::stats::cli::run(args),
     }
     Ok(ExitCode::SUCCESS)
 }

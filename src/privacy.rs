@@ -25,7 +25,7 @@ pub fn may_read_summary(role: Role, source: Source, category: Category) -> bool 
         Role::HeadTeacher => source != Source::Treehole,
         Role::Nurse => category == Category::SelfHarm,
         Role::Security => matches!(category, Category::ViolenceThreat | Category::Bullying),
-        Role::Reviewer | Role::Admin | Role::Producer => false,
+        Role::Reviewer | Role::Admin | Role::Producer | Role::District => false,
     }
 }
 
@@ -37,6 +37,49 @@ pub fn may_read_signals(role: Role) -> bool {
 /// Who may ask to reveal a student's identity on a case.
 pub fn may_reveal(role: Role) -> bool {
     role.can_act()
+}
+
+/// Who receives the student's name on an incident report whose rule
+/// requires it: the leader who files it and the district that receives
+/// it. Everyone else on the stream gets the report without it.
+pub fn may_read_report_name(role: Role) -> bool {
+    matches!(role, Role::Leader | Role::District)
+}
+
+/// Removes `student_name` from a report event's forms (the current one and
+/// each stage's submitted copy) for a role that may not read it, and the
+/// leader's narrative with it: on a report that may name the student, the
+/// narrative may too. Other events pass unchanged; unparseable input is
+/// withheld entirely.
+pub fn redact_report_event(role: Role, json: &str) -> String {
+    if may_read_report_name(role) {
+        return json.to_string();
+    }
+    let Ok(mut event) = serde_json::from_str::<Value>(json) else {
+        return String::new();
+    };
+    let Some(report) = event.get_mut("report") else {
+        return json.to_string();
+    };
+    let mut removed = false;
+    let mut strip = |form: Option<&mut serde_json::Map<String, Value>>| {
+        if let Some(form) = form {
+            removed |= form.remove("student_name").is_some();
+            removed |= form.remove("narrative").is_some();
+        }
+    };
+    strip(report.get_mut("form").and_then(Value::as_object_mut));
+    if let Some(stages) = report.get_mut("stages").and_then(Value::as_array_mut) {
+        for stage in stages {
+            strip(stage.get_mut("form").and_then(Value::as_object_mut));
+        }
+    }
+    if removed {
+        event[WITHHELD] = serde_json::json!({
+            "fields": ["report.form.student_name", "report.form.narrative"]
+        });
+    }
+    event.to_string()
 }
 
 /// The fields withheld from an alert event, named so a console can say
@@ -157,6 +200,32 @@ mod tests {
         );
         let counselor = redact_event(Role::Counselor, &event("screening", "self_harm"));
         assert!(counselor.contains("PHQ-9"));
+    }
+
+    #[test]
+    fn a_required_name_on_a_report_reaches_only_the_leader_and_the_district() {
+        let event = serde_json::json!({
+            "seq": 9, "at": "2026-11-20T13:00:00Z", "type": "report_updated", "case_id": "C000001",
+            "report": {"name_required": true, "form": {"student_name": "欧阳若曦", "school": "一中", "narrative": "若曦离校"},
+                       "stages": [{"stage": "first", "form": {"student_name": "欧阳若曦"}}, {"stage": "final"}]}
+        })
+        .to_string();
+        for role in Role::ALL {
+            let out = redact_report_event(role, &event);
+            assert_eq!(
+                out.contains("欧阳若曦"),
+                may_read_report_name(role),
+                "{role}"
+            );
+            assert_eq!(
+                out.contains("若曦离校"),
+                may_read_report_name(role),
+                "{role}"
+            );
+            assert!(out.contains("一中"), "{role}");
+        }
+        let nurse: Value = serde_json::from_str(&redact_report_event(Role::Nurse, &event)).unwrap();
+        assert_eq!(nurse["withheld"]["fields"][0], "report.form.student_name");
     }
 
     #[test]

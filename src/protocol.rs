@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::playbook::{Change, OverdueReason, Playbook, Progress, StepAction};
+use crate::reporting::{IncidentReport, ReportChange, Stage};
 
 /// Largest accepted `POST /v1/alerts` body.
 pub const MAX_ALERT_BODY_BYTES: usize = 64 * 1024;
@@ -152,10 +153,14 @@ pub enum Role {
     Security,
     Reviewer,
     Admin,
+    /// The education bureau or district mental-health centre (教育局 /
+    /// 区心理中心): receives incident reports and aggregates across
+    /// schools, never a student's identity.
+    District,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Producer,
         Role::Counselor,
         Role::HeadTeacher,
@@ -164,6 +169,7 @@ impl Role {
         Role::Security,
         Role::Reviewer,
         Role::Admin,
+        Role::District,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -176,6 +182,7 @@ impl Role {
             Role::Security => "security",
             Role::Reviewer => "reviewer",
             Role::Admin => "admin",
+            Role::District => "district",
         }
     }
 
@@ -194,6 +201,7 @@ impl Role {
                 | Role::Security
                 | Role::Reviewer
                 | Role::Admin
+                | Role::District
         )
     }
 
@@ -590,6 +598,33 @@ pub enum EventBody {
         case: CaseSnapshot,
         origin: Origin,
     },
+    /// An incident report (事件信息报告) was opened on a case: by the relay
+    /// when a reporting rule's sign was recorded (no origin), or by a
+    /// leader's `open_report`.
+    ReportOpened {
+        case_id: String,
+        report: Box<IncidentReport>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
+    /// A report changed: rules added, a stage submitted, accepted or
+    /// returned. Carries the report after the change.
+    ReportUpdated {
+        case_id: String,
+        change: ReportChange,
+        report: Box<IncidentReport>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
+    /// A report stage passed its deadline without a submission; addressed
+    /// to the school leader, like an overdue step.
+    ReportOverdue {
+        case_id: String,
+        report_id: String,
+        stage: Stage,
+        due: DateTime<Utc>,
+        to: Role,
+    },
 }
 
 impl EventBody {
@@ -600,7 +635,10 @@ impl EventBody {
             | EventBody::ChecklistAdded { case_id, .. }
             | EventBody::StepUpdated { case_id, .. }
             | EventBody::Escalation { case_id, .. }
-            | EventBody::CaseClosed { case_id, .. } => case_id,
+            | EventBody::CaseClosed { case_id, .. }
+            | EventBody::ReportOpened { case_id, .. }
+            | EventBody::ReportUpdated { case_id, .. }
+            | EventBody::ReportOverdue { case_id, .. } => case_id,
         }
     }
 
@@ -613,6 +651,9 @@ impl EventBody {
             EventBody::StepUpdated { .. } => "step_updated",
             EventBody::Escalation { .. } => "escalation",
             EventBody::CaseClosed { .. } => "case_closed",
+            EventBody::ReportOpened { .. } => "report_opened",
+            EventBody::ReportUpdated { .. } => "report_updated",
+            EventBody::ReportOverdue { .. } => "report_overdue",
         }
     }
 }
@@ -708,6 +749,27 @@ pub enum CommandOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         override_reason: Option<String>,
     },
+    /// A leader opens an incident report on a case under a reporting rule
+    /// the relay cannot see from the record (a death, a missing student,
+    /// several students involved).
+    OpenReport { case_id: String, rule: String },
+    /// The school leader submits a stage of the case's report.
+    SubmitReport {
+        case_id: String,
+        stage: Stage,
+        /// The leader's own account; refused if it carries the student's
+        /// name when no rule on the report requires it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        narrative: Option<String>,
+    },
+    /// The district accepts a submitted stage.
+    AcceptReport { case_id: String, stage: Stage },
+    /// The district returns (退回) a submitted stage, with a reason.
+    ReturnReport {
+        case_id: String,
+        stage: Stage,
+        reason: String,
+    },
 }
 
 impl CommandOp {
@@ -719,6 +781,10 @@ impl CommandOp {
             CommandOp::View { .. } => "view",
             CommandOp::Reveal { .. } => "reveal",
             CommandOp::Close { .. } => "close",
+            CommandOp::OpenReport { .. } => "open_report",
+            CommandOp::SubmitReport { .. } => "submit_report",
+            CommandOp::AcceptReport { .. } => "accept_report",
+            CommandOp::ReturnReport { .. } => "return_report",
         }
     }
 
@@ -728,6 +794,12 @@ impl CommandOp {
         match self {
             CommandOp::View { .. } => role.can_stream(),
             CommandOp::Reveal { .. } => crate::privacy::may_reveal(role),
+            // Let the store answer a school/district mix-up with its own
+            // code (`submit_forbidden`, `approval_forbidden`).
+            CommandOp::OpenReport { .. }
+            | CommandOp::SubmitReport { .. }
+            | CommandOp::AcceptReport { .. }
+            | CommandOp::ReturnReport { .. } => matches!(role, Role::Leader | Role::District),
             _ => role.can_act(),
         }
     }
@@ -785,6 +857,19 @@ impl CommandOp {
                 "text_chars": note.as_deref().map_or(0, chars)
                     + override_reason.as_deref().map_or(0, chars),
             }),
+            CommandOp::OpenReport { rule, .. } => serde_json::json!({"rule": rule}),
+            CommandOp::SubmitReport {
+                stage, narrative, ..
+            } => serde_json::json!({
+                "stage": stage.as_str(),
+                "text_chars": narrative.as_deref().map_or(0, chars),
+            }),
+            CommandOp::AcceptReport { stage, .. } => serde_json::json!({"stage": stage.as_str()}),
+            // The reason is the district's word on a school's report, not
+            // student data: keep it, like a reveal's reason.
+            CommandOp::ReturnReport { stage, reason, .. } => {
+                serde_json::json!({"stage": stage.as_str(), "reason": reason})
+            }
         }
     }
 
@@ -795,7 +880,11 @@ impl CommandOp {
             | CommandOp::AddPlaybook { case_id, .. }
             | CommandOp::View { case_id }
             | CommandOp::Reveal { case_id, .. }
-            | CommandOp::Close { case_id, .. } => case_id,
+            | CommandOp::Close { case_id, .. }
+            | CommandOp::OpenReport { case_id, .. }
+            | CommandOp::SubmitReport { case_id, .. }
+            | CommandOp::AcceptReport { case_id, .. }
+            | CommandOp::ReturnReport { case_id, .. } => case_id,
         }
     }
 }

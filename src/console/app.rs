@@ -115,6 +115,9 @@ pub struct App {
     pub prompt: Option<Prompt>,
     /// Escalations addressed to my role not yet dismissed on this console.
     pub unseen_escalations: Vec<(String, EscalationView)>,
+    /// Incident reports by case id, as the stream last showed them (the
+    /// header counts down to the soonest open stage).
+    pub reports: std::collections::BTreeMap<String, crate::reporting::IncidentReport>,
     /// When an escalation last rang the bell or raised a notification. A
     /// storm (a screening day's first deadlines passing together) arrives
     /// as thousands of escalations within seconds: one bell and one
@@ -179,6 +182,7 @@ impl App {
             all_roles: false,
             prompt: None,
             unseen_escalations: Vec::new(),
+            reports: std::collections::BTreeMap::new(),
             last_escalation_alarm: None,
             next_command: 0,
             session_tag: format!("{:x}", fastrand::u64(..)),
@@ -404,6 +408,7 @@ impl App {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
             Screen::List | Screen::MySteps => self.stats.drills > 0,
+            Screen::Reports => self.reports.values().any(|r| r.drill),
         }
     }
 
@@ -569,6 +574,16 @@ impl App {
                     {
                         effects.push(Effect::Notify(note));
                     }
+                }
+            }
+            EventBody::ReportOpened { report, .. } | EventBody::ReportUpdated { report, .. } => {
+                self.reports.insert(report.case_id.clone(), *report);
+            }
+            // A report stage past its deadline rings for the leader like an
+            // escalation; the header already shows it as an alarm.
+            EventBody::ReportOverdue { to, .. } => {
+                if live && self.alert_prefs.bell && self.me.as_ref().is_some_and(|m| m.role == to) {
+                    effects.push(Effect::Bell);
                 }
             }
         }
@@ -874,6 +889,10 @@ impl App {
                 self.screen = Screen::MySteps;
                 self.step_cursor = 0;
             }
+            Cmd::Reports => {
+                self.screen = Screen::Reports;
+                self.step_cursor = 0;
+            }
             Cmd::OpenAlarm => {
                 if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {
                     return self.open_case(id);
@@ -883,6 +902,7 @@ impl App {
                 Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
+                Screen::Reports => self.on_reports_cmd(cmd),
             },
         }
         Vec::new()
@@ -1274,6 +1294,7 @@ impl App {
             Screen::Detail(id) => Some(id.clone()),
             Screen::List => self.selected_case_id().map(str::to_string),
             Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
+            Screen::Reports => None,
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),

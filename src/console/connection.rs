@@ -209,6 +209,9 @@ impl Supervisor {
         }
         let silence = tokio::time::sleep(SILENCE_LIMIT);
         tokio::pin!(silence);
+        // The district is sent report events only, so its seqs have gaps
+        // by design (docs/protocol.md §9); everyone else's never do.
+        let mut sparse = false;
         loop {
             tokio::select! {
                 _ = &mut silence => {
@@ -238,7 +241,7 @@ impl Supervisor {
                     };
                     match &frame {
                         Frame::Event(ev, _) if ev.seq <= *last_seq => continue,
-                        Frame::Event(ev, _) if ev.seq != *last_seq + 1 && *last_seq > 0 => {
+                        Frame::Event(ev, _) if ev.seq != *last_seq + 1 && *last_seq > 0 && !sparse => {
                             // A gap should be impossible; resume from what we
                             // have rather than show a hole.
                             tracing::warn!(expected = *last_seq + 1, got = ev.seq, "gap in stream; resyncing");
@@ -262,7 +265,9 @@ impl Supervisor {
                                 continue;
                             }
                         }
-                        Frame::Session(_) => {}
+                        Frame::Session(session) => {
+                            sparse = session.credential.role == crate::protocol::Role::District;
+                        }
                     }
                     if self.actions.send(Action::Frame(Box::new(frame))).await.is_err() {
                         return Ended::Shutdown;

@@ -226,6 +226,7 @@ impl Strings {
             Role::Security => pick(zh, "保卫", "security"),
             Role::Reviewer => pick(zh, "督导", "reviewer"),
             Role::Admin => pick(zh, "管理员", "admin"),
+            Role::District => pick(zh, "教育局/区心理中心", "district"),
         }
     }
 
@@ -326,6 +327,7 @@ impl Strings {
             ),
             Cmd::NextScale => pick(zh, "趋势图换下一个量表", "chart the next scale"),
             Cmd::OpenStepCase => pick(zh, "打开该步骤的案例", "open the step's case"),
+            Cmd::Reports => pick(zh, "事件信息报告", "incident reports"),
         }
     }
 
@@ -339,6 +341,10 @@ impl Strings {
             CommandOp::View { .. } => pick(zh, "查看", "view"),
             CommandOp::Reveal { .. } => pick(zh, "显示身份", "reveal identity"),
             CommandOp::Close { .. } => pick(zh, "结案", "close"),
+            CommandOp::OpenReport { .. } => pick(zh, "开启事件报告", "open report"),
+            CommandOp::SubmitReport { .. } => pick(zh, "上报", "submit report"),
+            CommandOp::AcceptReport { .. } => pick(zh, "接收报告", "accept report"),
+            CommandOp::ReturnReport { .. } => pick(zh, "退回报告", "return report"),
         }
     }
 

@@ -34,6 +34,7 @@ pub mod list;
 pub mod nav;
 pub mod notify;
 pub mod outbox;
+pub mod reports;
 pub mod theme;
 pub mod tui;
 pub mod view;

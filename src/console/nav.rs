@@ -9,6 +9,8 @@ pub enum Screen {
     Detail(String),
     /// Every open step for my role across all cases, soonest due first.
     MySteps,
+    /// Incident reports (事件信息报告), soonest open deadline first.
+    Reports,
 }
 
 /// The lower part of the case screen.

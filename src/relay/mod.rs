@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod delivery;
+mod district;
 mod error;
 mod ingest;
 pub mod limits;
@@ -282,6 +283,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/v1/alerts", post(ingest::post_alert))
         .route("/v1/alerts/batch", post(ingest::post_batch))
         .route("/v1/stream", get(stream::open_stream))
+        .route("/v1/district", get(district::district_view))
+        .route("/v1/reports/{id}", get(district::report))
         .with_state(relay)
 }
 

@@ -261,6 +261,9 @@ impl Connection {
     where
         S: SinkExt<Message> + Unpin,
     {
+        if !event.visible_to(self.credential.role) {
+            return Ok(());
+        }
         send_text(tx, &event.for_role(self.credential.role)).await
     }
 

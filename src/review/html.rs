@@ -6,6 +6,11 @@ use std::fmt::Write;
 
 use chrono::FixedOffset;
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Utc};
+
+use super::svg;
 use super::{CaseReview, Lane, Verdict, local, render_markdown, span};
 
 /// Escapes text for HTML element content and attribute values.
@@ -29,13 +34,21 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:
 .alarm{font-weight:bold;color:#a00}.drill{background:#fd0;padding:.2em .6em;font-weight:bold}\
 .note{color:#555;font-style:italic}svg text{font-size:11px}";
 
+/// Print rules shared by the review and the period report: A4 pages with
+/// margins; tables wrap long text instead of running off the page; charts
+/// and table rows are not split across pages.
+pub const PRINT_STYLE: &str = "@page{size:A4;margin:15mm 12mm}\
+svg{max-width:100%;height:auto}figure.chart{margin:1em 0;max-width:100%}figcaption{font-size:10px;color:#555}\
+table{max-width:100%}td,th{overflow-wrap:anywhere}\
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}tr,figure,svg{break-inside:avoid}}";
+
 pub fn render_html(r: &CaseReview, offset: FixedOffset) -> String {
     let t = |at| local(at, offset);
     let mut out = String::new();
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>Case review {id}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+         <title>Case review {id}</title>\n<style>{STYLE}{PRINT_STYLE}</style>\n</head>\n<body>\n",
         id = esc(&r.case_id)
     );
     let _ = writeln!(out, "<h1>Case review 个案复盘 {}</h1>", esc(&r.case_id));
@@ -64,6 +77,7 @@ pub fn render_html(r: &CaseReview, offset: FixedOffset) -> String {
         })
     );
     out.push_str(&swimlanes(r, offset));
+    out.push_str(&step_times_chart(r));
 
     let _ = writeln!(
         out,
@@ -137,8 +151,8 @@ fn swimlanes(r: &CaseReview, offset: FixedOffset) -> String {
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        "<h2>Timeline 时间线</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"swimlane timeline\">",
-        left + width + 20.0
+        "<h2>Timeline 时间线</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {height}\" width=\"{w}\" height=\"{height}\" role=\"img\" aria-label=\"swimlane timeline\">",
+        w = left + width + 20.0
     );
     for (row, lane) in lanes.iter().enumerate() {
         let y = 10.0 + lane_h * row as f64;
@@ -211,4 +225,148 @@ fn swimlanes(r: &CaseReview, offset: FixedOffset) -> String {
     }
     svg.push_str("</table>\n");
     svg
+}
+
+/// How long each done step with a limit took from the case's opening, in
+/// minutes: the part within its limit and the part over it.
+fn step_times_chart(r: &CaseReview) -> String {
+    let rows: Vec<(String, Vec<usize>)> = r
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let (due, done) = (s.due?, s.done_at?);
+            let minutes =
+                |d: chrono::TimeDelta| usize::try_from(d.num_minutes().max(0)).unwrap_or(0);
+            let taken = minutes(done - r.opened_at);
+            let limit = minutes(due - r.opened_at);
+            Some((
+                s.title_zh.clone(),
+                vec![taken.min(limit), taken.saturating_sub(limit)],
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    svg::stacked_bars(
+        "步骤用时（分钟，自开案起）Minutes to each step",
+        &rows,
+        &["时限内 within limit", "超时 over limit"],
+        &["#1f5fa8", "#c00000"],
+    )
+}
+
+/// What the period report's charts are drawn from, gathered from the
+/// cases the report counts.
+#[derive(Debug, Clone, Default)]
+pub struct ChartData {
+    /// Per school: cases at general, key, high.
+    pub school_levels: BTreeMap<String, [usize; 3]>,
+    pub opened: Vec<DateTime<Utc>>,
+    pub time_to_ack_secs: Vec<i64>,
+}
+
+impl ChartData {
+    pub fn from_stories(stories: &[CaseReview]) -> ChartData {
+        let mut c = ChartData::default();
+        for s in stories {
+            let school = s
+                .student
+                .school
+                .as_deref()
+                .map_or_else(|| "(unknown)".to_string(), crate::text::inert);
+            let slot = match s.level {
+                crate::protocol::Level::General => 0,
+                crate::protocol::Level::Key => 1,
+                crate::protocol::Level::High => 2,
+            };
+            c.school_levels.entry(school).or_default()[slot] += 1;
+            c.opened.push(s.opened_at);
+            c.time_to_ack_secs.extend(s.time_to_ack_secs);
+        }
+        c
+    }
+
+    /// Cases per calendar month at `offset`, every month from the first
+    /// to the last shown (empty months as zero).
+    pub fn monthly(&self, offset: FixedOffset) -> Vec<(String, usize)> {
+        let months: Vec<(i32, u32)> = self
+            .opened
+            .iter()
+            .map(|t| {
+                let l = t.with_timezone(&offset);
+                (l.year(), l.month())
+            })
+            .collect();
+        let (Some(first), Some(last)) = (months.iter().min(), months.iter().max()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let (mut y, mut m) = *first;
+        while (y, m) <= *last {
+            let n = months.iter().filter(|k| **k == (y, m)).count();
+            out.push((format!("{y}-{m:02}"), n));
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
+        out
+    }
+}
+
+/// The period report's charts: level distribution per school, the monthly
+/// trend and the time-to-acknowledge histogram.
+pub fn period_charts(c: &ChartData, offset: FixedOffset) -> String {
+    if c.opened.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<(String, Vec<usize>)> = c
+        .school_levels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_vec()))
+        .collect();
+    let mut out = String::from("<h2>Charts 图表</h2>\n");
+    out.push_str(&svg::stacked_bars(
+        "各校个案级别分布 Cases by level per school",
+        &rows,
+        &["一般 general", "重点 key", "高危 high"],
+        &svg::LEVEL_COLOURS,
+    ));
+    out.push_str(&svg::columns(
+        "月度趋势 Cases opened per month",
+        &c.monthly(offset),
+        "#1f5fa8",
+    ));
+    if !c.time_to_ack_secs.is_empty() {
+        out.push_str(&svg::columns(
+            "确认用时分布 Time to acknowledge",
+            &svg::ack_histogram(&c.time_to_ack_secs),
+            "#6a51a3",
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod chart_tests {
+    use super::*;
+
+    #[test]
+    fn months_are_continuous_at_the_readers_offset() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let c = ChartData {
+            // 2026-01-31 20:00 UTC is already February in Beijing.
+            opened: vec![t("2026-01-31T20:00:00Z"), t("2026-04-02T00:00:00Z")],
+            ..ChartData::default()
+        };
+        let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+        let m = c.monthly(beijing);
+        assert_eq!(
+            m,
+            [
+                ("2026-02".to_string(), 1),
+                ("2026-03".to_string(), 0),
+                ("2026-04".to_string(), 1)
+            ]
+        );
+        assert_eq!(c.monthly(FixedOffset::east_opt(0).unwrap())[0].0, "2026-01");
+    }
 }

@@ -10,6 +10,7 @@ pub mod drill;
 mod html;
 mod markdown;
 pub mod report;
+mod svg;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
@@ -116,11 +117,12 @@ impl Lane {
             Lane::Role(Role::Reviewer) => "reviewer 督导",
             Lane::Role(Role::Admin) => "admin 管理员",
             Lane::Role(Role::Producer) => "producer 信息源",
+            Lane::Role(Role::District) => "district 教育局",
         }
     }
 
     /// Lanes in the order a chart shows them.
-    pub const ORDER: [Lane; 8] = [
+    pub const ORDER: [Lane; 9] = [
         Lane::Alerts,
         Lane::Role(Role::Counselor),
         Lane::Role(Role::HeadTeacher),
@@ -128,6 +130,7 @@ impl Lane {
         Lane::Role(Role::Nurse),
         Lane::Role(Role::Security),
         Lane::Role(Role::Reviewer),
+        Lane::Role(Role::District),
         Lane::Relay,
     ];
 }
@@ -436,6 +439,55 @@ pub async fn build_story(
                         }
                     ),
                     !overridden.is_empty(),
+                ));
+            }
+            EventBody::ReportOpened { report, origin, .. } => {
+                let (lane, who) = match origin {
+                    Some(o) => (Lane::Role(o.by.role), Some(inert(&o.by.name))),
+                    None => (Lane::Relay, None),
+                };
+                review.timeline.push(item(
+                    lane,
+                    who,
+                    format!(
+                        "incident report opened 事件报告: {}",
+                        report.rules.join(", ")
+                    ),
+                    false,
+                ));
+            }
+            EventBody::ReportUpdated { change, origin, .. } => {
+                let (lane, who) = match origin {
+                    Some(o) => (Lane::Role(o.by.role), Some(inert(&o.by.name))),
+                    None => (Lane::Relay, None),
+                };
+                let (what, alarm) = match change {
+                    crate::reporting::ReportChange::RulesAdded { rules } => {
+                        (format!("report rules added: {}", rules.join(", ")), false)
+                    }
+                    crate::reporting::ReportChange::Submitted { stage, late } => (
+                        format!(
+                            "report {} submitted 上报{}",
+                            stage.as_str(),
+                            if *late { " (late 逾期)" } else { "" }
+                        ),
+                        *late,
+                    ),
+                    crate::reporting::ReportChange::Accepted { stage } => {
+                        (format!("report {} accepted 已接收", stage.as_str()), false)
+                    }
+                    crate::reporting::ReportChange::Returned { stage, .. } => {
+                        (format!("report {} returned 退回", stage.as_str()), true)
+                    }
+                };
+                review.timeline.push(item(lane, who, what, alarm));
+            }
+            EventBody::ReportOverdue { stage, .. } => {
+                review.timeline.push(item(
+                    Lane::Relay,
+                    None,
+                    format!("report {} overdue 上报逾期 → leader", stage.as_str()),
+                    true,
                 ));
             }
         }

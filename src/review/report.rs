@@ -37,6 +37,9 @@ pub struct PeriodReport {
     pub follow_ups_open: usize,
     pub referrals: usize,
     pub escalations: usize,
+    /// What the HTML charts are drawn from (not part of the JSON).
+    #[serde(skip)]
+    pub charts: super::html::ChartData,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -94,6 +97,7 @@ pub fn summarise(
         follow_ups_open: 0,
         referrals: 0,
         escalations: 0,
+        charts: super::html::ChartData::from_stories(stories),
     };
     let mut tta = Vec::new();
     for s in stories {
@@ -222,14 +226,16 @@ fn markdown(r: &PeriodReport, offset: FixedOffset) -> String {
 fn html(r: &PeriodReport, offset: FixedOffset) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.25em .5em}}</style>\n\
+         <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.25em .5em}}{print}</style>\n\
          </head>\n<body>\n<h1>{t}</h1>\n<table>\n",
-        t = esc(&title(r, offset))
+        t = esc(&title(r, offset)),
+        print = super::html::PRINT_STYLE
     );
     for (k, v) in rows(r) {
         let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
     }
     out.push_str("</table>\n");
+    out.push_str(&super::html::period_charts(&r.charts, offset));
     for (name, map) in groups(r) {
         let _ = writeln!(out, "<h2>{}</h2>\n<table>", esc(name));
         for (k, v) in map {

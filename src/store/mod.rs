@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-pub use sqlite::Store;
+pub use sqlite::{OpenCaseRow, ScreeningTally, Store};
 
 use crate::protocol::{ErrorDetail, Role};
 
@@ -111,14 +111,43 @@ impl StoredEvent {
         self.json.contains(r#""type":"alert""#)
     }
 
+    /// Whether `role` receives this event at all. The district follows
+    /// incident reports only: alerts, checklists and steps carry a school's
+    /// casework, which the district sees aggregated, never event by event.
+    /// Checked on the raw text: the event's own `type` is the first one in
+    /// it (only `seq` and `at` come before).
+    pub fn visible_to(&self, role: Role) -> bool {
+        if role != Role::District {
+            return true;
+        }
+        self.json
+            .split_once(r#""type":""#)
+            .is_some_and(|(_, rest)| rest.starts_with("report_"))
+    }
+
+    /// Whether this is a report event that may carry a student's name (a
+    /// rule on the report requires it), which only some roles receive. The
+    /// key is written unescaped only by the encoder.
+    pub fn carries_report_name(&self) -> bool {
+        self.json.contains(r#""name_required":true"#)
+            && self
+                .json
+                .split_once(r#""type":""#)
+                .is_some_and(|(_, rest)| rest.starts_with("report_"))
+    }
+
     /// The text `role` receives: redacted once per role, then shared.
     pub fn for_role(&self, role: Role) -> Arc<str> {
-        if !self.carries_alert() {
+        let redact: fn(Role, &str) -> String = if self.carries_alert() {
+            crate::privacy::redact_event
+        } else if self.carries_report_name() {
+            crate::privacy::redact_report_event
+        } else {
             return self.json.clone();
-        }
+        };
         let slot = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
         self.per_role[slot]
-            .get_or_init(|| crate::privacy::redact_event(role, &self.json).into())
+            .get_or_init(|| redact(role, &self.json).into())
             .clone()
     }
 }

@@ -27,6 +27,9 @@ use crate::protocol::{
     CommandOp, ErrorDetail, Event, EventBody, Level, Origin, Role,
 };
 
+mod reports;
+pub use reports::{OpenCaseRow, ScreeningTally};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Handle to the database. Cheap to clone (the pool is shared).
@@ -37,6 +40,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The incident reporting rules commands and steps are judged by.
+    reporting: Arc<crate::reporting::Rules>,
 }
 
 type Tx<'a> = WriteTx<'a>;
@@ -133,7 +138,14 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        let reporting = crate::reporting::Rules::embedded().map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            StoreError::Corrupt(format!("built-in reporting rules: {}", lines.join("; ")))
+        })?;
+        Ok(Store {
+            pool,
+            reporting: Arc::new(reporting),
+        })
     }
 
     /// Opens a database that must already exist (tools that only read:
@@ -455,11 +467,20 @@ impl Store {
                     credential,
                     command,
                 } => outcomes.push(WriteOutcome::Command(
-                    command_in(&mut tx, &mut logs, credential, command, now, library).await?,
+                    command_in(
+                        &mut tx,
+                        &mut logs,
+                        credential,
+                        command,
+                        now,
+                        (library, &self.reporting),
+                    )
+                    .await?,
                 )),
                 Write::Escalate { now, limit } => {
-                    let (events, more) =
+                    let (mut events, more) =
                         escalate_in(&mut tx, &mut logs, *now, *limit, library).await?;
+                    events.extend(reports::escalate_reports_in(&mut tx, &mut logs, *now).await?);
                     outcomes.push(WriteOutcome::Escalated { events, more });
                 }
                 Write::Audit(entry) => {
@@ -537,7 +558,13 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
-        next.as_deref().map(parse_ts).transpose()
+        // Report stages go overdue like steps (see reports.rs).
+        let report: Option<String> = sqlx::query_scalar(reports::NEXT_REPORT_DUE)
+            .fetch_one(&self.pool)
+            .await?;
+        let next = next.as_deref().map(parse_ts).transpose()?;
+        let report = report.as_deref().map(parse_ts).transpose()?;
+        Ok(next.into_iter().chain(report).min())
     }
 
     /// Steps escalated as overdue that are still open, on open real
@@ -647,7 +674,7 @@ async fn command_in(
     credential: &Credential,
     command: &Command,
     now: DateTime<Utc>,
-    library: &Library,
+    (library, reporting): (&Library, &crate::reporting::Rules),
 ) -> Result<CommandOutcome, StoreError> {
     if let Some(row) = sqlx::query("SELECT result FROM commands WHERE credential_id = ? AND id = ?")
         .bind(credential.id)
@@ -679,6 +706,7 @@ async fn command_in(
         logs: &mut *logs,
         now,
         library,
+        reporting,
         origin,
     };
     let (applied, drill) = work.apply(&command.op).await?;
@@ -933,6 +961,7 @@ struct CommandTx<'t, 'c> {
     logs: &'t mut Logs,
     now: DateTime<Utc>,
     library: &'t Library,
+    reporting: &'t crate::reporting::Rules,
     origin: Origin,
 }
 
@@ -966,7 +995,17 @@ impl CommandTx<'_, '_> {
         let case = case_from_row(&row)?;
         let drill = case.alert_status != AlertStatus::Actual;
         // Looking at a closed case is allowed (and audited); changing it not.
-        if case.status == CaseStatus::Closed && !matches!(op, CommandOp::View { .. }) {
+        // Its incident report goes on: the final report often comes after.
+        if case.status == CaseStatus::Closed
+            && !matches!(
+                op,
+                CommandOp::View { .. }
+                    | CommandOp::OpenReport { .. }
+                    | CommandOp::SubmitReport { .. }
+                    | CommandOp::AcceptReport { .. }
+                    | CommandOp::ReturnReport { .. }
+            )
+        {
             return Ok((
                 refuse(
                     "case_closed",
@@ -975,6 +1014,7 @@ impl CommandTx<'_, '_> {
                 drill,
             ));
         }
+        let snapshot = case.clone();
         let applied = match op {
             CommandOp::View { .. } => Ok((Vec::new(), None)),
             CommandOp::Reveal { reason, .. } => self.reveal(&case, reason).await?,
@@ -995,6 +1035,27 @@ impl CommandTx<'_, '_> {
                 self.close(case, *outcome, note.as_deref(), override_reason.as_deref())
                     .await?
             }
+            CommandOp::OpenReport { rule, .. } => self.open_report(&case, rule).await?,
+            CommandOp::SubmitReport {
+                stage, narrative, ..
+            } => {
+                self.submit_report(&case, *stage, narrative.as_deref())
+                    .await?
+            }
+            CommandOp::AcceptReport { stage, .. } => {
+                self.review_report(&case, *stage, None).await?
+            }
+            CommandOp::ReturnReport { stage, reason, .. } => {
+                self.review_report(&case, *stage, Some(reason)).await?
+            }
+        };
+        // A recorded step may be the sign a reporting rule waits for.
+        let applied = match (applied, op) {
+            (Ok((mut events, data)), CommandOp::Step { .. }) => {
+                events.extend(self.report_after_step(&snapshot).await?);
+                Ok((events, data))
+            }
+            (applied, _) => applied,
         };
         Ok((applied, drill))
     }

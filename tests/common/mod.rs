@@ -36,9 +36,18 @@ impl TestRelay {
     }
 
     pub async fn start_with(config: relay::RelayConfig) -> TestRelay {
+        TestRelay::start_with_store(config, |store| store).await
+    }
+
+    /// Like [`TestRelay::start_with`], with the store adjusted first (e.g.
+    /// other reporting rules).
+    pub async fn start_with_store(
+        config: relay::RelayConfig,
+        adjust: impl FnOnce(Store) -> Store,
+    ) -> TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = format!("sqlite:{}", dir.path().join("relay.sqlite").display());
-        let store = Store::open(&db_url).await.expect("open store");
+        let store = adjust(Store::open(&db_url).await.expect("open store"));
         let library = relay::playbooks::load(None).expect("built-in playbooks load");
         let relay = Relay::with_config(store, library, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -11,4 +11,5 @@ mod alerts;
 mod e2e_filter_search;
 mod e2e_tmux;
 mod notify_dbus;
+mod reports;
 mod view;

@@ -46,6 +46,14 @@ pub(super) fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         Span::raw(format!("{} 0", s.my_overdue))
     });
+    // An incident report's deadline counts down beside the overdue steps.
+    if let Some(notice) = app.report_notice() {
+        counts.push(Span::raw(" · "));
+        counts.push(Span::styled(
+            notice.text,
+            if notice.overdue { t.alarm } else { t.warn },
+        ));
+    }
     let counts_width: usize = counts.iter().map(Span::width).sum();
     // The title gives way first: the numbers are what the header is for.
     let title = [s.app_title, "crisisdesk"]

@@ -14,6 +14,7 @@ mod help;
 mod history;
 mod list;
 mod prompt;
+mod reports;
 mod steps;
 mod widgets;
 
@@ -69,6 +70,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
             None => draw_list(app, frame, body),
         },
         Screen::MySteps => draw_my_steps(app, frame, body),
+        Screen::Reports => reports::draw_reports(app, frame, body),
     }
     if let Some(p) = &app.prompt {
         draw_prompt(app, p, frame, prompt);
