@@ -26,6 +26,7 @@ pub mod demo;
 pub mod diagnostic;
 pub mod drill;
 pub mod logging;
+pub mod period;
 pub mod playbook;
 pub mod privacy;
 pub mod protocol;

@@ -290,25 +290,6 @@ fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
         .map(|t| *t.offset())
 }
 
-/// A report boundary: a day (midnight at `offset`) or an RFC 3339 time.
-fn parse_boundary(
-    text: &str,
-    offset: chrono::FixedOffset,
-    flag: &str,
-) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|d| d.and_local_timezone(offset).single())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| {
-            anyhow::anyhow!("{flag}: expected YYYY-MM-DD or an RFC 3339 time, got `{text}`")
-        })
-}
-
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Check the whole chain (and checkpoints); exit 1 naming the first bad
@@ -603,8 +584,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let offset = common.offset()?;
             let (from, to) = (
-                parse_boundary(&from, offset, "--from")?,
-                parse_boundary(&to, offset, "--to")?,
+                crisisdesk::period::boundary(&from, offset, "--from")?,
+                crisisdesk::period::boundary(&to, offset, "--to")?,
             );
             if from >= to {
                 eprintln!("crisisdesk: --from must be before --to");

@@ -183,27 +183,11 @@ async fn a_recorded_120_call_opens_a_report_the_district_sees_without_the_name()
 }
 
 async fn get(relay: &TestRelay, path: &str, token: &str) -> (u16, Value) {
-    let url = relay.url(path);
-    let token = token.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut resp = agent
-            .get(&url)
-            .header("Authorization", &format!("Bearer {token}"))
-            .call()
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    })
-    .await
-    .unwrap()
+    let (status, text) = get_text(relay, path, token).await;
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,23 +13,7 @@ use serde_json::json;
 
 /// Scrapes `/metrics` as `token`; (status, body).
 async fn scrape(relay: &TestRelay, token: &str) -> (u16, String) {
-    let url = relay.url("/metrics");
-    let token = token.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut resp = agent
-            .get(&url)
-            .header("Authorization", &format!("Bearer {token}"))
-            .call()
-            .expect("scrape sent");
-        let status = resp.status().as_u16();
-        (status, resp.body_mut().read_to_string().unwrap_or_default())
-    })
-    .await
-    .unwrap()
+    get_text(relay, "/metrics", token).await
 }
 
 /// The value of the sample line that starts with `series ` (exactly).

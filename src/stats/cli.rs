@@ -42,29 +42,11 @@ fn after_help() -> String {
     )
 }
 
-fn boundary(
-    text: &str,
-    offset: chrono::FixedOffset,
-    flag: &str,
-) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|d| d.and_local_timezone(offset).single())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| {
-            anyhow::anyhow!("{flag}: expected YYYY-MM-DD or an RFC 3339 time, got `{text}`")
-        })
-}
-
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let offset = crate::reporting::cli::parse_offset(args.utc_offset.as_deref())?;
     let (from, to) = (
-        boundary(&args.from, offset, "--from")?,
-        boundary(&args.to, offset, "--to")?,
+        crate::period::boundary(&args.from, offset, "--from")?,
+        crate::period::boundary(&args.to, offset, "--to")?,
     );
     if from >= to {
         eprintln!("crisisdesk: --from must be before --to");

@@ -146,6 +146,27 @@ pub async fn post_raw(
     .expect("blocking request")
 }
 
+/// GETs `path` with a bearer token; (status, body text).
+pub async fn get_text(relay: &TestRelay, path: &str, token: &str) -> (u16, String) {
+    let url = relay.url(path);
+    let token = token.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .expect("request sent");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap_or_default())
+    })
+    .await
+    .expect("blocking request")
+}
+
 pub async fn post_alert(relay: &TestRelay, token: &str, alert: &Value) -> Reply {
     post_raw(
         relay.url("/v1/alerts"),
