@@ -915,13 +915,40 @@ pub enum ResultTag {
 /// The first frame on every stream connection (it has no `seq`): who the
 /// relay thinks you are, and the playbooks it runs, so a console can draw
 /// checklists without a copy of its own.
+///
+/// The relay sends `playbooks` empty and `playbook_frames` = N, then N
+/// [`PlaybookFrame`]s, before anything else: one frame of every playbook
+/// (a quarter of a megabyte with the shipped library) would leave a
+/// buffer that size behind in every connection, for as long as it lives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     #[serde(rename = "type")]
     pub kind: SessionTag,
     pub credential: Actor,
     pub latest_seq: i64,
+    #[serde(default)]
     pub playbooks: Vec<Playbook>,
+    /// How many `playbook` frames follow this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub playbook_frames: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One playbook the relay runs, sent right after the session frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookFrame {
+    #[serde(rename = "type")]
+    pub kind: PlaybookTag,
+    pub playbook: Playbook,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybookTag {
+    Playbook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

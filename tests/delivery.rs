@@ -157,7 +157,10 @@ async fn a_consumer_that_stops_reading_slows_nobody_and_memory_stays_bounded() {
 
     // Connected, greeted, then never read again.
     let mut stuck = connect(addr, Some(&stuck_token), 0).await.unwrap();
-    next_json(&mut stuck, Duration::from_secs(5)).await.unwrap();
+    let hello = next_json(&mut stuck, Duration::from_secs(5)).await.unwrap();
+    for _ in 0..hello["playbook_frames"].as_u64().unwrap_or(0) {
+        next_json(&mut stuck, Duration::from_secs(5)).await.unwrap();
+    }
     let mut live = connect(addr, Some(&live_token), 0).await.unwrap();
     until_quiet(&mut live).await;
     let before = rss_kib(relay.id());

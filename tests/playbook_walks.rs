@@ -50,8 +50,9 @@ impl Walk {
             let mut ws = connect(relay.addr, Some(&token), 0).await.unwrap();
             let hello = next_json(&mut ws, Duration::from_secs(5)).await.unwrap();
             assert_eq!(hello["type"], "session");
-            for pb in hello["playbooks"].as_array().unwrap() {
-                let pb: Playbook = serde_json::from_value(pb.clone()).unwrap();
+            for _ in 0..hello["playbook_frames"].as_u64().unwrap() {
+                let frame = next_json(&mut ws, Duration::from_secs(5)).await.unwrap();
+                let pb: Playbook = serde_json::from_value(frame["playbook"].clone()).unwrap();
                 playbooks.insert(pb.id.clone(), pb);
             }
             consoles.push((role, ws));

@@ -50,14 +50,26 @@ async fn the_session_frame_names_the_credential_and_carries_the_playbooks() {
     assert_eq!(hello["type"], "session");
     assert!(hello.get("seq").is_none(), "the greeting is not an event");
     assert_eq!(hello["credential"]["role"], "counselor");
-    let ids: Vec<&str> = hello["playbooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    assert!(ids.contains(&"imminent_suicide_risk"), "{ids:?}");
-    assert!(ids.len() >= 6);
+    // The playbooks follow, one frame each, before anything else: no
+    // frame is the whole library (it would leave a buffer that size in
+    // every connection).
+    assert_eq!(hello["playbooks"], json!([]));
+    let announced = hello["playbook_frames"].as_u64().unwrap() as usize;
+    let mut ids = Vec::new();
+    for _ in 0..announced {
+        let frame = next_json(&mut ws, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(frame["type"], "playbook", "{frame}");
+        assert!(
+            frame.to_string().len() < 64 * 1024,
+            "one playbook per frame"
+        );
+        ids.push(frame["playbook"]["id"].as_str().unwrap().to_string());
+    }
+    assert!(
+        ids.iter().any(|id| id == "imminent_suicide_risk"),
+        "{ids:?}"
+    );
+    assert_eq!(ids.len(), relay.relay.library().playbooks().len());
     relay.stop().await;
 }
 

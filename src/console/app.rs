@@ -222,6 +222,12 @@ impl App {
                         self.filter_stale = true;
                         self.stats_stale = true;
                     }
+                    // Folded into the session by the connection; a stray
+                    // one (a relay that sent more than it announced) joins
+                    // the library.
+                    Frame::Playbook(pb) => {
+                        self.playbooks.insert(pb.id.clone(), *pb);
+                    }
                     Frame::Event(event, route) => return self.apply_event(*event, route),
                     Frame::Result(result) => self.on_result(result, None),
                 }

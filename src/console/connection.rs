@@ -212,6 +212,8 @@ impl Supervisor {
         // The district is sent report events only, so its seqs have gaps
         // by design (docs/protocol.md §9); everyone else's never do.
         let mut sparse = false;
+        // A session frame waiting for the playbook frames it announced.
+        let mut greeting: Option<Box<crate::protocol::Session>> = None;
         loop {
             tokio::select! {
                 _ = &mut silence => {
@@ -238,6 +240,40 @@ impl Supervisor {
                             tracing::warn!(error = %err, "unreadable frame from relay; skipped");
                             continue;
                         }
+                    };
+                    // The session frame is followed by its playbooks, one
+                    // frame each: the app gets one whole session.
+                    let frame = match (frame, greeting.take()) {
+                        (Frame::Session(session), _) if session.playbook_frames > 0 => {
+                            greeting = Some(session);
+                            continue;
+                        }
+                        (Frame::Playbook(pb), Some(mut session)) => {
+                            session.playbooks.push(*pb);
+                            if session.playbooks.len() < session.playbook_frames {
+                                greeting = Some(session);
+                                continue;
+                            }
+                            Frame::Session(session)
+                        }
+                        (Frame::Playbook(_), None) => {
+                            tracing::warn!("playbook frame outside a greeting; skipped");
+                            continue;
+                        }
+                        (frame, Some(session)) => {
+                            // Fewer playbooks than announced: use what came.
+                            tracing::warn!(
+                                announced = session.playbook_frames,
+                                got = session.playbooks.len(),
+                                "greeting cut short"
+                            );
+                            sparse = session.credential.role == crate::protocol::Role::District;
+                            if self.actions.send(Action::Frame(Box::new(Frame::Session(session)))).await.is_err() {
+                                return Ended::Shutdown;
+                            }
+                            frame
+                        }
+                        (frame, None) => frame,
                     };
                     match &frame {
                         Frame::Event(ev, _) if ev.seq <= *last_seq => continue,
@@ -268,6 +304,7 @@ impl Supervisor {
                         Frame::Session(session) => {
                             sparse = session.credential.role == crate::protocol::Role::District;
                         }
+                        Frame::Playbook(_) => {}
                     }
                     if self.actions.send(Action::Frame(Box::new(frame))).await.is_err() {
                         return Ended::Shutdown;

@@ -29,6 +29,9 @@ pub enum Route {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     Session(Box<Session>),
+    /// One of the playbooks that follow the session frame; the connection
+    /// folds them into the session before the app sees it.
+    Playbook(Box<crate::playbook::Playbook>),
     /// An event; for an `alert` event, the alert's route.
     Event(Box<Event>, Route),
     Result(CommandResult),
@@ -73,6 +76,9 @@ pub fn decode_value(mut value: Value) -> Result<Frame, FrameError> {
         Some("session") => serde_json::from_value(value)
             .map(|s| Frame::Session(Box::new(s)))
             .map_err(shape("session")),
+        Some("playbook") => serde_json::from_value::<crate::protocol::PlaybookFrame>(value)
+            .map(|p| Frame::Playbook(Box::new(p.playbook)))
+            .map_err(shape("playbook")),
         Some("result") => serde_json::from_value(value)
             .map(Frame::Result)
             .map_err(shape("result")),

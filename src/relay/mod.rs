@@ -58,6 +58,8 @@ pub struct Relay {
     credentials: auth::CredentialCache,
     /// What `/metrics` reports (counts and timings, never identities).
     metrics: Arc<metrics::Metrics>,
+    /// The `playbook` frames every stream starts with, encoded once.
+    playbook_frames: Arc<[axum::extract::ws::Utf8Bytes]>,
     config: RelayConfig,
 }
 
@@ -99,6 +101,7 @@ impl Relay {
         let library = Arc::new(library);
         let deadlines_changed = Arc::new(tokio::sync::Notify::new());
         let metrics = Arc::new(metrics::Metrics::default());
+        let playbook_frames = encode_playbook_frames(&library);
         let writer = writer::Writer::start(
             store.clone(),
             library.clone(),
@@ -120,8 +123,14 @@ impl Relay {
             revoked: tokio::sync::watch::Sender::new(Arc::new(HashSet::new())),
             credentials: auth::CredentialCache::default(),
             metrics,
+            playbook_frames,
             config,
         })
+    }
+
+    /// The `playbook` frames that follow every session frame.
+    pub fn playbook_frames(&self) -> Arc<[axum::extract::ws::Utf8Bytes]> {
+        self.playbook_frames.clone()
     }
 
     pub fn metrics(&self) -> &metrics::Metrics {
@@ -276,6 +285,23 @@ impl Relay {
 }
 
 /// The HTTP routes of the contract.
+/// One `playbook` frame per playbook in force. A playbook that cannot be
+/// encoded is left out (it was parsed from TOML, so it always can be).
+fn encode_playbook_frames(library: &Library) -> Arc<[axum::extract::ws::Utf8Bytes]> {
+    library
+        .playbooks()
+        .iter()
+        .filter_map(|pb| {
+            serde_json::to_string(&crate::protocol::PlaybookFrame {
+                kind: crate::protocol::PlaybookTag::Playbook,
+                playbook: pb.clone(),
+            })
+            .ok()
+        })
+        .map(axum::extract::ws::Utf8Bytes::from)
+        .collect()
+}
+
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -276,6 +276,7 @@ impl Connection {
             tracing::error!(error = %err, "cannot read the latest seq");
             SendError::Store
         })?;
+        let frames = self.relay.playbook_frames();
         let session = Session {
             kind: SessionTag::Session,
             credential: Actor {
@@ -283,10 +284,20 @@ impl Connection {
                 role: self.credential.role,
             },
             latest_seq,
-            playbooks: self.relay.library().playbooks().to_vec(),
+            playbooks: Vec::new(),
+            playbook_frames: frames.len(),
         };
         let text = serde_json::to_string(&session).map_err(|_| SendError::Closed)?;
-        send_text(tx, &text).await
+        send_text(tx, &text).await?;
+        // Encoded once for the relay's life and shared: a clone is a
+        // reference count, and each frame is small enough that the
+        // connection's write buffer never grows past one playbook.
+        for frame in frames.iter() {
+            tx.send(Message::Text(frame.clone()))
+                .await
+                .map_err(|_| SendError::Closed)?;
+        }
+        Ok(())
     }
 
     /// Sends every stored event after `sent`, page by page.
