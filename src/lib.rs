@@ -13,6 +13,10 @@
 //! - [`drill`]: drill scenarios (应急演练), their checker and `drill run`.
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
 //! - [`screening`]: screening plans, import, scale rules and risk grading.
+//! - [`lifecycle`]: acute → monitoring → closed, re-open, level changes
+//!   with a second sign-off, pure.
+//! - [`followup`]: school calendars, follow-up schedules, check-ins and the
+//!   student's record (一生一档).
 
 // No unwrap and no panic on any path of the relay or the console; tests
 // may (see Cargo.toml [lints] for the rest).
@@ -24,6 +28,8 @@ pub mod console;
 pub mod demo;
 pub mod diagnostic;
 pub mod drill;
+pub mod followup;
+pub mod lifecycle;
 pub mod logging;
 pub mod playbook;
 pub mod privacy;

@@ -437,13 +437,16 @@ pub fn validate_alert(alert: &Alert) -> Result<(), ErrorDetail> {
 }
 
 /// Case status as the closed loop moves it: open (crisis under way) →
-/// acknowledged (someone has it) → closed with an outcome.
+/// acknowledged (someone has it: the acute phase) → monitoring (scheduled
+/// check-ins, see [`crate::lifecycle`]) → closed with an outcome; a closed
+/// case re-opens with a reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     Open,
     Acknowledged,
     Closed,
+    Monitoring,
 }
 
 impl CaseStatus {
@@ -452,6 +455,7 @@ impl CaseStatus {
             CaseStatus::Open => "open",
             CaseStatus::Acknowledged => "acknowledged",
             CaseStatus::Closed => "closed",
+            CaseStatus::Monitoring => "monitoring",
         }
     }
 
@@ -460,6 +464,7 @@ impl CaseStatus {
             "open" => Some(CaseStatus::Open),
             "acknowledged" => Some(CaseStatus::Acknowledged),
             "closed" => Some(CaseStatus::Closed),
+            "monitoring" => Some(CaseStatus::Monitoring),
             _ => None,
         }
     }
@@ -590,6 +595,17 @@ pub enum EventBody {
         case: CaseSnapshot,
         origin: Origin,
     },
+    /// A follow-up change: a level proposed or changed, monitoring begun,
+    /// a re-open, a check-in recorded or missed (see
+    /// [`crate::followup::CaseChange`]). `origin` is absent when the relay
+    /// raised it (a missed check-in).
+    CaseUpdated {
+        case_id: String,
+        change: crate::followup::CaseChange,
+        case: CaseSnapshot,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
 }
 
 impl EventBody {
@@ -600,7 +616,8 @@ impl EventBody {
             | EventBody::ChecklistAdded { case_id, .. }
             | EventBody::StepUpdated { case_id, .. }
             | EventBody::Escalation { case_id, .. }
-            | EventBody::CaseClosed { case_id, .. } => case_id,
+            | EventBody::CaseClosed { case_id, .. }
+            | EventBody::CaseUpdated { case_id, .. } => case_id,
         }
     }
 
@@ -613,6 +630,7 @@ impl EventBody {
             EventBody::StepUpdated { .. } => "step_updated",
             EventBody::Escalation { .. } => "escalation",
             EventBody::CaseClosed { .. } => "case_closed",
+            EventBody::CaseUpdated { .. } => "case_updated",
         }
     }
 }
@@ -631,15 +649,18 @@ pub enum CloseOutcome {
     NoRisk,
     /// Opened in error (wrong student, duplicate).
     Error,
+    /// The student finished school while followed up.
+    Graduated,
 }
 
 impl CloseOutcome {
-    pub const ALL: [CloseOutcome; 5] = [
+    pub const ALL: [CloseOutcome; 6] = [
         CloseOutcome::Stabilized,
         CloseOutcome::ReferredOut,
         CloseOutcome::Transferred,
         CloseOutcome::NoRisk,
         CloseOutcome::Error,
+        CloseOutcome::Graduated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -649,6 +670,7 @@ impl CloseOutcome {
             CloseOutcome::Transferred => "transferred",
             CloseOutcome::NoRisk => "no_risk",
             CloseOutcome::Error => "error",
+            CloseOutcome::Graduated => "graduated",
         }
     }
 }
@@ -708,6 +730,35 @@ pub enum CommandOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         override_reason: Option<String>,
     },
+    /// Ask for a new level, with a reason. A raise applies at once; a
+    /// lowering (or clearing `imminent`) waits for `confirm_level` by a
+    /// second role ([`crate::lifecycle`]).
+    ProposeLevel {
+        case_id: String,
+        level: Level,
+        #[serde(default)]
+        imminent: bool,
+        reason: String,
+    },
+    /// The second sign-off of the pending lowering.
+    ConfirmLevel { case_id: String },
+    /// Acute → monitoring: plans the follow-up check-ins for the case's
+    /// level on the student's school calendar.
+    Monitor { case_id: String },
+    /// Re-open a closed case, with a reason.
+    Reopen { case_id: String, reason: String },
+    /// Record scheduled check-in number `checkin`. A `concern` or
+    /// `escalate` outcome may carry a `raise` (new level, and a playbook to
+    /// attach) applied in the same command.
+    Checkin {
+        case_id: String,
+        checkin: u32,
+        outcome: crate::followup::CheckinOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raise: Option<crate::followup::Raise>,
+    },
 }
 
 impl CommandOp {
@@ -719,6 +770,11 @@ impl CommandOp {
             CommandOp::View { .. } => "view",
             CommandOp::Reveal { .. } => "reveal",
             CommandOp::Close { .. } => "close",
+            CommandOp::ProposeLevel { .. } => "propose_level",
+            CommandOp::ConfirmLevel { .. } => "confirm_level",
+            CommandOp::Monitor { .. } => "monitor",
+            CommandOp::Reopen { .. } => "reopen",
+            CommandOp::Checkin { .. } => "checkin",
         }
     }
 
@@ -785,6 +841,30 @@ impl CommandOp {
                 "text_chars": note.as_deref().map_or(0, chars)
                     + override_reason.as_deref().map_or(0, chars),
             }),
+            // Reasons and notes stay in the event; the audit counts them.
+            CommandOp::ProposeLevel {
+                level,
+                imminent,
+                reason,
+                ..
+            } => serde_json::json!({
+                "level": level.as_str(), "imminent": imminent, "text_chars": chars(reason),
+            }),
+            CommandOp::ConfirmLevel { .. } | CommandOp::Monitor { .. } => serde_json::json!({}),
+            CommandOp::Reopen { reason, .. } => serde_json::json!({"text_chars": chars(reason)}),
+            CommandOp::Checkin {
+                checkin,
+                outcome,
+                note,
+                raise,
+                ..
+            } => serde_json::json!({
+                "checkin": checkin,
+                "outcome": outcome.as_str(),
+                "text_chars": note.as_deref().map_or(0, chars),
+                "raise": raise.as_ref().map(|r| r.level.as_str()),
+                "playbook": raise.as_ref().and_then(|r| r.playbook.clone()),
+            }),
         }
     }
 
@@ -795,7 +875,12 @@ impl CommandOp {
             | CommandOp::AddPlaybook { case_id, .. }
             | CommandOp::View { case_id }
             | CommandOp::Reveal { case_id, .. }
-            | CommandOp::Close { case_id, .. } => case_id,
+            | CommandOp::Close { case_id, .. }
+            | CommandOp::ProposeLevel { case_id, .. }
+            | CommandOp::ConfirmLevel { case_id }
+            | CommandOp::Monitor { case_id }
+            | CommandOp::Reopen { case_id, .. }
+            | CommandOp::Checkin { case_id, .. } => case_id,
         }
     }
 }

@@ -489,6 +489,17 @@ impl App {
                     self.touch(slot);
                 }
             }
+            // Follow-up changes carry the case after them; the follow-ups
+            // view itself is not built yet (docs/followup.md).
+            EventBody::CaseUpdated { case, .. } => {
+                if let Some(slot) = self.cases.slot(&case.id) {
+                    if let Some(view) = self.cases.get_mut(&case.id) {
+                        view.case = case;
+                        view.outcome = None;
+                    }
+                    self.touch(slot);
+                }
+            }
             EventBody::CaseClosed { case, outcome, .. } => {
                 let id = case.id.clone();
                 if let Some(slot) = self.cases.slot(&case.id) {

@@ -212,6 +212,7 @@ impl Strings {
             CaseStatus::Open => pick(zh, "待确认", "Unacked"),
             CaseStatus::Acknowledged => pick(zh, "已确认", "Acked"),
             CaseStatus::Closed => pick(zh, "已结案", "Closed"),
+            CaseStatus::Monitoring => pick(zh, "跟踪中", "Monitoring"),
         }
     }
 
@@ -237,6 +238,7 @@ impl Strings {
             CloseOutcome::Transferred => pick(zh, "已转学", "transferred"),
             CloseOutcome::NoRisk => pick(zh, "评估无风险", "no risk found"),
             CloseOutcome::Error => pick(zh, "误报/重复", "opened in error"),
+            CloseOutcome::Graduated => pick(zh, "已毕业", "graduated"),
         }
     }
 
@@ -319,6 +321,11 @@ impl Strings {
             CommandOp::View { .. } => pick(zh, "查看", "view"),
             CommandOp::Reveal { .. } => pick(zh, "显示身份", "reveal identity"),
             CommandOp::Close { .. } => pick(zh, "结案", "close"),
+            CommandOp::ProposeLevel { .. } => pick(zh, "调整等级", "change level"),
+            CommandOp::ConfirmLevel { .. } => pick(zh, "确认降级", "confirm lowering"),
+            CommandOp::Monitor { .. } => pick(zh, "转入跟踪", "move to monitoring"),
+            CommandOp::Reopen { .. } => pick(zh, "重新开案", "re-open"),
+            CommandOp::Checkin { .. } => pick(zh, "回访记录", "check-in"),
         }
     }
 

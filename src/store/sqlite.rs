@@ -27,6 +27,10 @@ use crate::protocol::{
     CommandOp, ErrorDetail, Event, EventBody, Level, Origin, Role,
 };
 
+mod followup;
+
+pub use followup::StudentCase;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Handle to the database. Cheap to clone (the pool is shared).
@@ -458,9 +462,15 @@ impl Store {
                     command_in(&mut tx, &mut logs, credential, command, now, library).await?,
                 )),
                 Write::Escalate { now, limit } => {
-                    let (events, more) =
+                    let (mut events, more) =
                         escalate_in(&mut tx, &mut logs, *now, *limit, library).await?;
-                    outcomes.push(WriteOutcome::Escalated { events, more });
+                    let (missed, more_missed) =
+                        followup::escalate_checkins(&mut tx, &mut logs, *now, *limit).await?;
+                    events.extend(missed);
+                    outcomes.push(WriteOutcome::Escalated {
+                        events,
+                        more: more || more_missed,
+                    });
                 }
                 Write::Audit(entry) => {
                     logs.audit(now, entry);
@@ -529,15 +539,17 @@ impl Store {
         }
     }
 
-    /// The soonest moment a checklist of an open case may go overdue: the
-    /// escalation scanner sleeps until then.
+    /// The soonest moment a checklist of an open case may go overdue, or a
+    /// scheduled check-in falls due: the escalation scanner sleeps until then.
     pub async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<String> = sqlx::query_scalar(
             "SELECT MIN(next_due_at) FROM checklists WHERE next_due_at IS NOT NULL",
         )
         .fetch_one(&self.pool)
         .await?;
-        next.as_deref().map(parse_ts).transpose()
+        let step = next.as_deref().map(parse_ts).transpose()?;
+        let checkin = self.next_checkin_due().await?;
+        Ok(step.into_iter().chain(checkin).min())
     }
 
     /// The checklists on a case, as (playbook id, progress).
@@ -949,8 +961,11 @@ impl CommandTx<'_, '_> {
         };
         let case = case_from_row(&row)?;
         let drill = case.alert_status != AlertStatus::Actual;
-        // Looking at a closed case is allowed (and audited); changing it not.
-        if case.status == CaseStatus::Closed && !matches!(op, CommandOp::View { .. }) {
+        // Looking at a closed case is allowed (and audited), and so is
+        // re-opening it with a reason; changing it otherwise not.
+        if case.status == CaseStatus::Closed
+            && !matches!(op, CommandOp::View { .. } | CommandOp::Reopen { .. })
+        {
             return Ok((
                 refuse(
                     "case_closed",
@@ -977,6 +992,31 @@ impl CommandTx<'_, '_> {
                 ..
             } => {
                 self.close(case, *outcome, note.as_deref(), override_reason.as_deref())
+                    .await?
+            }
+            CommandOp::ProposeLevel {
+                level,
+                imminent,
+                reason,
+                ..
+            } => {
+                let to = crate::lifecycle::Grade {
+                    level: *level,
+                    imminent: *imminent,
+                };
+                self.propose_level(case, to, reason).await?
+            }
+            CommandOp::ConfirmLevel { .. } => self.confirm_level(case).await?,
+            CommandOp::Monitor { .. } => self.monitor(case).await?,
+            CommandOp::Reopen { reason, .. } => self.reopen(case, reason).await?,
+            CommandOp::Checkin {
+                checkin,
+                outcome,
+                note,
+                raise,
+                ..
+            } => {
+                self.checkin(case, *checkin, *outcome, note.as_deref(), raise.as_ref())
                     .await?
             }
         };
@@ -1224,6 +1264,14 @@ impl CommandTx<'_, '_> {
                 ));
             }
         };
+        let leader_override = role == Role::Leader && override_reason.is_some();
+        if let Some(refusal) = self
+            .last_review_refusal(&case, outcome, leader_override)
+            .await?
+        {
+            return Ok(Err(refusal));
+        }
+        self.end_checkins(&case.id).await?;
         case.status = CaseStatus::Closed;
         case.updated_at = self.now;
         sqlx::query(
@@ -1688,9 +1736,10 @@ async fn ingest_run(
     for id in &rows.joined {
         let (_, _, case) = &touched[id];
         sqlx::query(
-            "UPDATE cases SET level = ?, category = ?, imminent = ?, alert_count = ?, \
+            "UPDATE cases SET status = ?, level = ?, category = ?, imminent = ?, alert_count = ?, \
              updated_at = ? WHERE id = ?",
         )
+        .bind(case.status.as_str())
         .bind(case.level.as_str())
         .bind(case.category.as_str())
         .bind(case.imminent)

@@ -1,0 +1,1 @@
+//! `crisisdesk calendar`, `schedule` and `student` commands.
