@@ -166,6 +166,21 @@ enum Command {
         #[command(subcommand)]
         command: crisisdesk::screening::cli::RulesCommand,
     },
+    /// School calendars (校历): check them, load one into the database.
+    Calendar {
+        #[command(subcommand)]
+        command: crisisdesk::followup::cli::CalendarCommand,
+    },
+    /// Follow-up schedules (跟踪回访): check one.
+    Schedule {
+        #[command(subcommand)]
+        command: crisisdesk::followup::cli::ScheduleCommand,
+    },
+    /// The student's record (一生一档) across cases and screenings.
+    Student {
+        #[command(subcommand)]
+        command: crisisdesk::followup::cli::StudentCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -614,6 +629,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crisisdesk::screening::cli::run_screening(command);
         }
         Command::Rules { command } => return crisisdesk::screening::cli::run_rules(command),
+        Command::Calendar { command } => return crisisdesk::followup::cli::run_calendar(command),
+        Command::Schedule { command } => return crisisdesk::followup::cli::run_schedule(command),
+        Command::Student { command } => return crisisdesk::followup::cli::run_student(command),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -558,7 +558,7 @@ pub async fn build_story(
     Ok(review)
 }
 
-fn describe_effect(effect: &crate::playbook::Effect) -> String {
+pub(crate) fn describe_effect(effect: &crate::playbook::Effect) -> String {
     use crate::playbook::Effect;
     match effect {
         Effect::Completed => "done".into(),
