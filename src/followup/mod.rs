@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod effect;
 pub mod schedule;
 pub mod student;
 

@@ -267,14 +267,17 @@ impl CommandTx<'_, '_> {
         )
     }
 
-    /// Cancels the case's pending check-ins and plans new ones for its
-    /// current grade, counting from now.
+    /// Cancels the case's check-ins not yet due and plans new ones for its
+    /// current grade, counting from now. One already missed stays missed:
+    /// it is history, and the on-time rate counts it.
     async fn plan_checkins(&mut self, case: &CaseSnapshot) -> Result<(Vec<Checkin>, Option<String>), StoreError> {
         sqlx::query(
-            "UPDATE checkins SET cancelled_at = ? WHERE case_id = ? AND done_at IS NULL AND cancelled_at IS NULL",
+            "UPDATE checkins SET cancelled_at = ? WHERE case_id = ? AND done_at IS NULL AND cancelled_at IS NULL \
+             AND due_at > ?",
         )
         .bind(ts(self.now))
         .bind(&case.id)
+        .bind(ts(self.now))
         .execute(&mut **self.tx)
         .await?;
         let calendar = calendar_for(self.tx, case).await?;
@@ -616,11 +619,16 @@ impl CommandTx<'_, '_> {
             .map(|r| lifecycle_refusal(&r)))
     }
 
-    /// A closed case's pending check-ins are cancelled: nothing on it escalates.
+    /// A closed case's check-ins not yet due are cancelled; missed ones stay
+    /// missed. Nothing on a closed case escalates (the scanner skips it).
     pub(super) async fn end_checkins(&mut self, case_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE checkins SET cancelled_at = ? WHERE case_id = ? AND done_at IS NULL AND cancelled_at IS NULL")
+        sqlx::query(
+            "UPDATE checkins SET cancelled_at = ? WHERE case_id = ? AND done_at IS NULL AND cancelled_at IS NULL \
+             AND due_at > ?",
+        )
             .bind(ts(self.now))
             .bind(case_id)
+            .bind(ts(self.now))
             .execute(&mut **self.tx)
             .await?;
         Ok(())
@@ -641,7 +649,7 @@ pub(super) async fn escalate_checkins(
     let mut rows = sqlx::query(&format!(
         "SELECT c.*, {CHECKIN_COLUMNS} FROM checkins k JOIN cases c ON c.id = k.case_id \
          WHERE k.done_at IS NULL AND k.escalated_seq IS NULL AND k.cancelled_at IS NULL AND k.due_at <= ? \
-         ORDER BY k.due_at LIMIT ?"
+         AND c.status != 'closed' ORDER BY k.due_at LIMIT ?"
     ))
     .bind(ts(now))
     .bind(fetch)
@@ -653,14 +661,6 @@ pub(super) async fn escalate_checkins(
     for row in rows {
         let case = case_from_row(&row)?;
         let checkin = checkin_from_row(&row)?;
-        if case.status == CaseStatus::Closed {
-            sqlx::query("UPDATE checkins SET cancelled_at = ? WHERE id = ?")
-                .bind(ts(now))
-                .bind(&checkin.id)
-                .execute(&mut **tx)
-                .await?;
-            continue;
-        }
         let to = checkin.escalate_to;
         let owner = checkin.role;
         let id = checkin.id.clone();
@@ -706,10 +706,15 @@ pub struct StudentCase {
 impl Store {
     /// The soonest pending check-in's due time (for the escalation scanner).
     pub(super) async fn next_checkin_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // Walks the pending index in due order and stops at the first
+        // check-in of a case still open (missed ones of closed cases stay
+        // pending, as history, but never escalate).
         let next: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(due_at) FROM checkins WHERE done_at IS NULL AND escalated_seq IS NULL AND cancelled_at IS NULL",
+            "SELECT k.due_at FROM checkins k JOIN cases c ON c.id = k.case_id \
+             WHERE k.done_at IS NULL AND k.escalated_seq IS NULL AND k.cancelled_at IS NULL \
+             AND c.status != 'closed' ORDER BY k.due_at LIMIT 1",
         )
-        .fetch_one(self.pool())
+        .fetch_optional(self.pool())
         .await?;
         next.as_deref().map(parse_ts).transpose()
     }
