@@ -1221,15 +1221,6 @@ impl CommandTx<'_, '_> {
             }
         }
         let override_reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
-        // A high case that is "over" needs a last review first (or a
-        // leader's override, as for open required steps).
-        let leader_override = role == Role::Leader && override_reason.is_some();
-        if let Some(refusal) = self
-            .last_review_refusal(&case, outcome, leader_override)
-            .await?
-        {
-            return Ok(Err(refusal));
-        }
         let rows = sqlx::query("SELECT playbook, progress FROM checklists WHERE case_id = ?")
             .bind(&case.id)
             .fetch_all(&mut **self.tx)
@@ -1273,6 +1264,15 @@ impl CommandTx<'_, '_> {
                 ));
             }
         };
+        // After the checklist: a high case that is "over" needs a last
+        // review too (or a leader's override, as for open required steps).
+        let leader_override = role == Role::Leader && override_reason.is_some();
+        if let Some(refusal) = self
+            .last_review_refusal(&case, outcome, leader_override)
+            .await?
+        {
+            return Ok(Err(refusal));
+        }
         self.end_checkins(&case.id).await?;
         case.status = CaseStatus::Closed;
         case.updated_at = self.now;
