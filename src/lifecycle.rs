@@ -307,8 +307,9 @@ pub fn last_review_permit(
 ) -> Result<(), Refusal> {
     let high = case.level == Level::High || case.imminent;
     let over = matches!(outcome, CloseOutcome::Stabilized | CloseOutcome::NoRisk);
-    let recent = last_review
-        .is_some_and(|at| now.signed_duration_since(at) <= chrono::Duration::days(LAST_REVIEW_DAYS));
+    let recent = last_review.is_some_and(|at| {
+        now.signed_duration_since(at) <= chrono::Duration::days(LAST_REVIEW_DAYS)
+    });
     if !high || !over || recent || leader_override {
         return Ok(());
     }
@@ -358,23 +359,47 @@ mod tests {
     fn a_raise_applies_at_once_a_lowering_waits_for_another_role() {
         let mut c = case(Level::Key, false);
         let head = actor("李", Role::HeadTeacher);
-        let raised = propose(&mut c, &head, grade(Level::High, false), "夜间再次表达轻生", vec![], at(5)).unwrap();
+        let raised = propose(
+            &mut c,
+            &head,
+            grade(Level::High, false),
+            "夜间再次表达轻生",
+            vec![],
+            at(5),
+        )
+        .unwrap();
         assert!(matches!(raised, Proposed::Raised(ref ch) if ch.confirmed_by.is_none()));
         assert_eq!(c.level, Level::High);
 
         assert_eq!(
-            propose(&mut c, &head, grade(Level::Key, false), "好转", vec![], at(6)),
+            propose(
+                &mut c,
+                &head,
+                grade(Level::Key, false),
+                "好转",
+                vec![],
+                at(6)
+            ),
             Err(Refusal::Forbidden(Role::HeadTeacher)),
             "a head teacher cannot propose a lowering"
         );
         let wang = actor("王", Role::Counselor);
-        let Proposed::Pending(p) =
-            propose(&mut c, &wang, grade(Level::Key, false), "复评 PHQ-9 6 分", vec![], at(7)).unwrap()
-        else {
+        let Proposed::Pending(p) = propose(
+            &mut c,
+            &wang,
+            grade(Level::Key, false),
+            "复评 PHQ-9 6 分",
+            vec![],
+            at(7),
+        )
+        .unwrap() else {
             panic!("a lowering is only proposed")
         };
         assert_eq!(c.level, Level::High, "nothing lowered yet");
-        assert_eq!(confirm(&mut c, Some(&p), &wang, at(8)), Err(Refusal::OwnProposal));
+        assert_eq!(
+            confirm(&mut c, Some(&p), &wang, at(8)),
+            Err(Refusal::OwnProposal)
+        );
         let other_counselor = actor("赵", Role::Counselor);
         assert_eq!(
             confirm(&mut c, Some(&p), &other_counselor, at(8)),
@@ -383,7 +408,10 @@ mod tests {
         let boss = actor("张", Role::Leader);
         let change = confirm(&mut c, Some(&p), &boss, at(9)).unwrap();
         assert_eq!(change.confirmed_by, Some(boss));
-        assert_eq!((change.from.level, change.to.level), (Level::High, Level::Key));
+        assert_eq!(
+            (change.from.level, change.to.level),
+            (Level::High, Level::Key)
+        );
         assert_eq!(c.level, Level::Key);
     }
 
@@ -391,9 +419,14 @@ mod tests {
     fn a_proposal_made_stale_by_a_raise_is_refused() {
         let mut c = case(Level::High, false);
         let wang = actor("王", Role::Counselor);
-        let Ok(Proposed::Pending(p)) =
-            propose(&mut c, &wang, grade(Level::Key, false), "稳定", vec![], at(1))
-        else {
+        let Ok(Proposed::Pending(p)) = propose(
+            &mut c,
+            &wang,
+            grade(Level::Key, false),
+            "稳定",
+            vec![],
+            at(1),
+        ) else {
             panic!()
         };
         c.imminent = true;
@@ -409,15 +442,36 @@ mod tests {
         let mut c = case(Level::High, true);
         let wang = actor("王", Role::Counselor);
         assert_eq!(
-            propose(&mut c, &wang, grade(Level::High, false), "  ", vec![], at(1)),
+            propose(
+                &mut c,
+                &wang,
+                grade(Level::High, false),
+                "  ",
+                vec![],
+                at(1)
+            ),
             Err(Refusal::ReasonRequired)
         );
         assert!(matches!(
-            propose(&mut c, &wang, grade(Level::High, false), "已送医", vec![], at(1)),
+            propose(
+                &mut c,
+                &wang,
+                grade(Level::High, false),
+                "已送医",
+                vec![],
+                at(1)
+            ),
             Ok(Proposed::Pending(_))
         ));
         assert!(matches!(
-            propose(&mut c, &wang, grade(Level::High, true), "同级", vec![], at(1)),
+            propose(
+                &mut c,
+                &wang,
+                grade(Level::High, true),
+                "同级",
+                vec![],
+                at(1)
+            ),
             Err(Refusal::NoChange(_))
         ));
     }
@@ -426,16 +480,34 @@ mod tests {
     fn monitoring_needs_an_owner_and_reopening_a_reason() {
         let mut c = case(Level::High, false);
         c.status = CaseStatus::Open;
-        assert_eq!(monitor(&mut c, Role::Counselor, at(1)), Err(Refusal::NotAcknowledged));
+        assert_eq!(
+            monitor(&mut c, Role::Counselor, at(1)),
+            Err(Refusal::NotAcknowledged)
+        );
         c.status = CaseStatus::Acknowledged;
-        assert_eq!(monitor(&mut c, Role::HeadTeacher, at(1)), Err(Refusal::Forbidden(Role::HeadTeacher)));
+        assert_eq!(
+            monitor(&mut c, Role::HeadTeacher, at(1)),
+            Err(Refusal::Forbidden(Role::HeadTeacher))
+        );
         monitor(&mut c, Role::Counselor, at(1)).unwrap();
         assert_eq!(c.status, CaseStatus::Monitoring);
-        assert_eq!(monitor(&mut c, Role::Leader, at(2)), Err(Refusal::AlreadyMonitoring));
-        assert_eq!(reopen(&mut c, Role::Leader, "复发", at(3)), Err(Refusal::NotClosed));
+        assert_eq!(
+            monitor(&mut c, Role::Leader, at(2)),
+            Err(Refusal::AlreadyMonitoring)
+        );
+        assert_eq!(
+            reopen(&mut c, Role::Leader, "复发", at(3)),
+            Err(Refusal::NotClosed)
+        );
         c.status = CaseStatus::Closed;
-        assert_eq!(reopen(&mut c, Role::Leader, "", at(3)), Err(Refusal::ReasonRequired));
-        assert_eq!(reopen(&mut c, Role::Leader, " 复学后再次自伤 ", at(3)).as_deref(), Ok("复学后再次自伤"));
+        assert_eq!(
+            reopen(&mut c, Role::Leader, "", at(3)),
+            Err(Refusal::ReasonRequired)
+        );
+        assert_eq!(
+            reopen(&mut c, Role::Leader, " 复学后再次自伤 ", at(3)).as_deref(),
+            Ok("复学后再次自伤")
+        );
         assert_eq!(c.status, CaseStatus::Acknowledged);
     }
 
@@ -444,7 +516,8 @@ mod tests {
         let c = case(Level::High, false);
         let now = at(60 * 24 * 30);
         assert_eq!(
-            last_review_permit(&c, CloseOutcome::Stabilized, None, false, now).map_err(|e| e.code()),
+            last_review_permit(&c, CloseOutcome::Stabilized, None, false, now)
+                .map_err(|e| e.code()),
             Err("last_review_required")
         );
         let old = now - chrono::Duration::days(LAST_REVIEW_DAYS + 1);
@@ -453,15 +526,33 @@ mod tests {
         assert!(last_review_permit(&c, CloseOutcome::Stabilized, Some(recent), false, now).is_ok());
         assert!(last_review_permit(&c, CloseOutcome::ReferredOut, None, false, now).is_ok());
         assert!(last_review_permit(&c, CloseOutcome::Stabilized, None, true, now).is_ok());
-        assert!(last_review_permit(&case(Level::Key, false), CloseOutcome::NoRisk, None, false, now).is_ok());
+        assert!(
+            last_review_permit(
+                &case(Level::Key, false),
+                CloseOutcome::NoRisk,
+                None,
+                false,
+                now
+            )
+            .is_ok()
+        );
     }
 
     /// One thing that can happen to a case in the property below.
     #[derive(Debug, Clone)]
     enum Op {
-        Propose { who: usize, level: Level, imminent: bool },
-        Confirm { who: usize },
-        Alert { level: Level, imminent: bool },
+        Propose {
+            who: usize,
+            level: Level,
+            imminent: bool,
+        },
+        Confirm {
+            who: usize,
+        },
+        Alert {
+            level: Level,
+            imminent: bool,
+        },
     }
 
     const PEOPLE: [(&str, Role); 5] = [
@@ -478,8 +569,13 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..PEOPLE.len(), level(), any::<bool>())
-                .prop_map(|(who, level, imminent)| Op::Propose { who, level, imminent }),
+            (0..PEOPLE.len(), level(), any::<bool>()).prop_map(|(who, level, imminent)| {
+                Op::Propose {
+                    who,
+                    level,
+                    imminent,
+                }
+            }),
             (0..PEOPLE.len()).prop_map(|who| Op::Confirm { who }),
             (level(), any::<bool>()).prop_map(|(level, imminent)| Op::Alert { level, imminent }),
         ]

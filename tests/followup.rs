@@ -77,8 +77,16 @@ async fn monitoring_plans_check_ins_on_the_school_calendar_and_records_them() {
     let (res, _) = run(&mut c, "m0", json!({"op": "monitor", "case_id": case_id})).await;
     assert_eq!(res["error"]["code"], "not_acknowledged", "{res}");
     let (res, _) = run(&mut h, "h0", json!({"op": "monitor", "case_id": case_id})).await;
-    assert_eq!(res["error"]["code"], "forbidden", "a head teacher does not decide the phase");
-    run(&mut c, "a1", json!({"op": "acknowledge", "case_id": case_id})).await;
+    assert_eq!(
+        res["error"]["code"], "forbidden",
+        "a head teacher does not decide the phase"
+    );
+    run(
+        &mut c,
+        "a1",
+        json!({"op": "acknowledge", "case_id": case_id}),
+    )
+    .await;
     let (res, seen) = run(&mut c, "m1", json!({"op": "monitor", "case_id": case_id})).await;
     assert_eq!(res["ok"], true, "{res}");
     let monitoring = updates(&seen, "monitoring");
@@ -88,11 +96,17 @@ async fn monitoring_plans_check_ins_on_the_school_calendar_and_records_them() {
     assert_eq!(ev["change"]["calendar"], "第一中学");
     assert_eq!(ev["origin"]["by"]["name"], "wang");
     let planned = ev["change"]["planned"].as_array().unwrap();
-    assert!(planned.len() >= 9, "daily, weekly, then monthly: {planned:?}");
+    assert!(
+        planned.len() >= 9,
+        "daily, weekly, then monthly: {planned:?}"
+    );
     assert_eq!(planned[0]["role"], "head_teacher");
     assert_eq!(planned[0]["id"], format!("{case_id}/1"));
     assert!(time(&planned[0]["due_at"]) > Utc::now());
-    assert!(planned.iter().any(|p| p["role"] == "counselor"), "the weekly reviews");
+    assert!(
+        planned.iter().any(|p| p["role"] == "counselor"),
+        "the weekly reviews"
+    );
     // The head teacher's console sees the same event.
     let seen_by_head = until_quiet(&mut h).await;
     assert_eq!(updates(&seen_by_head, "monitoring").len(), 1);
@@ -143,7 +157,11 @@ async fn monitoring_plans_check_ins_on_the_school_calendar_and_records_them() {
         .find(|e| e.detail.contains("\"op\":\"checkin\"") && e.kind == "command_accepted")
         .expect("the check-in is audited");
     assert!(!entry.detail.contains("早读"), "{}", entry.detail);
-    assert!(entry.detail.contains("\"text_chars\":15"), "{}", entry.detail);
+    assert!(
+        entry.detail.contains("\"text_chars\":15"),
+        "{}",
+        entry.detail
+    );
 
     relay.stop().await;
 }
@@ -164,10 +182,19 @@ async fn closing_a_high_case_as_stabilized_needs_a_last_review() {
     let mut h = connect(relay.addr, Some(&li), 0).await.unwrap();
     drain(&mut c).await;
     drain(&mut h).await;
-    run(&mut c, "a1", json!({"op": "acknowledge", "case_id": case_id})).await;
+    run(
+        &mut c,
+        "a1",
+        json!({"op": "acknowledge", "case_id": case_id}),
+    )
+    .await;
     let (_, seen) = run(&mut c, "m1", json!({"op": "monitor", "case_id": case_id})).await;
-    let planned = updates(&seen, "monitoring")[0]["change"]["planned"].as_array().unwrap().clone();
-    let close = |id: &str| json!({"op": "close", "case_id": case_id, "outcome": "stabilized", "note": id});
+    let planned = updates(&seen, "monitoring")[0]["change"]["planned"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let close =
+        |id: &str| json!({"op": "close", "case_id": case_id, "outcome": "stabilized", "note": id});
 
     let (res, _) = run(&mut c, "close1", close("close1")).await;
     assert_eq!(res["error"]["code"], "last_review_required", "{res}");
@@ -180,7 +207,9 @@ async fn closing_a_high_case_as_stabilized_needs_a_last_review() {
     .await;
     let (res, _) = run(&mut c, "close2", close("close2")).await;
     assert_eq!(res["error"]["code"], "last_review_required", "{res}");
-    let review = planned.iter().find(|p| p["role"] == "counselor").unwrap()["num"].as_u64().unwrap();
+    let review = planned.iter().find(|p| p["role"] == "counselor").unwrap()["num"]
+        .as_u64()
+        .unwrap();
     let (res, _) = run(
         &mut c,
         "c-review",
@@ -194,7 +223,11 @@ async fn closing_a_high_case_as_stabilized_needs_a_last_review() {
     // What was not yet due is cancelled; the record keeps the two done.
     let left = relay.relay.store().checkins(&case_id).await.unwrap();
     assert_eq!(left.iter().filter(|k| k.done_at.is_some()).count(), 2);
-    assert!(left.iter().all(|k| k.done_at.is_some() || k.due_at <= Utc::now()), "{left:?}");
+    assert!(
+        left.iter()
+            .all(|k| k.done_at.is_some() || k.due_at <= Utc::now()),
+        "{left:?}"
+    );
     relay.stop().await;
 }
 
@@ -213,7 +246,12 @@ async fn a_lowering_needs_a_second_role_and_a_lower_alert_never_lowers() {
     for ws in [&mut c, &mut c2, &mut l, &mut h] {
         drain(ws).await;
     }
-    run(&mut c, "a", json!({"op": "acknowledge", "case_id": case_id})).await;
+    run(
+        &mut c,
+        "a",
+        json!({"op": "acknowledge", "case_id": case_id}),
+    )
+    .await;
     run(&mut c, "m", json!({"op": "monitor", "case_id": case_id})).await;
 
     let (res, _) = run(
@@ -230,7 +268,10 @@ async fn a_lowering_needs_a_second_role_and_a_lower_alert_never_lowers() {
         json!({"op": "propose_level", "case_id": case_id, "level": "key", "reason": "看起来好多了"}),
     )
     .await;
-    assert_eq!(res["error"]["code"], "forbidden", "a head teacher does not lower");
+    assert_eq!(
+        res["error"]["code"], "forbidden",
+        "a head teacher does not lower"
+    );
     let (res, seen) = run(
         &mut c,
         "p1",
@@ -241,14 +282,46 @@ async fn a_lowering_needs_a_second_role_and_a_lower_alert_never_lowers() {
     let proposed = updates(&seen, "level_proposed");
     assert_eq!(proposed.len(), 1);
     assert_eq!(proposed[0]["case"]["level"], "high", "nothing lowered yet");
-    assert_eq!(relay.relay.store().case(&case_id).await.unwrap().unwrap().level.as_str(), "high");
+    assert_eq!(
+        relay
+            .relay
+            .store()
+            .case(&case_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .level
+            .as_str(),
+        "high"
+    );
 
-    let (res, _) = run(&mut c, "own", json!({"op": "confirm_level", "case_id": case_id})).await;
+    let (res, _) = run(
+        &mut c,
+        "own",
+        json!({"op": "confirm_level", "case_id": case_id}),
+    )
+    .await;
     assert_eq!(res["error"]["code"], "own_proposal");
-    let (res, _) = run(&mut c2, "same", json!({"op": "confirm_level", "case_id": case_id})).await;
+    let (res, _) = run(
+        &mut c2,
+        "same",
+        json!({"op": "confirm_level", "case_id": case_id}),
+    )
+    .await;
     assert_eq!(res["error"]["code"], "signoff_required");
-    assert!(res["error"]["message"].as_str().unwrap().contains("counselor"), "{res}");
-    let (res, seen) = run(&mut l, "ok", json!({"op": "confirm_level", "case_id": case_id})).await;
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("counselor"),
+        "{res}"
+    );
+    let (res, seen) = run(
+        &mut l,
+        "ok",
+        json!({"op": "confirm_level", "case_id": case_id}),
+    )
+    .await;
     assert_eq!(res["ok"], true, "{res}");
     let changed = updates(&seen, "level_changed");
     assert_eq!(changed.len(), 1, "{seen:?}");
@@ -258,8 +331,16 @@ async fn a_lowering_needs_a_second_role_and_a_lower_alert_never_lowers() {
     assert_eq!(change["change"]["proposed_by"]["name"], "wang");
     assert_eq!(change["change"]["confirmed_by"]["name"], "zhang");
     let replanned = change["planned"].as_array().expect("monitoring re-plans");
-    assert!(replanned.iter().all(|k| k["role"] == "head_teacher"), "key: monthly head-teacher check-ins");
-    let (res, _) = run(&mut l, "again", json!({"op": "confirm_level", "case_id": case_id})).await;
+    assert!(
+        replanned.iter().all(|k| k["role"] == "head_teacher"),
+        "key: monthly head-teacher check-ins"
+    );
+    let (res, _) = run(
+        &mut l,
+        "again",
+        json!({"op": "confirm_level", "case_id": case_id}),
+    )
+    .await;
     assert_eq!(res["error"]["code"], "no_proposal");
 
     // A later alert at a lower level leaves the case where it is.
@@ -285,19 +366,36 @@ async fn a_lowering_needs_a_second_role_and_a_lower_alert_never_lowers() {
     let kinds: Vec<String> = seen
         .iter()
         .filter(|e| e.get("seq").is_some())
-        .map(|e| format!("{}/{}", e["type"].as_str().unwrap(), e["change"]["kind"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["type"].as_str().unwrap(),
+                e["change"]["kind"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
-        ["case_updated/checkin_recorded", "case_updated/level_changed", "checklist_added/"],
+        [
+            "case_updated/checkin_recorded",
+            "case_updated/level_changed",
+            "checklist_added/"
+        ],
         "{seen:?}"
     );
     let raised = updates(&seen, "level_changed")[0];
     assert_eq!(raised["case"]["level"], "high");
     assert!(raised["change"]["change"].get("confirmed_by").is_none());
-    assert_eq!(raised["change"]["change"]["reason"], format!("check-in {case_id}/{first}: concern"));
+    assert_eq!(
+        raised["change"]["change"]["reason"],
+        format!("check-in {case_id}/{first}: concern")
+    );
     let changes = relay.relay.store().level_changes(&case_id).await.unwrap();
-    assert_eq!(changes.len(), 2, "the lowering and the raise, both recorded");
+    assert_eq!(
+        changes.len(),
+        2,
+        "the lowering and the raise, both recorded"
+    );
     let audit = relay.relay.store().audit_for_case(&case_id).await.unwrap();
     assert!(
         audit.iter().all(|e| !e.detail.contains("PHQ-9 降至")),
@@ -316,7 +414,12 @@ async fn a_missed_check_in_escalates_once_and_a_closed_case_stops_them() {
     let mut l = connect(relay.addr, Some(&boss), 0).await.unwrap();
     drain(&mut c).await;
     drain(&mut l).await;
-    run(&mut c, "a", json!({"op": "acknowledge", "case_id": case_id})).await;
+    run(
+        &mut c,
+        "a",
+        json!({"op": "acknowledge", "case_id": case_id}),
+    )
+    .await;
     let (_, seen) = run(&mut c, "m", json!({"op": "monitor", "case_id": case_id})).await;
     let planned = updates(&seen, "monitoring")[0]["change"]["planned"]
         .as_array()
@@ -333,7 +436,11 @@ async fn a_missed_check_in_escalates_once_and_a_closed_case_stops_them() {
     relay.relay.escalate_overdue(before).await.unwrap();
     let early = until_quiet(&mut c).await;
     assert!(updates(&early, "checkin_missed").is_empty());
-    assert_eq!(store.next_deadline().await.unwrap(), Some(first_due), "the check-in is next");
+    assert_eq!(
+        store.next_deadline().await.unwrap(),
+        Some(first_due),
+        "the check-in is next"
+    );
 
     let after = first_due + chrono::Duration::minutes(1);
     assert_eq!(relay.relay.escalate_overdue(after).await.unwrap(), 1);
@@ -343,10 +450,18 @@ async fn a_missed_check_in_escalates_once_and_a_closed_case_stops_them() {
     assert_eq!(missed[0]["change"]["to"], "counselor");
     assert_eq!(missed[0]["change"]["checkin"]["role"], "head_teacher");
     assert!(missed[0].get("origin").is_none(), "raised by the relay");
-    assert_eq!(relay.relay.escalate_overdue(after).await.unwrap(), 0, "once");
+    assert_eq!(
+        relay.relay.escalate_overdue(after).await.unwrap(),
+        0,
+        "once"
+    );
     assert_eq!(store.next_deadline().await.unwrap(), Some(second_due));
     let audit = store.audit_for_case(&case_id).await.unwrap();
-    assert!(audit.iter().any(|e| e.kind == "escalation_raised" && e.detail.contains(&format!("{case_id}/1"))));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.kind == "escalation_raised" && e.detail.contains(&format!("{case_id}/1")))
+    );
 
     // A late check-in is still recorded.
     let (res, seen) = run(
@@ -378,7 +493,12 @@ async fn a_missed_check_in_escalates_once_and_a_closed_case_stops_them() {
     assert_eq!(res["error"]["code"], "case_closed");
 
     // Re-opening needs a reason; then the case is acute again.
-    let (res, _) = run(&mut l, "r0", json!({"op": "reopen", "case_id": case_id, "reason": ""})).await;
+    let (res, _) = run(
+        &mut l,
+        "r0",
+        json!({"op": "reopen", "case_id": case_id, "reason": ""}),
+    )
+    .await;
     assert_eq!(res["error"]["code"], "reason_required");
     let (res, seen) = run(
         &mut l,
@@ -401,7 +521,12 @@ async fn two_consoles_record_the_same_check_in_one_from_its_outbox() {
     let li = relay.token("li", Role::HeadTeacher).await;
     let mut c = connect(relay.addr, Some(&wang), 0).await.unwrap();
     drain(&mut c).await;
-    run(&mut c, "a", json!({"op": "acknowledge", "case_id": case_id})).await;
+    run(
+        &mut c,
+        "a",
+        json!({"op": "acknowledge", "case_id": case_id}),
+    )
+    .await;
     run(&mut c, "m", json!({"op": "monitor", "case_id": case_id})).await;
 
     // The head teacher's terminal is offline: the check-in waits in its
@@ -414,7 +539,9 @@ async fn two_consoles_record_the_same_check_in_one_from_its_outbox() {
     }))
     .unwrap();
     {
-        let mut outbox = crisisdesk::console::outbox::Outbox::open(&outbox_file).await.unwrap();
+        let mut outbox = crisisdesk::console::outbox::Outbox::open(&outbox_file)
+            .await
+            .unwrap();
         outbox.push(offline).await;
     }
     // Meanwhile the counselor records the same check-in online.
@@ -428,7 +555,9 @@ async fn two_consoles_record_the_same_check_in_one_from_its_outbox() {
 
     // Back online: the outbox sends what waits; the relay refuses it and
     // says who recorded the check-in.
-    let mut outbox = crisisdesk::console::outbox::Outbox::open(&outbox_file).await.unwrap();
+    let mut outbox = crisisdesk::console::outbox::Outbox::open(&outbox_file)
+        .await
+        .unwrap();
     let waiting: Vec<Command> = outbox.waiting().cloned().collect();
     assert_eq!(waiting.len(), 1);
     let mut h = connect(relay.addr, Some(&li), 0).await.unwrap();
@@ -442,7 +571,10 @@ async fn two_consoles_record_the_same_check_in_one_from_its_outbox() {
     let (res, _) = result_for(&mut h, "li-offline-1").await;
     assert_eq!(res["error"]["code"], "already_recorded", "{res}");
     let message = res["error"]["message"].as_str().unwrap();
-    assert!(message.contains("wang") && message.contains("counselor"), "{message}");
+    assert!(
+        message.contains("wang") && message.contains("counselor"),
+        "{message}"
+    );
     // The connection dropped before the console marked it answered: the
     // retry gets the same answer and changes nothing.
     send_command(&mut h, frame(&waiting[0])).await;

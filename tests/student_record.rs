@@ -53,19 +53,76 @@ async fn followed_up() -> (tempfile::TempDir, String, Store, Library) {
         "observed_at": "2026-11-20T20:58:00+08:00"
     }))
     .unwrap();
-    store.ingest_alert(&alert, &feed, t("2026-11-20T13:00:00Z"), &lib).await.unwrap();
+    store
+        .ingest_alert(&alert, &feed, t("2026-11-20T13:00:00Z"), &lib)
+        .await
+        .unwrap();
     let case = "C000001";
-    command(&store, &lib, &wang, "2026-11-20T13:05:00Z", "w1", json!({"op": "acknowledge", "case_id": case})).await;
-    command(&store, &lib, &wang, "2026-11-20T14:00:00Z", "w2", json!({"op": "monitor", "case_id": case})).await;
-    let checkin = |n: u32, outcome: &str, note: &str| {
-        json!({"op": "checkin", "case_id": case, "checkin": n, "outcome": outcome, "note": note})
-    };
+    command(
+        &store,
+        &lib,
+        &wang,
+        "2026-11-20T13:05:00Z",
+        "w1",
+        json!({"op": "acknowledge", "case_id": case}),
+    )
+    .await;
+    command(
+        &store,
+        &lib,
+        &wang,
+        "2026-11-20T14:00:00Z",
+        "w2",
+        json!({"op": "monitor", "case_id": case}),
+    )
+    .await;
+    let checkin = |n: u32, outcome: &str, note: &str| json!({"op": "checkin", "case_id": case, "checkin": n, "outcome": outcome, "note": note});
     // Due at 18:00 +08:00 (10:00Z) on 23, 24, 25, 26, 27 Nov; then 4 Dec.
-    command(&store, &lib, &li, "2026-11-23T09:00:00Z", "l1", checkin(1, "seen_well", "班主任：早读正常")).await;
-    command(&store, &lib, &li, "2026-11-24T12:00:00Z", "l2", checkin(2, "concern", "班主任：午饭没吃")).await;
-    command(&store, &lib, &li, "2026-11-26T08:00:00Z", "l4", checkin(4, "seen_well", "班主任：和同学打球")).await;
-    command(&store, &lib, &li, "2026-11-27T09:00:00Z", "l5", checkin(5, "seen_well", "班主任：平稳")).await;
-    command(&store, &lib, &wang, "2026-12-04T08:00:00Z", "w6", checkin(6, "seen_well", "咨询师：安全计划执行良好")).await;
+    command(
+        &store,
+        &lib,
+        &li,
+        "2026-11-23T09:00:00Z",
+        "l1",
+        checkin(1, "seen_well", "班主任：早读正常"),
+    )
+    .await;
+    command(
+        &store,
+        &lib,
+        &li,
+        "2026-11-24T12:00:00Z",
+        "l2",
+        checkin(2, "concern", "班主任：午饭没吃"),
+    )
+    .await;
+    command(
+        &store,
+        &lib,
+        &li,
+        "2026-11-26T08:00:00Z",
+        "l4",
+        checkin(4, "seen_well", "班主任：和同学打球"),
+    )
+    .await;
+    command(
+        &store,
+        &lib,
+        &li,
+        "2026-11-27T09:00:00Z",
+        "l5",
+        checkin(5, "seen_well", "班主任：平稳"),
+    )
+    .await;
+    command(
+        &store,
+        &lib,
+        &wang,
+        "2026-12-04T08:00:00Z",
+        "w6",
+        checkin(6, "seen_well", "咨询师：安全计划执行良好"),
+    )
+    .await;
     command(
         &store,
         &lib,
@@ -75,7 +132,15 @@ async fn followed_up() -> (tempfile::TempDir, String, Store, Library) {
         json!({"op": "propose_level", "case_id": case, "level": "key", "reason": "咨询师：C-SSRS 复评无意念"}),
     )
     .await;
-    command(&store, &lib, &zhang, "2026-12-05T03:00:00Z", "z1", json!({"op": "confirm_level", "case_id": case})).await;
+    command(
+        &store,
+        &lib,
+        &zhang,
+        "2026-12-05T03:00:00Z",
+        "z1",
+        json!({"op": "confirm_level", "case_id": case}),
+    )
+    .await;
     (dir, url, store, lib)
 }
 
@@ -86,36 +151,87 @@ async fn the_period_report_shows_the_on_time_rate_and_intervention_effectiveness
     // 13 planned at high; the 7 after the lowering were cancelled and 5
     // monthly ones planned for key from 5 December.
     assert_eq!(checkins.len(), 6 + 5, "{checkins:?}");
-    assert_eq!(checkins[6].due_at, t("2027-01-05T10:00:00Z"), "a month after the lowering");
+    assert_eq!(
+        checkins[6].due_at,
+        t("2027-01-05T10:00:00Z"),
+        "a month after the lowering"
+    );
 
     let from = t("2026-11-01T00:00:00Z");
     let to = t("2026-12-01T00:00:00Z");
     // Eight weeks after the lowering (30 January) have passed by 1 February.
-    let r = review::report::build(&store, &lib, from, to, false, Some(t("2027-02-01T00:00:00Z")))
-        .await
-        .unwrap();
+    let r = review::report::build(
+        &store,
+        &lib,
+        from,
+        to,
+        false,
+        Some(t("2027-02-01T00:00:00Z")),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.cases, 1);
     // Due by then: 1–6 and the 5 January one; on time: 1, 4, 5, 6.
     assert_eq!((r.checkins_on_time, r.checkins_due), (4, 7));
     assert!((r.followup_on_time_rate.unwrap() - 4.0 / 7.0).abs() < 1e-9);
-    assert_eq!((r.effectiveness_effective, r.effectiveness_judged, r.effectiveness_pending), (1, 1, 0));
+    assert_eq!(
+        (
+            r.effectiveness_effective,
+            r.effectiveness_judged,
+            r.effectiveness_pending
+        ),
+        (1, 1, 0)
+    );
     assert_eq!(r.intervention_effective_rate, Some(1.0));
-    assert!(r.follow_ups_done >= 5 && r.follow_ups_overdue >= 2 && r.follow_ups_open >= 4, "{r:?}");
-    let md = review::report::render(&r, review::Format::Md, chrono::FixedOffset::east_opt(8 * 3600).unwrap());
-    assert!(md.contains("| Follow-up check-ins on time 回访按时率 | 4 of 7 (57%) |"), "{md}");
-    assert!(md.contains("| Intervention effective 干预有效率 (down 8 weeks) | 1 of 1 (100%), 0 too recent |"), "{md}");
-    let json = review::report::render(&r, review::Format::Json, chrono::FixedOffset::east_opt(0).unwrap());
+    assert!(
+        r.follow_ups_done >= 5 && r.follow_ups_overdue >= 2 && r.follow_ups_open >= 4,
+        "{r:?}"
+    );
+    let md = review::report::render(
+        &r,
+        review::Format::Md,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    );
+    assert!(
+        md.contains("| Follow-up check-ins on time 回访按时率 | 4 of 7 (57%) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| Intervention effective 干预有效率 (down 8 weeks) | 1 of 1 (100%), 0 too recent |"
+        ),
+        "{md}"
+    );
+    let json = review::report::render(
+        &r,
+        review::Format::Json,
+        chrono::FixedOffset::east_opt(0).unwrap(),
+    );
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["intervention_effective_rate"], 1.0);
     assert_eq!(v["checkins_due"], 7);
-    let html = review::report::render(&r, review::Format::Html, chrono::FixedOffset::east_opt(0).unwrap());
+    let html = review::report::render(
+        &r,
+        review::Format::Html,
+        chrono::FixedOffset::east_opt(0).unwrap(),
+    );
     assert!(html.contains("回访按时率") && html.contains("4 of 7 (57%)"));
 
     // Two weeks after the lowering it is too early to tell.
-    let early = review::report::build(&store, &lib, from, to, false, Some(t("2026-12-19T00:00:00Z")))
-        .await
-        .unwrap();
-    assert_eq!((early.effectiveness_judged, early.effectiveness_pending), (0, 1));
+    let early = review::report::build(
+        &store,
+        &lib,
+        from,
+        to,
+        false,
+        Some(t("2026-12-19T00:00:00Z")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (early.effectiveness_judged, early.effectiveness_pending),
+        (0, 1)
+    );
     assert_eq!(early.intervention_effective_rate, None);
 
     // A new case for the student within the eight weeks undoes it.
@@ -135,16 +251,39 @@ async fn the_period_report_shows_the_on_time_rate_and_intervention_effectiveness
         "student": {"id": "S2001"}, "observed_at": "2026-12-20T20:00:00+08:00"
     }))
     .unwrap();
-    store.ingest_alert(&again, &feed, t("2026-12-20T12:00:00Z"), &lib).await.unwrap();
-    let undone = review::report::build(&store, &lib, from, to, false, Some(t("2027-02-01T00:00:00Z")))
+    store
+        .ingest_alert(&again, &feed, t("2026-12-20T12:00:00Z"), &lib)
         .await
         .unwrap();
-    assert_eq!((undone.effectiveness_effective, undone.effectiveness_judged), (0, 1));
+    let undone = review::report::build(
+        &store,
+        &lib,
+        from,
+        to,
+        false,
+        Some(t("2027-02-01T00:00:00Z")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (undone.effectiveness_effective, undone.effectiveness_judged),
+        (0, 1)
+    );
 }
 
 fn show(url: &str, role: &str, extra: &[&str]) -> (bool, String, String) {
     let out = Process::new(BIN)
-        .args(["student", "show", "S2001", "--db", url, "--role", role, "--by", "审阅人"])
+        .args([
+            "student",
+            "show",
+            "S2001",
+            "--db",
+            url,
+            "--role",
+            role,
+            "--by",
+            "审阅人",
+        ])
         .args(extra)
         .output()
         .unwrap();
@@ -165,10 +304,19 @@ async fn student_show_gives_one_timeline_per_role_with_identity_hidden() {
     assert!(md.contains("# Student record 一生一档 — S2001"), "{md}");
     assert!(md.contains("Initials: 欧**"), "{md}");
     assert!(!md.contains("欧阳若曦"), "the name only on reveal: {md}");
-    assert!(md.contains("| C000001 | 2026-11-20 21:00:00 | key | monitoring |"), "{md}");
-    assert!(md.contains("咨询师：C-SSRS 复评无意念"), "a counselor reads reasons: {md}");
+    assert!(
+        md.contains("| C000001 | 2026-11-20 21:00:00 | key | monitoring |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("咨询师：C-SSRS 复评无意念"),
+        "a counselor reads reasons: {md}"
+    );
     assert!(md.contains("班主任：午饭没吃"), "{md}");
-    assert!(md.contains("[checkin]") && md.contains("[level]") && md.contains("[alert]"), "{md}");
+    assert!(
+        md.contains("[checkin]") && md.contains("[level]") && md.contains("[alert]"),
+        "{md}"
+    );
     // In order of time: the alert first, the confirmed lowering last.
     let alert_at = md.find("[alert]").unwrap();
     let lowered_at = md.find("(confirmed by 张校长 leader)").unwrap();
@@ -182,11 +330,26 @@ async fn student_show_gives_one_timeline_per_role_with_identity_hidden() {
     assert!(v.get("identity").is_none());
     let text = v["timeline"].to_string();
     assert!(text.contains("班主任：午饭没吃"), "their own notes: {text}");
-    assert!(!text.contains("咨询师：安全计划执行良好"), "not the counselor's notes: {text}");
+    assert!(
+        !text.contains("咨询师：安全计划执行良好"),
+        "not the counselor's notes: {text}"
+    );
     assert!(!text.contains("C-SSRS 复评"), "not the reasons: {text}");
     assert!(text.contains("level high → key"), "{text}");
-    assert!(v["withheld"].as_array().unwrap().iter().any(|w| w == "screening results"));
-    assert!(v["upcoming"].as_array().unwrap().iter().all(|k| k.get("note").is_none()));
+    assert!(
+        v["withheld"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == "screening results")
+    );
+    assert!(
+        v["upcoming"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("note").is_none())
+    );
 
     let (ok, _, err) = show(&url, "reviewer", &["--reveal", "复核"]);
     assert!(!ok);
@@ -195,7 +358,10 @@ async fn student_show_gives_one_timeline_per_role_with_identity_hidden() {
     assert!(ok, "{err}");
     assert!(md.contains("Name (revealed, audited): 欧阳若曦"), "{md}");
     let (ok, _, err) = show(&url, "producer", &[]);
-    assert!(!ok && err.contains("a producer credential does not read student records"), "{err}");
+    assert!(
+        !ok && err.contains("a producer credential does not read student records"),
+        "{err}"
+    );
 
     let store = Store::open(&url).await.unwrap();
     let audit = store.audit_for_case("C000001").await.unwrap();
@@ -204,12 +370,18 @@ async fn student_show_gives_one_timeline_per_role_with_identity_hidden() {
         .filter(|e| e.kind == "case_viewed" && e.detail.contains("student show"))
         .count();
     assert_eq!(viewed, 3, "each reading of the record is audited");
-    assert!(audit.iter().any(|e| e.kind == "identity_revealed" && e.detail.contains("联系家长需核对姓名")));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.kind == "identity_revealed" && e.detail.contains("联系家长需核对姓名"))
+    );
 
     let out = Process::new(BIN)
         .args(["student", "show", "S9999", "--db", &url])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no cases or screenings for student `S9999`"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no cases or screenings for student `S9999`")
+    );
 }

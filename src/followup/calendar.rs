@@ -75,7 +75,9 @@ impl<'de> Deserialize<'de> for Day {
         };
         NaiveDate::parse_from_str(&text, "%Y-%m-%d")
             .map(Day)
-            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a date like 2026-09-01")))
+            .map_err(|_| {
+                serde::de::Error::custom(format!("`{text}` is not a date like 2026-09-01"))
+            })
     }
 }
 
@@ -214,7 +216,12 @@ impl Calendar {
             if pair[1].start <= pair[0].end {
                 problems.push(format!(
                     "terms `{}` ({} to {}) and `{}` ({} to {}) overlap",
-                    pair[0].name, pair[0].start, pair[0].end, pair[1].name, pair[1].start, pair[1].end
+                    pair[0].name,
+                    pair[0].start,
+                    pair[0].end,
+                    pair[1].name,
+                    pair[1].start,
+                    pair[1].end
                 ));
             }
         }
@@ -328,12 +335,18 @@ end = 2026-10-07
     fn terms_holidays_and_make_up_days_decide_school_days() {
         let c = Calendar::parse(SAMPLE).unwrap();
         assert!(c.is_school_day(d("2026-09-30")), "a Wednesday in term");
-        assert!(!c.is_school_day(d("2026-10-05")), "a Monday of the holiday week");
+        assert!(
+            !c.is_school_day(d("2026-10-05")),
+            "a Monday of the holiday week"
+        );
         assert!(c.is_school_day(d("2026-10-10")), "a make-up Saturday");
         assert!(!c.is_school_day(d("2026-10-11")), "an ordinary Sunday");
         assert!(!c.is_school_day(d("2027-02-01")), "the winter break");
         assert_eq!(c.on_or_after(d("2027-01-23")), Some(d("2027-02-22")));
-        assert!(c.is_school_day(d("2027-08-02")), "past the last term: Mon–Fri fallback");
+        assert!(
+            c.is_school_day(d("2027-08-02")),
+            "past the last term: Mon–Fri fallback"
+        );
         // A Friday: the next school day is Monday; across the holiday week
         // it is the Thursday after.
         assert_eq!(c.add_school_days(d("2026-09-25"), 1), Some(d("2026-09-28")));
@@ -369,11 +382,24 @@ start = 2026-10-07
 end = 2026-10-01
 "#;
         let problems = Calendar::parse(bad).unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("`秋`") && p.contains("`春`") && p.contains("overlap")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("holiday `国庆` ends on 2026-10-01 before")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("`秋`") && p.contains("`春`") && p.contains("overlap")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("holiday `国庆` ends on 2026-10-01 before")),
+            "{problems:?}"
+        );
         let typo = Calendar::parse("school = \"x\"\nweekdays = [\"mon\", \"fry\"]\n").unwrap_err();
         assert!(typo[0].contains("unknown weekday `fry`"), "{typo:?}");
-        let date = Calendar::parse("school = \"x\"\n[[term]]\nname = \"t\"\nstart = \"2026-13-01\"\nend = 2026-12-01\n").unwrap_err();
+        let date = Calendar::parse(
+            "school = \"x\"\n[[term]]\nname = \"t\"\nstart = \"2026-13-01\"\nend = 2026-12-01\n",
+        )
+        .unwrap_err();
         assert!(date[0].contains("2026-13-01"), "{date:?}");
     }
 }

@@ -76,7 +76,9 @@ fn read(path: &PathBuf) -> Result<String, String> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn run_calendar(command: CalendarCommand) -> anyhow::Result<ExitCode> {
@@ -98,12 +100,19 @@ pub fn run_calendar(command: CalendarCommand) -> anyhow::Result<ExitCode> {
                     Ok(Ok(c)) => println!(
                         "{}: calendar of {} is valid ({} terms)",
                         file.display(),
-                        c.school.as_deref().map(crate::text::inert).unwrap_or_default(),
+                        c.school
+                            .as_deref()
+                            .map(crate::text::inert)
+                            .unwrap_or_default(),
                         c.terms.len()
                     ),
                 }
             }
-            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         CalendarCommand::Load { file, db } => {
             let text = read(&file).map_err(anyhow::Error::msg)?;
@@ -169,7 +178,10 @@ pub fn run_student(command: StudentCommand) -> anyhow::Result<ExitCode> {
         anyhow::Ok(record?)
     })?;
     let Some(record) = record else {
-        eprintln!("crisisdesk: no cases or screenings for student `{}`", crate::text::inert(&id));
+        eprintln!(
+            "crisisdesk: no cases or screenings for student `{}`",
+            crate::text::inert(&id)
+        );
         return Ok(ExitCode::from(1));
     };
     match format {

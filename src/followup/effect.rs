@@ -138,7 +138,10 @@ pub struct CheckinCounts {
     pub on_time: usize,
 }
 
-pub fn checkin_counts<'a>(checkins: impl IntoIterator<Item = &'a Checkin>, as_of: DateTime<Utc>) -> CheckinCounts {
+pub fn checkin_counts<'a>(
+    checkins: impl IntoIterator<Item = &'a Checkin>,
+    as_of: DateTime<Utc>,
+) -> CheckinCounts {
     let mut c = CheckinCounts::default();
     for k in checkins {
         let done = k.done_at.filter(|d| *d <= as_of);
@@ -167,7 +170,10 @@ mod tests {
     fn high_case() -> CaseFacts {
         CaseFacts {
             opened_at: Some(day(0)),
-            peak: Some(Grade { level: Level::High, imminent: false }),
+            peak: Some(Grade {
+                level: Level::High,
+                imminent: false,
+            }),
             ..CaseFacts::default()
         }
     }
@@ -179,13 +185,25 @@ mod tests {
         assert_eq!(effect(&c, day(10 + 55)), Effect::Pending);
         assert_eq!(effect(&c, day(10 + 56)), Effect::Effective);
         c.ups.push(day(30));
-        assert_eq!(effect(&c, day(100)), Effect::NotEffective, "raised again within the window");
+        assert_eq!(
+            effect(&c, day(100)),
+            Effect::NotEffective,
+            "raised again within the window"
+        );
         let mut later = high_case();
         later.downs.push(day(10));
         later.ups.push(day(80));
-        assert_eq!(effect(&later, day(100)), Effect::Effective, "a raise after the window does not undo it");
+        assert_eq!(
+            effect(&later, day(100)),
+            Effect::Effective,
+            "a raise after the window does not undo it"
+        );
         later.next_case_at = Some(day(20));
-        assert_eq!(effect(&later, day(100)), Effect::NotEffective, "a new case for the student counts as back up");
+        assert_eq!(
+            effect(&later, day(100)),
+            Effect::NotEffective,
+            "a new case for the student counts as back up"
+        );
     }
 
     #[test]
@@ -194,7 +212,10 @@ mod tests {
         assert_eq!(effect(&c, day(30)), Effect::Pending);
         assert_eq!(effect(&c, day(56)), Effect::NotEffective);
         let mut g = high_case();
-        g.peak = Some(Grade { level: Level::General, imminent: false });
+        g.peak = Some(Grade {
+            level: Level::General,
+            imminent: false,
+        });
         assert_eq!(effect(&g, day(100)), Effect::NotCounted);
     }
 
@@ -211,8 +232,23 @@ mod tests {
             note: None,
             by: None,
         };
-        let all = [k(1, Some(1)), k(2, Some(3)), k(3, None), k(10, None), k(4, Some(20))];
+        let all = [
+            k(1, Some(1)),
+            k(2, Some(3)),
+            k(3, None),
+            k(10, None),
+            k(4, Some(20)),
+        ];
         let c = checkin_counts(&all, day(5));
-        assert_eq!(c, CheckinCounts { done: 2, overdue: 2, open: 1, due: 4, on_time: 1 });
+        assert_eq!(
+            c,
+            CheckinCounts {
+                done: 2,
+                overdue: 2,
+                open: 1,
+                due: 4,
+                on_time: 1
+            }
+        );
     }
 }

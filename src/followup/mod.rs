@@ -166,7 +166,10 @@ pub fn describe(change: &CaseChange) -> String {
         CaseChange::Monitoring { planned, calendar } => format!(
             "monitoring: {} check-ins planned on {}",
             planned.len(),
-            calendar.as_deref().map_or_else(|| "the Mon–Fri fallback calendar".to_string(), |c| format!("the {} calendar", inert(c)))
+            calendar.as_deref().map_or_else(
+                || "the Mon–Fri fallback calendar".to_string(),
+                |c| format!("the {} calendar", inert(c))
+            )
         ),
         CaseChange::Reopened { reason } => format!("re-opened: {}", inert(reason)),
         CaseChange::CheckinRecorded { checkin } => format!(

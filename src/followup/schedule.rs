@@ -121,7 +121,9 @@ fn parse_every(text: &str) -> Result<Every, String> {
     };
     let (n, unit) = count_unit(text).ok_or_else(bad)?;
     if n == 0 {
-        return Err(format!("`every = \"{text}\"`: an interval must be at least 1"));
+        return Err(format!(
+            "`every = \"{text}\"`: an interval must be at least 1"
+        ));
     }
     match unit {
         "school_day" | "school_days" => Ok(Every::SchoolDays(n)),
@@ -132,7 +134,11 @@ fn parse_every(text: &str) -> Result<Every, String> {
 }
 
 fn parse_until(text: &str) -> Result<Until, String> {
-    let bad = || format!("`until = \"{text}\"` is not a span; write e.g. \"1 week\", \"4 weeks\", \"6 months\"");
+    let bad = || {
+        format!(
+            "`until = \"{text}\"` is not a span; write e.g. \"1 week\", \"4 weeks\", \"6 months\""
+        )
+    };
     let (n, unit) = count_unit(text).ok_or_else(bad)?;
     if n == 0 {
         return Err(format!("`until = \"{text}\"` must be longer than nothing"));
@@ -195,7 +201,10 @@ impl Schedule {
         let file: ScheduleFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
         let mut problems = Vec::new();
         if file.version != 1 {
-            problems.push(format!("`version = {}`: only version 1 is known", file.version));
+            problems.push(format!(
+                "`version = {}`: only version 1 is known",
+                file.version
+            ));
         }
         if file.due_hour > 23 {
             problems.push(format!("`due_hour = {}` must be 0 to 23", file.due_hour));
@@ -246,7 +255,9 @@ impl Schedule {
                     if let Some(role) = role
                         && !role.can_act()
                     {
-                        problems.push(format!("{at}: `{what} = \"{role}\"` is not a role that acts on cases"));
+                        problems.push(format!(
+                            "{at}: `{what} = \"{role}\"` is not a role that acts on cases"
+                        ));
                     }
                 }
                 phases.push(Phase {
@@ -279,11 +290,22 @@ impl Schedule {
         // A plan that runs away (a daily phase for a year) is refused here,
         // against the fallback calendar, not discovered on a live case.
         for grade in [
-            Grade { level: Level::High, imminent: false },
-            Grade { level: Level::Key, imminent: false },
-            Grade { level: Level::General, imminent: false },
+            Grade {
+                level: Level::High,
+                imminent: false,
+            },
+            Grade {
+                level: Level::Key,
+                imminent: false,
+            },
+            Grade {
+                level: Level::General,
+                imminent: false,
+            },
         ] {
-            let n = schedule.plan(grade, DateTime::<Utc>::UNIX_EPOCH, &Calendar::fallback()).len();
+            let n = schedule
+                .plan(grade, DateTime::<Utc>::UNIX_EPOCH, &Calendar::fallback())
+                .len();
             if n > MAX_CHECKINS {
                 return Err(vec![format!(
                     "plan `{}` makes {n} check-ins; at most {MAX_CHECKINS} are allowed",
@@ -370,7 +392,8 @@ fn screenings(calendar: &Calendar, from: NaiveDate, to: NaiveDate) -> Vec<NaiveD
     let mut days = Vec::new();
     for year in from.year()..=to.year() {
         for month in [3, 9] {
-            if let Some(day) = NaiveDate::from_ymd_opt(year, month, 1).and_then(|d| calendar.on_or_after(d))
+            if let Some(day) =
+                NaiveDate::from_ymd_opt(year, month, 1).and_then(|d| calendar.on_or_after(d))
                 && day > from
                 && day <= to
             {
@@ -401,7 +424,10 @@ mod tests {
     }
 
     fn high() -> Grade {
-        Grade { level: Level::High, imminent: false }
+        Grade {
+            level: Level::High,
+            imminent: false,
+        }
     }
 
     #[test]
@@ -418,19 +444,37 @@ mod tests {
         assert_eq!(
             &days[..8],
             [
-                "2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13", "2026-11-16",
-                "2026-11-23", "2026-11-30", "2026-12-07"
+                "2026-11-10",
+                "2026-11-11",
+                "2026-11-12",
+                "2026-11-13",
+                "2026-11-16",
+                "2026-11-23",
+                "2026-11-30",
+                "2026-12-07"
             ],
             "{days:?}"
         );
         assert_eq!(plan[0].role, Role::HeadTeacher);
-        assert_eq!(plan[5].role, Role::Counselor, "weekly reviews are the counselor's");
-        assert_eq!(plan[0].due_at, DateTime::parse_from_rfc3339("2026-11-10T18:00:00+08:00").unwrap());
+        assert_eq!(
+            plan[5].role,
+            Role::Counselor,
+            "weekly reviews are the counselor's"
+        );
+        assert_eq!(
+            plan[0].due_at,
+            DateTime::parse_from_rfc3339("2026-11-10T18:00:00+08:00").unwrap()
+        );
         // Then monthly: 2027-01-07, then the winter break moves February's
         // to the first day of the spring term.
         assert!(days.contains(&"2027-01-07".to_string()), "{days:?}");
         assert!(days.contains(&"2027-02-22".to_string()), "{days:?}");
-        assert!(!days.iter().any(|d| d.as_str() > "2027-01-22" && d.as_str() < "2027-02-22"), "nothing in the break: {days:?}");
+        assert!(
+            !days
+                .iter()
+                .any(|d| d.as_str() > "2027-01-22" && d.as_str() < "2027-02-22"),
+            "nothing in the break: {days:?}"
+        );
     }
 
     #[test]
@@ -439,7 +483,11 @@ mod tests {
         let plan = s.plan(high(), evening("2026-11-13"), &calendar());
         assert_eq!(plan[0].due_on, d("2026-11-16"));
         let fallback = s.plan(high(), evening("2026-11-13"), &Calendar::fallback());
-        assert_eq!(fallback[0].due_on, d("2026-11-16"), "the Mon–Fri fallback agrees");
+        assert_eq!(
+            fallback[0].due_on,
+            d("2026-11-16"),
+            "the Mon–Fri fallback agrees"
+        );
     }
 
     #[test]
@@ -448,22 +496,47 @@ mod tests {
         // Tuesday 29 September: 国庆 closes 1–7 October, the 10th is a make-up day.
         let plan = s.plan(high(), evening("2026-09-29"), &calendar());
         let days: Vec<String> = plan.iter().take(5).map(|p| p.due_on.to_string()).collect();
-        assert_eq!(days, ["2026-09-30", "2026-10-08", "2026-10-09", "2026-10-10", "2026-10-12"]);
+        assert_eq!(
+            days,
+            [
+                "2026-09-30",
+                "2026-10-08",
+                "2026-10-09",
+                "2026-10-10",
+                "2026-10-12"
+            ]
+        );
     }
 
     #[test]
     fn key_is_monthly_and_general_follows_term_screenings() {
         let s = Schedule::shipped().unwrap();
-        let key = Grade { level: Level::Key, imminent: false };
+        let key = Grade {
+            level: Level::Key,
+            imminent: false,
+        };
         let plan = s.plan(key, evening("2026-09-09"), &calendar());
-        assert_eq!(plan[0].due_on, d("2026-10-09"), "a month on; the 9th is open");
+        assert_eq!(
+            plan[0].due_on,
+            d("2026-10-09"),
+            "a month on; the 9th is open"
+        );
         assert!(plan.iter().all(|p| p.role == Role::HeadTeacher));
-        let general = Grade { level: Level::General, imminent: false };
+        let general = Grade {
+            level: Level::General,
+            imminent: false,
+        };
         let plan = s.plan(general, evening("2026-09-09"), &calendar());
         let days: Vec<NaiveDate> = plan.iter().map(|p| p.due_on).collect();
         assert_eq!(days, [d("2026-09-21"), d("2027-02-22")]);
-        let imminent_key = Grade { level: Level::Key, imminent: true };
-        assert_eq!(s.plan(imminent_key, evening("2026-11-09"), &calendar())[0].due_on, d("2026-11-10"));
+        let imminent_key = Grade {
+            level: Level::Key,
+            imminent: true,
+        };
+        assert_eq!(
+            s.plan(imminent_key, evening("2026-11-09"), &calendar())[0].due_on,
+            d("2026-11-10")
+        );
     }
 
     #[test]
@@ -489,10 +562,19 @@ role = "reviewer"
 "#;
         let problems = Schedule::parse(text).unwrap_err();
         let all = problems.join("\n");
-        assert!(all.contains("phase 1: `every = \"0 week\"`: an interval must be at least 1"), "{all}");
-        assert!(all.contains("`every = \"2 fortnights\"` is not an interval"), "{all}");
+        assert!(
+            all.contains("phase 1: `every = \"0 week\"`: an interval must be at least 1"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`every = \"2 fortnights\"` is not an interval"),
+            "{all}"
+        );
         assert!(all.contains("longer than the phase"), "{all}");
-        assert!(all.contains("`role = \"reviewer\"` is not a role that acts"), "{all}");
+        assert!(
+            all.contains("`role = \"reviewer\"` is not a role that acts"),
+            "{all}"
+        );
         assert!(all.contains("no plan for `general`"), "{all}");
     }
 }

@@ -130,7 +130,11 @@ pub async fn build(
         withheld: Vec::new(),
     };
     if !everything {
-        record.withheld = vec!["other roles' notes", "level-change reasons", "screening results"];
+        record.withheld = vec![
+            "other roles' notes",
+            "level-change reasons",
+            "screening results",
+        ];
     }
     let mut identity: Option<Student> = None;
     let now = Utc::now();
@@ -176,7 +180,9 @@ pub async fn build(
                     let summary = alert
                         .summary
                         .as_deref()
-                        .filter(|_| crate::privacy::may_read_summary(role, alert.source, alert.category))
+                        .filter(|_| {
+                            crate::privacy::may_read_summary(role, alert.source, alert.category)
+                        })
                         .map(|s| format!(": {}", inert_block(s)))
                         .unwrap_or_default();
                     record.timeline.push(item(
@@ -197,40 +203,55 @@ pub async fn build(
                     Some(format!("{} ({})", inert(&by.name), by.role)),
                     "acknowledged the case".into(),
                 )),
-                EventBody::ChecklistAdded { playbook, .. } => {
-                    record
-                        .timeline
-                        .push(item("case", None, format!("playbook {playbook} attached")))
-                }
+                EventBody::ChecklistAdded { playbook, .. } => record.timeline.push(item(
+                    "case",
+                    None,
+                    format!("playbook {playbook} attached"),
+                )),
                 EventBody::StepUpdated { change, origin, .. } => {
                     let noted = matches!(
                         change.effect,
-                        Effect::Noted { .. } | Effect::Skipped { .. } | Effect::ContactAttempt { remark: Some(_), .. }
+                        Effect::Noted { .. }
+                            | Effect::Skipped { .. }
+                            | Effect::ContactAttempt {
+                                remark: Some(_),
+                                ..
+                            }
                     );
                     let what = if noted && !may_read_note(role, origin.by.role) {
                         "note withheld for your role".to_string()
                     } else {
                         crate::review::describe_effect(&change.effect)
                     };
-                    let kind = if matches!(change.effect, Effect::Referred { .. }) { "referral" } else { "step" };
+                    let kind = if matches!(change.effect, Effect::Referred { .. }) {
+                        "referral"
+                    } else {
+                        "step"
+                    };
                     record.timeline.push(item(
                         kind,
                         Some(format!("{} ({})", inert(&origin.by.name), origin.by.role)),
                         format!("{}/{}: {what}", change.playbook, change.step),
                     ));
                 }
-                EventBody::Escalation { playbook, step, to, .. } => record.timeline.push(item(
+                EventBody::Escalation {
+                    playbook, step, to, ..
+                } => record.timeline.push(item(
                     "escalation",
                     None,
                     format!("{playbook}/{step} overdue, escalated to {to}"),
                 )),
-                EventBody::CaseClosed { outcome, origin, .. } => record.timeline.push(item(
+                EventBody::CaseClosed {
+                    outcome, origin, ..
+                } => record.timeline.push(item(
                     "case",
                     Some(format!("{} ({})", inert(&origin.by.name), origin.by.role)),
                     format!("closed: {}", outcome.as_str()),
                 )),
                 EventBody::CaseUpdated { change, origin, .. } => {
-                    let who = origin.as_ref().map(|o| format!("{} ({})", inert(&o.by.name), o.by.role));
+                    let who = origin
+                        .as_ref()
+                        .map(|o| format!("{} ({})", inert(&o.by.name), o.by.role));
                     let (kind, what) = match change {
                         CaseChange::CheckinRecorded { checkin } => {
                             let note = checkin
@@ -248,12 +269,18 @@ pub async fn build(
                         ),
                         CaseChange::LevelProposed { proposal } if !everything => (
                             "level",
-                            format!("proposed lowering {} → {}", proposal.from.label(), proposal.to.label()),
+                            format!(
+                                "proposed lowering {} → {}",
+                                proposal.from.label(),
+                                proposal.to.label()
+                            ),
                         ),
                         CaseChange::LevelChanged { .. } | CaseChange::LevelProposed { .. } => {
                             ("level", super::describe(change))
                         }
-                        CaseChange::Monitoring { .. } | CaseChange::Reopened { .. } => ("case", super::describe(change)),
+                        CaseChange::Monitoring { .. } | CaseChange::Reopened { .. } => {
+                            ("case", super::describe(change))
+                        }
                     };
                     record.timeline.push(item(kind, who, what));
                 }
@@ -262,9 +289,12 @@ pub async fn build(
         // Every case this record shows counts as looked at.
         store
             .audit(
-                &NewEntry::new(AuditKind::CaseViewed, serde_json::json!({"via": "student show"}))
-                    .by(operator, role.as_str())
-                    .on_case(&case.id, drill),
+                &NewEntry::new(
+                    AuditKind::CaseViewed,
+                    serde_json::json!({"via": "student show"}),
+                )
+                .by(operator, role.as_str())
+                .on_case(&case.id, drill),
                 now,
             )
             .await?;
@@ -288,7 +318,11 @@ pub async fn build(
                     what: format!(
                         "screening {}: {}{}",
                         inert(&r.plan_id),
-                        if r.valid { r.level.as_deref().unwrap_or("none") } else { "invalid" },
+                        if r.valid {
+                            r.level.as_deref().unwrap_or("none")
+                        } else {
+                            "invalid"
+                        },
                         if r.imminent { ", imminent" } else { "" }
                     ),
                 });
@@ -346,7 +380,11 @@ pub fn markdown(r: &StudentRecord, offset: FixedOffset) -> String {
     let _ = writeln!(out, "Shown for role **{}**.", r.role);
     match &r.identity {
         Some(who) => {
-            let _ = writeln!(out, "Name (revealed, audited): {}", who.name.as_deref().unwrap_or("(not given)"));
+            let _ = writeln!(
+                out,
+                "Name (revealed, audited): {}",
+                who.name.as_deref().unwrap_or("(not given)")
+            );
         }
         None => {
             let _ = writeln!(out, "Initials: {}", r.initials.as_deref().unwrap_or("—"));
@@ -406,9 +444,15 @@ pub fn markdown(r: &StudentRecord, offset: FixedOffset) -> String {
             out,
             "- {} {}[{}] {}{}",
             local(i.at),
-            i.case_id.as_deref().map(|c| format!("{c} ")).unwrap_or_default(),
+            i.case_id
+                .as_deref()
+                .map(|c| format!("{c} "))
+                .unwrap_or_default(),
             i.kind,
-            i.who.as_deref().map(|w| format!("{w}: ")).unwrap_or_default(),
+            i.who
+                .as_deref()
+                .map(|w| format!("{w}: "))
+                .unwrap_or_default(),
             i.what
         );
     }

@@ -12,15 +12,17 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    Applied, CommandTx, Store, StoreError, StoredEvent, Tx, attach_checklist, case_from_row,
-    has_checklist, parse_ts, progress_from, refresh_deadline, refuse, ts, Logs,
+    Applied, CommandTx, Logs, Store, StoreError, StoredEvent, Tx, attach_checklist, case_from_row,
+    has_checklist, parse_ts, progress_from, refresh_deadline, refuse, ts,
 };
 use crate::audit::{AuditKind, NewEntry};
 use crate::followup::calendar::Calendar;
 use crate::followup::schedule::Schedule;
 use crate::followup::{CaseChange, Checkin, CheckinOutcome, MAX_NOTE_CHARS, Raise};
 use crate::lifecycle::{self, Grade, LevelChange, LevelProposal, Proposed, Reassessment};
-use crate::protocol::{Actor, CaseSnapshot, CaseStatus, CloseOutcome, ErrorDetail, EventBody, Level, Role};
+use crate::protocol::{
+    Actor, CaseSnapshot, CaseStatus, CloseOutcome, ErrorDetail, EventBody, Level, Role,
+};
 
 /// The shipped follow-up schedule, parsed once.
 fn schedule() -> Result<&'static Schedule, StoreError> {
@@ -28,7 +30,12 @@ fn schedule() -> Result<&'static Schedule, StoreError> {
     SHIPPED
         .get_or_init(Schedule::shipped)
         .as_ref()
-        .map_err(|p| StoreError::Corrupt(format!("the shipped follow-up schedule is invalid: {}", p.join("; "))))
+        .map_err(|p| {
+            StoreError::Corrupt(format!(
+                "the shipped follow-up schedule is invalid: {}",
+                p.join("; ")
+            ))
+        })
 }
 
 fn lifecycle_refusal(r: &lifecycle::Refusal) -> ErrorDetail {
@@ -39,7 +46,8 @@ fn actor_from(name: Option<String>, role: Option<String>) -> Result<Option<Actor
     match (name, role) {
         (Some(name), Some(role)) => Ok(Some(Actor {
             name,
-            role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role `{role}` in checkins")))?,
+            role: Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown role `{role}` in checkins")))?,
         })),
         _ => Ok(None),
     }
@@ -52,7 +60,8 @@ fn role_col(row: &SqliteRow, col: &str) -> Result<Role, StoreError> {
 
 fn level_col(row: &SqliteRow, col: &str) -> Result<Level, StoreError> {
     let text: String = row.try_get(col)?;
-    Level::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown level `{text}` in {col}")))
+    Level::parse(&text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown level `{text}` in {col}")))
 }
 
 /// Columns of `checkins` under a `k_` prefix, so a join with `cases` keeps
@@ -70,29 +79,47 @@ fn checkin_from_row(row: &SqliteRow) -> Result<Checkin, StoreError> {
         role: role_col(row, "k_role")?,
         escalate_to: role_col(row, "k_escalate_to")?,
         due_at: parse_ts(&row.try_get::<String, _>("k_due_at")?)?,
-        done_at: row.try_get::<Option<String>, _>("k_done_at")?.as_deref().map(parse_ts).transpose()?,
+        done_at: row
+            .try_get::<Option<String>, _>("k_done_at")?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
         outcome: outcome
-            .map(|o| CheckinOutcome::parse(&o).ok_or_else(|| StoreError::Corrupt(format!("unknown check-in outcome `{o}`"))))
+            .map(|o| {
+                CheckinOutcome::parse(&o)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown check-in outcome `{o}`")))
+            })
             .transpose()?,
         note: row.try_get("k_note")?,
         by: actor_from(row.try_get("k_by_name")?, row.try_get("k_by_role")?)?,
     })
 }
 
-fn level_change_from_row(row: &SqliteRow) -> Result<(LevelChange, Option<DateTime<Utc>>), StoreError> {
+fn level_change_from_row(
+    row: &SqliteRow,
+) -> Result<(LevelChange, Option<DateTime<Utc>>), StoreError> {
     let applied: Option<String> = row.try_get("applied_at")?;
     let proposed_at = parse_ts(&row.try_get::<String, _>("proposed_at")?)?;
     let applied = applied.as_deref().map(parse_ts).transpose()?;
     Ok((
         LevelChange {
-            from: Grade { level: level_col(row, "from_level")?, imminent: row.try_get("from_imminent")? },
-            to: Grade { level: level_col(row, "to_level")?, imminent: row.try_get("to_imminent")? },
+            from: Grade {
+                level: level_col(row, "from_level")?,
+                imminent: row.try_get("from_imminent")?,
+            },
+            to: Grade {
+                level: level_col(row, "to_level")?,
+                imminent: row.try_get("to_imminent")?,
+            },
             reason: row.try_get("reason")?,
             proposed_by: Actor {
                 name: row.try_get("proposed_by_name")?,
                 role: role_col(row, "proposed_by_role")?,
             },
-            confirmed_by: actor_from(row.try_get("confirmed_by_name")?, row.try_get("confirmed_by_role")?)?,
+            confirmed_by: actor_from(
+                row.try_get("confirmed_by_name")?,
+                row.try_get("confirmed_by_role")?,
+            )?,
             at: applied.unwrap_or(proposed_at),
         },
         applied,
@@ -100,14 +127,16 @@ fn level_change_from_row(row: &SqliteRow) -> Result<(LevelChange, Option<DateTim
 }
 
 async fn save_grade(tx: &mut Tx<'_>, case: &CaseSnapshot) -> Result<(), StoreError> {
-    sqlx::query("UPDATE cases SET level = ?, imminent = ?, status = ?, updated_at = ? WHERE id = ?")
-        .bind(case.level.as_str())
-        .bind(case.imminent)
-        .bind(case.status.as_str())
-        .bind(ts(case.updated_at))
-        .bind(&case.id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE cases SET level = ?, imminent = ?, status = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(case.level.as_str())
+    .bind(case.imminent)
+    .bind(case.status.as_str())
+    .bind(ts(case.updated_at))
+    .bind(&case.id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -150,7 +179,11 @@ async fn record_change(
 
 /// Ends any pending proposal on the case (a raise, a newer proposal, or
 /// its confirmation replaces it).
-async fn supersede_pending(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn supersede_pending(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE level_changes SET superseded_at = ? WHERE case_id = ? AND applied_at IS NULL AND superseded_at IS NULL",
     )
@@ -161,7 +194,10 @@ async fn supersede_pending(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -
     Ok(())
 }
 
-async fn pending_proposal(tx: &mut Tx<'_>, case_id: &str) -> Result<Option<(i64, LevelProposal)>, StoreError> {
+async fn pending_proposal(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+) -> Result<Option<(i64, LevelProposal)>, StoreError> {
     let Some(row) = sqlx::query(
         "SELECT * FROM level_changes WHERE case_id = ? AND applied_at IS NULL AND superseded_at IS NULL \
          ORDER BY id DESC LIMIT 1",
@@ -194,7 +230,10 @@ async fn pending_proposal(tx: &mut Tx<'_>, case_id: &str) -> Result<Option<(i64,
 
 /// Screening results for the student answered since the case opened: the
 /// re-assessments a downgrade may rest on.
-async fn reassessments(tx: &mut Tx<'_>, case: &CaseSnapshot) -> Result<Vec<Reassessment>, StoreError> {
+async fn reassessments(
+    tx: &mut Tx<'_>,
+    case: &CaseSnapshot,
+) -> Result<Vec<Reassessment>, StoreError> {
     let rows = sqlx::query(
         "SELECT plan_id, level, imminent, valid, answered_at FROM screening_results \
          WHERE student_id = ? AND graded_at >= ? ORDER BY answered_at, plan_id",
@@ -241,21 +280,27 @@ async fn calendar_for(tx: &mut Tx<'_>, case: &CaseSnapshot) -> Result<Calendar, 
     let Some(school) = school else {
         return Ok(Calendar::fallback());
     };
-    let body: Option<String> = sqlx::query_scalar("SELECT body FROM school_calendars WHERE school = ?")
-        .bind(&school)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let body: Option<String> =
+        sqlx::query_scalar("SELECT body FROM school_calendars WHERE school = ?")
+            .bind(&school)
+            .fetch_optional(&mut **tx)
+            .await?;
     match body {
         // Checked when loaded; a calendar that no longer parses (a newer
         // format) is reported rather than silently replaced.
-        Some(body) => Calendar::parse(&body)
-            .map_err(|p| StoreError::Corrupt(format!("stored calendar of {school}: {}", p.join("; ")))),
+        Some(body) => Calendar::parse(&body).map_err(|p| {
+            StoreError::Corrupt(format!("stored calendar of {school}: {}", p.join("; ")))
+        }),
         None => Ok(Calendar::fallback()),
     }
 }
 
 impl CommandTx<'_, '_> {
-    fn followup_event(&mut self, case: &CaseSnapshot, change: CaseChange) -> Result<StoredEvent, StoreError> {
+    fn followup_event(
+        &mut self,
+        case: &CaseSnapshot,
+        change: CaseChange,
+    ) -> Result<StoredEvent, StoreError> {
         self.logs.event(
             self.now,
             EventBody::CaseUpdated {
@@ -270,7 +315,10 @@ impl CommandTx<'_, '_> {
     /// Cancels the case's check-ins not yet due and plans new ones for its
     /// current grade, counting from now. One already missed stays missed:
     /// it is history, and the on-time rate counts it.
-    async fn plan_checkins(&mut self, case: &CaseSnapshot) -> Result<(Vec<Checkin>, Option<String>), StoreError> {
+    async fn plan_checkins(
+        &mut self,
+        case: &CaseSnapshot,
+    ) -> Result<(Vec<Checkin>, Option<String>), StoreError> {
         sqlx::query(
             "UPDATE checkins SET cancelled_at = ? WHERE case_id = ? AND done_at IS NULL AND cancelled_at IS NULL \
              AND due_at > ?",
@@ -281,13 +329,18 @@ impl CommandTx<'_, '_> {
         .execute(&mut **self.tx)
         .await?;
         let calendar = calendar_for(self.tx, case).await?;
-        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(num), 0) FROM checkins WHERE case_id = ?")
-            .bind(&case.id)
-            .fetch_one(&mut **self.tx)
-            .await?;
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(num), 0) FROM checkins WHERE case_id = ?")
+                .bind(&case.id)
+                .fetch_one(&mut **self.tx)
+                .await?;
         let first = u32::try_from(last).unwrap_or(u32::MAX).saturating_add(1);
         let mut planned = Vec::new();
-        for (i, p) in schedule()?.plan(Grade::of(case), self.now, &calendar).into_iter().enumerate() {
+        for (i, p) in schedule()?
+            .plan(Grade::of(case), self.now, &calendar)
+            .into_iter()
+            .enumerate()
+        {
             let num = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
             let checkin = Checkin {
                 id: Checkin::id_of(&case.id, num),
@@ -333,8 +386,23 @@ impl CommandTx<'_, '_> {
         } else {
             None
         };
-        let event = self.followup_event(case, CaseChange::LevelChanged { change: change.clone(), planned })?;
-        record_change(self.tx, &case.id, &change, proposed_at, evidence, true, Some(event.seq)).await?;
+        let event = self.followup_event(
+            case,
+            CaseChange::LevelChanged {
+                change: change.clone(),
+                planned,
+            },
+        )?;
+        record_change(
+            self.tx,
+            &case.id,
+            &change,
+            proposed_at,
+            evidence,
+            true,
+            Some(event.seq),
+        )
+        .await?;
         Ok(event)
     }
 
@@ -352,7 +420,9 @@ impl CommandTx<'_, '_> {
                 _ => "level",
             }))),
             Ok(Proposed::Raised(change)) => {
-                let event = self.apply_level_change(&case, change, self.now, &evidence).await?;
+                let event = self
+                    .apply_level_change(&case, change, self.now, &evidence)
+                    .await?;
                 Ok(Ok((vec![event], None)))
             }
             Ok(Proposed::Pending(proposal)) => {
@@ -365,7 +435,16 @@ impl CommandTx<'_, '_> {
                     confirmed_by: None,
                     at: self.now,
                 };
-                record_change(self.tx, &case.id, &change, self.now, &proposal.evidence, false, None).await?;
+                record_change(
+                    self.tx,
+                    &case.id,
+                    &change,
+                    self.now,
+                    &proposal.evidence,
+                    false,
+                    None,
+                )
+                .await?;
                 super::touch_case(self.tx, &case.id, self.now).await?;
                 let event = self.followup_event(&case, CaseChange::LevelProposed { proposal })?;
                 Ok(Ok((vec![event], None)))
@@ -373,15 +452,22 @@ impl CommandTx<'_, '_> {
         }
     }
 
-    pub(super) async fn confirm_level(&mut self, mut case: CaseSnapshot) -> Result<Applied, StoreError> {
+    pub(super) async fn confirm_level(
+        &mut self,
+        mut case: CaseSnapshot,
+    ) -> Result<Applied, StoreError> {
         let pending = pending_proposal(self.tx, &case.id).await?;
         let by = self.origin.by.clone();
         let proposal = pending.as_ref().map(|(_, p)| p);
         match lifecycle::confirm(&mut case, proposal, &by, self.now) {
             Err(r) => Ok(Err(lifecycle_refusal(&r))),
             Ok(change) => {
-                let Some((id, proposal)) = pending else {
-                    return Ok(refuse("no_proposal", "there is no pending level proposal on this case"));
+                // `confirm` succeeded, so there was a pending proposal.
+                let Some((id, _)) = pending else {
+                    return Ok(refuse(
+                        "no_proposal",
+                        "there is no pending level proposal on this case",
+                    ));
                 };
                 save_grade(self.tx, &case).await?;
                 let planned = if case.status == CaseStatus::Monitoring {
@@ -389,7 +475,13 @@ impl CommandTx<'_, '_> {
                 } else {
                     None
                 };
-                let event = self.followup_event(&case, CaseChange::LevelChanged { change: change.clone(), planned })?;
+                let event = self.followup_event(
+                    &case,
+                    CaseChange::LevelChanged {
+                        change: change.clone(),
+                        planned,
+                    },
+                )?;
                 sqlx::query(
                     "UPDATE level_changes SET confirmed_by_name = ?, confirmed_by_role = ?, applied_at = ?, seq = ? WHERE id = ?",
                 )
@@ -400,7 +492,6 @@ impl CommandTx<'_, '_> {
                 .bind(id)
                 .execute(&mut **self.tx)
                 .await?;
-                let _ = proposal;
                 Ok(Ok((vec![event], None)))
             }
         }
@@ -416,7 +507,11 @@ impl CommandTx<'_, '_> {
         Ok(Ok((vec![event], None)))
     }
 
-    pub(super) async fn reopen(&mut self, mut case: CaseSnapshot, reason: &str) -> Result<Applied, StoreError> {
+    pub(super) async fn reopen(
+        &mut self,
+        mut case: CaseSnapshot,
+        reason: &str,
+    ) -> Result<Applied, StoreError> {
         let reason = match lifecycle::reopen(&mut case, self.origin.by.role, reason, self.now) {
             Ok(reason) => reason,
             Err(r) => {
@@ -437,7 +532,10 @@ impl CommandTx<'_, '_> {
         if let Some(other) = other {
             return Ok(refuse(
                 "student_has_open_case",
-                format!("the student has an open case {other}; work there instead of re-opening {}", case.id),
+                format!(
+                    "the student has an open case {other}; work there instead of re-opening {}",
+                    case.id
+                ),
             ));
         }
         sqlx::query("UPDATE cases SET status = ?, outcome = NULL, closed_at = NULL, updated_at = ? WHERE id = ?")
@@ -498,16 +596,25 @@ impl CommandTx<'_, '_> {
                 ),
             ));
         }
-        if row.try_get::<Option<String>, _>("k_cancelled_at")?.is_some() {
+        if row
+            .try_get::<Option<String>, _>("k_cancelled_at")?
+            .is_some()
+        {
             return Ok(refuse(
                 "checkin_cancelled",
-                format!("check-in {} was re-planned after a level change; record a current one", checkin.id),
+                format!(
+                    "check-in {} was re-planned after a level change; record a current one",
+                    checkin.id
+                ),
             ));
         }
         if !(role == checkin.role || role == checkin.escalate_to || lifecycle::may_decide(role)) {
             return Ok(refuse(
                 "forbidden",
-                format!("check-in {} is the {}'s (or the {}'s), not a {role}'s", checkin.id, checkin.role, checkin.escalate_to),
+                format!(
+                    "check-in {} is the {}'s (or the {}'s), not a {role}'s",
+                    checkin.id, checkin.role, checkin.escalate_to
+                ),
             ));
         }
         if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
@@ -520,7 +627,10 @@ impl CommandTx<'_, '_> {
         if raise.is_some() && !outcome.may_raise() {
             return Ok(Err(ErrorDetail::new(
                 "raise_needs_concern",
-                format!("only a concern or escalate check-in raises the level, not {}", outcome.as_str()),
+                format!(
+                    "only a concern or escalate check-in raises the level, not {}",
+                    outcome.as_str()
+                ),
             )
             .with_field("raise")));
         }
@@ -528,8 +638,11 @@ impl CommandTx<'_, '_> {
             Some(id) => match self.library.get(id) {
                 Some(pb) => Some(pb),
                 None => {
-                    return Ok(Err(ErrorDetail::new("unknown_playbook", format!("no playbook `{id}`"))
-                        .with_field("raise.playbook")));
+                    return Ok(Err(ErrorDetail::new(
+                        "unknown_playbook",
+                        format!("no playbook `{id}`"),
+                    )
+                    .with_field("raise.playbook")));
                 }
             },
             None => None,
@@ -586,13 +699,24 @@ impl CommandTx<'_, '_> {
         save_grade(self.tx, &case).await?;
         let mut events = vec![self.followup_event(&case, CaseChange::CheckinRecorded { checkin })?];
         if let Some(change) = raised {
-            events.push(self.apply_level_change(&case, change, self.now, &[]).await?);
+            events.push(
+                self.apply_level_change(&case, change, self.now, &[])
+                    .await?,
+            );
         }
         if let Some(playbook) = playbook
             && !has_checklist(self.tx, &case.id, &playbook.id).await?
         {
             events.push(
-                attach_checklist(self.tx, self.logs, &case.id, playbook, self.now, Some(self.origin.clone())).await?,
+                attach_checklist(
+                    self.tx,
+                    self.logs,
+                    &case.id,
+                    playbook,
+                    self.now,
+                    Some(self.origin.clone()),
+                )
+                .await?,
             );
         }
         Ok(Ok((events, None)))
@@ -614,9 +738,11 @@ impl CommandTx<'_, '_> {
         .fetch_one(&mut **self.tx)
         .await?;
         let last = last.as_deref().map(parse_ts).transpose()?;
-        Ok(lifecycle::last_review_permit(case, outcome, last, leader_override, self.now)
-            .err()
-            .map(|r| lifecycle_refusal(&r)))
+        Ok(
+            lifecycle::last_review_permit(case, outcome, last, leader_override, self.now)
+                .err()
+                .map(|r| lifecycle_refusal(&r)),
+        )
     }
 
     /// A closed case's check-ins not yet due are cancelled; missed ones stay
@@ -732,16 +858,24 @@ impl Store {
 
     /// A case's applied level changes, oldest first.
     pub async fn level_changes(&self, case_id: &str) -> Result<Vec<LevelChange>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM level_changes WHERE case_id = ? AND applied_at IS NOT NULL ORDER BY id")
-            .bind(case_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(|r| level_change_from_row(r).map(|(c, _)| c)).collect()
+        let rows = sqlx::query(
+            "SELECT * FROM level_changes WHERE case_id = ? AND applied_at IS NOT NULL ORDER BY id",
+        )
+        .bind(case_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| level_change_from_row(r).map(|(c, _)| c))
+            .collect()
     }
 
     /// Every case of one student (all modes), oldest first, with its
     /// check-ins and level changes.
-    pub async fn student_cases(&self, student_id: &str, include_drills: bool) -> Result<Vec<StudentCase>, StoreError> {
+    pub async fn student_cases(
+        &self,
+        student_id: &str,
+        include_drills: bool,
+    ) -> Result<Vec<StudentCase>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM cases WHERE student_id = ? AND (? OR alert_status = 'actual') ORDER BY opened_at, num",
         )
@@ -765,7 +899,10 @@ impl Store {
     }
 
     /// Stores (or replaces) a school's calendar after checking it.
-    pub async fn load_calendar(&self, text: &str) -> Result<Result<String, Vec<String>>, StoreError> {
+    pub async fn load_calendar(
+        &self,
+        text: &str,
+    ) -> Result<Result<String, Vec<String>>, StoreError> {
         let calendar = match Calendar::parse(text) {
             Ok(c) => c,
             Err(problems) => return Ok(Err(problems)),
