@@ -403,7 +403,7 @@ impl App {
         match &self.screen {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
-            Screen::List | Screen::MySteps => self.stats.drills > 0,
+            Screen::List | Screen::MySteps | Screen::Followups => self.stats.drills > 0,
         }
     }
 
@@ -489,13 +489,14 @@ impl App {
                     self.touch(slot);
                 }
             }
-            // Follow-up changes carry the case after them; the follow-ups
-            // view itself is not built yet (docs/followup.md).
-            EventBody::CaseUpdated { case, .. } => {
+            // Follow-up changes carry the case after them, and its
+            // check-ins for the follow-ups view (`followups.rs`).
+            EventBody::CaseUpdated { case, change, .. } => {
                 if let Some(slot) = self.cases.slot(&case.id) {
                     if let Some(view) = self.cases.get_mut(&case.id) {
                         view.case = case;
                         view.outcome = None;
+                        super::followups::apply_change(view, &change);
                     }
                     self.touch(slot);
                 }
@@ -656,6 +657,7 @@ impl App {
                     outcome: None,
                     open_steps: Vec::new(),
                     search_key: String::new(),
+                    checkins: Vec::new(),
                 });
                 (slot, true)
             }
@@ -885,6 +887,10 @@ impl App {
                 self.screen = Screen::MySteps;
                 self.step_cursor = 0;
             }
+            Cmd::Followups => {
+                self.screen = Screen::Followups;
+                self.step_cursor = 0;
+            }
             Cmd::OpenAlarm => {
                 if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {
                     return self.open_case(id);
@@ -894,6 +900,7 @@ impl App {
                 Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
+                Screen::Followups => return self.on_followups_cmd(cmd),
             },
         }
         Vec::new()
@@ -1006,7 +1013,7 @@ impl App {
     /// Opens a case's screen, where the student's name shows in full: a
     /// deliberate reveal, so the relay records who looked (a `view`
     /// command, audited; DOMAIN.md privacy).
-    fn open_case(&mut self, case_id: String) -> Vec<Effect> {
+    pub(super) fn open_case(&mut self, case_id: String) -> Vec<Effect> {
         self.screen = Screen::Detail(case_id.clone());
         self.detail_scroll = 0;
         self.step_cursor = 0;
@@ -1091,7 +1098,7 @@ impl App {
         Vec::new()
     }
 
-    fn ask(&mut self, ask: Ask) {
+    pub(super) fn ask(&mut self, ask: Ask) {
         self.prompt = Some(Prompt {
             ask,
             input: String::new(),
@@ -1228,6 +1235,7 @@ impl App {
                 }
                 Ok(effects)
             }
+            Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => self.submit_checkin(ask, input),
             Ask::CloseReason(case_id, outcome) => Ok(self.send(CommandOp::Close {
                 case_id: case_id.clone(),
                 outcome: *outcome,
@@ -1262,7 +1270,7 @@ impl App {
         })
     }
 
-    fn send(&mut self, op: CommandOp) -> Vec<Effect> {
+    pub(super) fn send(&mut self, op: CommandOp) -> Vec<Effect> {
         self.next_command += 1;
         let id = format!("{}-{}", self.session_tag, self.next_command);
         // Opening a case is not news to the one who opened it: a view is
@@ -1285,6 +1293,7 @@ impl App {
             Screen::Detail(id) => Some(id.clone()),
             Screen::List => self.selected_case_id().map(str::to_string),
             Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
+            Screen::Followups => self.followup_case(),
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),

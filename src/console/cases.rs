@@ -211,6 +211,8 @@ pub struct CaseView {
     pub open_steps: Vec<OpenStep>,
     /// Lower-case case id, student id, grade and class, for `/` search.
     pub search_key: String,
+    /// Scheduled follow-up check-ins, by number (see `followups.rs`).
+    pub checkins: Vec<crate::followup::Checkin>,
 }
 
 impl CaseView {

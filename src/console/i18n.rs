@@ -308,6 +308,8 @@ impl Strings {
             ),
             Cmd::NextScale => pick(zh, "趋势图换下一个量表", "chart the next scale"),
             Cmd::OpenStepCase => pick(zh, "打开该步骤的案例", "open the step's case"),
+            Cmd::Followups => pick(zh, "跟踪回访（逾期/今天/本周）", "follow-up check-ins"),
+            Cmd::RecordCheckin => pick(zh, "记录所选回访", "record the check-in"),
         }
     }
 
@@ -397,7 +399,7 @@ impl Strings {
         }
     }
 
-    fn is_zh(&self) -> bool {
+    pub(crate) fn is_zh(&self) -> bool {
         std::ptr::eq(self, &ZH)
     }
 

@@ -44,6 +44,8 @@ pub enum Cmd {
     ToggleHistory,
     NextScale,
     OpenStepCase,
+    Followups,
+    RecordCheckin,
 }
 
 /// One row of the help overlay: the keys, how they are written, the command.
@@ -68,6 +70,7 @@ pub const GLOBAL: &[Binding] = &[
     b(&[Char('n')], "n", Cmd::OpenAlarm),
     b(&[Char('e')], "e", Cmd::DismissEscalations),
     b(&[Char('m')], "m", Cmd::MySteps),
+    b(&[Char('f')], "f", Cmd::Followups),
     b(&[Char('?')], "?", Cmd::Help),
     b(&[Char('q')], "q  Ctrl-C", Cmd::Quit),
 ];
@@ -116,12 +119,21 @@ pub const MY_STEPS: &[Binding] = &[
     b(&[Char('o')], "o", Cmd::OpenStepCase),
 ];
 
+pub const FOLLOWUPS: &[Binding] = &[
+    b(&[Esc, Backspace, Left], "Esc ←", Cmd::Back),
+    b(&[Up, Char('k')], "↑ k", Cmd::Up),
+    b(&[Down, Char('j')], "↓ j", Cmd::Down),
+    b(&[Enter, Char(' ')], "Enter ␣", Cmd::RecordCheckin),
+    b(&[Char('o')], "o", Cmd::OpenStepCase),
+];
+
 /// The view's own keys, most used first; [`GLOBAL`] applies as well.
 pub fn for_screen(screen: &Screen) -> &'static [Binding] {
     match screen {
         Screen::List => LIST,
         Screen::Detail(_) => DETAIL,
         Screen::MySteps => MY_STEPS,
+        Screen::Followups => FOLLOWUPS,
     }
 }
 
@@ -142,7 +154,12 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_in_one_view() {
-        for screen in [Screen::List, Screen::Detail("C1".into()), Screen::MySteps] {
+        for screen in [
+            Screen::List,
+            Screen::Detail("C1".into()),
+            Screen::MySteps,
+            Screen::Followups,
+        ] {
             let mut seen = HashSet::new();
             for b in for_screen(&screen).iter().chain(GLOBAL) {
                 for k in b.keys {

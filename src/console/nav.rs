@@ -9,6 +9,8 @@ pub enum Screen {
     Detail(String),
     /// Every open step for my role across all cases, soonest due first.
     MySteps,
+    /// Scheduled check-ins for my role: overdue, due today, this week.
+    Followups,
 }
 
 /// The lower part of the case screen.
@@ -53,4 +55,8 @@ pub enum Ask {
     CloseReason(String, CloseOutcome),
     /// Why this responder needs the student's identity (audited).
     RevealReason(String),
+    /// A check-in's outcome by number: case id, check-in number.
+    CheckinOutcome(String, u32),
+    /// The check-in's note (may be empty).
+    CheckinNote(String, u32, crate::followup::CheckinOutcome),
 }

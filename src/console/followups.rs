@@ -1,0 +1,219 @@
+//! The follow-ups view's state (跟踪回访): every case's scheduled
+//! check-ins as the relay's `case_updated` events give them, and the rows
+//! the view shows for my role: overdue, due today, due this week. A
+//! check-in is recorded with `Enter` (outcome, then an optional note) and
+//! goes out through the same outbox as steps, so it is kept offline.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::app::{App, Ask, CaseView, Effect, Screen};
+use super::i18n::Strings;
+use super::keymap::Cmd;
+use crate::followup::{CaseChange, Checkin, CheckinOutcome};
+use crate::protocol::{CaseStatus, CommandOp};
+
+/// Which part of the view a check-in is listed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bucket {
+    Overdue,
+    Today,
+    ThisWeek,
+}
+
+/// One check-in on the follow-ups view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowupRow {
+    pub case_id: String,
+    pub checkin: Checkin,
+    pub bucket: Bucket,
+}
+
+/// How far ahead the view looks.
+const HORIZON: Duration = Duration::days(7);
+
+/// Applies a follow-up change to the case's check-ins: a new plan replaces
+/// the check-ins not yet recorded; a recorded one replaces its row.
+pub fn apply_change(view: &mut CaseView, change: &CaseChange) {
+    // Notes come from other consoles: inert on arrival, like alert text.
+    let inert = |k: &Checkin| Checkin {
+        note: k.note.as_deref().map(crate::text::inert_block),
+        ..k.clone()
+    };
+    let replan = |view: &mut CaseView, planned: &[Checkin]| {
+        view.checkins.retain(|k| k.done_at.is_some());
+        view.checkins.extend(planned.iter().map(inert));
+        view.checkins.sort_by_key(|k| k.num);
+    };
+    match change {
+        CaseChange::Monitoring { planned, .. }
+        | CaseChange::LevelChanged {
+            planned: Some(planned),
+            ..
+        } => replan(view, planned),
+        CaseChange::CheckinRecorded { checkin } => {
+            match view.checkins.iter_mut().find(|k| k.num == checkin.num) {
+                Some(k) => *k = inert(checkin),
+                None => view.checkins.push(inert(checkin)),
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Strings {
+    fn tr(&self, zh: &'static str, en: &'static str) -> &'static str {
+        if self.is_zh() { zh } else { en }
+    }
+
+    pub fn followups_title(&self) -> &'static str {
+        self.tr("跟踪回访", "Follow-ups")
+    }
+
+    pub fn no_followups(&self) -> &'static str {
+        self.tr("本周没有待做的回访", "No check-ins due this week")
+    }
+
+    pub fn bucket(&self, b: Bucket) -> &'static str {
+        match b {
+            Bucket::Overdue => self.tr("已逾期", "Overdue"),
+            Bucket::Today => self.tr("今天", "Due today"),
+            Bucket::ThisWeek => self.tr("本周", "This week"),
+        }
+    }
+
+    pub fn col_checkin(&self) -> &'static str {
+        self.tr("回访", "Check-in")
+    }
+
+    pub fn ask_checkin_outcome(&self) -> &'static str {
+        self.tr(
+            "回访结果：1 状态良好 · 2 有担忧 · 3 需升级处置 · 4 未见到",
+            "Outcome: 1 seen, well · 2 concern · 3 escalate · 4 not reached",
+        )
+    }
+
+    pub fn ask_checkin_note(&self) -> &'static str {
+        self.tr("回访记录（可留空）", "Note (may be empty)")
+    }
+
+    pub fn checkin_outcome(&self, o: CheckinOutcome) -> &'static str {
+        match o {
+            CheckinOutcome::SeenWell => self.tr("良好", "well"),
+            CheckinOutcome::Concern => self.tr("有担忧", "concern"),
+            CheckinOutcome::Escalate => self.tr("需升级", "escalate"),
+            CheckinOutcome::NotReached => self.tr("未见到", "not reached"),
+        }
+    }
+}
+
+impl App {
+    /// The check-ins my role should make (or, once overdue, hears about),
+    /// due within a week or already overdue, on cases not closed: overdue
+    /// first, then by due time. Every role's when the relay has not said
+    /// who I am yet.
+    pub fn followup_rows(&self) -> Vec<FollowupRow> {
+        let me = self.me.as_ref().map(|m| m.role);
+        let today = self.now.with_timezone(&self.display_offset).date_naive();
+        let until = self.now + HORIZON;
+        let mut rows: Vec<FollowupRow> = Vec::new();
+        for (_, view) in self.cases.iter() {
+            if view.case.status == CaseStatus::Closed {
+                continue;
+            }
+            for k in view
+                .checkins
+                .iter()
+                .filter(|k| k.done_at.is_none() && k.due_at <= until)
+            {
+                let overdue = k.due_at < self.now;
+                let mine = me.is_none_or(|r| r == k.role || (overdue && r == k.escalate_to));
+                if !mine {
+                    continue;
+                }
+                let bucket = if overdue {
+                    Bucket::Overdue
+                } else if k.due_at.with_timezone(&self.display_offset).date_naive() == today {
+                    Bucket::Today
+                } else {
+                    Bucket::ThisWeek
+                };
+                rows.push(FollowupRow {
+                    case_id: view.case.id.clone(),
+                    checkin: k.clone(),
+                    bucket,
+                });
+            }
+        }
+        rows.sort_by(|a, b| {
+            (a.bucket, a.checkin.due_at, &a.case_id).cmp(&(b.bucket, b.checkin.due_at, &b.case_id))
+        });
+        rows
+    }
+
+    pub(super) fn on_followups_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let rows = self.followup_rows();
+        let current = rows.get(self.step_cursor);
+        match cmd {
+            Cmd::Back => self.screen = Screen::List,
+            Cmd::Down => {
+                self.step_cursor = self
+                    .step_cursor
+                    .saturating_add(1)
+                    .min(rows.len().saturating_sub(1))
+            }
+            Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            Cmd::RecordCheckin => {
+                if let Some(row) = current {
+                    self.ask(Ask::CheckinOutcome(row.case_id.clone(), row.checkin.num));
+                }
+            }
+            Cmd::OpenStepCase => {
+                if let Some(row) = current {
+                    return self.open_case(row.case_id.clone());
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// The case under the cursor (for `a`, acknowledge).
+    pub(super) fn followup_case(&self) -> Option<String> {
+        self.followup_rows()
+            .get(self.step_cursor)
+            .map(|r| r.case_id.clone())
+    }
+
+    /// The outcome is a number; the note comes next and may be empty.
+    pub(super) fn submit_checkin(
+        &mut self,
+        ask: &Ask,
+        input: &str,
+    ) -> Result<Vec<Effect>, &'static str> {
+        match ask {
+            Ask::CheckinOutcome(case_id, num) => {
+                let outcome = input
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|i| CheckinOutcome::ALL.get(i).copied())
+                    .ok_or(self.strings.prompt_pick_number)?;
+                self.ask(Ask::CheckinNote(case_id.clone(), *num, outcome));
+                Ok(Vec::new())
+            }
+            Ask::CheckinNote(case_id, num, outcome) => Ok(self.send(CommandOp::Checkin {
+                case_id: case_id.clone(),
+                checkin: *num,
+                outcome: *outcome,
+                note: (!input.is_empty()).then(|| input.to_string()),
+                raise: None,
+            })),
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Whether a check-in is past due at `now`.
+pub fn is_overdue(k: &Checkin, now: DateTime<Utc>) -> bool {
+    k.done_at.is_none() && k.due_at < now
+}

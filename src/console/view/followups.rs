@@ -1,0 +1,97 @@
+//! The follow-ups view: my role's check-ins, overdue first, then due today
+//! and this week, each under its heading.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use crate::console::app::App;
+use crate::console::followups::FollowupRow;
+use crate::text::{fit, pad};
+
+use super::list::W_CASE;
+use super::widgets::{MINUTE, countdown, local};
+
+const W_WHEN: usize = 16;
+const W_LEFT: usize = 14;
+const W_NUM: usize = 6;
+const W_WHO: usize = 10;
+
+fn row_line(app: &App, row: &FollowupRow, selected: bool, width: usize) -> Line<'static> {
+    let s = app.strings;
+    let (left, overdue) = countdown(s, app.now, row.checkin.due_at);
+    let who = app
+        .cases
+        .get(&row.case_id)
+        .map(|c| {
+            let name = c.student.list_name();
+            if name.is_empty() {
+                c.student.id.clone()
+            } else {
+                name
+            }
+        })
+        .unwrap_or_default();
+    let text = format!(
+        "{}{} {} {} {} {} {}",
+        if selected { "▸" } else { " " },
+        pad(&local(app, row.checkin.due_at, MINUTE), W_WHEN),
+        pad(&fit(&left, W_LEFT), W_LEFT),
+        pad(&row.case_id, W_CASE),
+        pad(&format!("#{}", row.checkin.num), W_NUM),
+        pad(&fit(&who, W_WHO), W_WHO),
+        s.role(row.checkin.role),
+    );
+    let mut style = Style::new();
+    if overdue {
+        style = style.patch(app.theme.alarm);
+    }
+    if selected {
+        style = style.patch(app.theme.selected);
+    }
+    Line::styled(fit(&text, width), style)
+}
+
+pub(super) fn draw_followups(app: &App, frame: &mut Frame, area: Rect) {
+    let s = app.strings;
+    let rows = app.followup_rows();
+    let who = app
+        .me
+        .as_ref()
+        .map(|m| s.role(m.role).to_string())
+        .unwrap_or_else(|| s.unknown_who.to_string());
+    let title = format!(" {} · {who} · {} ", s.followups_title(), rows.len());
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(fit(&title, area.width as usize));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width as usize;
+    if rows.is_empty() {
+        frame.render_widget(Paragraph::new(fit(s.no_followups(), width)), inner);
+        return;
+    }
+    let mut lines = Vec::with_capacity(rows.len() + 4);
+    let mut cursor_line = 0;
+    let mut bucket = None;
+    for (i, row) in rows.iter().enumerate() {
+        if bucket != Some(row.bucket) {
+            bucket = Some(row.bucket);
+            let n = rows.iter().filter(|r| r.bucket == row.bucket).count();
+            lines.push(Line::styled(
+                fit(&format!("{} ({n})", s.bucket(row.bucket)), width),
+                app.theme.header_row,
+            ));
+        }
+        if i == app.step_cursor {
+            cursor_line = lines.len();
+        }
+        lines.push(row_line(app, row, i == app.step_cursor, width));
+    }
+    let visible = inner.height as usize;
+    let first = cursor_line.saturating_sub(visible.saturating_sub(1));
+    let shown: Vec<Line> = lines.into_iter().skip(first).take(visible).collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+}
