@@ -10,7 +10,7 @@ use super::app::{App, Ask, CaseView, Effect, Screen};
 use super::i18n::Strings;
 use super::keymap::Cmd;
 use crate::followup::{CaseChange, Checkin, CheckinOutcome};
-use crate::protocol::{CaseStatus, CommandOp};
+use crate::protocol::{CaseStatus, CommandOp, Role};
 
 /// Which part of the view a check-in is listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,42 +20,56 @@ pub enum Bucket {
     ThisWeek,
 }
 
+/// A check-in still to make, as small as the view needs: a district
+/// follows 40,000 students with a dozen check-ins each, so no ids, notes
+/// or names are kept per row (about 20 bytes each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingCheckin {
+    pub num: u32,
+    pub role: Role,
+    pub escalate_to: Role,
+    pub due_at: DateTime<Utc>,
+}
+
+impl From<&Checkin> for PendingCheckin {
+    fn from(k: &Checkin) -> Self {
+        PendingCheckin {
+            num: k.num,
+            role: k.role,
+            escalate_to: k.escalate_to,
+            due_at: k.due_at,
+        }
+    }
+}
+
 /// One check-in on the follow-ups view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FollowupRow {
     pub case_id: String,
-    pub checkin: Checkin,
+    pub checkin: PendingCheckin,
     pub bucket: Bucket,
 }
 
 /// How far ahead the view looks.
 const HORIZON: Duration = Duration::days(7);
 
-/// Applies a follow-up change to the case's check-ins: a new plan replaces
-/// the check-ins not yet recorded; a recorded one replaces its row.
+/// Applies a follow-up change to the case's pending check-ins: a new
+/// plan replaces them; a recorded one leaves.
 pub fn apply_change(view: &mut CaseView, change: &CaseChange) {
-    // Notes come from other consoles: inert on arrival, like alert text.
-    let inert = |k: &Checkin| Checkin {
-        note: k.note.as_deref().map(crate::text::inert_block),
-        ..k.clone()
-    };
-    let replan = |view: &mut CaseView, planned: &[Checkin]| {
-        view.checkins.retain(|k| k.done_at.is_some());
-        view.checkins.extend(planned.iter().map(inert));
-        view.checkins.sort_by_key(|k| k.num);
-    };
     match change {
         CaseChange::Monitoring { planned, .. }
         | CaseChange::LevelChanged {
             planned: Some(planned),
             ..
-        } => replan(view, planned),
-        CaseChange::CheckinRecorded { checkin } => {
-            match view.checkins.iter_mut().find(|k| k.num == checkin.num) {
-                Some(k) => *k = inert(checkin),
-                None => view.checkins.push(inert(checkin)),
-            }
+        } => {
+            view.checkins = planned
+                .iter()
+                .filter(|k| k.done_at.is_none())
+                .map(PendingCheckin::from)
+                .collect();
+            view.checkins.sort_by_key(|k| k.num);
         }
+        CaseChange::CheckinRecorded { checkin } => view.checkins.retain(|k| k.num != checkin.num),
         _ => {}
     }
 }
@@ -123,7 +137,7 @@ impl App {
             for k in view
                 .checkins
                 .iter()
-                .filter(|k| k.done_at.is_none() && k.due_at <= until)
+                .filter(|k| k.due_at <= until)
             {
                 let overdue = k.due_at < self.now;
                 let mine = me.is_none_or(|r| r == k.role || (overdue && r == k.escalate_to));
@@ -139,7 +153,7 @@ impl App {
                 };
                 rows.push(FollowupRow {
                     case_id: view.case.id.clone(),
-                    checkin: k.clone(),
+                    checkin: *k,
                     bucket,
                 });
             }
@@ -211,9 +225,4 @@ impl App {
             _ => Ok(Vec::new()),
         }
     }
-}
-
-/// Whether a check-in is past due at `now`.
-pub fn is_overdue(k: &Checkin, now: DateTime<Utc>) -> bool {
-    k.done_at.is_none() && k.due_at < now
 }
