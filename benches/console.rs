@@ -211,13 +211,18 @@ fn monitored(n: u32) -> App {
     for (i, case_id) in ids.iter().enumerate() {
         let case = app.cases.get(case_id).unwrap().case.clone();
         let start = at(NOW) - chrono::Duration::hours((i % 1440) as i64);
-        let grade = Grade { level: levels[i % 3], imminent: false };
+        let grade = Grade {
+            level: levels[i % 3],
+            imminent: false,
+        };
         let planned: Vec<serde_json::Value> = schedule
             .plan(grade, start, &calendar)
             .iter()
             .enumerate()
-            .map(|(k, p)| json!({"id": format!("{case_id}/{}", k + 1), "num": k + 1,
-                "role": p.role, "escalate_to": p.escalate_to, "due_at": p.due_at}))
+            .map(|(k, p)| {
+                json!({"id": format!("{case_id}/{}", k + 1), "num": k + 1,
+                "role": p.role, "escalate_to": p.escalate_to, "due_at": p.due_at})
+            })
             .collect();
         seq += 1;
         app.update(ev(json!({"seq": seq, "at": NOW, "type": "case_updated", "case_id": case_id,

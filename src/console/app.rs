@@ -130,6 +130,8 @@ pub struct App {
     pub outbox_waiting: usize,
     /// "My steps", kept up to date by [`App::refresh`].
     pub my_steps: MySteps,
+    /// The follow-ups view's rows, rebuilt by [`App::refresh`] when stale.
+    pub followups: super::followups::FollowupList,
     /// Commands not yet taken by the connection task (see
     /// [`Action::Sending`]).
     pub sending: usize,
@@ -187,6 +189,7 @@ impl App {
             outbox_waiting: 0,
             sending: 0,
             my_steps: MySteps::default(),
+            followups: Default::default(),
         }
     }
 
@@ -215,6 +218,7 @@ impl App {
                             self.recount_steps(slot);
                         }
                         self.my_steps.invalidate();
+                        self.followups.invalidate();
                         self.filter_stale = true;
                         self.stats_stale = true;
                     }
@@ -254,6 +258,7 @@ impl App {
                 self.alarms.clear();
                 self.stats = Stats::default();
                 self.my_steps.clear();
+                self.followups.invalidate();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
             Action::Resize => {}
@@ -315,6 +320,9 @@ impl App {
         }
         let role = self.my_role();
         self.my_steps.refresh(&self.cases, role);
+        if self.screen == Screen::Followups {
+            self.refresh_followups();
+        }
     }
 
     /// Notes that a case's place in the list may have changed.
@@ -498,6 +506,7 @@ impl App {
                         view.outcome = None;
                         super::followups::apply_change(view, &change);
                     }
+                    self.followups.invalidate();
                     self.touch(slot);
                 }
             }
@@ -511,6 +520,7 @@ impl App {
                     self.touch(slot);
                 }
                 self.unseen_escalations.retain(|(c, _)| *c != id);
+                self.followups.invalidate();
             }
             EventBody::ChecklistAdded {
                 case_id, progress, ..
@@ -890,6 +900,8 @@ impl App {
             Cmd::Followups => {
                 self.screen = Screen::Followups;
                 self.step_cursor = 0;
+                self.followups.invalidate();
+                self.refresh_followups();
             }
             Cmd::OpenAlarm => {
                 if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {

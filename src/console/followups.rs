@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::app::{App, Ask, CaseView, Effect, Screen};
+use super::app::{App, Ask, CaseView, Effect, Screen, Slot};
 use super::i18n::Strings;
 use super::keymap::Cmd;
 use crate::followup::{CaseChange, Checkin, CheckinOutcome};
@@ -42,10 +42,11 @@ impl From<&Checkin> for PendingCheckin {
     }
 }
 
-/// One check-in on the follow-ups view.
-#[derive(Debug, Clone, PartialEq)]
+/// One check-in on the follow-ups view: the case by its slot, so a build
+/// copies no strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FollowupRow {
-    pub case_id: String,
+    pub slot: Slot,
     pub checkin: PendingCheckin,
     pub bucket: Bucket,
 }
@@ -120,70 +121,133 @@ impl Strings {
     }
 }
 
+/// The rows the view shows, built once per change rather than per key or
+/// frame: with 40,000 students followed up, a build walks half a million
+/// check-ins. Stale after a follow-up event, a closed case, a new session,
+/// and when the clock passes `valid_until` (a due time or midnight moves a
+/// row between headings).
+#[derive(Debug, Default)]
+pub struct FollowupList {
+    rows: Vec<FollowupRow>,
+    stale: bool,
+    valid_until: Option<DateTime<Utc>>,
+}
+
+impl FollowupList {
+    pub fn invalidate(&mut self) {
+        self.stale = true;
+    }
+
+    pub fn rows(&self) -> &[FollowupRow] {
+        &self.rows
+    }
+}
+
 impl App {
     /// The check-ins my role should make (or, once overdue, hears about),
     /// due within a week or already overdue, on cases not closed: overdue
     /// first, then by due time. Every role's when the relay has not said
-    /// who I am yet.
+    /// who I am yet. Built afresh; the view uses the cached
+    /// [`App::followups`].
     pub fn followup_rows(&self) -> Vec<FollowupRow> {
+        self.build_followups().0
+    }
+
+    /// The rows, and the moment they next need rebuilding.
+    fn build_followups(&self) -> (Vec<FollowupRow>, Option<DateTime<Utc>>) {
         let me = self.me.as_ref().map(|m| m.role);
-        let today = self.now.with_timezone(&self.display_offset).date_naive();
-        let until = self.now + HORIZON;
+        let now = self.now;
+        let until = now + HORIZON;
+        // The end of today, local to the terminal, as an instant.
+        let today_end = (now.with_timezone(&self.display_offset).date_naive() + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(self.display_offset).single())
+            .map_or(until, |t| t.with_timezone(&Utc));
+        let mut next_change = today_end;
         let mut rows: Vec<FollowupRow> = Vec::new();
-        for (_, view) in self.cases.iter() {
+        for (slot, view) in self.cases.iter() {
             if view.case.status == CaseStatus::Closed {
                 continue;
             }
-            for k in view
-                .checkins
-                .iter()
-                .filter(|k| k.due_at <= until)
-            {
-                let overdue = k.due_at < self.now;
+            for k in &view.checkins {
+                if k.due_at > until {
+                    // It enters the week when `until` reaches it.
+                    next_change = next_change.min(k.due_at - HORIZON);
+                    continue;
+                }
+                let overdue = k.due_at < now;
+                if !overdue {
+                    next_change = next_change.min(k.due_at);
+                }
                 let mine = me.is_none_or(|r| r == k.role || (overdue && r == k.escalate_to));
                 if !mine {
                     continue;
                 }
                 let bucket = if overdue {
                     Bucket::Overdue
-                } else if k.due_at.with_timezone(&self.display_offset).date_naive() == today {
+                } else if k.due_at < today_end {
                     Bucket::Today
                 } else {
                     Bucket::ThisWeek
                 };
                 rows.push(FollowupRow {
-                    case_id: view.case.id.clone(),
+                    slot,
                     checkin: *k,
                     bucket,
                 });
             }
         }
-        rows.sort_by(|a, b| {
-            (a.bucket, a.checkin.due_at, &a.case_id).cmp(&(b.bucket, b.checkin.due_at, &b.case_id))
-        });
-        rows
+        rows.sort_unstable_by_key(|r| (r.bucket, r.checkin.due_at, r.slot, r.checkin.num));
+        (rows, Some(next_change))
+    }
+
+    /// Rebuilds the cached rows when they are stale or the clock moved
+    /// past what they were built for.
+    pub(super) fn refresh_followups(&mut self) {
+        let expired = self.followups.valid_until.is_none_or(|t| self.now >= t);
+        if self.followups.stale || expired {
+            let (rows, valid_until) = self.build_followups();
+            self.followups = FollowupList {
+                rows,
+                stale: false,
+                valid_until,
+            };
+            self.step_cursor = self
+                .step_cursor
+                .min(self.followups.rows.len().saturating_sub(1));
+        }
+    }
+
+    /// The case id of a row.
+    pub fn followup_case_id(&self, row: &FollowupRow) -> &str {
+        &self.cases.at(row.slot).case.id
     }
 
     pub(super) fn on_followups_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let rows = self.followup_rows();
-        let current = rows.get(self.step_cursor);
+        self.refresh_followups();
+        let len = self.followups.rows.len();
+        let current = self
+            .followups
+            .rows
+            .get(self.step_cursor)
+            .map(|r| (self.followup_case_id(r).to_string(), r.checkin.num));
         match cmd {
             Cmd::Back => self.screen = Screen::List,
             Cmd::Down => {
                 self.step_cursor = self
                     .step_cursor
                     .saturating_add(1)
-                    .min(rows.len().saturating_sub(1))
+                    .min(len.saturating_sub(1))
             }
             Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
             Cmd::RecordCheckin => {
-                if let Some(row) = current {
-                    self.ask(Ask::CheckinOutcome(row.case_id.clone(), row.checkin.num));
+                if let Some((case_id, num)) = current {
+                    self.ask(Ask::CheckinOutcome(case_id, num));
                 }
             }
             Cmd::OpenStepCase => {
-                if let Some(row) = current {
-                    return self.open_case(row.case_id.clone());
+                if let Some((case_id, _)) = current {
+                    return self.open_case(case_id);
                 }
             }
             _ => {}
@@ -193,9 +257,10 @@ impl App {
 
     /// The case under the cursor (for `a`, acknowledge).
     pub(super) fn followup_case(&self) -> Option<String> {
-        self.followup_rows()
+        self.followups
+            .rows
             .get(self.step_cursor)
-            .map(|r| r.case_id.clone())
+            .map(|r| self.followup_case_id(r).to_string())
     }
 
     /// The outcome is a number; the note comes next and may be empty.

@@ -96,12 +96,8 @@ async fn followup_facts(store: &Store, case_id: &str) -> Result<CaseFacts, Revie
     facts.checkins = store.checkins(case_id).await?;
     if let Some(case) = store.case(case_id).await? {
         facts.next_case_at = store
-            .student_cases(&case.student_id, false)
-            .await?
-            .into_iter()
-            .map(|c| c.case.opened_at)
-            .filter(|t| *t > case.opened_at)
-            .min();
+            .next_case_opened(&case.student_id, case.opened_at)
+            .await?;
     }
     Ok(facts)
 }

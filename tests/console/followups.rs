@@ -143,7 +143,11 @@ fn recording_a_check_in_asks_the_outcome_then_a_note_and_sends_one_command() {
         .iter()
         .map(|k| k.num)
         .collect();
-    assert_eq!(pending, [2, 3, 4, 5, 6], "the console keeps no recorded check-in, nor its note");
+    assert_eq!(
+        pending,
+        [2, 3, 4, 5, 6],
+        "the console keeps no recorded check-in, nor its note"
+    );
 }
 
 #[test]
@@ -163,5 +167,33 @@ fn a_closed_case_has_no_follow_ups_and_o_opens_the_case() {
         "referred_out",
     ));
     assert!(app.followup_rows().is_empty());
+    // The live console refreshes before every frame.
+    app.refresh();
     assert!(render(&app, 80, 24).contains("No check-ins due this week"));
+}
+
+#[test]
+fn the_view_follows_the_clock_without_an_event() {
+    use crisisdesk::console::app::Action;
+    let mut app = followups_app(Lang::En, "head_teacher");
+    let bucket_of = |app: &App, num: u32| {
+        app.followups
+            .rows()
+            .iter()
+            .find(|r| r.checkin.num == num)
+            .map(|r| r.bucket)
+    };
+    assert_eq!(bucket_of(&app, 2), Some(Bucket::Today));
+    // 23:01 in Beijing: check-in 2 (due 23:00) is now overdue.
+    app.update(Action::Tick(at("2026-11-20T15:01:00Z")));
+    app.refresh();
+    assert_eq!(bucket_of(&app, 2), Some(Bucket::Overdue));
+    // Past midnight into Monday: Monday's check-in is due today.
+    app.update(Action::Tick(at("2026-11-22T16:30:00Z")));
+    app.refresh();
+    assert_eq!(
+        bucket_of(&app, 3),
+        Some(Bucket::Today),
+        "Monday 18:00, seen on Monday 00:30"
+    );
 }

@@ -22,24 +22,17 @@ const W_WHO: usize = 10;
 fn row_line(app: &App, row: &FollowupRow, selected: bool, width: usize) -> Line<'static> {
     let s = app.strings;
     let (left, overdue) = countdown(s, app.now, row.checkin.due_at);
-    let who = app
-        .cases
-        .get(&row.case_id)
-        .map(|c| {
-            let name = c.student.list_name();
-            if name.is_empty() {
-                c.student.id.clone()
-            } else {
-                name
-            }
-        })
-        .unwrap_or_default();
+    let case = app.cases.at(row.slot);
+    let who = match case.student.list_name() {
+        name if name.is_empty() => case.student.id.clone(),
+        name => name,
+    };
     let text = format!(
         "{}{} {} {} {} {} {}",
         if selected { "▸" } else { " " },
         pad(&local(app, row.checkin.due_at, MINUTE), W_WHEN),
         pad(&fit(&left, W_LEFT), W_LEFT),
-        pad(&row.case_id, W_CASE),
+        pad(&case.case.id, W_CASE),
         pad(&format!("#{}", row.checkin.num), W_NUM),
         pad(&fit(&who, W_WHO), W_WHO),
         s.role(row.checkin.role),
@@ -56,7 +49,7 @@ fn row_line(app: &App, row: &FollowupRow, selected: bool, width: usize) -> Line<
 
 pub(super) fn draw_followups(app: &App, frame: &mut Frame, area: Rect) {
     let s = app.strings;
-    let rows = app.followup_rows();
+    let rows = app.followups.rows();
     let who = app
         .me
         .as_ref()

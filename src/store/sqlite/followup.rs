@@ -898,6 +898,23 @@ impl Store {
         Ok(out)
     }
 
+    /// When the student's next real case after `after` opened, if one did
+    /// (干预有效率: a new case undoes "stayed down").
+    pub async fn next_case_opened(
+        &self,
+        student_id: &str,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(opened_at) FROM cases WHERE student_id = ? AND alert_status = 'actual' AND opened_at > ?",
+        )
+        .bind(student_id)
+        .bind(ts(after))
+        .fetch_one(self.pool())
+        .await?;
+        next.as_deref().map(parse_ts).transpose()
+    }
+
     /// Stores (or replaces) a school's calendar after checking it.
     pub async fn load_calendar(
         &self,
