@@ -197,3 +197,41 @@ fn the_view_follows_the_clock_without_an_event() {
         "Monday 18:00, seen on Monday 00:30"
     );
 }
+
+#[test]
+fn a_long_list_scrolls_to_the_cursor_under_its_heading() {
+    let mut app = sample_app_as(Lang::En, "head_teacher");
+    let body = json!({"id": "a1", "source": "screening", "category": "suicide_risk", "level": "key",
+        "student": {"id": "S1001"}, "observed_at": "2026-11-20T20:00:00+08:00"});
+    let case = snapshot(1, &body, "2026-11-20T12:00:00Z", "monitoring");
+    // 30 missed daily check-ins, then two this week.
+    let mut planned: Vec<Value> = (1..=30)
+        .map(|n| checkin(n, "head_teacher", &format!("2026-10-{:02}T10:00:00Z", n)))
+        .collect();
+    planned.push(checkin(31, "head_teacher", "2026-11-23T10:00:00Z"));
+    planned.push(checkin(32, "head_teacher", "2026-11-24T10:00:00Z"));
+    app.update(ev(json!({
+        "seq": 2001, "at": "2026-11-20T12:10:00Z", "type": "case_updated", "case_id": "C000001",
+        "change": {"kind": "monitoring", "planned": planned}, "case": case,
+        "origin": {"by": {"name": "wang", "role": "counselor"}, "command_id": "m-1"}
+    })));
+    key(&mut app, KeyCode::Char('f'));
+    let top = render(&app, 80, 24);
+    assert!(
+        top.contains("Overdue (30)") && !top.contains("This week"),
+        "{top}"
+    );
+    for _ in 0..31 {
+        key(&mut app, KeyCode::Down);
+    }
+    let bottom = render(&app, 80, 24);
+    let selected = bottom
+        .lines()
+        .find(|l| l.starts_with('▸'))
+        .unwrap_or_default();
+    assert!(selected.contains("#32"), "{bottom}");
+    assert!(
+        bottom.contains("This week (2)") && !bottom.contains("Overdue (30)"),
+        "{bottom}"
+    );
+}

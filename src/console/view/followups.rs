@@ -66,25 +66,45 @@ pub(super) fn draw_followups(app: &App, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(fit(s.no_followups(), width)), inner);
         return;
     }
-    let mut lines = Vec::with_capacity(rows.len() + 4);
-    let mut cursor_line = 0;
-    let mut bucket = None;
-    for (i, row) in rows.iter().enumerate() {
-        if bucket != Some(row.bucket) {
-            bucket = Some(row.bucket);
-            let n = rows.iter().filter(|r| r.bucket == row.bucket).count();
-            lines.push(Line::styled(
-                fit(&format!("{} ({n})", s.bucket(row.bucket)), width),
-                app.theme.header_row,
-            ));
-        }
-        if i == app.step_cursor {
-            cursor_line = lines.len();
-        }
-        lines.push(row_line(app, row, i == app.step_cursor, width));
-    }
+    // Only the lines on screen are formatted: a district's overdue list
+    // may hold a hundred thousand rows. A heading precedes each bucket.
+    let heading_before = |i: usize| {
+        rows[..=i]
+            .windows(2)
+            .filter(|w| w[0].bucket != w[1].bucket)
+            .count()
+            + 1
+    };
+    let cursor = app.step_cursor.min(rows.len() - 1);
+    let cursor_line = cursor + heading_before(cursor);
     let visible = inner.height as usize;
     let first = cursor_line.saturating_sub(visible.saturating_sub(1));
-    let shown: Vec<Line> = lines.into_iter().skip(first).take(visible).collect();
+    let mut shown: Vec<Line> = Vec::with_capacity(visible);
+    let mut line = 0;
+    for (i, row) in rows.iter().enumerate() {
+        if line >= first + visible {
+            break;
+        }
+        if i == 0 || rows[i - 1].bucket != row.bucket {
+            if line >= first {
+                let n = rows[i..]
+                    .iter()
+                    .take_while(|r| r.bucket == row.bucket)
+                    .count();
+                shown.push(Line::styled(
+                    fit(&format!("{} ({n})", s.bucket(row.bucket)), width),
+                    app.theme.header_row,
+                ));
+            }
+            line += 1;
+            if line >= first + visible {
+                break;
+            }
+        }
+        if line >= first {
+            shown.push(row_line(app, row, i == app.step_cursor, width));
+        }
+        line += 1;
+    }
     frame.render_widget(Paragraph::new(shown), inner);
 }
