@@ -253,6 +253,15 @@ fn followups(c: &mut Criterion) {
             press(&mut app, &mut terminal, KeyCode::Char('k'));
         })
     });
+    // What a follow-up event costs while the view is open: the rows are
+    // rebuilt from every case's check-ins, then the frame.
+    group.bench_function("rebuild_then_frame", |b| {
+        b.iter(|| {
+            app.followups.invalidate();
+            app.refresh();
+            frame(&app, &mut terminal);
+        })
+    });
     group.finish();
 }
 

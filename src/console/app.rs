@@ -900,7 +900,7 @@ impl App {
             Cmd::Followups => {
                 self.screen = Screen::Followups;
                 self.step_cursor = 0;
-                self.followups.invalidate();
+                // Rebuilt only if something changed since (see FollowupList).
                 self.refresh_followups();
             }
             Cmd::OpenAlarm => {
