@@ -194,9 +194,80 @@ fn live(c: &mut Criterion) {
     group.finish();
 }
 
+/// Every case of the district in monitoring, with the check-ins the
+/// shipped schedule plans for its level, started over the last 60 days
+/// (the Mon–Fri fallback calendar): about 40,000 students followed up.
+fn monitored(n: u32) -> App {
+    use crisisdesk::followup::calendar::Calendar;
+    use crisisdesk::followup::schedule::Schedule;
+    use crisisdesk::lifecycle::Grade;
+    use crisisdesk::protocol::Level;
+    let mut app = district_app(n);
+    let schedule = Schedule::shipped().unwrap();
+    let calendar = Calendar::fallback();
+    let mut seq = app.last_seq;
+    let levels = [Level::General, Level::Key, Level::High];
+    let ids: Vec<String> = app.order_ids().iter().map(|s| s.to_string()).collect();
+    for (i, case_id) in ids.iter().enumerate() {
+        let case = app.cases.get(case_id).unwrap().case.clone();
+        let start = at(NOW) - chrono::Duration::hours((i % 1440) as i64);
+        let grade = Grade {
+            level: levels[i % 3],
+            imminent: false,
+        };
+        let planned: Vec<serde_json::Value> = schedule
+            .plan(grade, start, &calendar)
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                json!({"id": format!("{case_id}/{}", k + 1), "num": k + 1,
+                "role": p.role, "escalate_to": p.escalate_to, "due_at": p.due_at})
+            })
+            .collect();
+        seq += 1;
+        app.update(ev(json!({"seq": seq, "at": NOW, "type": "case_updated", "case_id": case_id,
+            "change": {"kind": "monitoring", "planned": planned}, "case": case,
+            "origin": {"by": {"name": "wang", "role": "counselor"}, "command_id": format!("m{seq}")}})));
+    }
+    app.refresh();
+    app
+}
+
+fn followups(c: &mut Criterion) {
+    let mut group = c.benchmark_group("followups_40000");
+    let mut app = monitored(CASES);
+    let mut terminal = screen(120, 40);
+    key(&mut app, KeyCode::Char('f'));
+    assert!(!app.followup_rows().is_empty());
+    key(&mut app, KeyCode::Esc);
+    group.bench_function("open_and_back", |b| {
+        b.iter(|| {
+            press(&mut app, &mut terminal, KeyCode::Char('f'));
+            press(&mut app, &mut terminal, KeyCode::Esc);
+        })
+    });
+    key(&mut app, KeyCode::Char('f'));
+    group.bench_function("cursor_j_then_k", |b| {
+        b.iter(|| {
+            press(&mut app, &mut terminal, KeyCode::Char('j'));
+            press(&mut app, &mut terminal, KeyCode::Char('k'));
+        })
+    });
+    // What a follow-up event costs while the view is open: the rows are
+    // rebuilt from every case's check-ins, then the frame.
+    group.bench_function("rebuild_then_frame", |b| {
+        b.iter(|| {
+            app.followups.invalidate();
+            app.refresh();
+            frame(&app, &mut terminal);
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = list, filters, search, detail, my_steps, live
+    targets = list, filters, search, detail, my_steps, live, followups
 }
 criterion_main!(benches);

@@ -69,13 +69,18 @@ pub fn open(num: i64, alert: &Alert, now: DateTime<Utc>) -> CaseSnapshot {
 
 /// An alert joining the student's open case. The case keeps the worst level
 /// seen (a later, lower alert never lowers it) and its category follows the
-/// alert that raised it; imminence, once reported, stays.
+/// alert that raised it; imminence, once reported, stays. A case in
+/// monitoring that an alert raises is acute again.
 pub fn join(case: &mut CaseSnapshot, alert: &Alert, now: DateTime<Utc>) {
+    let raised = alert.level > case.level || (alert.imminent && !case.imminent);
     if alert.level > case.level {
         case.level = alert.level;
         case.category = alert.category;
     }
     case.imminent |= alert.imminent;
+    if raised && case.status == CaseStatus::Monitoring {
+        case.status = CaseStatus::Acknowledged;
+    }
     case.alert_count += 1;
     case.updated_at = now;
 }
@@ -92,7 +97,8 @@ pub fn acknowledge(
     by: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(), AckRefusal> {
-    if case.status == CaseStatus::Acknowledged {
+    // Acknowledged or in monitoring: someone already has it.
+    if case.status != CaseStatus::Open {
         return Err(AckRefusal::AlreadyAcknowledged {
             by: case.acknowledged_by.clone(),
         });

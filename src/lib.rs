@@ -14,6 +14,10 @@
 //! - [`demo`]: the one-command demo (relay + drill feed + console).
 //! - [`reporting`]: incident reports upward (事件信息报告) and their rules.
 //! - [`screening`]: screening plans, import, scale rules and risk grading.
+//! - [`lifecycle`]: acute → monitoring → closed, re-open, level changes
+//!   with a second sign-off, pure.
+//! - [`followup`]: school calendars, follow-up schedules, check-ins and the
+//!   student's record (一生一档).
 
 // No unwrap and no panic on any path of the relay or the console; tests
 // may (see Cargo.toml [lints] for the rest).
@@ -25,6 +29,8 @@ pub mod console;
 pub mod demo;
 pub mod diagnostic;
 pub mod drill;
+pub mod followup;
+pub mod lifecycle;
 pub mod logging;
 pub mod period;
 pub mod playbook;

@@ -186,6 +186,21 @@ enum Command {
     },
     /// Statistics export for the bureau (XLSX or CSV, Chinese headers).
     Stats(crisisdesk::stats::cli::StatsArgs),
+    /// School calendars (校历): check them, load one into the database.
+    Calendar {
+        #[command(subcommand)]
+        command: crisisdesk::followup::cli::CalendarCommand,
+    },
+    /// Follow-up schedules (跟踪回访): check one.
+    Schedule {
+        #[command(subcommand)]
+        command: crisisdesk::followup::cli::ScheduleCommand,
+    },
+    /// The student's record (一生一档) across cases and screenings.
+    Student {
+        #[command(subcommand)]
+        command: crisisdesk::followup::cli::StudentCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -634,6 +649,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crisisdesk::reporting::cli::run_district(&db, json);
         }
         Command::Stats(args) => return crisisdesk::stats::cli::run(args),
+        Command::Calendar { command } => return crisisdesk::followup::cli::run_calendar(command),
+        Command::Schedule { command } => return crisisdesk::followup::cli::run_schedule(command),
+        Command::Student { command } => return crisisdesk::followup::cli::run_student(command),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -445,13 +445,16 @@ pub fn validate_alert(alert: &Alert) -> Result<(), ErrorDetail> {
 }
 
 /// Case status as the closed loop moves it: open (crisis under way) →
-/// acknowledged (someone has it) → closed with an outcome.
+/// acknowledged (someone has it: the acute phase) → monitoring (scheduled
+/// check-ins, see [`crate::lifecycle`]) → closed with an outcome; a closed
+/// case re-opens with a reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     Open,
     Acknowledged,
     Closed,
+    Monitoring,
 }
 
 impl CaseStatus {
@@ -460,6 +463,7 @@ impl CaseStatus {
             CaseStatus::Open => "open",
             CaseStatus::Acknowledged => "acknowledged",
             CaseStatus::Closed => "closed",
+            CaseStatus::Monitoring => "monitoring",
         }
     }
 
@@ -468,6 +472,7 @@ impl CaseStatus {
             "open" => Some(CaseStatus::Open),
             "acknowledged" => Some(CaseStatus::Acknowledged),
             "closed" => Some(CaseStatus::Closed),
+            "monitoring" => Some(CaseStatus::Monitoring),
             _ => None,
         }
     }
@@ -625,6 +630,17 @@ pub enum EventBody {
         due: DateTime<Utc>,
         to: Role,
     },
+    /// A follow-up change: a level proposed or changed, monitoring begun,
+    /// a re-open, a check-in recorded or missed (see
+    /// [`crate::followup::CaseChange`]). `origin` is absent when the relay
+    /// raised it (a missed check-in).
+    CaseUpdated {
+        case_id: String,
+        change: crate::followup::CaseChange,
+        case: CaseSnapshot,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
 }
 
 impl EventBody {
@@ -638,7 +654,8 @@ impl EventBody {
             | EventBody::CaseClosed { case_id, .. }
             | EventBody::ReportOpened { case_id, .. }
             | EventBody::ReportUpdated { case_id, .. }
-            | EventBody::ReportOverdue { case_id, .. } => case_id,
+            | EventBody::ReportOverdue { case_id, .. }
+            | EventBody::CaseUpdated { case_id, .. } => case_id,
         }
     }
 
@@ -654,6 +671,7 @@ impl EventBody {
             EventBody::ReportOpened { .. } => "report_opened",
             EventBody::ReportUpdated { .. } => "report_updated",
             EventBody::ReportOverdue { .. } => "report_overdue",
+            EventBody::CaseUpdated { .. } => "case_updated",
         }
     }
 }
@@ -672,15 +690,18 @@ pub enum CloseOutcome {
     NoRisk,
     /// Opened in error (wrong student, duplicate).
     Error,
+    /// The student finished school while followed up.
+    Graduated,
 }
 
 impl CloseOutcome {
-    pub const ALL: [CloseOutcome; 5] = [
+    pub const ALL: [CloseOutcome; 6] = [
         CloseOutcome::Stabilized,
         CloseOutcome::ReferredOut,
         CloseOutcome::Transferred,
         CloseOutcome::NoRisk,
         CloseOutcome::Error,
+        CloseOutcome::Graduated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -690,6 +711,7 @@ impl CloseOutcome {
             CloseOutcome::Transferred => "transferred",
             CloseOutcome::NoRisk => "no_risk",
             CloseOutcome::Error => "error",
+            CloseOutcome::Graduated => "graduated",
         }
     }
 }
@@ -770,6 +792,35 @@ pub enum CommandOp {
         stage: Stage,
         reason: String,
     },
+    /// Ask for a new level, with a reason. A raise applies at once; a
+    /// lowering (or clearing `imminent`) waits for `confirm_level` by a
+    /// second role ([`crate::lifecycle`]).
+    ProposeLevel {
+        case_id: String,
+        level: Level,
+        #[serde(default)]
+        imminent: bool,
+        reason: String,
+    },
+    /// The second sign-off of the pending lowering.
+    ConfirmLevel { case_id: String },
+    /// Acute → monitoring: plans the follow-up check-ins for the case's
+    /// level on the student's school calendar.
+    Monitor { case_id: String },
+    /// Re-open a closed case, with a reason.
+    Reopen { case_id: String, reason: String },
+    /// Record scheduled check-in number `checkin`. A `concern` or
+    /// `escalate` outcome may carry a `raise` (new level, and a playbook to
+    /// attach) applied in the same command.
+    Checkin {
+        case_id: String,
+        checkin: u32,
+        outcome: crate::followup::CheckinOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raise: Option<crate::followup::Raise>,
+    },
 }
 
 impl CommandOp {
@@ -785,6 +836,11 @@ impl CommandOp {
             CommandOp::SubmitReport { .. } => "submit_report",
             CommandOp::AcceptReport { .. } => "accept_report",
             CommandOp::ReturnReport { .. } => "return_report",
+            CommandOp::ProposeLevel { .. } => "propose_level",
+            CommandOp::ConfirmLevel { .. } => "confirm_level",
+            CommandOp::Monitor { .. } => "monitor",
+            CommandOp::Reopen { .. } => "reopen",
+            CommandOp::Checkin { .. } => "checkin",
         }
     }
 
@@ -870,6 +926,30 @@ impl CommandOp {
             CommandOp::ReturnReport { stage, reason, .. } => {
                 serde_json::json!({"stage": stage.as_str(), "reason": reason})
             }
+            // Reasons and notes stay in the event; the audit counts them.
+            CommandOp::ProposeLevel {
+                level,
+                imminent,
+                reason,
+                ..
+            } => serde_json::json!({
+                "level": level.as_str(), "imminent": imminent, "text_chars": chars(reason),
+            }),
+            CommandOp::ConfirmLevel { .. } | CommandOp::Monitor { .. } => serde_json::json!({}),
+            CommandOp::Reopen { reason, .. } => serde_json::json!({"text_chars": chars(reason)}),
+            CommandOp::Checkin {
+                checkin,
+                outcome,
+                note,
+                raise,
+                ..
+            } => serde_json::json!({
+                "checkin": checkin,
+                "outcome": outcome.as_str(),
+                "text_chars": note.as_deref().map_or(0, chars),
+                "raise": raise.as_ref().map(|r| r.level.as_str()),
+                "playbook": raise.as_ref().and_then(|r| r.playbook.clone()),
+            }),
         }
     }
 
@@ -884,7 +964,12 @@ impl CommandOp {
             | CommandOp::OpenReport { case_id, .. }
             | CommandOp::SubmitReport { case_id, .. }
             | CommandOp::AcceptReport { case_id, .. }
-            | CommandOp::ReturnReport { case_id, .. } => case_id,
+            | CommandOp::ReturnReport { case_id, .. }
+            | CommandOp::ProposeLevel { case_id, .. }
+            | CommandOp::ConfirmLevel { case_id }
+            | CommandOp::Monitor { case_id }
+            | CommandOp::Reopen { case_id, .. }
+            | CommandOp::Checkin { case_id, .. } => case_id,
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct App {
     pub outbox_waiting: usize,
     /// "My steps", kept up to date by [`App::refresh`].
     pub my_steps: MySteps,
+    /// The follow-ups view's rows, rebuilt by [`App::refresh`] when stale.
+    pub followups: super::followups::FollowupList,
     /// Commands not yet taken by the connection task (see
     /// [`Action::Sending`]).
     pub sending: usize,
@@ -191,6 +193,7 @@ impl App {
             outbox_waiting: 0,
             sending: 0,
             my_steps: MySteps::default(),
+            followups: Default::default(),
         }
     }
 
@@ -219,6 +222,7 @@ impl App {
                             self.recount_steps(slot);
                         }
                         self.my_steps.invalidate();
+                        self.followups.invalidate();
                         self.filter_stale = true;
                         self.stats_stale = true;
                     }
@@ -264,6 +268,7 @@ impl App {
                 self.alarms.clear();
                 self.stats = Stats::default();
                 self.my_steps.clear();
+                self.followups.invalidate();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
             Action::Resize => {}
@@ -325,6 +330,9 @@ impl App {
         }
         let role = self.my_role();
         self.my_steps.refresh(&self.cases, role);
+        if self.screen == Screen::Followups {
+            self.refresh_followups();
+        }
     }
 
     /// Notes that a case's place in the list may have changed.
@@ -413,7 +421,7 @@ impl App {
         match &self.screen {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
-            Screen::List | Screen::MySteps => self.stats.drills > 0,
+            Screen::List | Screen::MySteps | Screen::Followups => self.stats.drills > 0,
             Screen::Reports => self.reports.values().any(|r| r.drill),
         }
     }
@@ -500,6 +508,19 @@ impl App {
                     self.touch(slot);
                 }
             }
+            // Follow-up changes carry the case after them, and its
+            // check-ins for the follow-ups view (`followups.rs`).
+            EventBody::CaseUpdated { case, change, .. } => {
+                if let Some(slot) = self.cases.slot(&case.id) {
+                    if let Some(view) = self.cases.get_mut(&case.id) {
+                        view.case = case;
+                        view.outcome = None;
+                        super::followups::apply_change(view, &change);
+                    }
+                    self.followups.invalidate();
+                    self.touch(slot);
+                }
+            }
             EventBody::CaseClosed { case, outcome, .. } => {
                 let id = case.id.clone();
                 if let Some(slot) = self.cases.slot(&case.id) {
@@ -510,6 +531,7 @@ impl App {
                     self.touch(slot);
                 }
                 self.unseen_escalations.retain(|(c, _)| *c != id);
+                self.followups.invalidate();
             }
             EventBody::ChecklistAdded {
                 case_id, progress, ..
@@ -666,6 +688,7 @@ impl App {
                     outcome: None,
                     open_steps: Vec::new(),
                     search_key: String::new(),
+                    checkins: Vec::new(),
                 });
                 (slot, true)
             }
@@ -899,6 +922,12 @@ impl App {
                 self.screen = Screen::Reports;
                 self.step_cursor = 0;
             }
+            Cmd::Followups => {
+                self.screen = Screen::Followups;
+                self.step_cursor = 0;
+                // Rebuilt only if something changed since (see FollowupList).
+                self.refresh_followups();
+            }
             Cmd::OpenAlarm => {
                 if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {
                     return self.open_case(id);
@@ -909,6 +938,7 @@ impl App {
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
                 Screen::Reports => self.on_reports_cmd(cmd),
+                Screen::Followups => return self.on_followups_cmd(cmd),
             },
         }
         Vec::new()
@@ -1021,7 +1051,7 @@ impl App {
     /// Opens a case's screen, where the student's name shows in full: a
     /// deliberate reveal, so the relay records who looked (a `view`
     /// command, audited; DOMAIN.md privacy).
-    fn open_case(&mut self, case_id: String) -> Vec<Effect> {
+    pub(super) fn open_case(&mut self, case_id: String) -> Vec<Effect> {
         self.screen = Screen::Detail(case_id.clone());
         self.detail_scroll = 0;
         self.step_cursor = 0;
@@ -1106,7 +1136,7 @@ impl App {
         Vec::new()
     }
 
-    fn ask(&mut self, ask: Ask) {
+    pub(super) fn ask(&mut self, ask: Ask) {
         self.prompt = Some(Prompt {
             ask,
             input: String::new(),
@@ -1243,6 +1273,7 @@ impl App {
                 }
                 Ok(effects)
             }
+            Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => self.submit_checkin(ask, input),
             Ask::CloseReason(case_id, outcome) => Ok(self.send(CommandOp::Close {
                 case_id: case_id.clone(),
                 outcome: *outcome,
@@ -1277,7 +1308,7 @@ impl App {
         })
     }
 
-    fn send(&mut self, op: CommandOp) -> Vec<Effect> {
+    pub(super) fn send(&mut self, op: CommandOp) -> Vec<Effect> {
         self.next_command += 1;
         let id = format!("{}-{}", self.session_tag, self.next_command);
         // Opening a case is not news to the one who opened it: a view is
@@ -1301,6 +1332,7 @@ impl App {
             Screen::List => self.selected_case_id().map(str::to_string),
             Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
             Screen::Reports => None,
+            Screen::Followups => self.followup_case(),
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),

@@ -211,6 +211,9 @@ pub struct CaseView {
     pub open_steps: Vec<OpenStep>,
     /// Lower-case case id, student id, grade and class, for `/` search.
     pub search_key: String,
+    /// Scheduled check-ins not yet recorded, by number (see
+    /// `followups.rs`); recorded ones live in the relay's record.
+    pub checkins: Vec<super::followups::PendingCheckin>,
 }
 
 impl CaseView {

@@ -212,6 +212,7 @@ impl Strings {
             CaseStatus::Open => pick(zh, "待确认", "Unacked"),
             CaseStatus::Acknowledged => pick(zh, "已确认", "Acked"),
             CaseStatus::Closed => pick(zh, "已结案", "Closed"),
+            CaseStatus::Monitoring => pick(zh, "跟踪中", "Monitoring"),
         }
     }
 
@@ -238,6 +239,7 @@ impl Strings {
             CloseOutcome::Transferred => pick(zh, "已转学", "transferred"),
             CloseOutcome::NoRisk => pick(zh, "评估无风险", "no risk found"),
             CloseOutcome::Error => pick(zh, "误报/重复", "opened in error"),
+            CloseOutcome::Graduated => pick(zh, "已毕业", "graduated"),
         }
     }
 
@@ -315,8 +317,8 @@ impl Strings {
             Cmd::CloseCase => pick(zh, "结案", "close the case"),
             Cmd::Reveal => pick(
                 zh,
-                "显示学生身份（需理由，留审计）",
-                "reveal the student (reason, audited)",
+                "显示身份（需理由，留审计）",
+                "reveal identity (audited)",
             ),
             Cmd::ScrollDown => pick(zh, "案例信息下滚", "scroll case facts down"),
             Cmd::ScrollUp => pick(zh, "案例信息上滚", "scroll case facts up"),
@@ -328,6 +330,8 @@ impl Strings {
             Cmd::NextScale => pick(zh, "趋势图换下一个量表", "chart the next scale"),
             Cmd::OpenStepCase => pick(zh, "打开该步骤的案例", "open the step's case"),
             Cmd::Reports => pick(zh, "事件信息报告", "incident reports"),
+            Cmd::Followups => pick(zh, "跟踪回访（逾期/今天/本周）", "follow-up check-ins"),
+            Cmd::RecordCheckin => pick(zh, "记录所选回访", "record the check-in"),
         }
     }
 
@@ -345,6 +349,11 @@ impl Strings {
             CommandOp::SubmitReport { .. } => pick(zh, "上报", "submit report"),
             CommandOp::AcceptReport { .. } => pick(zh, "接收报告", "accept report"),
             CommandOp::ReturnReport { .. } => pick(zh, "退回报告", "return report"),
+            CommandOp::ProposeLevel { .. } => pick(zh, "调整等级", "change level"),
+            CommandOp::ConfirmLevel { .. } => pick(zh, "确认降级", "confirm lowering"),
+            CommandOp::Monitor { .. } => pick(zh, "转入跟踪", "move to monitoring"),
+            CommandOp::Reopen { .. } => pick(zh, "重新开案", "re-open"),
+            CommandOp::Checkin { .. } => pick(zh, "回访记录", "check-in"),
         }
     }
 
@@ -416,7 +425,7 @@ impl Strings {
         }
     }
 
-    fn is_zh(&self) -> bool {
+    pub(crate) fn is_zh(&self) -> bool {
         std::ptr::eq(self, &ZH)
     }
 

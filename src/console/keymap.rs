@@ -45,6 +45,8 @@ pub enum Cmd {
     NextScale,
     OpenStepCase,
     Reports,
+    Followups,
+    RecordCheckin,
 }
 
 /// One row of the help overlay: the keys, how they are written, the command.
@@ -70,6 +72,7 @@ pub const GLOBAL: &[Binding] = &[
     b(&[Char('e')], "e", Cmd::DismissEscalations),
     b(&[Char('m')], "m", Cmd::MySteps),
     b(&[Char('R')], "R", Cmd::Reports),
+    b(&[Char('f')], "f", Cmd::Followups),
     b(&[Char('?')], "?", Cmd::Help),
     b(&[Char('q')], "q  Ctrl-C", Cmd::Quit),
 ];
@@ -124,6 +127,14 @@ pub const REPORTS: &[Binding] = &[
     b(&[Down, Char('j')], "↓ j", Cmd::Down),
 ];
 
+pub const FOLLOWUPS: &[Binding] = &[
+    b(&[Esc, Backspace, Left], "Esc ←", Cmd::Back),
+    b(&[Up, Char('k')], "↑ k", Cmd::Up),
+    b(&[Down, Char('j')], "↓ j", Cmd::Down),
+    b(&[Enter, Char(' ')], "Enter ␣", Cmd::RecordCheckin),
+    b(&[Char('o')], "o", Cmd::OpenStepCase),
+];
+
 /// The view's own keys, most used first; [`GLOBAL`] applies as well.
 pub fn for_screen(screen: &Screen) -> &'static [Binding] {
     match screen {
@@ -131,6 +142,7 @@ pub fn for_screen(screen: &Screen) -> &'static [Binding] {
         Screen::Detail(_) => DETAIL,
         Screen::MySteps => MY_STEPS,
         Screen::Reports => REPORTS,
+        Screen::Followups => FOLLOWUPS,
     }
 }
 
@@ -156,6 +168,7 @@ mod tests {
             Screen::Detail("C1".into()),
             Screen::MySteps,
             Screen::Reports,
+            Screen::Followups,
         ] {
             let mut seen = HashSet::new();
             for b in for_screen(&screen).iter().chain(GLOBAL) {

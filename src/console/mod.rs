@@ -27,6 +27,7 @@ pub mod app;
 pub mod cases;
 pub mod config;
 pub mod connection;
+pub mod followups;
 pub mod frames;
 pub mod i18n;
 pub mod keymap;

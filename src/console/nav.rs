@@ -11,6 +11,8 @@ pub enum Screen {
     MySteps,
     /// Incident reports (事件信息报告), soonest open deadline first.
     Reports,
+    /// Scheduled check-ins for my role: overdue, due today, this week.
+    Followups,
 }
 
 /// The lower part of the case screen.
@@ -55,4 +57,8 @@ pub enum Ask {
     CloseReason(String, CloseOutcome),
     /// Why this responder needs the student's identity (audited).
     RevealReason(String),
+    /// A check-in's outcome by number: case id, check-in number.
+    CheckinOutcome(String, u32),
+    /// The check-in's note (may be empty).
+    CheckinNote(String, u32, crate::followup::CheckinOutcome),
 }

@@ -490,6 +490,23 @@ pub async fn build_story(
                     true,
                 ));
             }
+            EventBody::CaseUpdated { change, origin, .. } => {
+                if matches!(change, crate::followup::CaseChange::Reopened { .. }) {
+                    review.outcome = None;
+                    review.closed_at = None;
+                }
+                let (lane, who) = match (origin, change) {
+                    (Some(o), _) => (Lane::Role(o.by.role), Some(inert(&o.by.name))),
+                    (None, crate::followup::CaseChange::CheckinMissed { to, .. }) => {
+                        (Lane::Role(*to), None)
+                    }
+                    (None, _) => (Lane::Relay, None),
+                };
+                let alarm = matches!(change, crate::followup::CaseChange::CheckinMissed { .. });
+                review
+                    .timeline
+                    .push(item(lane, who, crate::followup::describe(change), alarm));
+            }
         }
     }
     review.as_of = as_of.or(review.closed_at).unwrap_or_else(Utc::now);
@@ -593,7 +610,7 @@ pub async fn build_story(
     Ok(review)
 }
 
-fn describe_effect(effect: &crate::playbook::Effect) -> String {
+pub(crate) fn describe_effect(effect: &crate::playbook::Effect) -> String {
     use crate::playbook::Effect;
     match effect {
         Effect::Completed => "done".into(),

@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
 use super::{CaseReview, Format, ReviewError, Verdict, build_story, esc, local, span};
+use crate::followup::effect::{CaseFacts, Effect, checkin_counts, effect};
 use crate::playbook::Library;
 use crate::store::Store;
 
@@ -32,6 +33,9 @@ pub struct PeriodReport {
     pub steps_with_deadline: usize,
     pub steps_on_time: usize,
     pub on_time_share: Option<f64>,
+    /// Follow-ups (跟踪): scheduled check-ins plus checklist steps due
+    /// more than a day after opening; done / overdue / still open as of
+    /// the report.
     pub follow_ups_done: usize,
     pub follow_ups_overdue: usize,
     pub follow_ups_open: usize,
@@ -40,6 +44,19 @@ pub struct PeriodReport {
     /// What the HTML charts are drawn from (not part of the JSON).
     #[serde(skip)]
     pub charts: super::html::ChartData,
+    /// Scheduled check-ins due by the report's moment, and of those the
+    /// ones recorded by their due time: the follow-up on-time rate
+    /// (跟踪回访按时率, docs/followup.md).
+    pub checkins_due: usize,
+    pub checkins_on_time: usize,
+    pub followup_on_time_rate: Option<f64>,
+    /// 干预有效率 (docs/followup.md): cases at key or above whose level went
+    /// down and stayed down for 8 weeks, of those that can be judged;
+    /// `pending` are too recent to judge and left out of the rate.
+    pub effectiveness_judged: usize,
+    pub effectiveness_effective: usize,
+    pub effectiveness_pending: usize,
+    pub intervention_effective_rate: Option<f64>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -64,10 +81,53 @@ pub async fn build(
     // still to come), unless the reader asks for another moment.
     let as_of = as_of.unwrap_or_else(|| to.min(Utc::now()));
     let mut stories = Vec::with_capacity(ids.len());
+    let mut facts = Vec::with_capacity(ids.len());
     for id in &ids {
         stories.push(build_story(store, library, id, Some(as_of)).await?);
+        facts.push(followup_facts(store, id).await?);
     }
-    Ok(summarise(&stories, from, to, include_drills))
+    let mut report = summarise(&stories, from, to, include_drills);
+    add_followup(&mut report, &facts, as_of);
+    Ok(report)
+}
+
+/// What the follow-up figures need of one case: its ups and downs, its
+/// check-ins and the student's next case.
+async fn followup_facts(store: &Store, case_id: &str) -> Result<CaseFacts, ReviewError> {
+    let events = store.events_for_case(case_id).await?;
+    let mut facts = CaseFacts::from_events(&events);
+    facts.checkins = store.checkins(case_id).await?;
+    if let Some(case) = store.case(case_id).await? {
+        facts.next_case_at = store
+            .next_case_opened(&case.student_id, case.opened_at)
+            .await?;
+    }
+    Ok(facts)
+}
+
+/// Adds scheduled check-ins to the follow-up counts and the two rates.
+pub fn add_followup(r: &mut PeriodReport, facts: &[CaseFacts], as_of: DateTime<Utc>) {
+    for f in facts {
+        let c = checkin_counts(&f.checkins, as_of);
+        r.follow_ups_done += c.done;
+        r.follow_ups_overdue += c.overdue;
+        r.follow_ups_open += c.open;
+        r.checkins_due += c.due;
+        r.checkins_on_time += c.on_time;
+        match effect(f, as_of) {
+            Effect::Effective => {
+                r.effectiveness_judged += 1;
+                r.effectiveness_effective += 1;
+            }
+            Effect::NotEffective => r.effectiveness_judged += 1,
+            Effect::Pending => r.effectiveness_pending += 1,
+            Effect::NotCounted => {}
+        }
+    }
+    r.followup_on_time_rate =
+        (r.checkins_due > 0).then(|| r.checkins_on_time as f64 / r.checkins_due as f64);
+    r.intervention_effective_rate = (r.effectiveness_judged > 0)
+        .then(|| r.effectiveness_effective as f64 / r.effectiveness_judged as f64);
 }
 
 /// The arithmetic of the report, separate from the database.
@@ -98,6 +158,13 @@ pub fn summarise(
         referrals: 0,
         escalations: 0,
         charts: super::html::ChartData::from_stories(stories),
+        checkins_due: 0,
+        checkins_on_time: 0,
+        followup_on_time_rate: None,
+        effectiveness_judged: 0,
+        effectiveness_effective: 0,
+        effectiveness_pending: 0,
+        intervention_effective_rate: None,
     };
     let mut tta = Vec::new();
     for s in stories {
@@ -181,6 +248,31 @@ fn rows(r: &PeriodReport) -> Vec<(&'static str, String)> {
                 "{} / {} / {}",
                 r.follow_ups_done, r.follow_ups_overdue, r.follow_ups_open
             ),
+        ),
+        (
+            "Follow-up check-ins on time 回访按时率",
+            match r.followup_on_time_rate {
+                Some(rate) => format!(
+                    "{} of {} ({:.0}%)",
+                    r.checkins_on_time,
+                    r.checkins_due,
+                    rate * 100.0
+                ),
+                None => "—".into(),
+            },
+        ),
+        (
+            "Intervention effective 干预有效率 (down 8 weeks)",
+            match r.intervention_effective_rate {
+                Some(rate) => format!(
+                    "{} of {} ({:.0}%), {} too recent",
+                    r.effectiveness_effective,
+                    r.effectiveness_judged,
+                    rate * 100.0,
+                    r.effectiveness_pending
+                ),
+                None => format!("—, {} too recent", r.effectiveness_pending),
+            },
         ),
         ("Referrals 转介", r.referrals.to_string()),
         ("Escalations 升级", r.escalations.to_string()),

@@ -27,7 +27,9 @@ use crate::protocol::{
     CommandOp, ErrorDetail, Event, EventBody, Level, Origin, Role,
 };
 
+mod followup;
 mod reports;
+pub use followup::StudentCase;
 pub use reports::{OpenCaseRow, ScreeningTally};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -481,7 +483,13 @@ impl Store {
                     let (mut events, more) =
                         escalate_in(&mut tx, &mut logs, *now, *limit, library).await?;
                     events.extend(reports::escalate_reports_in(&mut tx, &mut logs, *now).await?);
-                    outcomes.push(WriteOutcome::Escalated { events, more });
+                    let (missed, more_missed) =
+                        followup::escalate_checkins(&mut tx, &mut logs, *now, *limit).await?;
+                    events.extend(missed);
+                    outcomes.push(WriteOutcome::Escalated {
+                        events,
+                        more: more || more_missed,
+                    });
                 }
                 Write::Audit(entry) => {
                     logs.audit(now, entry);
@@ -550,21 +558,23 @@ impl Store {
         }
     }
 
-    /// The soonest moment a checklist of an open case may go overdue: the
-    /// escalation scanner sleeps until then.
+    /// The soonest moment a checklist of an open case may go overdue, or a
+    /// scheduled check-in falls due: the escalation scanner sleeps until then.
     pub async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<String> = sqlx::query_scalar(
             "SELECT MIN(next_due_at) FROM checklists WHERE next_due_at IS NOT NULL",
         )
         .fetch_one(&self.pool)
         .await?;
-        // Report stages go overdue like steps (see reports.rs).
+        // Report stages go overdue like steps (see reports.rs), and
+        // scheduled check-ins fall due (see followup.rs).
         let report: Option<String> = sqlx::query_scalar(reports::NEXT_REPORT_DUE)
             .fetch_one(&self.pool)
             .await?;
-        let next = next.as_deref().map(parse_ts).transpose()?;
+        let step = next.as_deref().map(parse_ts).transpose()?;
         let report = report.as_deref().map(parse_ts).transpose()?;
-        Ok(next.into_iter().chain(report).min())
+        let checkin = self.next_checkin_due().await?;
+        Ok(step.into_iter().chain(report).chain(checkin).min())
     }
 
     /// Steps escalated as overdue that are still open, on open real
@@ -994,12 +1004,14 @@ impl CommandTx<'_, '_> {
         };
         let case = case_from_row(&row)?;
         let drill = case.alert_status != AlertStatus::Actual;
-        // Looking at a closed case is allowed (and audited); changing it not.
-        // Its incident report goes on: the final report often comes after.
+        // Looking at a closed case is allowed (and audited), and so is
+        // re-opening it with a reason; changing it otherwise not. Its
+        // incident report goes on: the final report often comes after.
         if case.status == CaseStatus::Closed
             && !matches!(
                 op,
                 CommandOp::View { .. }
+                    | CommandOp::Reopen { .. }
                     | CommandOp::OpenReport { .. }
                     | CommandOp::SubmitReport { .. }
                     | CommandOp::AcceptReport { .. }
@@ -1047,6 +1059,31 @@ impl CommandTx<'_, '_> {
             }
             CommandOp::ReturnReport { stage, reason, .. } => {
                 self.review_report(&case, *stage, Some(reason)).await?
+            }
+            CommandOp::ProposeLevel {
+                level,
+                imminent,
+                reason,
+                ..
+            } => {
+                let to = crate::lifecycle::Grade {
+                    level: *level,
+                    imminent: *imminent,
+                };
+                self.propose_level(case, to, reason).await?
+            }
+            CommandOp::ConfirmLevel { .. } => self.confirm_level(case).await?,
+            CommandOp::Monitor { .. } => self.monitor(case).await?,
+            CommandOp::Reopen { reason, .. } => self.reopen(case, reason).await?,
+            CommandOp::Checkin {
+                checkin,
+                outcome,
+                note,
+                raise,
+                ..
+            } => {
+                self.checkin(case, *checkin, *outcome, note.as_deref(), raise.as_ref())
+                    .await?
             }
         };
         // A recorded step may be the sign a reporting rule waits for.
@@ -1301,6 +1338,16 @@ impl CommandTx<'_, '_> {
                 ));
             }
         };
+        // After the checklist: a high case that is "over" needs a last
+        // review too (or a leader's override, as for open required steps).
+        let leader_override = role == Role::Leader && override_reason.is_some();
+        if let Some(refusal) = self
+            .last_review_refusal(&case, outcome, leader_override)
+            .await?
+        {
+            return Ok(Err(refusal));
+        }
+        self.end_checkins(&case.id).await?;
         case.status = CaseStatus::Closed;
         case.updated_at = self.now;
         sqlx::query(
@@ -1765,9 +1812,10 @@ async fn ingest_run(
     for id in &rows.joined {
         let (_, _, case) = &touched[id];
         sqlx::query(
-            "UPDATE cases SET level = ?, category = ?, imminent = ?, alert_count = ?, \
+            "UPDATE cases SET status = ?, level = ?, category = ?, imminent = ?, alert_count = ?, \
              updated_at = ? WHERE id = ?",
         )
+        .bind(case.status.as_str())
         .bind(case.level.as_str())
         .bind(case.category.as_str())
         .bind(case.imminent)

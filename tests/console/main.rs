@@ -10,6 +10,7 @@ mod console_support;
 mod alerts;
 mod e2e_filter_search;
 mod e2e_tmux;
+mod followups;
 mod notify_dbus;
 mod reports;
 mod view;

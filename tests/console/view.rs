@@ -57,6 +57,19 @@ fn views() -> Vec<(&'static str, Build)> {
             key(&mut app, KeyCode::Char('m'));
             app
         }),
+        ("followups", |l| {
+            crate::followups::followups_app(l, "head_teacher")
+        }),
+        ("help_followups", |l| {
+            let mut app = crate::followups::followups_app(l, "head_teacher");
+            key(&mut app, KeyCode::Char('?'));
+            app
+        }),
+        ("prompt_checkin_outcome", |l| {
+            let mut app = crate::followups::followups_app(l, "head_teacher");
+            key(&mut app, KeyCode::Enter);
+            app
+        }),
         ("help_list", |l| {
             let mut app = sample_app(l);
             key(&mut app, KeyCode::Char('?'));
@@ -570,7 +583,7 @@ fn cjk_text_is_laid_out_by_width_and_never_split() {
 
 #[test]
 fn the_help_overlay_lists_every_key_of_the_current_view() {
-    let screens: [(Go, Screen); 3] = [
+    let screens: [(Go, Screen); 4] = [
         (|_| {}, Screen::List),
         (
             |a| {
@@ -583,6 +596,12 @@ fn the_help_overlay_lists_every_key_of_the_current_view() {
                 key(a, KeyCode::Char('m'));
             },
             Screen::MySteps,
+        ),
+        (
+            |a| {
+                key(a, KeyCode::Char('f'));
+            },
+            Screen::Followups,
         ),
     ];
     for (lang, _) in LANGS {

@@ -6,10 +6,12 @@
 //! One module per region of the screen: [`chrome`] (header, banners,
 //! status line), [`list`], [`detail`] (facts and checklist), [`history`]
 //! (the student's history and score chart), [`steps`] ("my steps" and
-//! step tables), [`prompt`], [`help`], and the shared [`widgets`].
+//! step tables), [`followups`] (scheduled check-ins), [`prompt`], [`help`],
+//! and the shared [`widgets`].
 
 mod chrome;
 mod detail;
+mod followups;
 mod help;
 mod history;
 mod list;
@@ -71,6 +73,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
         },
         Screen::MySteps => draw_my_steps(app, frame, body),
         Screen::Reports => reports::draw_reports(app, frame, body),
+        Screen::Followups => followups::draw_followups(app, frame, body),
     }
     if let Some(p) = &app.prompt {
         draw_prompt(app, p, frame, prompt);

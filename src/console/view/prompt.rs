@@ -58,6 +58,14 @@ pub(super) fn draw_prompt(app: &App, prompt: &Prompt, frame: &mut Frame, area: R
         }
         Ask::CloseReason(..) => s.ask_close_reason.to_string(),
         Ask::RevealReason(_) => s.ask_reveal.to_string(),
+        Ask::CheckinOutcome(case_id, num) => {
+            format!("{case_id}/{num} · {}", s.ask_checkin_outcome())
+        }
+        Ask::CheckinNote(case_id, num, outcome) => format!(
+            "{case_id}/{num} · {} · {}",
+            s.checkin_outcome(*outcome),
+            s.ask_checkin_note()
+        ),
     };
     let mut lines = vec![
         Line::styled(fit(&question, area.width as usize), app.theme.title),

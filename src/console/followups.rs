@@ -1,0 +1,293 @@
+//! The follow-ups view's state (跟踪回访): every case's scheduled
+//! check-ins as the relay's `case_updated` events give them, and the rows
+//! the view shows for my role: overdue, due today, due this week. A
+//! check-in is recorded with `Enter` (outcome, then an optional note) and
+//! goes out through the same outbox as steps, so it is kept offline.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::app::{App, Ask, CaseView, Effect, Screen, Slot};
+use super::i18n::Strings;
+use super::keymap::Cmd;
+use crate::followup::{CaseChange, Checkin, CheckinOutcome};
+use crate::protocol::{CaseStatus, CommandOp, Role};
+
+/// Which part of the view a check-in is listed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bucket {
+    Overdue,
+    Today,
+    ThisWeek,
+}
+
+/// A check-in still to make, as small as the view needs: a district
+/// follows 40,000 students with a dozen check-ins each, so no ids, notes
+/// or names are kept per row (about 20 bytes each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingCheckin {
+    pub num: u32,
+    pub role: Role,
+    pub escalate_to: Role,
+    pub due_at: DateTime<Utc>,
+}
+
+impl From<&Checkin> for PendingCheckin {
+    fn from(k: &Checkin) -> Self {
+        PendingCheckin {
+            num: k.num,
+            role: k.role,
+            escalate_to: k.escalate_to,
+            due_at: k.due_at,
+        }
+    }
+}
+
+/// One check-in on the follow-ups view: the case by its slot, so a build
+/// copies no strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowupRow {
+    pub slot: Slot,
+    pub checkin: PendingCheckin,
+    pub bucket: Bucket,
+}
+
+/// How far ahead the view looks.
+const HORIZON: Duration = Duration::days(7);
+
+/// Applies a follow-up change to the case's pending check-ins: a new
+/// plan replaces them; a recorded one leaves.
+pub fn apply_change(view: &mut CaseView, change: &CaseChange) {
+    match change {
+        CaseChange::Monitoring { planned, .. }
+        | CaseChange::LevelChanged {
+            planned: Some(planned),
+            ..
+        } => {
+            view.checkins = planned
+                .iter()
+                .filter(|k| k.done_at.is_none())
+                .map(PendingCheckin::from)
+                .collect();
+            view.checkins.sort_by_key(|k| k.num);
+        }
+        CaseChange::CheckinRecorded { checkin } => view.checkins.retain(|k| k.num != checkin.num),
+        _ => {}
+    }
+}
+
+impl Strings {
+    fn tr(&self, zh: &'static str, en: &'static str) -> &'static str {
+        if self.is_zh() { zh } else { en }
+    }
+
+    pub fn followups_title(&self) -> &'static str {
+        self.tr("跟踪回访", "Follow-ups")
+    }
+
+    pub fn no_followups(&self) -> &'static str {
+        self.tr("本周没有待做的回访", "No check-ins due this week")
+    }
+
+    pub fn bucket(&self, b: Bucket) -> &'static str {
+        match b {
+            Bucket::Overdue => self.tr("已逾期", "Overdue"),
+            Bucket::Today => self.tr("今天", "Due today"),
+            Bucket::ThisWeek => self.tr("本周", "This week"),
+        }
+    }
+
+    pub fn col_checkin(&self) -> &'static str {
+        self.tr("回访", "Check-in")
+    }
+
+    pub fn ask_checkin_outcome(&self) -> &'static str {
+        self.tr(
+            "回访结果：1 状态良好 · 2 有担忧 · 3 需升级处置 · 4 未见到",
+            "Outcome: 1 seen, well · 2 concern · 3 escalate · 4 not reached",
+        )
+    }
+
+    pub fn ask_checkin_note(&self) -> &'static str {
+        self.tr("回访记录（可留空）", "Note (may be empty)")
+    }
+
+    pub fn checkin_outcome(&self, o: CheckinOutcome) -> &'static str {
+        match o {
+            CheckinOutcome::SeenWell => self.tr("良好", "well"),
+            CheckinOutcome::Concern => self.tr("有担忧", "concern"),
+            CheckinOutcome::Escalate => self.tr("需升级", "escalate"),
+            CheckinOutcome::NotReached => self.tr("未见到", "not reached"),
+        }
+    }
+}
+
+/// The rows the view shows, built once per change rather than per key or
+/// frame: with 40,000 students followed up, a build walks half a million
+/// check-ins. Stale after a follow-up event, a closed case, a new session,
+/// and when the clock passes `valid_until` (a due time or midnight moves a
+/// row between headings).
+#[derive(Debug, Default)]
+pub struct FollowupList {
+    rows: Vec<FollowupRow>,
+    stale: bool,
+    valid_until: Option<DateTime<Utc>>,
+}
+
+impl FollowupList {
+    pub fn invalidate(&mut self) {
+        self.stale = true;
+    }
+
+    pub fn rows(&self) -> &[FollowupRow] {
+        &self.rows
+    }
+}
+
+impl App {
+    /// The check-ins my role should make (or, once overdue, hears about),
+    /// due within a week or already overdue, on cases not closed: overdue
+    /// first, then by due time. Every role's when the relay has not said
+    /// who I am yet. Built afresh; the view uses the cached
+    /// [`App::followups`].
+    pub fn followup_rows(&self) -> Vec<FollowupRow> {
+        self.build_followups().0
+    }
+
+    /// The rows, and the moment they next need rebuilding.
+    fn build_followups(&self) -> (Vec<FollowupRow>, Option<DateTime<Utc>>) {
+        let me = self.me.as_ref().map(|m| m.role);
+        let now = self.now;
+        let until = now + HORIZON;
+        // The end of today, local to the terminal, as an instant.
+        let today_end = (now.with_timezone(&self.display_offset).date_naive() + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(self.display_offset).single())
+            .map_or(until, |t| t.with_timezone(&Utc));
+        let mut next_change = today_end;
+        let mut rows: Vec<FollowupRow> = Vec::new();
+        for (slot, view) in self.cases.iter() {
+            if view.case.status == CaseStatus::Closed {
+                continue;
+            }
+            for k in &view.checkins {
+                if k.due_at > until {
+                    // It enters the week when `until` reaches it.
+                    next_change = next_change.min(k.due_at - HORIZON);
+                    continue;
+                }
+                let overdue = k.due_at < now;
+                if !overdue {
+                    next_change = next_change.min(k.due_at);
+                }
+                let mine = me.is_none_or(|r| r == k.role || (overdue && r == k.escalate_to));
+                if !mine {
+                    continue;
+                }
+                let bucket = if overdue {
+                    Bucket::Overdue
+                } else if k.due_at < today_end {
+                    Bucket::Today
+                } else {
+                    Bucket::ThisWeek
+                };
+                rows.push(FollowupRow {
+                    slot,
+                    checkin: *k,
+                    bucket,
+                });
+            }
+        }
+        rows.sort_unstable_by_key(|r| (r.bucket, r.checkin.due_at, r.slot, r.checkin.num));
+        (rows, Some(next_change))
+    }
+
+    /// Rebuilds the cached rows when they are stale or the clock moved
+    /// past what they were built for.
+    pub(super) fn refresh_followups(&mut self) {
+        let expired = self.followups.valid_until.is_none_or(|t| self.now >= t);
+        if self.followups.stale || expired {
+            let (rows, valid_until) = self.build_followups();
+            self.followups = FollowupList {
+                rows,
+                stale: false,
+                valid_until,
+            };
+            self.step_cursor = self
+                .step_cursor
+                .min(self.followups.rows.len().saturating_sub(1));
+        }
+    }
+
+    /// The case id of a row.
+    pub fn followup_case_id(&self, row: &FollowupRow) -> &str {
+        &self.cases.at(row.slot).case.id
+    }
+
+    pub(super) fn on_followups_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        self.refresh_followups();
+        let len = self.followups.rows.len();
+        let current = self
+            .followups
+            .rows
+            .get(self.step_cursor)
+            .map(|r| (self.followup_case_id(r).to_string(), r.checkin.num));
+        match cmd {
+            Cmd::Back => self.screen = Screen::List,
+            Cmd::Down => {
+                self.step_cursor = self
+                    .step_cursor
+                    .saturating_add(1)
+                    .min(len.saturating_sub(1))
+            }
+            Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            Cmd::RecordCheckin => {
+                if let Some((case_id, num)) = current {
+                    self.ask(Ask::CheckinOutcome(case_id, num));
+                }
+            }
+            Cmd::OpenStepCase => {
+                if let Some((case_id, _)) = current {
+                    return self.open_case(case_id);
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// The case under the cursor (for `a`, acknowledge).
+    pub(super) fn followup_case(&self) -> Option<String> {
+        self.followups
+            .rows
+            .get(self.step_cursor)
+            .map(|r| self.followup_case_id(r).to_string())
+    }
+
+    /// The outcome is a number; the note comes next and may be empty.
+    pub(super) fn submit_checkin(
+        &mut self,
+        ask: &Ask,
+        input: &str,
+    ) -> Result<Vec<Effect>, &'static str> {
+        match ask {
+            Ask::CheckinOutcome(case_id, num) => {
+                let outcome = input
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|i| CheckinOutcome::ALL.get(i).copied())
+                    .ok_or(self.strings.prompt_pick_number)?;
+                self.ask(Ask::CheckinNote(case_id.clone(), *num, outcome));
+                Ok(Vec::new())
+            }
+            Ask::CheckinNote(case_id, num, outcome) => Ok(self.send(CommandOp::Checkin {
+                case_id: case_id.clone(),
+                checkin: *num,
+                outcome: *outcome,
+                note: (!input.is_empty()).then(|| input.to_string()),
+                raise: None,
+            })),
+            _ => Ok(Vec::new()),
+        }
+    }
+}
