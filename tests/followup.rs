@@ -470,6 +470,11 @@ async fn a_missed_check_in_escalates_once_and_a_closed_case_stops_them() {
         "once"
     );
     assert_eq!(store.next_deadline().await.unwrap(), Some(second_due));
+    // The district sees the missed check-in in its school's count.
+    let district = crisisdesk::reporting::district::build(store, relay.relay.library(), after)
+        .await
+        .unwrap();
+    assert_eq!(district.total.overdue_checkins, 1, "{district:?}");
     let audit = store.audit_for_case(&case_id).await.unwrap();
     assert!(
         audit

@@ -220,6 +220,10 @@ async fn stats_per_school_and_total_read_back_from_xlsx_and_csv() {
     assert_eq!(value(&rows, "合计", "新开个案数"), "2");
     assert_eq!(value(&rows, "合计", "结案数"), "1");
     assert_eq!(value(&rows, "合计", "危机事件数"), "1");
+    // No case reached monitoring here: the follow-up rates are blank (no
+    // denominator), never a made-up 0% (tests/followup.rs computes them).
+    assert_eq!(value(&rows, "合计", "跟踪回访按时率(%)"), "");
+    assert_eq!(value(&rows, "合计", "干预有效率(%)"), "");
     let drills: Vec<Vec<String>> = book
         .worksheet_range("应急演练")
         .unwrap()

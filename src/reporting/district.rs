@@ -22,6 +22,8 @@ pub struct SchoolRow {
     pub open_high: usize,
     pub open_imminent: usize,
     pub overdue_steps: usize,
+    /// Scheduled follow-up check-ins past their due time, not recorded.
+    pub overdue_checkins: usize,
     pub reports_awaiting_review: usize,
     pub reports_overdue: usize,
 }
@@ -31,6 +33,7 @@ impl SchoolRow {
         self.open_high += other.open_high;
         self.open_imminent += other.open_imminent;
         self.overdue_steps += other.overdue_steps;
+        self.overdue_checkins += other.overdue_checkins;
         self.reports_awaiting_review += other.reports_awaiting_review;
         self.reports_overdue += other.reports_overdue;
     }
@@ -66,13 +69,22 @@ pub async fn build(
     let cases = store.open_cases_by_school().await?;
     let checklists = store.open_checklists().await?;
     let reports = store.incident_reports(false).await?;
-    Ok(summarise(&cases, &checklists, &reports, library, now))
+    let checkins = store.overdue_checkins_by_case(now).await?;
+    Ok(summarise(
+        &cases,
+        &checklists,
+        &checkins,
+        &reports,
+        library,
+        now,
+    ))
 }
 
 /// The arithmetic, apart from the database.
 pub fn summarise(
     cases: &[crate::store::OpenCaseRow],
     checklists: &[(String, String, crate::playbook::Progress)],
+    overdue_checkins: &[(String, usize)],
     reports: &[IncidentReport],
     library: &Library,
     now: DateTime<Utc>,
@@ -102,6 +114,14 @@ pub fn summarise(
         };
         if let Some(row) = by_school.get_mut(school) {
             row.overdue_steps += progress.overdue(playbook, now).len();
+        }
+    }
+    for (case_id, n) in overdue_checkins {
+        if let Some(row) = school_of
+            .get(case_id.as_str())
+            .and_then(|school| by_school.get_mut(school))
+        {
+            row.overdue_checkins += n;
         }
     }
     let mut lines = Vec::new();
@@ -160,23 +180,25 @@ pub fn summarise(
 
 pub fn render_text(v: &DistrictView) -> String {
     let mut out = format!(
-        "District view 区级总览  as of {}\n\n{}  {:>6} {:>6} {:>8} {:>8} {:>8}\n",
+        "District view 区级总览  as of {}\n\n{}  {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}\n",
         v.as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         pad("学校 school", 28),
         "高危",
         "紧迫",
         "逾期步骤",
+        "逾期回访",
         "待审报告",
         "逾期报告"
     );
     for row in v.schools.iter().chain([&v.total]) {
         let _ = writeln!(
             out,
-            "{}  {:>6} {:>6} {:>8} {:>8} {:>8}",
+            "{}  {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
             pad(&crate::text::fit(&row.school, 28), 28),
             row.open_high,
             row.open_imminent,
             row.overdue_steps,
+            row.overdue_checkins,
             row.reports_awaiting_review,
             row.reports_overdue
         );

@@ -93,7 +93,7 @@ pub async fn build(
 
 /// What the follow-up figures need of one case: its ups and downs, its
 /// check-ins and the student's next case.
-async fn followup_facts(store: &Store, case_id: &str) -> Result<CaseFacts, ReviewError> {
+pub(crate) async fn followup_facts(store: &Store, case_id: &str) -> Result<CaseFacts, ReviewError> {
     let events = store.events_for_case(case_id).await?;
     let mut facts = CaseFacts::from_events(&events);
     facts.checkins = store.checkins(case_id).await?;

@@ -126,6 +126,10 @@ impl SchoolStats {
             Column::FollowUpsDone => int(c.follow_ups_done),
             Column::FollowUpsOverdue => int(c.follow_ups_overdue),
             Column::FollowUpsOpen => int(c.follow_ups_open),
+            Column::FollowUpOnTimeRate => Cell::Rate(c.followup_on_time_rate.map(|r| r * 100.0)),
+            Column::InterventionEffectiveRate => {
+                Cell::Rate(c.intervention_effective_rate.map(|r| r * 100.0))
+            }
             Column::Referrals => int(c.referrals),
             Column::Incidents => int(self.incidents),
             Column::IncidentRate => Cell::Rate(self.incident_rate()),
@@ -138,6 +142,8 @@ impl SchoolStats {
 struct Gather {
     screening: ScreeningTally,
     stories: Vec<CaseReview>,
+    /// Each case's check-ins and level history, for the follow-up rates.
+    facts: Vec<crate::followup::effect::CaseFacts>,
     incidents: usize,
     drills: usize,
 }
@@ -156,12 +162,15 @@ pub async fn build(
     // Real cases only: drills are scored on their own sheet.
     for id in store.case_ids_opened(from, to, false).await? {
         let story = build_story(store, library, &id, Some(as_of)).await?;
+        let facts = crate::review::report::followup_facts(store, &id).await?;
         let school = story
             .student
             .school
             .as_deref()
             .map_or(UNKNOWN_SCHOOL.to_string(), inert);
-        schools.entry(school).or_default().stories.push(story);
+        let g = schools.entry(school).or_default();
+        g.stories.push(story);
+        g.facts.push(facts);
     }
     for report in store.incident_reports(false).await? {
         if report.drill || report.opened_at < from || report.opened_at >= to {
@@ -208,6 +217,7 @@ pub async fn build(
         });
     }
     let mut all_stories = Vec::new();
+    let mut all_facts = Vec::new();
     let mut rows = Vec::new();
     let mut total = Gather::default();
     for (school, g) in schools {
@@ -217,22 +227,33 @@ pub async fn build(
         total.screening.key += g.screening.key;
         total.screening.high += g.screening.high;
         total.incidents += g.incidents;
-        rows.push(school_stats(school, &g, from, to));
+        rows.push(school_stats(school, &g, from, to, as_of));
         all_stories.extend(g.stories);
+        all_facts.extend(g.facts);
     }
     total.stories = all_stories;
+    total.facts = all_facts;
     // A drill across two schools is one drill held in the district.
     total.drills = drills.len();
     Ok(Stats {
         from,
         to,
         schools: rows,
-        total: school_stats(TOTAL_ROW.to_string(), &total, from, to),
+        total: school_stats(TOTAL_ROW.to_string(), &total, from, to, as_of),
         drills,
     })
 }
 
-fn school_stats(school: String, g: &Gather, from: DateTime<Utc>, to: DateTime<Utc>) -> SchoolStats {
+fn school_stats(
+    school: String,
+    g: &Gather,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> SchoolStats {
+    // The same figures as the period report, check-ins and 干预有效率 included.
+    let mut cases = summarise(&g.stories, from, to, false);
+    crate::review::report::add_followup(&mut cases, &g.facts, as_of);
     SchoolStats {
         school,
         screened: g.screening.screened,
@@ -240,7 +261,7 @@ fn school_stats(school: String, g: &Gather, from: DateTime<Utc>, to: DateTime<Ut
         flagged_general: g.screening.general,
         flagged_key: g.screening.key,
         flagged_high: g.screening.high,
-        cases: summarise(&g.stories, from, to, false),
+        cases,
         incidents: g.incidents,
         drills: g.drills,
     }

@@ -46,6 +46,8 @@ columns! {
     FollowUpsDone = "follow_ups_done",
     FollowUpsOverdue = "follow_ups_overdue",
     FollowUpsOpen = "follow_ups_open",
+    FollowUpOnTimeRate = "follow_up_on_time_rate",
+    InterventionEffectiveRate = "intervention_effective_rate",
     Referrals = "referrals",
     Incidents = "incidents",
     IncidentRate = "incident_rate",

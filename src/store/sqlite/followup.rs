@@ -830,6 +830,26 @@ pub struct StudentCase {
 }
 
 impl Store {
+    /// Scheduled check-ins past due and not recorded, per case (for the
+    /// district view's counts).
+    pub async fn overdue_checkins_by_case(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, usize)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT case_id, COUNT(*) FROM checkins
+             WHERE done_at IS NULL AND cancelled_at IS NULL AND due_at <= ?
+             GROUP BY case_id",
+        )
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(case, n)| (case, usize::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     /// The soonest pending check-in's due time (for the escalation scanner).
     pub(super) async fn next_checkin_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         // Walks the pending index in due order and stops at the first
