@@ -502,10 +502,7 @@ fn a_deferred_return_starts_no_check_ins() {
     let lib = library();
     let pb = book(&lib, "return_to_school");
     let mut p = Progress::new(pb, at(0));
-    satisfy_needs(pb, &mut p, "leader_signoff");
-    // The re-entry meeting waits for the guardian's invitation, behind the
-    // safeguarding gate.
-    p.choose(pb, "guardian_safety", Role::Counselor, at(6), "safe")
+    p.choose(pb, "guardian_safety", Role::Counselor, at(4), "safe")
         .unwrap();
     satisfy_needs(pb, &mut p, "leader_signoff");
     p.choose(pb, "leader_signoff", Role::Leader, at(10), "deferred")
@@ -536,4 +533,28 @@ fn a_missing_student_is_searched_for_in_minutes() {
             .collect::<BTreeSet<_>>()
             .is_superset(&BTreeSet::from(["110", "119", "120"]))
     );
+}
+
+/// When the guardian may be the source of harm, the return is still
+/// decided: the re-entry meeting waits for the gate, not for the call.
+#[test]
+fn a_return_is_decidable_when_the_guardian_is_not_told() {
+    let lib = library();
+    let pb = book(&lib, "return_to_school");
+    let mut p = Progress::new(pb, at(0));
+    p.choose(
+        pb,
+        "guardian_safety",
+        Role::Counselor,
+        at(5),
+        "guardian_source_of_harm",
+    )
+    .unwrap();
+    assert_eq!(p.state(pb, "invite_guardian"), Some(StepState::Inactive));
+    assert_eq!(p.state(pb, "mandatory_report"), Some(StepState::Pending));
+    satisfy_needs(pb, &mut p, "leader_signoff");
+    assert_eq!(p.state(pb, "leader_signoff"), Some(StepState::Pending));
+    p.choose(pb, "leader_signoff", Role::Leader, at(10), "cleared")
+        .unwrap();
+    assert_eq!(p.state(pb, "day_1"), Some(StepState::Pending));
 }
