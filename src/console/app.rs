@@ -517,7 +517,7 @@ impl App {
                         view.outcome = None;
                         super::followups::apply_change(view, &change);
                     }
-                    self.followups.invalidate();
+                    self.followups_changed(slot);
                     self.touch(slot);
                 }
             }
@@ -529,9 +529,9 @@ impl App {
                         view.outcome = Some(outcome);
                     }
                     self.touch(slot);
+                    self.followups_changed(slot);
                 }
                 self.unseen_escalations.retain(|(c, _)| *c != id);
-                self.followups.invalidate();
             }
             EventBody::ChecklistAdded {
                 case_id, progress, ..

@@ -143,6 +143,61 @@ impl FollowupList {
     }
 }
 
+/// The moment rows are placed against.
+struct Window {
+    me: Option<Role>,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    today_end: DateTime<Utc>,
+}
+
+/// The order of the view: overdue first, then by due time.
+fn row_order(r: &FollowupRow) -> (Bucket, DateTime<Utc>, Slot, u32) {
+    (r.bucket, r.checkin.due_at, r.slot, r.checkin.num)
+}
+
+/// One case's rows for my role (none for a closed case), and the soonest
+/// moment one of them changes heading.
+fn case_rows(
+    w: &Window,
+    slot: Slot,
+    view: &CaseView,
+    rows: &mut Vec<FollowupRow>,
+    next_change: &mut DateTime<Utc>,
+) {
+    if view.case.status == CaseStatus::Closed {
+        return;
+    }
+    for k in &view.checkins {
+        if k.due_at > w.until {
+            // It enters the week when `until` reaches it.
+            *next_change = (*next_change).min(k.due_at - HORIZON);
+            continue;
+        }
+        let overdue = k.due_at < w.now;
+        if !overdue {
+            *next_change = (*next_change).min(k.due_at);
+        }
+        let mine =
+            w.me.is_none_or(|r| r == k.role || (overdue && r == k.escalate_to));
+        if !mine {
+            continue;
+        }
+        let bucket = if overdue {
+            Bucket::Overdue
+        } else if k.due_at < w.today_end {
+            Bucket::Today
+        } else {
+            Bucket::ThisWeek
+        };
+        rows.push(FollowupRow {
+            slot,
+            checkin: *k,
+            bucket,
+        });
+    }
+}
+
 impl App {
     /// The check-ins my role should make (or, once overdue, hears about),
     /// due within a week or already overdue, on cases not closed: overdue
@@ -155,7 +210,19 @@ impl App {
 
     /// The rows, and the moment they next need rebuilding.
     fn build_followups(&self) -> (Vec<FollowupRow>, Option<DateTime<Utc>>) {
-        let me = self.me.as_ref().map(|m| m.role);
+        let w = self.followup_window();
+        let mut next_change = w.today_end;
+        let mut rows: Vec<FollowupRow> = Vec::new();
+        for (slot, view) in self.cases.iter() {
+            case_rows(&w, slot, view, &mut rows, &mut next_change);
+        }
+        rows.sort_unstable_by_key(row_order);
+        (rows, Some(next_change))
+    }
+
+    /// What decides a row's place as of now: my role, today's end, the
+    /// week ahead.
+    fn followup_window(&self) -> Window {
         let now = self.now;
         let until = now + HORIZON;
         // The end of today, local to the terminal, as an instant.
@@ -163,42 +230,40 @@ impl App {
             .and_hms_opt(0, 0, 0)
             .and_then(|t| t.and_local_timezone(self.display_offset).single())
             .map_or(until, |t| t.with_timezone(&Utc));
-        let mut next_change = today_end;
-        let mut rows: Vec<FollowupRow> = Vec::new();
-        for (slot, view) in self.cases.iter() {
-            if view.case.status == CaseStatus::Closed {
-                continue;
-            }
-            for k in &view.checkins {
-                if k.due_at > until {
-                    // It enters the week when `until` reaches it.
-                    next_change = next_change.min(k.due_at - HORIZON);
-                    continue;
-                }
-                let overdue = k.due_at < now;
-                if !overdue {
-                    next_change = next_change.min(k.due_at);
-                }
-                let mine = me.is_none_or(|r| r == k.role || (overdue && r == k.escalate_to));
-                if !mine {
-                    continue;
-                }
-                let bucket = if overdue {
-                    Bucket::Overdue
-                } else if k.due_at < today_end {
-                    Bucket::Today
-                } else {
-                    Bucket::ThisWeek
-                };
-                rows.push(FollowupRow {
-                    slot,
-                    checkin: *k,
-                    bucket,
-                });
-            }
+        Window {
+            me: self.me.as_ref().map(|m| m.role),
+            now,
+            until,
+            today_end,
         }
-        rows.sort_unstable_by_key(|r| (r.bucket, r.checkin.due_at, r.slot, r.checkin.num));
-        (rows, Some(next_change))
+    }
+
+    /// Brings the cached rows up to date after one case's follow-up change
+    /// (or its close) without walking every case: its old rows leave, its
+    /// new ones go in at their place. With 40,000 students followed a full
+    /// rebuild took ~30 ms, two frames; this is one pass over the rows. A
+    /// cache that is stale, or that the clock has outrun, is left to the
+    /// next full rebuild.
+    pub(super) fn followups_changed(&mut self, slot: Slot) {
+        let list = &self.followups;
+        let Some(valid_until) = list.valid_until.filter(|t| !list.stale && self.now < *t) else {
+            self.followups.stale = true;
+            return;
+        };
+        let w = self.followup_window();
+        let mut next_change = valid_until;
+        let mut fresh = Vec::new();
+        case_rows(&w, slot, self.cases.at(slot), &mut fresh, &mut next_change);
+        let rows = &mut self.followups.rows;
+        rows.retain(|r| r.slot != slot);
+        for row in fresh {
+            let at = rows.partition_point(|r| row_order(r) < row_order(&row));
+            rows.insert(at, row);
+        }
+        self.followups.valid_until = Some(next_change);
+        self.step_cursor = self
+            .step_cursor
+            .min(self.followups.rows.len().saturating_sub(1));
     }
 
     /// Rebuilds the cached rows when they are stale or the clock moved

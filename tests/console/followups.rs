@@ -235,3 +235,43 @@ fn a_long_list_scrolls_to_the_cursor_under_its_heading() {
         "{bottom}"
     );
 }
+
+/// A follow-up event updates the cached rows in place (no walk over every
+/// case); they must be what a full rebuild gives, in order.
+#[test]
+fn rows_kept_up_per_event_equal_a_full_rebuild() {
+    let mut app = followups_app(Lang::En, "head_teacher");
+    let before = app.followups.rows().to_vec();
+    assert_eq!(before, app.followup_rows());
+    let wang = json!({"id": "S1001", "name": "王小明", "school": "第一中学"});
+    let body = json!({"id": "a1", "source": "screening", "category": "suicide_risk", "level": "key",
+        "student": wang, "observed_at": "2026-11-20T20:00:00+08:00"});
+    let mut case = snapshot(1, &body, "2026-11-20T12:00:00Z", "monitoring");
+    case["acknowledged_by"] = json!({"name": "wang", "role": "counselor"});
+    // Check-in 2 recorded: its row leaves, the others stay in order.
+    let mut recorded = checkin(2, "head_teacher", "2026-11-20T15:00:00Z");
+    recorded["done_at"] = json!("2026-11-20T13:00:00Z");
+    recorded["outcome"] = json!("seen_well");
+    app.update(ev(json!({
+        "seq": 2002, "at": "2026-11-20T13:00:00Z", "type": "case_updated", "case_id": "C000001",
+        "change": {"kind": "checkin_recorded", "checkin": recorded},
+        "case": case.clone(),
+        "origin": {"by": {"name": "li", "role": "head_teacher"}, "command_id": "k-2"}
+    })));
+    assert_eq!(app.followups.rows(), app.followup_rows().as_slice());
+    assert_eq!(app.followups.rows().len(), before.len() - 1);
+    assert!(app.followups.rows().iter().all(|r| r.checkin.num != 2));
+    // A new plan replaces the case's rows: again what a rebuild gives.
+    app.update(ev(json!({
+        "seq": 2003, "at": "2026-11-20T13:10:00Z", "type": "case_updated", "case_id": "C000001",
+        "change": {"kind": "monitoring", "planned": [
+            checkin(7, "head_teacher", "2026-11-20T14:00:00Z"),
+            checkin(8, "head_teacher", "2026-11-21T10:00:00Z"),
+        ]},
+        "case": case,
+        "origin": {"by": {"name": "wang", "role": "counselor"}, "command_id": "m-2"}
+    })));
+    assert_eq!(app.followups.rows(), app.followup_rows().as_slice());
+    let nums: Vec<u32> = app.followups.rows().iter().map(|r| r.checkin.num).collect();
+    assert_eq!(nums, [7, 8]);
+}
