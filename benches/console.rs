@@ -253,8 +253,33 @@ fn followups(c: &mut Criterion) {
             press(&mut app, &mut terminal, KeyCode::Char('k'));
         })
     });
-    // What a follow-up event costs while the view is open: the rows are
-    // rebuilt from every case's check-ins, then the frame.
+    // What a follow-up event costs while the view is open: one case's
+    // plan replaced (the event parsed and applied, its rows updated in
+    // place), then the frame.
+    let case_id = app.order_ids()[0].to_string();
+    let case = app.cases.get(&case_id).unwrap().case.clone();
+    let plan = app.cases.get(&case_id).unwrap().checkins.clone();
+    let planned: Vec<serde_json::Value> = plan
+        .iter()
+        .map(|k| {
+            json!({"id": format!("{case_id}/{}", k.num), "num": k.num, "role": k.role,
+                   "escalate_to": k.escalate_to, "due_at": k.due_at})
+        })
+        .collect();
+    let mut seq = app.last_seq;
+    group.bench_function("event_then_frame", |b| {
+        b.iter(|| {
+            seq += 1;
+            app.update(ev(json!({"seq": seq, "at": NOW, "type": "case_updated",
+                "case_id": case_id, "change": {"kind": "monitoring", "planned": planned},
+                "case": case, "origin": {"by": {"name": "wang", "role": "counselor"},
+                "command_id": format!("b{seq}")}})));
+            app.refresh();
+            frame(&app, &mut terminal);
+        })
+    });
+    // The full rebuild, still done when the clock moves a row between
+    // headings or a session starts: every case's check-ins, then the frame.
     group.bench_function("rebuild_then_frame", |b| {
         b.iter(|| {
             app.followups.invalidate();
