@@ -553,11 +553,23 @@ fn drill_list_names_the_built_in_scenarios() {
     let out = Command::new(BIN).args(["drill", "list"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for id in [
+    let shipped = [
+        "missing_student_evening",
         "night_treehole_imminent",
         "screening_batch_key_level",
+        "university_dorm_night",
         "violence_threat_cstag",
-    ] {
+    ];
+    for id in shipped {
         assert!(stdout.contains(id), "{stdout}");
     }
+    // Every file in playbooks/drills is listed, and nothing else.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/drills"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        })
+        .count();
+    assert_eq!(files, shipped.len(), "a new drill belongs in this list");
 }
