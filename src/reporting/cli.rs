@@ -155,7 +155,10 @@ pub fn run_incident(command: IncidentCommand) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(r)
             })?;
             let Some(report) = report else {
-                eprintln!("crisisdesk: no incident report `{id}` (see `incident list`)");
+                eprintln!(
+                    "crisisdesk: no incident report `{}` (see `incident list`)",
+                    crate::text::inert(&id)
+                );
                 return Ok(ExitCode::from(1));
             };
             let bytes = match format {

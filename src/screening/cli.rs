@@ -214,7 +214,10 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(created)
             })?;
             if !created {
-                eprintln!("crisisdesk: a plan `{id}` already exists");
+                eprintln!(
+                    "crisisdesk: a plan `{}` already exists",
+                    crate::text::inert(&id)
+                );
                 return Ok(ExitCode::from(1));
             }
             println!("已创建筛查计划 / created screening plan {id}");

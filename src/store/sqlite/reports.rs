@@ -28,17 +28,13 @@ impl Store {
         &self.reporting
     }
 
-    /// The report on a case, if one was opened.
+    /// The report on a case, if one was opened. Report ids (`IR-…`) and
+    /// case ids (`C…`) never collide, so this is the id lookup.
     pub async fn incident_report(
         &self,
         case_id: &str,
     ) -> Result<Option<IncidentReport>, StoreError> {
-        let body: Option<String> =
-            sqlx::query_scalar("SELECT body FROM incident_reports WHERE case_id = ?")
-                .bind(case_id)
-                .fetch_optional(self.pool())
-                .await?;
-        body.as_deref().map(report_from).transpose()
+        self.incident_report_by_id(case_id).await
     }
 
     /// A report by its id (`IR-C000012`) or its case's id.
