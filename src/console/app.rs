@@ -886,6 +886,19 @@ impl App {
             self.should_quit = true;
             return Vec::new();
         }
+        // Over SSH or tmux, Esc and the next key can reach the terminal
+        // parser in one read, and it reports them as Alt+key. No binding
+        // uses Alt, so this is what the responder typed: Esc, then the key.
+        // Dropping the Esc would leave them on the wrong screen.
+        if key.modifiers.contains(KeyModifiers::ALT) && key.code != KeyCode::Esc {
+            let mut effects = self.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+            let rest = KeyEvent {
+                modifiers: key.modifiers.difference(KeyModifiers::ALT),
+                ..key
+            };
+            effects.extend(self.on_key(rest));
+            return effects;
+        }
         if self.prompt.is_some() {
             return self.on_prompt_key(key.code);
         }

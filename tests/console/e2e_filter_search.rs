@@ -123,11 +123,17 @@ async fn filters_and_search_narrow_the_list_in_a_real_terminal() {
     // still-filtered list.
     tmux.keys(&["Enter"]);
     // The relay sends initials, never the name.
+    // Each wait names something only its own screen shows: the list also
+    // carries the initials and the case id, and a wait that matched the old
+    // screen would send the next keys to the wrong one.
+    let case_header = format!("Case {}", ids[0]);
     tmux.wait_for("the case", |s| {
-        s.contains("王**") && !s.contains("王小明") && s.contains(&ids[0])
+        s.contains(&case_header) && s.contains("王**") && !s.contains("王小明")
     });
     tmux.keys(&["Escape"]);
-    let screen = tmux.wait_for("the list", |s| s.contains("2/4 open"));
+    let screen = tmux.wait_for("the list", |s| {
+        s.contains("2/4 open") && !s.contains(&case_header)
+    });
     assert_eq!(
         listed(&screen, &ids),
         [ids[0].clone(), ids[3].clone()],

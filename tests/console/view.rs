@@ -451,6 +451,51 @@ fn search_matches_case_id_student_id_and_class() {
     assert_eq!(app.order.len(), 4);
 }
 
+/// Over SSH, Esc and the key after it can arrive in one read, which the
+/// terminal parser reports as Alt+key: the console must obey both, exactly
+/// as if they had come apart.
+#[test]
+fn esc_and_a_key_run_together_are_both_obeyed() {
+    let alt = |app: &mut App, c: char| {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::ALT,
+        )));
+        app.refresh();
+    };
+    let mut apart = sample_app(Lang::En);
+    let mut together = sample_app(Lang::En);
+    for app in [&mut apart, &mut together] {
+        open_case(app, "C000002");
+    }
+    // From a case: back to the list, then `/` opens the search.
+    key(&mut apart, KeyCode::Esc);
+    key(&mut apart, KeyCode::Char('/'));
+    alt(&mut together, '/');
+    assert_eq!(
+        together.screen,
+        Screen::List,
+        "the Esc took the console back"
+    );
+    assert!(together.searching, "and the key after it opened the search");
+
+    // Inside the search: Esc clears it, then j moves down the list.
+    for app in [&mut apart, &mut together] {
+        type_text(app, "c00000");
+    }
+    key(&mut apart, KeyCode::Esc);
+    key(&mut apart, KeyCode::Char('j'));
+    alt(&mut together, 'j');
+    assert!(!together.searching, "the Esc closed the search");
+    assert_eq!(together.order.len(), 4, "and cleared it");
+    assert_eq!(together.order_ids(), apart.order_ids());
+    assert_eq!(
+        together.selected, apart.selected,
+        "then j moved as it would"
+    );
+    assert_eq!(render(&together, 80, 24), render(&apart, 80, 24));
+}
+
 #[test]
 fn search_never_matches_the_students_name() {
     let mut app = sample_app(Lang::Zh);
