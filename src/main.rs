@@ -333,6 +333,11 @@ enum PlaybookCommand {
     },
 }
 
+/// Every subcommand allocates many small, short-lived strings and JSON
+/// values (see the `mimalloc` note in Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
