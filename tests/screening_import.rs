@@ -710,7 +710,8 @@ fn an_import_cut_off_by_a_relay_restart_completes_on_rerun_without_duplicates() 
     let stderr = BufReader::new(child.stderr.take().unwrap());
     for line in stderr.lines() {
         let line = line.unwrap();
-        if line.contains("sent 1000/") {
+        // The first answered batch (sending runs beside grading).
+        if line.contains("/ sent ") {
             let _ = relay.child.kill();
             let _ = relay.child.wait();
             break;
@@ -742,7 +743,9 @@ fn an_import_cut_off_by_a_relay_restart_completes_on_rerun_without_duplicates() 
         number_after("新建 created "),
         number_after("已存在 duplicate "),
     );
-    assert!(confirmed >= 1000 && confirmed % 1000 == 0, "{out}");
+    // Batches follow the graded slices (up to 1,000 alerts each): some
+    // were confirmed before the kill.
+    assert!(confirmed > 0, "{out}");
     assert!(created > 0, "the cut left alerts unsent: {out}");
     assert_eq!(confirmed + created + duplicate, flagged, "{out}");
     assert!(duplicate <= 3000, "at most the batches in flight: {out}");

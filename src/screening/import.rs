@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{FixedOffset, Utc};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -25,15 +24,13 @@ use super::grade::{self, Outcome};
 use super::map::{self, MappingFile, RowError, RowRules, StudentRow};
 use super::read;
 use super::rules::{Flag, Route, RuleSet, Scale};
+use super::send::{Batch, Outbox};
 use super::store::{self as sstore, Plan, StoredResult};
 use crate::protocol::ErrorDetail;
 use crate::store::Store;
 
 /// Most alerts per batch request (the endpoint's limit).
 pub const BATCH: usize = 1000;
-
-/// Batches posted before the first answer is awaited.
-const BATCHES_IN_FLIGHT: usize = 3;
 
 /// Graded results stored per transaction while grading.
 const SAVE_SLICE: usize = 5000;
@@ -245,91 +242,6 @@ pub fn build_alert(plan: &Plan, scale: &Scale, r: &StoredResult, name: Option<&s
     alert
 }
 
-#[derive(Deserialize)]
-struct BatchAnswer {
-    results: Vec<BatchResult>,
-}
-
-#[derive(Deserialize)]
-struct BatchResult {
-    status: String,
-    #[serde(default)]
-    case_id: Option<String>,
-    #[serde(default)]
-    error: Option<ErrorDetail>,
-}
-
-enum Sent {
-    Created(String),
-    Duplicate(String),
-    Refused(ErrorDetail),
-}
-
-/// Posts one batch, retrying a relay that is restarting or briefly
-/// unavailable; a refusal of the whole request is final.
-fn post_batch(
-    agent: &ureq::Agent,
-    url: &str,
-    token: &str,
-    alerts: &[Value],
-) -> Result<Vec<Sent>, String> {
-    let body = serde_json::to_vec(&json!({ "alerts": alerts })).expect("alerts encode");
-    let endpoint = format!("{}/v1/alerts/batch", url.trim_end_matches('/'));
-    let mut delay = Duration::from_millis(200);
-    let mut last = String::new();
-    for _ in 0..8 {
-        let resp = agent
-            .post(&endpoint)
-            .header("Authorization", &format!("Bearer {token}"))
-            .header("Content-Type", "application/json")
-            .send(&body[..]);
-        match resp {
-            Ok(mut resp) if resp.status() == 200 => {
-                let text = resp
-                    .body_mut()
-                    .read_to_string()
-                    .map_err(|e| e.to_string())?;
-                let answer: BatchAnswer = serde_json::from_str(&text)
-                    .map_err(|e| format!("the relay's answer is not a batch result: {e}"))?;
-                if answer.results.len() != alerts.len() {
-                    return Err(format!(
-                        "the relay answered {} results for {} alerts",
-                        answer.results.len(),
-                        alerts.len()
-                    ));
-                }
-                return Ok(answer
-                    .results
-                    .into_iter()
-                    .map(|r| match (r.status.as_str(), r.case_id) {
-                        ("created", Some(c)) => Sent::Created(c),
-                        ("duplicate", Some(c)) => Sent::Duplicate(c),
-                        _ => Sent::Refused(
-                            r.error
-                                .unwrap_or_else(|| ErrorDetail::new("refused", r.status)),
-                        ),
-                    })
-                    .collect());
-            }
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let text = resp.body_mut().read_to_string().unwrap_or_default();
-                let detail = serde_json::from_str::<crate::protocol::ErrorBody>(&text)
-                    .map(|b| format!("{} {}", b.error.code, b.error.message))
-                    .unwrap_or_default();
-                last = format!("HTTP {status} {detail}");
-                if status != 503 && status != 429 && status < 500 {
-                    return Err(last);
-                }
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_secs(3));
-    }
-    Err(format!("relay {url}: {last}"))
-}
-
 pub async fn run(
     store: &Store,
     rules: &RuleSet,
@@ -382,7 +294,6 @@ pub async fn run(
         write_error_file(out, &errors)
             .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
     }
-    let storing = !matches!(opts.destination, Destination::DryRun);
 
     // Which rows are new or changed (their digest differs from the stored
     // result's); only those are graded and stored again.
@@ -406,16 +317,49 @@ pub async fn run(
     };
     drop(times);
 
-    // Grade, count and store a slice at a time: only the results that will
-    // be sent are kept. Results are stored before any alert is sent, and a
+    // Where the alerts go. Built before anything is stored, so a missing
+    // playbook set fails the import before it starts.
+    let mut outbox = match &opts.destination {
+        Destination::DryRun => None,
+        Destination::Relay { url, token } => Some(Outbox::relay(pool, &plan.id, url, token)),
+        Destination::Store => Some(Outbox::store(store, pool, &plan.id).await?),
+    }
+    .map(|o| o.with_progress(opts.progress));
+
+    // Grade, count and store a slice at a time, and hand each stored
+    // slice's alerts to the outbox, which sends them while the next slice
+    // is graded. Results are stored before their alert is sent, and a
     // stored result whose alert is not confirmed is sent again by the next
-    // import, so an interruption between slices loses nothing.
+    // import, so an interruption anywhere loses nothing.
     let graded_at = crate::store::ts(Utc::now());
     let empty = super::risk::History::default();
+    // The slice being graded: results and the file row each came from.
     let mut unsaved: Vec<StoredResult> = Vec::with_capacity(SAVE_SLICE);
-    let mut send_fresh: Vec<(StoredResult, usize)> = Vec::new();
+    let mut unsaved_rows: Vec<usize> = Vec::with_capacity(SAVE_SLICE);
+    // A batch of alerts for stored results (those that alert), each with
+    // the name from its file row; bodies are built a slice at a time, so
+    // only a few batches of JSON are held at once.
+    let alerts_of = |results: &[StoredResult], at: &[usize]| -> Batch {
+        let mut batch = Batch {
+            students: Vec::new(),
+            rows: Vec::new(),
+            bodies: Vec::new(),
+        };
+        for (r, &i) in results.iter().zip(at) {
+            if r.alert_id.is_none() {
+                continue;
+            }
+            batch.students.push(r.student_id.clone());
+            batch.rows.push(rows[i].row.clone());
+            batch
+                .bodies
+                .push(build_alert(&plan, scale, r, rows[i].name.as_deref()));
+        }
+        batch
+    };
     let mut resend: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut store_time = Duration::ZERO;
+    let mut send_time = Duration::ZERO;
     for (i, (row, hash)) in rows.iter().zip(hashes).enumerate() {
         let tally = match prior.get(&row.student_id) {
             Some(old) if old.row_hash == hash => {
@@ -432,16 +376,18 @@ pub async fn run(
                     &plan, scale, rules, row, hash, revision, &graded_at, &histories, &empty,
                 );
                 let tally = tally_of(&r);
-                if storing {
-                    if r.alert_id.is_some() {
-                        send_fresh.push((r.clone(), i));
-                    }
+                if let Some(outbox) = outbox.as_mut() {
                     unsaved.push(r);
+                    unsaved_rows.push(i);
                     if unsaved.len() == SAVE_SLICE {
-                        let t = Instant::now();
-                        sstore::save_results(pool, &unsaved).await?;
-                        store_time += t.elapsed();
-                        unsaved.clear();
+                        store_and_hand_over(
+                            pool,
+                            outbox,
+                            (&mut unsaved, &mut unsaved_rows),
+                            &alerts_of,
+                            (&mut store_time, &mut send_time),
+                        )
+                        .await?;
                     }
                 }
                 tally
@@ -467,216 +413,53 @@ pub async fn run(
     }
     drop(prior);
     drop(histories);
-    if !unsaved.is_empty() {
-        let t = Instant::now();
-        sstore::save_results(pool, &unsaved).await?;
-        store_time += t.elapsed();
-    }
-    drop(unsaved);
+    let Some(mut outbox) = outbox else {
+        summary.timings.push(("grade", t1.elapsed()));
+        return Ok((summary, plan));
+    };
+    store_and_hand_over(
+        pool,
+        &mut outbox,
+        (&mut unsaved, &mut unsaved_rows),
+        &alerts_of,
+        (&mut store_time, &mut send_time),
+    )
+    .await?;
     summary
         .timings
-        .push(("grade", t1.elapsed().saturating_sub(store_time)));
-    if !storing {
-        return Ok((summary, plan));
-    }
+        .push(("grade", t1.elapsed().saturating_sub(store_time + send_time)));
     summary.timings.push(("store", store_time));
 
     let t3 = Instant::now();
-    // Unconfirmed results of unchanged rows are read whole only now, and
-    // only those the file still holds.
-    let resent: Vec<StoredResult> = if resend.is_empty() {
-        Vec::new()
-    } else {
-        sstore::unconfirmed_results(pool, &plan.id)
-            .await?
-            .into_iter()
-            .filter(|r| resend.contains(r.student_id.as_str()))
-            .collect()
-    };
-    let row_index: HashMap<&str, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.student_id.as_str(), i))
-        .collect();
-    // (result, file row) in file order; alert bodies are built a batch at
-    // a time, so only one batch of JSON is held at once.
-    let mut to_send: Vec<(&StoredResult, usize)> = send_fresh
-        .iter()
-        .map(|(r, i)| (r, *i))
-        .chain(
-            resent
-                .iter()
-                .filter_map(|r| row_index.get(r.student_id.as_str()).map(|&i| (r, i))),
-        )
-        .collect();
-    to_send.sort_by_key(|&(_, i)| i);
-    let alerts_of = |chunk: &[(&StoredResult, usize)]| -> (Vec<String>, Vec<Value>) {
-        chunk
+    // Unconfirmed results of unchanged rows (an earlier import stopped
+    // before their answer) are read whole only now, and only those the
+    // file still holds.
+    if !resend.is_empty() {
+        let row_of: HashMap<&str, usize> = rows
             .iter()
-            .map(|&(r, i)| {
-                (
-                    r.student_id.clone(),
-                    build_alert(&plan, scale, r, rows[i].name.as_deref()),
-                )
-            })
-            .unzip()
-    };
-    let total = to_send.len();
-    let mut done = 0usize;
-    let mut refused_rows: Vec<RowError> = Vec::new();
-    let row_of: HashMap<&str, &str> = rows
-        .iter()
-        .map(|r| (r.student_id.as_str(), r.row.as_str()))
-        .collect();
-    match &opts.destination {
-        Destination::DryRun => unreachable!("returned above"),
-        Destination::Relay { url, token } => {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(120)))
-                .build()
-                .into();
-            // Keep a few batches in flight: while the relay commits one, the
-            // next is encoded and on the wire, and batches that arrive
-            // together share the relay's group commit. Answers are taken in
-            // the order sent.
-            let mut chunks = to_send.chunks(BATCH);
-            let mut in_flight = std::collections::VecDeque::new();
-            loop {
-                while in_flight.len() < BATCHES_IN_FLIGHT {
-                    let Some(chunk) = chunks.next() else { break };
-                    let (students, bodies) = alerts_of(chunk);
-                    let (url, token, agent) = (url.clone(), token.clone(), agent.clone());
-                    let posted = tokio::task::spawn_blocking(move || {
-                        post_batch(&agent, &url, &token, &bodies)
-                    });
-                    in_flight.push_back((students, posted));
-                }
-                let Some((students, posted)) = in_flight.pop_front() else {
-                    break;
-                };
-                let answers = posted
-                    .await
-                    .map_err(|e| ImportError::Send(e.to_string()))?
-                    .map_err(ImportError::Send)?;
-                let mut confirmed = Vec::new();
-                for (student, sent) in students.iter().zip(answers) {
-                    match sent {
-                        Sent::Created(c) => {
-                            summary.created += 1;
-                            confirmed.push((student.clone(), c));
-                        }
-                        Sent::Duplicate(c) => {
-                            summary.duplicate += 1;
-                            confirmed.push((student.clone(), c));
-                        }
-                        Sent::Refused(e) => {
-                            summary.refused += 1;
-                            refused_rows.push(refusal(
-                                row_of.get(student.as_str()).copied().unwrap_or(""),
-                                student,
-                                &e,
-                            ));
-                        }
-                    }
-                }
-                sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
-                done += students.len();
-                if opts.progress {
-                    eprintln!("已发送 / sent {done}/{total}");
-                }
-            }
-        }
-        Destination::Store => {
-            let library = crate::relay::playbooks::load(None).map_err(|p| {
-                ImportError::Rules(
-                    p.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                )
-            })?;
-            let credential = match sstore::import_credential(pool).await? {
-                Some(id) => id,
-                None => {
-                    store
-                        .create_credential_by(
-                            "screening-import",
-                            crate::protocol::Role::Producer,
-                            "screening import",
-                        )
-                        .await?;
-                    sstore::import_credential(pool)
-                        .await?
-                        .ok_or_else(|| ImportError::Plan("credential".into()))?
-                }
-            };
-            let credential = crate::store::Credential {
-                id: credential,
-                name: "screening-import".into(),
-                role: crate::protocol::Role::Producer,
-                limits: Default::default(),
-            };
-            // The relay's own ingest path, in process: cases, dedup,
-            // playbooks and audit as for any alert, one commit per batch.
-            let relay = crate::relay::Relay::new(store.clone(), library);
-            let mut confirmed = Vec::new();
-            for chunk in to_send.chunks(BATCH) {
-                let (chunk_students, bodies) = alerts_of(chunk);
-                let mut parsed = Vec::with_capacity(bodies.len());
-                let mut students = Vec::with_capacity(bodies.len());
-                for (student, body) in chunk_students.iter().zip(&bodies) {
-                    let bytes = serde_json::to_vec(body).expect("alert encodes");
-                    match crate::protocol::parse_alert(&bytes) {
-                        Ok(a) => {
-                            parsed.push(a);
-                            students.push(student.clone());
-                        }
-                        Err(e) => {
-                            summary.refused += 1;
-                            refused_rows.push(refusal(
-                                row_of.get(student.as_str()).copied().unwrap_or(""),
-                                student,
-                                &e,
-                            ));
-                        }
-                    }
-                }
-                let outcomes = relay.ingest_batch(parsed, &credential).await?;
-                for (student, outcome) in students.into_iter().zip(outcomes) {
-                    match outcome {
-                        crate::store::IngestOutcome::Created { case_id, .. } => {
-                            summary.created += 1;
-                            confirmed.push((student, case_id));
-                        }
-                        crate::store::IngestOutcome::Duplicate { case_id, .. } => {
-                            summary.duplicate += 1;
-                            confirmed.push((student, case_id));
-                        }
-                        crate::store::IngestOutcome::Conflict => {
-                            summary.refused += 1;
-                            let e = ErrorDetail::new(
-                                "conflict",
-                                "a different alert already has this id",
-                            );
-                            refused_rows.push(refusal(
-                                row_of.get(student.as_str()).copied().unwrap_or(""),
-                                &student,
-                                &e,
-                            ));
-                        }
-                    }
-                }
-                sstore::confirm_alerts(pool, &plan.id, &confirmed).await?;
-                confirmed.clear();
-                done += chunk.len();
-                if opts.progress {
-                    eprintln!("已写入 / stored {done}/{total}");
-                }
-            }
+            .enumerate()
+            .filter(|(_, r)| resend.contains(r.student_id.as_str()))
+            .map(|(i, r)| (r.student_id.as_str(), i))
+            .collect();
+        let (resent, at): (Vec<StoredResult>, Vec<usize>) =
+            sstore::unconfirmed_results(pool, &plan.id)
+                .await?
+                .into_iter()
+                .filter_map(|r| {
+                    let i = *row_of.get(r.student_id.as_str())?;
+                    Some((r, i))
+                })
+                .unzip();
+        for (chunk, at) in resent.chunks(BATCH).zip(at.chunks(BATCH)) {
+            outbox.push(alerts_of(chunk, at)).await?;
         }
     }
-    summary.timings.push(("send", t3.elapsed()));
+    let sent = outbox.finish().await?;
+    summary.created = sent.created;
+    summary.duplicate = sent.duplicate;
+    summary.refused = sent.refused;
+    let refused_rows = sent.refused_rows;
+    summary.timings.push(("send", send_time + t3.elapsed()));
     if !refused_rows.is_empty()
         && let Some(out) = &opts.errors_out
     {
@@ -686,6 +469,38 @@ pub async fn run(
             .map_err(|e| ImportError::ErrorFile(out.display().to_string(), e))?;
     }
     Ok((summary, plan))
+}
+
+/// Stores a graded slice in one transaction, then hands its alerts to the
+/// outbox a batch at a time (never before they are stored). The slice is
+/// moved into the store; its alert bodies are built from it first.
+async fn store_and_hand_over(
+    pool: &sqlx::SqlitePool,
+    outbox: &mut Outbox<'_>,
+    (results, at): (&mut Vec<StoredResult>, &mut Vec<usize>),
+    alerts_of: &impl Fn(&[StoredResult], &[usize]) -> Batch,
+    (store_time, send_time): (&mut Duration, &mut Duration),
+) -> Result<(), ImportError> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let t = Instant::now();
+    let batches: Vec<Batch> = results
+        .chunks(BATCH)
+        .zip(at.chunks(BATCH))
+        .map(|(chunk, at)| alerts_of(chunk, at))
+        .collect();
+    at.clear();
+    *send_time += t.elapsed();
+    let t = Instant::now();
+    sstore::save_results(pool, std::mem::take(results)).await?;
+    *store_time += t.elapsed();
+    let t = Instant::now();
+    for batch in batches {
+        outbox.push(batch).await?;
+    }
+    *send_time += t.elapsed();
+    Ok(())
 }
 
 /// Grades one new or changed row into the result to store.
@@ -783,7 +598,7 @@ fn tally_of(r: &StoredResult) -> sstore::Tally {
     }
 }
 
-fn refusal(row: &str, student: &str, e: &ErrorDetail) -> RowError {
+pub(super) fn refusal(row: &str, student: &str, e: &ErrorDetail) -> RowError {
     RowError {
         row: row.to_string(),
         column: String::new(),

@@ -20,6 +20,7 @@ pub mod map;
 pub mod read;
 pub mod risk;
 pub mod rules;
+pub mod send;
 pub mod store;
 
 pub use grade::{Contribution, Outcome, Sheet, grade};

@@ -316,45 +316,62 @@ pub async fn results_of_student(
 
 /// Writes results (insert or replace) in one transaction, in statements of
 /// many rows: 200,000 single-row inserts would cost seconds in binds alone.
-pub async fn save_results(pool: &SqlitePool, results: &[StoredResult]) -> Result<(), sqlx::Error> {
+/// The results are moved into the statement: a bound `String` is handed to
+/// SQLite as it is, where a borrowed one would be copied first.
+pub async fn save_results(
+    pool: &SqlitePool,
+    results: Vec<StoredResult>,
+) -> Result<(), sqlx::Error> {
     const PER_STATEMENT: usize = 400; // 27 columns: under SQLite's 32,766 variables
-    let mut tx = pool.begin().await?;
-    for chunk in results.chunks(PER_STATEMENT) {
+    let insert = |rows: usize| {
         let row = format!("({})", vec!["?"; 27].join(","));
-        let sql = format!(
+        format!(
             "INSERT OR REPLACE INTO screening_results ({RESULT_COLUMNS}) VALUES {}",
-            vec![row.as_str(); chunk.len()].join(",")
-        );
-        let mut q = sqlx::query(&sql);
+            vec![row.as_str(); rows].join(",")
+        )
+    };
+    let full = insert(PER_STATEMENT);
+    let mut tx = pool.begin().await?;
+    let mut rest = results.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<StoredResult> = rest.by_ref().take(PER_STATEMENT).collect();
+        let partial;
+        let sql = if chunk.len() == PER_STATEMENT {
+            &full
+        } else {
+            partial = insert(chunk.len());
+            &partial
+        };
+        let mut q = sqlx::query(sql);
         for r in chunk {
             q = q
-                .bind(&r.plan_id)
-                .bind(&r.student_id)
-                .bind(&r.school)
-                .bind(&r.grade)
-                .bind(&r.class)
-                .bind(&r.answered_at)
-                .bind(&r.row_hash)
+                .bind(r.plan_id)
+                .bind(r.student_id)
+                .bind(r.school)
+                .bind(r.grade)
+                .bind(r.class)
+                .bind(r.answered_at)
+                .bind(r.row_hash)
                 .bind(r.revision)
                 .bind(i64::from(r.valid))
-                .bind(&r.invalid_reason)
-                .bind(&r.scale_level)
-                .bind(&r.level)
+                .bind(r.invalid_reason)
+                .bind(r.scale_level)
+                .bind(r.level)
                 .bind(i64::from(r.imminent))
-                .bind(&r.route)
-                .bind(&r.category)
-                .bind(&r.class_zh)
-                .bind(&r.class_en)
-                .bind(&r.scale_rule)
+                .bind(r.route)
+                .bind(r.category)
+                .bind(r.class_zh)
+                .bind(r.class_en)
+                .bind(r.scale_rule)
                 .bind(r.scale_rule_version)
-                .bind(&r.risk_rule)
+                .bind(r.risk_rule)
                 .bind(r.risk_rule_version)
                 .bind(r.points)
-                .bind(&r.scores)
-                .bind(&r.contributions)
-                .bind(&r.alert_id)
-                .bind(&r.case_id)
-                .bind(&r.graded_at);
+                .bind(r.scores)
+                .bind(r.contributions)
+                .bind(r.alert_id)
+                .bind(r.case_id)
+                .bind(r.graded_at);
         }
         q.execute(&mut *tx).await?;
     }
@@ -367,16 +384,21 @@ pub async fn confirm_alerts(
     plan_id: &str,
     confirmed: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
+    // One statement per chunk of (student, case) pairs, not one per
+    // student: each statement is a round trip to sqlx's worker thread.
+    const PER_STATEMENT: usize = 4000; // 2 variables each, plus the plan
     let mut tx = pool.begin().await?;
-    for (student_id, case_id) in confirmed {
-        sqlx::query(
-            "UPDATE screening_results SET case_id = ? WHERE plan_id = ? AND student_id = ?",
-        )
-        .bind(case_id)
-        .bind(plan_id)
-        .bind(student_id)
-        .execute(&mut *tx)
-        .await?;
+    for chunk in confirmed.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE screening_results SET case_id = v.column2 FROM (VALUES {}) AS v \
+             WHERE screening_results.plan_id = ? AND screening_results.student_id = v.column1",
+            vec!["(?, ?)"; chunk.len()].join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for (student_id, case_id) in chunk {
+            q = q.bind(student_id).bind(case_id);
+        }
+        q.bind(plan_id).execute(&mut *tx).await?;
     }
     tx.commit().await
 }
