@@ -134,7 +134,13 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // SQLite's default page cache is 2 MB per connection: a
+            // screening import or a storm of alerts overflows it, and every
+            // spilled page is written and read again (strace: 112,530
+            // pwrites and 56,023 preads for one 200,000-row import). 16 MB
+            // is taken only as pages are touched.
+            .pragma("cache_size", "-16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
