@@ -127,7 +127,7 @@ const EN: UpwardWords = UpwardWords {
     no_cases: "No cases in this period",
     no_acks: "Nothing acknowledged in this period",
     levels: ["general", "key", "high"],
-    months: "months",
+    months: " months",
     ack_buckets: ["<1m", "1–5m", "5–15m", "15–30m", "30–60m", "1–4h", "≥4h"],
 };
 

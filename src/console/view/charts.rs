@@ -16,6 +16,8 @@ use crate::console::app::App;
 use crate::review::figures::ChartFigures;
 use crate::text::{fit_exact, width};
 
+/// Rows for the monthly trend and the histogram beside it.
+const LOWER_ROWS: u16 = 14;
 const SHADES: [char; 3] = ['░', '▒', '█'];
 /// Eighths of a cell, for bar ends.
 const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
@@ -80,9 +82,12 @@ pub(super) fn draw_charts(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         (f.school_levels.len() as u16 + 1).min(inner.height.saturating_sub(2) / 2)
     };
-    let [stats, schools, lower] = Layout::vertical([
+    // The trend and the histogram need a dozen rows; more makes the bars
+    // taller, not clearer.
+    let [stats, schools, lower, _] = Layout::vertical([
         Constraint::Length(1 + u16::from(c.error.is_some())),
         Constraint::Length(schools_height),
+        Constraint::Max(LOWER_ROWS),
         Constraint::Min(0),
     ])
     .areas(inner);

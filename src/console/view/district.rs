@@ -129,7 +129,13 @@ pub(super) fn draw_district(app: &App, frame: &mut Frame, area: Rect) {
                 Span::raw(format!("{} ", r.report_id)),
                 Span::raw(format!("{} ", r.school)),
                 Span::raw(format!("{} ", r.rules.join(","))),
-                Span::raw(r.stages.join(" ")),
+                Span::raw(
+                    r.stages
+                        .iter()
+                        .map(|s| stage_words(app, s))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
             ];
             if r.awaiting_review {
                 spans.insert(0, Span::styled(format!("{} ", w.awaiting_mark), app.theme.warn));
@@ -143,6 +149,28 @@ pub(super) fn draw_district(app: &App, frame: &mut Frame, area: Rect) {
         foot_spans.insert(0, Span::styled(format!("⚠ {e} · "), app.theme.alarm));
     }
     frame.render_widget(Paragraph::new(fitted(foot_spans, foot.width as usize)), foot);
+}
+
+/// `first=submitted(late)` as the reports screen writes it: `首报
+/// 已报待审!` / `first submitted!`; anything else as it came.
+fn stage_words(app: &App, text: &str) -> String {
+    use crate::reporting::{Stage, StageStatus};
+    let (stage, rest) = text.split_once('=').unwrap_or((text, ""));
+    let (status, late) = match rest.strip_suffix("(late)") {
+        Some(s) => (s, true),
+        None => (rest, false),
+    };
+    let parse_stage = serde_json::from_value::<Stage>(serde_json::Value::from(stage));
+    let parse_status = serde_json::from_value::<StageStatus>(serde_json::Value::from(status));
+    let (Ok(stage), Ok(status)) = (parse_stage, parse_status) else {
+        return text.to_string();
+    };
+    let late = if late { "!" } else { "" };
+    if app.strings.lang_is_zh() {
+        format!("{} {}{late}", stage.label_zh(), status.label_zh())
+    } else {
+        format!("{} {}{late}", stage.as_str(), status.as_str())
+    }
 }
 
 /// `text` right-aligned in `cells` display cells.
