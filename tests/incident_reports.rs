@@ -693,7 +693,10 @@ async fn questions_on_the_stream_answer_with_the_district_view_and_the_period_ch
     assert_eq!(status, 200);
     assert_eq!(r["data"]["schools"], http["schools"], "{r} vs {http}");
     assert_eq!(r["data"]["total"]["open_high"], 1);
-    assert!(!r.to_string().contains(NAME) && !r.to_string().contains("\"S7\""), "{r}");
+    assert!(
+        !r.to_string().contains(NAME) && !r.to_string().contains("\"S7\""),
+        "{r}"
+    );
     // A question is never stored: asking again with the same id answers
     // again (not a repeat), and the audit holds no command for it.
     let (again, _) = command(
@@ -724,8 +727,16 @@ async fn questions_on_the_stream_answer_with_the_district_view_and_the_period_ch
     // Bad periods are refused naming the field.
     for (id, extra, field) in [
         ("p2", json!({"from": to, "to": from}), "from"),
-        ("p3", json!({"from": "2020-01-01T00:00:00Z", "to": to}), "to"),
-        ("p4", json!({"from": from, "to": to, "utc_offset": "Beijing"}), "utc_offset"),
+        (
+            "p3",
+            json!({"from": "2020-01-01T00:00:00Z", "to": to}),
+            "to",
+        ),
+        (
+            "p4",
+            json!({"from": from, "to": to, "utc_offset": "Beijing"}),
+            "utc_offset",
+        ),
     ] {
         let mut c = json!({"type": "command", "id": id, "op": "period_charts"});
         for (k, v) in extra.as_object().unwrap() {
@@ -759,6 +770,14 @@ async fn questions_on_the_stream_answer_with_the_district_view_and_the_period_ch
         "{:?}",
         trail.iter().map(|e| &e.detail).collect::<Vec<_>>()
     );
-    assert!(!relay.relay.store().audit_for_case(&case_id).await.unwrap().is_empty());
+    assert!(
+        !relay
+            .relay
+            .store()
+            .audit_for_case(&case_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     relay.stop().await;
 }

@@ -1310,7 +1310,9 @@ impl App {
                 Ok(effects)
             }
             Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => self.submit_checkin(ask, input),
-            Ask::ReportNarrative(..) | Ask::ReturnReason(..) => self.submit_report_prompt(ask, input),
+            Ask::ReportNarrative(..) | Ask::ReturnReason(..) => {
+                self.submit_report_prompt(ask, input)
+            }
             Ask::CloseReason(case_id, outcome) => Ok(self.send(CommandOp::Close {
                 case_id: case_id.clone(),
                 outcome: *outcome,

@@ -132,7 +132,11 @@ impl App {
         for s in &mut figures.school_levels {
             s.school = crate::text::inert(&s.school);
         }
-        for (label, _) in figures.monthly.iter_mut().chain(figures.time_to_ack.iter_mut()) {
+        for (label, _) in figures
+            .monthly
+            .iter_mut()
+            .chain(figures.time_to_ack.iter_mut())
+        {
             *label = crate::text::inert(label);
         }
         self.charts.figures = Some(figures);

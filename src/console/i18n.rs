@@ -391,9 +391,7 @@ impl Strings {
             RefusalCode::TextTooLong => "文字过长",
             RefusalCode::StoreUnavailable => "中继暂时无法保存，请重试",
             RefusalCode::Other => return None,
-            RefusalCode::NameNotAllowed => {
-                "叙述中含有学生姓名：请改写为“该生”或案例号"
-            }
+            RefusalCode::NameNotAllowed => "叙述中含有学生姓名：请改写为“该生”或案例号",
             RefusalCode::SubmitForbidden => "报告由校领导提交",
             RefusalCode::ApprovalForbidden => "报告由教育局/区心理中心接收或退回",
             RefusalCode::StageOutOfOrder => "请先提交前一阶段",

@@ -87,7 +87,15 @@ const ZH: UpwardWords = UpwardWords {
     no_acks: "本期间没有确认记录",
     levels: ["一般", "重点", "高危"],
     months: "个月",
-    ack_buckets: ["<1分", "1–5分", "5–15分", "15–30分", "30–60分", "1–4时", "≥4时"],
+    ack_buckets: [
+        "<1分",
+        "1–5分",
+        "5–15分",
+        "15–30分",
+        "30–60分",
+        "1–4时",
+        "≥4时",
+    ],
 };
 
 const EN: UpwardWords = UpwardWords {

@@ -76,10 +76,16 @@ impl App {
                 None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_submit)),
             },
             Cmd::AcceptReport => match stage_to_review(report) {
-                Some(stage) => return self.send_report(case_id, None, CommandOp::AcceptReport {
-                    case_id: report.case_id.clone(),
-                    stage,
-                }),
+                Some(stage) => {
+                    return self.send_report(
+                        case_id,
+                        None,
+                        CommandOp::AcceptReport {
+                            case_id: report.case_id.clone(),
+                            stage,
+                        },
+                    );
+                }
                 None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_review)),
             },
             Cmd::ReturnReport => match stage_to_review(report) {
@@ -173,12 +179,11 @@ impl App {
                     case_id: case_id.clone(),
                     narrative: narrative.clone(),
                 }),
-                CommandOp::AcceptReport { case_id, .. } | CommandOp::ReturnReport { case_id, .. } => {
-                    Some(Sent {
-                        case_id: case_id.clone(),
-                        narrative: None,
-                    })
-                }
+                CommandOp::AcceptReport { case_id, .. }
+                | CommandOp::ReturnReport { case_id, .. } => Some(Sent {
+                    case_id: case_id.clone(),
+                    narrative: None,
+                }),
                 _ => None,
             })
         });
@@ -232,23 +237,47 @@ mod tests {
             narrative: None,
             student_name: None,
         };
-        IncidentReport::open("C1", false, &[rules.get("death").unwrap()], None, form, chrono::Utc::now())
+        IncidentReport::open(
+            "C1",
+            false,
+            &[rules.get("death").unwrap()],
+            None,
+            form,
+            chrono::Utc::now(),
+        )
     }
 
     #[test]
     fn the_next_stage_follows_the_lifecycle() {
-        let leader = Actor { name: "li".into(), role: Role::Leader };
-        let district = Actor { name: "bureau".into(), role: Role::District };
+        let leader = Actor {
+            name: "li".into(),
+            role: Role::Leader,
+        };
+        let district = Actor {
+            name: "bureau".into(),
+            role: Role::District,
+        };
         let now = chrono::Utc::now();
         let mut r = report();
         assert_eq!(stage_to_submit(&r), Some(Stage::First));
         assert_eq!(stage_to_review(&r), None);
-        r.submit(Stage::First, &leader, r.form.clone(), now).unwrap();
-        assert_eq!(stage_to_submit(&r), Some(Stage::FollowUp), "the follow-up may go before the first is reviewed");
+        r.submit(Stage::First, &leader, r.form.clone(), now)
+            .unwrap();
+        assert_eq!(
+            stage_to_submit(&r),
+            Some(Stage::FollowUp),
+            "the follow-up may go before the first is reviewed"
+        );
         assert_eq!(stage_to_review(&r), Some(Stage::First));
-        r.return_stage(Stage::First, &district, "补充", now).unwrap();
-        assert_eq!(stage_to_submit(&r), Some(Stage::First), "a returned stage goes again first");
-        r.submit(Stage::First, &leader, r.form.clone(), now).unwrap();
+        r.return_stage(Stage::First, &district, "补充", now)
+            .unwrap();
+        assert_eq!(
+            stage_to_submit(&r),
+            Some(Stage::First),
+            "a returned stage goes again first"
+        );
+        r.submit(Stage::First, &leader, r.form.clone(), now)
+            .unwrap();
         r.accept(Stage::First, &district, now).unwrap();
         assert_eq!(stage_to_submit(&r), Some(Stage::FollowUp));
     }

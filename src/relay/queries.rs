@@ -83,15 +83,19 @@ async fn period_charts(
             .with_field("utc_offset")
         })?,
     };
-    let report = crate::review::report::build(relay.store(), relay.library(), from, to, drills, None)
-        .await
-        .map_err(|err| match err {
-            crate::review::ReviewError::Store(e) => store_error(e),
-            other => {
-                tracing::error!(error = %other, "period charts could not be built");
-                ErrorDetail::new("store_unavailable", "the relay could not read its record; ask again")
-            }
-        })?;
+    let report =
+        crate::review::report::build(relay.store(), relay.library(), from, to, drills, None)
+            .await
+            .map_err(|err| match err {
+                crate::review::ReviewError::Store(e) => store_error(e),
+                other => {
+                    tracing::error!(error = %other, "period charts could not be built");
+                    ErrorDetail::new(
+                        "store_unavailable",
+                        "the relay could not read its record; ask again",
+                    )
+                }
+            })?;
     to_json(&ChartFigures::of(&report, offset))
 }
 

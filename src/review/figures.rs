@@ -83,7 +83,12 @@ mod tests {
         charts.school_levels.insert("一中".into(), [2, 1, 1]);
         charts.opened = vec![t("2026-09-03T01:00:00Z"), t("2026-11-02T01:00:00Z")];
         charts.time_to_ack_secs = vec![30, 200, 7200];
-        let report = crate::review::report::summarise(&[], t("2026-09-01T00:00:00Z"), t("2026-12-01T00:00:00Z"), false);
+        let report = crate::review::report::summarise(
+            &[],
+            t("2026-09-01T00:00:00Z"),
+            t("2026-12-01T00:00:00Z"),
+            false,
+        );
         let report = PeriodReport { charts, ..report };
         let f = ChartFigures::of(&report, FixedOffset::east_opt(8 * 3600).unwrap());
         assert_eq!(f.school_levels[0].high, 1);

@@ -85,7 +85,11 @@ fn snap(name: String, screen: &str) {
 fn the_district_screen_asks_the_relay_and_shows_counts_per_school() {
     for (lang, tag, heads) in [
         (Lang::Zh, "zh", ["高危", "逾期回访", "待审报告", "合计"]),
-        (Lang::En, "en", ["high", "late check-ins", "to review", "total"]),
+        (
+            Lang::En,
+            "en",
+            ["high", "late check-ins", "to review", "total"],
+        ),
     ] {
         let mut app = sample_app_as(lang, "district");
         let cmds = sent(&key(&mut app, KeyCode::Char('D')));
@@ -97,7 +101,10 @@ fn the_district_screen_asks_the_relay_and_shows_counts_per_school() {
         assert!(waiting.contains(app.strings.upward().asking), "{waiting}");
         // Another `r` while the question is out asks nothing more yet.
         assert!(sent(&key(&mut app, KeyCode::Char('r'))).is_empty());
-        app.update(answer(&cmds[0], serde_json::to_value(district_view()).unwrap()));
+        app.update(answer(
+            &cmds[0],
+            serde_json::to_value(district_view()).unwrap(),
+        ));
         app.refresh();
         for (w, h) in [(80, 24), (120, 40)] {
             let screen = render(&app, w, h);
@@ -106,14 +113,20 @@ fn the_district_screen_asks_the_relay_and_shows_counts_per_school() {
             }
             assert!(screen.contains("第一中学"), "{screen}");
             assert!(screen.contains("IR-C000001"), "{screen}");
-            assert!(!screen.contains('\u{1b}'), "a school name cannot drive the terminal");
+            assert!(
+                !screen.contains('\u{1b}'),
+                "a school name cannot drive the terminal"
+            );
             snap(format!("console_district_{tag}_{w}x{h}"), &screen);
         }
         // The deferred `r` goes out on the next tick.
         let cmds = sent(&app.update(Action::Tick(at("2026-11-20T13:30:01Z"))));
         assert_eq!(cmds.len(), 1, "the deferred question");
         assert_eq!(cmds[0].op, CommandOp::DistrictView {});
-        app.update(answer(&cmds[0], serde_json::to_value(district_view()).unwrap()));
+        app.update(answer(
+            &cmds[0],
+            serde_json::to_value(district_view()).unwrap(),
+        ));
         assert!(sent(&app.update(Action::Tick(at("2026-11-20T13:30:02Z")))).is_empty());
         key(&mut app, KeyCode::Esc);
         assert_eq!(app.screen, Screen::List);
@@ -124,7 +137,10 @@ fn the_district_screen_asks_the_relay_and_shows_counts_per_school() {
 fn a_report_event_and_the_clock_refresh_an_open_district_screen() {
     let mut app = sample_app_as(Lang::Zh, "district");
     let cmds = sent(&key(&mut app, KeyCode::Char('D')));
-    app.update(answer(&cmds[0], serde_json::to_value(district_view()).unwrap()));
+    app.update(answer(
+        &cmds[0],
+        serde_json::to_value(district_view()).unwrap(),
+    ));
     let report = {
         let rules = crisisdesk::reporting::Rules::embedded().unwrap();
         let form: crisisdesk::reporting::ReportForm = serde_json::from_value(json!({
@@ -148,13 +164,19 @@ fn a_report_event_and_the_clock_refresh_an_open_district_screen() {
     let cmds = sent(&effects);
     assert_eq!(cmds.len(), 1, "a report event asks again: {effects:?}");
     assert_eq!(cmds[0].op, CommandOp::DistrictView {});
-    app.update(answer(&cmds[0], serde_json::to_value(district_view()).unwrap()));
+    app.update(answer(
+        &cmds[0],
+        serde_json::to_value(district_view()).unwrap(),
+    ));
     // A minute later, unasked: overdue steps come with the clock.
     assert!(sent(&app.update(Action::Tick(at("2026-11-20T13:30:30Z")))).is_empty());
     let cmds = sent(&app.update(Action::Tick(at("2026-11-20T13:31:05Z"))));
     assert_eq!(cmds.len(), 1);
     // Away from the screen, events ask nothing.
-    app.update(answer(&cmds[0], serde_json::to_value(district_view()).unwrap()));
+    app.update(answer(
+        &cmds[0],
+        serde_json::to_value(district_view()).unwrap(),
+    ));
     key(&mut app, KeyCode::Esc);
     assert!(sent(&app.update(Action::Tick(at("2026-11-20T13:40:00Z")))).is_empty());
 }
@@ -178,7 +200,10 @@ fn a_refused_question_says_why_on_the_screen() {
         }),
     ));
     let screen = render(&app, 80, 24);
-    assert!(screen.contains("⚠ the relay could not read its record"), "{screen}");
+    assert!(
+        screen.contains("⚠ the relay could not read its record"),
+        "{screen}"
+    );
 }
 
 fn figures() -> ChartFigures {
@@ -188,9 +213,24 @@ fn figures() -> ChartFigures {
         drills_included: false,
         cases: 42,
         school_levels: vec![
-            SchoolLevels { school: "第一中学".into(), general: 12, key: 6, high: 3 },
-            SchoolLevels { school: "实验小学".into(), general: 8, key: 2, high: 0 },
-            SchoolLevels { school: "第二中学".into(), general: 5, key: 4, high: 2 },
+            SchoolLevels {
+                school: "第一中学".into(),
+                general: 12,
+                key: 6,
+                high: 3,
+            },
+            SchoolLevels {
+                school: "实验小学".into(),
+                general: 8,
+                key: 2,
+                high: 0,
+            },
+            SchoolLevels {
+                school: "第二中学".into(),
+                general: 5,
+                key: 4,
+                high: 2,
+            },
         ],
         monthly: vec![
             ("2026-06".into(), 4),
@@ -200,11 +240,19 @@ fn figures() -> ChartFigures {
             ("2026-10".into(), 12),
             ("2026-11".into(), 10),
         ],
-        time_to_ack: ["<1分", "1–5分", "5–15分", "15–30分", "30–60分", "1–4时", "≥4时"]
-            .iter()
-            .zip([9, 14, 8, 4, 2, 1, 1])
-            .map(|(l, n)| (l.to_string(), n))
-            .collect(),
+        time_to_ack: [
+            "<1分",
+            "1–5分",
+            "5–15分",
+            "15–30分",
+            "30–60分",
+            "1–4时",
+            "≥4时",
+        ]
+        .iter()
+        .zip([9, 14, 8, 4, 2, 1, 1])
+        .map(|(l, n)| (l.to_string(), n))
+        .collect(),
         time_to_ack_p50_secs: Some(190),
         time_to_ack_p90_secs: Some(1500),
     }
@@ -213,8 +261,21 @@ fn figures() -> ChartFigures {
 #[test]
 fn the_report_view_draws_the_period_reports_charts_as_text() {
     for (lang, tag, words) in [
-        (Lang::Zh, "zh", ["各校个案级别分布", "月度趋势", "确认用时分布", "1–5分"]),
-        (Lang::En, "en", ["Cases by level per school", "Cases opened per month", "Time to acknowledge", "1–5m"]),
+        (
+            Lang::Zh,
+            "zh",
+            ["各校个案级别分布", "月度趋势", "确认用时分布", "1–5分"],
+        ),
+        (
+            Lang::En,
+            "en",
+            [
+                "Cases by level per school",
+                "Cases opened per month",
+                "Time to acknowledge",
+                "1–5m",
+            ],
+        ),
     ] {
         let mut app = sample_app_as(lang, "leader");
         let cmds = sent(&key(&mut app, KeyCode::Char('P')));
@@ -254,14 +315,21 @@ fn the_period_and_drills_ask_again_one_question_at_a_time() {
     let again = sent(&app.update(Action::Tick(at("2026-11-20T13:30:01Z"))));
     match &again[0].op {
         CommandOp::PeriodCharts { from, drills, .. } => {
-            assert_eq!(*from, at("2025-11-30T16:00:00Z"), "twelve months from 1 Dec 2025");
+            assert_eq!(
+                *from,
+                at("2025-11-30T16:00:00Z"),
+                "twelve months from 1 Dec 2025"
+            );
             assert!(!drills);
         }
         other => panic!("{other:?}"),
     }
     app.update(answer(&again[0], serde_json::to_value(figures()).unwrap()));
     let drills = sent(&key(&mut app, KeyCode::Char('d')));
-    assert!(matches!(drills[0].op, CommandOp::PeriodCharts { drills: true, .. }));
+    assert!(matches!(
+        drills[0].op,
+        CommandOp::PeriodCharts { drills: true, .. }
+    ));
     // An empty period says so.
     let mut none = figures();
     none.cases = 0;

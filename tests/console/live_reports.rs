@@ -81,7 +81,9 @@ impl Live {
         while !done(&self.app) {
             let action = tokio::time::timeout_at(deadline, self.actions.recv())
                 .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}; notice {:?}", self.app.notice))
+                .unwrap_or_else(|_| {
+                    panic!("timed out waiting for {what}; notice {:?}", self.app.notice)
+                })
                 .expect("connection task alive");
             let effects = self.app.update(action);
             self.run(effects).await;
@@ -161,7 +163,11 @@ async fn a_leader_console_submits_and_a_district_console_returns_then_accepts() 
             status(a, &case_id, Stage::First) == Some(StageStatus::Submitted)
         })
         .await;
-    assert!(leader.app.notice.as_deref().unwrap_or("").contains('✓'), "{:?}", leader.app.notice);
+    assert!(
+        leader.app.notice.as_deref().unwrap_or("").contains('✓'),
+        "{:?}",
+        leader.app.notice
+    );
 
     // The district sees it awaiting review and returns it: first without a
     // reason (refused on the console), then with one.
@@ -171,10 +177,18 @@ async fn a_leader_console_submits_and_a_district_console_returns_then_accepts() 
         })
         .await;
     district.press(KeyCode::Char('R')).await;
-    assert!(district.screen().contains("待审报告 1"), "{}", district.screen());
+    assert!(
+        district.screen().contains("待审报告 1"),
+        "{}",
+        district.screen()
+    );
     district.press(KeyCode::Char('x')).await;
     district.press(KeyCode::Enter).await;
-    assert!(district.screen().contains("退回须写明原因"), "{}", district.screen());
+    assert!(
+        district.screen().contains("退回须写明原因"),
+        "{}",
+        district.screen()
+    );
     district.type_text("请补充送医时间").await;
     district.press(KeyCode::Enter).await;
     district
@@ -211,7 +225,11 @@ async fn a_leader_console_submits_and_a_district_console_returns_then_accepts() 
             status(a, &case_id, Stage::First) == Some(StageStatus::Accepted)
         })
         .await;
-    assert!(leader.screen().contains("首报 已接收"), "{}", leader.screen());
+    assert!(
+        leader.screen().contains("首报 已接收"),
+        "{}",
+        leader.screen()
+    );
 
     // The district screen: counts per school from the relay, no name.
     district.press(KeyCode::Char('D')).await;
@@ -220,7 +238,10 @@ async fn a_leader_console_submits_and_a_district_console_returns_then_accepts() 
         .await;
     let screen = district.screen();
     assert!(screen.contains("第一中学"), "{screen}");
-    assert!(!screen.contains("王小明") && !screen.contains("S1 "), "{screen}");
+    assert!(
+        !screen.contains("王小明") && !screen.contains("S1 "),
+        "{screen}"
+    );
     let view = district.app.district.view.as_ref().unwrap();
     assert_eq!(view.total.open_high, 1, "{view:?}");
     assert_eq!(view.total.open_imminent, 1, "{view:?}");
@@ -234,13 +255,21 @@ async fn a_leader_console_submits_and_a_district_console_returns_then_accepts() 
     assert_eq!(figures.cases, 1, "{figures:?}");
     assert_eq!(figures.school_levels[0].school, "第一中学");
     assert_eq!(figures.school_levels[0].high, 1);
-    assert!(leader.screen().contains("各校个案级别分布"), "{}", leader.screen());
+    assert!(
+        leader.screen().contains("各校个案级别分布"),
+        "{}",
+        leader.screen()
+    );
 
     // A role that may not ask is told so.
     let mut ws = connect(relay.addr, Some(&relay.token("zhou", Role::Nurse).await), 0)
         .await
         .unwrap();
-    send_command(&mut ws, json!({"type": "command", "id": "q", "op": "district_view"})).await;
+    send_command(
+        &mut ws,
+        json!({"type": "command", "id": "q", "op": "district_view"}),
+    )
+    .await;
     let (result, _) = result_for(&mut ws, "q").await;
     assert_eq!(result["ok"], false);
     assert_eq!(result["error"]["code"], "forbidden");

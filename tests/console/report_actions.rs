@@ -119,7 +119,10 @@ fn the_leader_submits_with_a_narrative_and_a_name_in_it_comes_back_to_be_reworde
         // Back in the prompt with the text, to reword it.
         let prompt = app.prompt.as_ref().expect("the narrative prompt again");
         assert_eq!(prompt.input, "王小明已送医");
-        assert!(prompt.error.as_deref().unwrap().contains(words), "{prompt:?}");
+        assert!(
+            prompt.error.as_deref().unwrap().contains(words),
+            "{prompt:?}"
+        );
         for (w, h) in [(80, 24), (120, 40)] {
             let screen = render(&app, w, h);
             assert!(screen.contains(words), "{screen}");
@@ -133,7 +136,7 @@ fn the_leader_submits_with_a_narrative_and_a_name_in_it_comes_back_to_be_reworde
         // Esc leaves the prompt; the refusal stays beside the report.
         key(&mut app, KeyCode::Esc);
         let screen = render(&app, 120, 40);
-        assert!(screen.contains(&format!("⚠ IR-C000001")), "{screen}");
+        assert!(screen.contains("⚠ IR-C000001"), "{screen}");
         assert!(
             app.notice.as_deref().unwrap_or("").contains(words),
             "{:?}",
@@ -144,7 +147,10 @@ fn the_leader_submits_with_a_narrative_and_a_name_in_it_comes_back_to_be_reworde
         let cmds = sent(&key(&mut app, KeyCode::Enter));
         assert!(matches!(
             &cmds[0].op,
-            CommandOp::SubmitReport { narrative: None, .. }
+            CommandOp::SubmitReport {
+                narrative: None,
+                ..
+            }
         ));
         assert!(
             app.report_actions.refusal.is_none(),
@@ -159,7 +165,12 @@ fn a_late_submission_is_listed_as_late_and_nothing_is_left_to_submit_after_the_f
     let mut report = opened();
     // Submitted at 14:30, past the 14:20 deadline.
     report
-        .submit(Stage::First, &leader(), report.form.clone(), at("2026-11-20T14:30:00Z"))
+        .submit(
+            Stage::First,
+            &leader(),
+            report.form.clone(),
+            at("2026-11-20T14:30:00Z"),
+        )
         .unwrap();
     show(&mut app, 1001, &report, "report_opened");
     key(&mut app, KeyCode::Char('R'));
@@ -175,7 +186,12 @@ fn a_late_submission_is_listed_as_late_and_nothing_is_left_to_submit_after_the_f
     key(&mut app, KeyCode::Esc);
     for stage in [Stage::FollowUp, Stage::Final] {
         report
-            .submit(stage, &leader(), report.form.clone(), at("2026-11-20T14:40:00Z"))
+            .submit(
+                stage,
+                &leader(),
+                report.form.clone(),
+                at("2026-11-20T14:40:00Z"),
+            )
             .unwrap();
     }
     show(&mut app, 1002, &report, "report_updated");
@@ -186,7 +202,10 @@ fn a_late_submission_is_listed_as_late_and_nothing_is_left_to_submit_after_the_f
 
 #[test]
 fn the_district_accepts_or_returns_with_a_reason_refused_locally_when_empty() {
-    for (lang, empty) in [(Lang::Zh, "退回须写明原因"), (Lang::En, "a return needs a reason")] {
+    for (lang, empty) in [
+        (Lang::Zh, "退回须写明原因"),
+        (Lang::En, "a return needs a reason"),
+    ] {
         let mut app = sample_app_as(lang, "district");
         let mut report = opened();
         show(&mut app, 1001, &report, "report_opened");
@@ -196,7 +215,12 @@ fn the_district_accepts_or_returns_with_a_reason_refused_locally_when_empty() {
         assert!(key(&mut app, KeyCode::Char('x')).is_empty());
         assert!(app.prompt.is_none());
         report
-            .submit(Stage::First, &leader(), report.form.clone(), at("2026-11-20T13:25:00Z"))
+            .submit(
+                Stage::First,
+                &leader(),
+                report.form.clone(),
+                at("2026-11-20T13:25:00Z"),
+            )
             .unwrap();
         show(&mut app, 1002, &report, "report_updated");
         key(&mut app, KeyCode::Char('x'));
@@ -204,7 +228,10 @@ fn the_district_accepts_or_returns_with_a_reason_refused_locally_when_empty() {
             app.prompt.as_ref().map(|p| &p.ask),
             Some(Ask::ReturnReason(_, Stage::First))
         ));
-        assert!(key(&mut app, KeyCode::Enter).is_empty(), "no reason, nothing sent");
+        assert!(
+            key(&mut app, KeyCode::Enter).is_empty(),
+            "no reason, nothing sent"
+        );
         assert_eq!(
             app.prompt.as_ref().and_then(|p| p.error.as_deref()),
             Some(empty)
@@ -292,7 +319,21 @@ fn a_report_command_waiting_from_an_earlier_run_is_still_told() {
             stage: Stage::First,
         },
     };
-    app.update(refused(&cmd, "not_submitted", "the first report of IR-C000001 is pending, not awaiting review"));
-    assert!(app.notice.as_deref().unwrap().contains("该阶段不在待审状态"), "{:?}", app.notice);
-    assert_eq!(app.report_actions.refusal.as_ref().map(|r| r.0.as_str()), Some("C000001"));
+    app.update(refused(
+        &cmd,
+        "not_submitted",
+        "the first report of IR-C000001 is pending, not awaiting review",
+    ));
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("该阶段不在待审状态"),
+        "{:?}",
+        app.notice
+    );
+    assert_eq!(
+        app.report_actions.refusal.as_ref().map(|r| r.0.as_str()),
+        Some("C000001")
+    );
 }

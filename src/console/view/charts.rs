@@ -30,7 +30,7 @@ pub fn bar(value: usize, max: usize, cells: usize) -> String {
     }
     let eighths = (value * cells * 8).div_ceil(max).min(cells * 8);
     let mut s: String = std::iter::repeat_n('█', eighths / 8).collect();
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         s.push(EIGHTHS[eighths % 8]);
     }
     s

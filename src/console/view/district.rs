@@ -138,7 +138,10 @@ pub(super) fn draw_district(app: &App, frame: &mut Frame, area: Rect) {
                 ),
             ];
             if r.awaiting_review {
-                spans.insert(0, Span::styled(format!("{} ", w.awaiting_mark), app.theme.warn));
+                spans.insert(
+                    0,
+                    Span::styled(format!("{} ", w.awaiting_mark), app.theme.warn),
+                );
             }
             lines.push(fitted(spans, reports.width as usize));
         }
@@ -148,7 +151,10 @@ pub(super) fn draw_district(app: &App, frame: &mut Frame, area: Rect) {
     if let Some(e) = &d.error {
         foot_spans.insert(0, Span::styled(format!("⚠ {e} · "), app.theme.alarm));
     }
-    frame.render_widget(Paragraph::new(fitted(foot_spans, foot.width as usize)), foot);
+    frame.render_widget(
+        Paragraph::new(fitted(foot_spans, foot.width as usize)),
+        foot,
+    );
 }
 
 /// `first=submitted(late)` as the reports screen writes it: `首报
