@@ -165,6 +165,8 @@ struct Connection {
     /// tasks of their own so events keep flowing meanwhile.
     answers: tokio::sync::mpsc::Sender<CommandResult>,
     answered: Option<tokio::sync::mpsc::Receiver<CommandResult>>,
+    /// One permit per question being answered.
+    questions: Arc<tokio::sync::Semaphore>,
 }
 
 /// Questions one connection may have in flight at once.
@@ -184,6 +186,7 @@ impl Connection {
             sent: since,
             answers,
             answered: Some(answered),
+            questions: Arc::new(tokio::sync::Semaphore::new(MAX_QUESTIONS)),
         }
     }
 
@@ -417,9 +420,22 @@ impl Connection {
             ));
         }
         if command.op.is_query() {
+            let Ok(permit) = self.questions.clone().try_acquire_owned() else {
+                return Some(refusal(
+                    &command.id,
+                    ErrorDetail::new(
+                        "rate_limited",
+                        format!(
+                            "{MAX_QUESTIONS} questions are being answered on this connection; \
+                             ask again when one is answered"
+                        ),
+                    ),
+                ));
+            };
             let (relay, answers) = (self.relay.clone(), self.answers.clone());
             tokio::spawn(async move {
                 let answer = super::queries::answer(relay, command).await;
+                drop(permit);
                 // The connection may have ended meanwhile; then no one asks.
                 let _ = answers.send(answer).await;
             });
