@@ -290,9 +290,108 @@ fn followups(c: &mut Criterion) {
     group.finish();
 }
 
+/// The answer to a question the console asked, as the connection gives it.
+fn answer(app: &mut App, effects: Vec<crisisdesk::console::Effect>, data: serde_json::Value) {
+    use crisisdesk::console::app::Action;
+    use crisisdesk::protocol::{CommandResult, ResultTag};
+    for e in effects {
+        if let crisisdesk::console::Effect::Send(cmd) = e {
+            let result = CommandResult {
+                kind: ResultTag::Result,
+                id: cmd.id.clone(),
+                ok: true,
+                error: None,
+                duplicate: false,
+                data: Some(data.clone()),
+            };
+            app.update(Action::Answered(Box::new(cmd), Box::new(result)));
+        }
+    }
+    app.refresh();
+}
+
+/// A district's figures: 178 schools, a report awaiting review in ten.
+fn district_figures() -> serde_json::Value {
+    let schools: Vec<serde_json::Value> = (0..178)
+        .map(|i| {
+            json!({"school": format!("第{i}中学"), "open_high": i % 7, "open_imminent": i % 3,
+                   "overdue_steps": i % 11, "overdue_checkins": i % 5,
+                   "reports_awaiting_review": usize::from(i % 17 == 0), "reports_overdue": 0})
+        })
+        .collect();
+    let reports: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            json!({"report_id": format!("IR-C{i:06}"), "school": format!("第{i}中学"), "rules": ["death"],
+                   "stages": ["first=submitted", "follow_up=pending", "final=pending"],
+                   "awaiting_review": true, "next_due": null})
+        })
+        .collect();
+    json!({"as_of": NOW, "schools": schools, "reports": reports,
+           "total": {"school": "合计 total", "open_high": 500, "open_imminent": 100, "overdue_steps": 900,
+                     "overdue_checkins": 300, "reports_awaiting_review": 10, "reports_overdue": 0}})
+}
+
+fn district(c: &mut Criterion) {
+    let mut group = c.benchmark_group("district_40000");
+    let mut app = district_app(CASES);
+    app.update(session("district", i64::from(CASES) * 3 + 10));
+    let effects = key(&mut app, KeyCode::Char('D'));
+    answer(&mut app, effects, district_figures());
+    let mut terminal = screen(120, 40);
+    group.bench_function("draw_120x40", |b| b.iter(|| frame(&app, &mut terminal)));
+    group.bench_function("cursor_j_then_k", |b| {
+        b.iter(|| {
+            press(&mut app, &mut terminal, KeyCode::Char('j'));
+            press(&mut app, &mut terminal, KeyCode::Char('k'));
+        })
+    });
+    // The answer to a refresh arriving, then the frame.
+    group.bench_function("refresh_answered_then_frame", |b| {
+        b.iter(|| {
+            let effects = key(&mut app, KeyCode::Char('r'));
+            answer(&mut app, effects, district_figures());
+            frame(&app, &mut terminal);
+        })
+    });
+    group.finish();
+}
+
+fn charts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("charts_40000");
+    let mut app = district_app(CASES);
+    let schools: Vec<serde_json::Value> = (0..178)
+        .map(|i| json!({"school": format!("第{i}中学"), "general": 40 + i % 13, "key": i % 9, "high": i % 4}))
+        .collect();
+    let figures = json!({
+        "from": "2025-11-30T16:00:00Z", "to": NOW, "drills_included": false, "cases": 40_000,
+        "school_levels": schools,
+        "monthly": (1..=12).map(|m| json!([format!("2026-{m:02}"), 3000 + m * 17])).collect::<Vec<_>>(),
+        "time_to_ack": [["<1分", 9000], ["1–5分", 14000], ["5–15分", 8000], ["15–30分", 4000],
+                        ["30–60分", 2000], ["1–4时", 1000], ["≥4时", 500]],
+        "time_to_ack_p50_secs": 190, "time_to_ack_p90_secs": 1500,
+    });
+    let effects = key(&mut app, KeyCode::Char('P'));
+    answer(&mut app, effects, figures.clone());
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let mut terminal = screen(w, h);
+        group.bench_function(format!("draw_{w}x{h}"), |b| {
+            b.iter(|| frame(&app, &mut terminal))
+        });
+    }
+    let mut terminal = screen(120, 40);
+    group.bench_function("period_key_answered_then_frame", |b| {
+        b.iter(|| {
+            let effects = key(&mut app, KeyCode::Char('p'));
+            answer(&mut app, effects, figures.clone());
+            frame(&app, &mut terminal);
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = list, filters, search, detail, my_steps, live, followups
+    targets = list, filters, search, detail, my_steps, live, followups, district, charts
 }
 criterion_main!(benches);

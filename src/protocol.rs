@@ -838,6 +838,22 @@ pub enum CommandOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         raise: Option<crate::followup::Raise>,
     },
+    /// A question, not an action (see [`CommandOp::is_query`]): the district
+    /// view (`GET /v1/district`'s figures) in this command's result.
+    DistrictView {},
+    /// A question: the period report's chart figures (cases by level per
+    /// school, cases opened per month at `utc_offset`, the time to
+    /// acknowledge histogram) for cases opened in `[from, to)`.
+    PeriodCharts {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        /// `+08:00`; months are counted at this offset (UTC when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        utc_offset: Option<String>,
+        /// Count drill cases too (a drill-only relay, the demo).
+        #[serde(default)]
+        drills: bool,
+    },
 }
 
 impl CommandOp {
@@ -858,6 +874,8 @@ impl CommandOp {
             CommandOp::Monitor { .. } => "monitor",
             CommandOp::Reopen { .. } => "reopen",
             CommandOp::Checkin { .. } => "checkin",
+            CommandOp::DistrictView {} => "district_view",
+            CommandOp::PeriodCharts { .. } => "period_charts",
         }
     }
 
@@ -873,6 +891,8 @@ impl CommandOp {
             | CommandOp::SubmitReport { .. }
             | CommandOp::AcceptReport { .. }
             | CommandOp::ReturnReport { .. } => matches!(role, Role::Leader | Role::District),
+            CommandOp::DistrictView {} => crate::reporting::district::may_see(role),
+            CommandOp::PeriodCharts { .. } => crate::reporting::district::may_see_charts(role),
             _ => role.can_act(),
         }
     }
@@ -967,6 +987,12 @@ impl CommandOp {
                 "raise": raise.as_ref().map(|r| r.level.as_str()),
                 "playbook": raise.as_ref().and_then(|r| r.playbook.clone()),
             }),
+            CommandOp::DistrictView {} => serde_json::json!({}),
+            CommandOp::PeriodCharts {
+                from, to, drills, ..
+            } => serde_json::json!({
+                "from": from.to_rfc3339(), "to": to.to_rfc3339(), "drills": drills,
+            }),
         }
     }
 
@@ -987,7 +1013,22 @@ impl CommandOp {
             | CommandOp::Monitor { case_id }
             | CommandOp::Reopen { case_id, .. }
             | CommandOp::Checkin { case_id, .. } => case_id,
+            // Questions are about no one case.
+            CommandOp::DistrictView {} | CommandOp::PeriodCharts { .. } => "",
         }
+    }
+}
+
+impl CommandOp {
+    /// A question answered in the command's result, changing nothing: the
+    /// stream answers it beside the store (never stored, never applied
+    /// twice or once; re-asking is always safe) and the console does not
+    /// count it as an action waiting in its outbox.
+    pub fn is_query(&self) -> bool {
+        matches!(
+            self,
+            CommandOp::DistrictView {} | CommandOp::PeriodCharts { .. }
+        )
     }
 }
 

@@ -670,3 +670,114 @@ async fn a_rule_that_requires_the_name_shows_it_to_leader_and_district_only() {
     }
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn questions_on_the_stream_answer_with_the_district_view_and_the_period_charts() {
+    let relay = TestRelay::start().await;
+    let case_id = open_case(&relay, "S7").await;
+    let district = relay.token("bureau", Role::District).await;
+    let leader = relay.token("li-leader", Role::Leader).await;
+    let nurse = relay.token("zhou", Role::Nurse).await;
+    let mut dws = connect(relay.addr, Some(&district), 0).await.unwrap();
+    drain(&mut dws).await;
+
+    // The district view on the stream is the HTTP endpoint's, figure for
+    // figure (one builder), and carries no student.
+    let (r, _) = command(
+        &mut dws,
+        json!({"type": "command", "id": "q1", "op": "district_view"}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (status, http) = get(&relay, "/v1/district", &district).await;
+    assert_eq!(status, 200);
+    assert_eq!(r["data"]["schools"], http["schools"], "{r} vs {http}");
+    assert_eq!(r["data"]["total"]["open_high"], 1);
+    assert!(
+        !r.to_string().contains(NAME) && !r.to_string().contains("\"S7\""),
+        "{r}"
+    );
+    // A question is never stored: asking again with the same id answers
+    // again (not a repeat), and the audit holds no command for it.
+    let (again, _) = command(
+        &mut dws,
+        json!({"type": "command", "id": "q1", "op": "district_view"}),
+    )
+    .await;
+    assert_eq!(again["ok"], true);
+    assert!(again.get("duplicate").is_none(), "{again}");
+
+    // The period charts: the period report's figures for the leader.
+    let mut lws = connect(relay.addr, Some(&leader), 0).await.unwrap();
+    drain(&mut lws).await;
+    let from = (Utc::now() - chrono::Duration::days(30)).to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let (r, _) = command(
+        &mut lws,
+        json!({"type": "command", "id": "p1", "op": "period_charts", "from": from, "to": to,
+               "utc_offset": "+08:00"}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["data"]["cases"], 1, "{r}");
+    assert_eq!(r["data"]["school_levels"][0]["school"], "第一中学");
+    assert_eq!(r["data"]["school_levels"][0]["high"], 1);
+    assert_eq!(r["data"]["monthly"].as_array().unwrap().len(), 1, "{r}");
+    assert!(!r.to_string().contains(NAME), "{r}");
+    // Bad periods are refused naming the field.
+    for (id, extra, field) in [
+        ("p2", json!({"from": to, "to": from}), "from"),
+        (
+            "p3",
+            json!({"from": "2020-01-01T00:00:00Z", "to": to}),
+            "to",
+        ),
+        (
+            "p4",
+            json!({"from": from, "to": to, "utc_offset": "Beijing"}),
+            "utc_offset",
+        ),
+    ] {
+        let mut c = json!({"type": "command", "id": id, "op": "period_charts"});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let (r, _) = command(&mut lws, c).await;
+        assert_eq!(r["ok"], false, "{r}");
+        assert_eq!(r["error"]["field"], field, "{r}");
+    }
+    // Roles: the leader may not read the district view, a nurse neither.
+    let (r, _) = command(
+        &mut lws,
+        json!({"type": "command", "id": "q2", "op": "district_view"}),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], "forbidden", "{r}");
+    let mut nws = connect(relay.addr, Some(&nurse), 0).await.unwrap();
+    drain(&mut nws).await;
+    let (r, _) = command(
+        &mut nws,
+        json!({"type": "command", "id": "p5", "op": "period_charts", "from": from, "to": to}),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], "forbidden", "{r}");
+    // None of this asking is a command in the record.
+    let trail = relay.relay.store().audit_after(0, 10_000).await.unwrap();
+    assert!(
+        trail
+            .iter()
+            .all(|e| !e.detail.contains("district_view") && !e.detail.contains("period_charts")),
+        "{:?}",
+        trail.iter().map(|e| &e.detail).collect::<Vec<_>>()
+    );
+    assert!(
+        !relay
+            .relay
+            .store()
+            .audit_for_case(&case_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    relay.stop().await;
+}

@@ -138,6 +138,12 @@ pub struct App {
     /// Commands not yet taken by the connection task (see
     /// [`Action::Sending`]).
     pub sending: usize,
+    /// The district screen's figures, as the relay last answered.
+    pub district: super::district::DistrictState,
+    /// The report view's chart figures and the period asked for.
+    pub charts: super::charts::ChartsState,
+    /// Report submissions and reviews sent, and the latest refusal.
+    pub report_actions: super::report_actions::ReportActions,
 }
 
 impl App {
@@ -194,6 +200,9 @@ impl App {
             sending: 0,
             my_steps: MySteps::default(),
             followups: Default::default(),
+            district: Default::default(),
+            charts: Default::default(),
+            report_actions: Default::default(),
         }
     }
 
@@ -204,6 +213,7 @@ impl App {
                 self.now = now;
                 // Steps go overdue by the clock alone.
                 self.stats_stale = true;
+                return self.upward_tick();
             }
             Action::Frame(frame) => {
                 self.last_heard = Some(self.now);
@@ -423,6 +433,8 @@ impl App {
             // Counted in `refresh`: drawing must not walk 40,000 cases.
             Screen::List | Screen::MySteps | Screen::Followups => self.stats.drills > 0,
             Screen::Reports => self.reports.values().any(|r| r.drill),
+            Screen::District => false,
+            Screen::Charts => self.charts.shows_drills(),
         }
     }
 
@@ -606,6 +618,7 @@ impl App {
             }
             EventBody::ReportOpened { report, .. } | EventBody::ReportUpdated { report, .. } => {
                 self.reports.insert(report.case_id.clone(), *report);
+                effects.extend(self.district_on_report_event());
             }
             // A report stage past its deadline rings for the leader like an
             // escalation; the header already shows it as an alarm.
@@ -613,6 +626,7 @@ impl App {
                 if live && self.alert_prefs.bell && self.me.as_ref().is_some_and(|m| m.role == to) {
                     effects.push(Effect::Bell);
                 }
+                effects.extend(self.district_on_report_event());
             }
         }
         effects
@@ -835,6 +849,11 @@ impl App {
     }
 
     fn on_result(&mut self, result: CommandResult, command: Option<&Command>) {
+        // Answers to questions (district view, charts) and the fate of a
+        // report submission or review (see `district.rs`).
+        if self.take_upward_result(&result, command) {
+            return;
+        }
         if let Some(case_id) = self.reveals.remove(&result.id)
             && result.ok
             && let Some(student) = result.data.as_ref().and_then(|d| d.get("student"))
@@ -915,7 +934,7 @@ impl App {
             return Vec::new();
         }
         self.refresh();
-        match keymap::lookup(&self.screen, key.code) {
+        match keymap::lookup_for(&self.screen, key.code, self.my_role()) {
             Some(cmd) => self.run(cmd),
             None => Vec::new(),
         }
@@ -941,6 +960,8 @@ impl App {
                 // Rebuilt only if something changed since (see FollowupList).
                 self.refresh_followups();
             }
+            Cmd::District => return self.open_district(),
+            Cmd::Charts => return self.open_charts(),
             Cmd::OpenAlarm => {
                 if let Some(id) = self.open_alarms().last().map(|c| c.case.id.clone()) {
                     return self.open_case(id);
@@ -950,8 +971,10 @@ impl App {
                 Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
-                Screen::Reports => self.on_reports_cmd(cmd),
+                Screen::Reports => return self.on_reports_cmd(cmd),
                 Screen::Followups => return self.on_followups_cmd(cmd),
+                Screen::District => return self.on_district_cmd(cmd),
+                Screen::Charts => return self.on_charts_cmd(cmd),
             },
         }
         Vec::new()
@@ -1287,6 +1310,9 @@ impl App {
                 Ok(effects)
             }
             Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => self.submit_checkin(ask, input),
+            Ask::ReportNarrative(..) | Ask::ReturnReason(..) => {
+                self.submit_report_prompt(ask, input)
+            }
             Ask::CloseReason(case_id, outcome) => Ok(self.send(CommandOp::Close {
                 case_id: case_id.clone(),
                 outcome: *outcome,
@@ -1326,7 +1352,7 @@ impl App {
         let id = format!("{}-{}", self.session_tag, self.next_command);
         // Opening a case is not news to the one who opened it: a view is
         // sent quietly, and a refusal of it goes to the log.
-        if !matches!(op, CommandOp::View { .. }) {
+        if !matches!(op, CommandOp::View { .. }) && !op.is_query() {
             let label = format!("{} {}", op.case_id(), self.strings.op_name(&op));
             self.notice = Some(format!("{label} {}", self.strings.sent));
             self.pending.insert(id.clone(), label);
@@ -1346,6 +1372,7 @@ impl App {
             Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
             Screen::Reports => None,
             Screen::Followups => self.followup_case(),
+            Screen::District | Screen::Charts => None,
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),

@@ -124,6 +124,14 @@ pub enum RefusalCode {
     TextTooLong,
     StoreUnavailable,
     Other,
+    NameNotAllowed,
+    SubmitForbidden,
+    ApprovalForbidden,
+    StageOutOfOrder,
+    AlreadySubmitted,
+    AlreadyAccepted,
+    NotSubmitted,
+    NoReport,
 }
 
 impl RefusalCode {
@@ -143,6 +151,14 @@ impl RefusalCode {
             "reason_required" => RefusalCode::ReasonRequired,
             "text_too_long" => RefusalCode::TextTooLong,
             "store_unavailable" => RefusalCode::StoreUnavailable,
+            "name_not_allowed" => RefusalCode::NameNotAllowed,
+            "submit_forbidden" => RefusalCode::SubmitForbidden,
+            "approval_forbidden" => RefusalCode::ApprovalForbidden,
+            "stage_out_of_order" => RefusalCode::StageOutOfOrder,
+            "already_submitted" => RefusalCode::AlreadySubmitted,
+            "already_accepted" => RefusalCode::AlreadyAccepted,
+            "not_submitted" => RefusalCode::NotSubmitted,
+            "no_report" => RefusalCode::NoReport,
             _ => RefusalCode::Other,
         }
     }

@@ -332,6 +332,14 @@ impl Strings {
             Cmd::Reports => pick(zh, "事件信息报告", "incident reports"),
             Cmd::Followups => pick(zh, "跟踪回访（逾期/今天/本周）", "follow-up check-ins"),
             Cmd::RecordCheckin => pick(zh, "记录所选回访", "record the check-in"),
+            Cmd::SubmitReport => pick(zh, "上报本阶段（校领导）", "submit the next stage (leader)"),
+            Cmd::AcceptReport => pick(zh, "接收待审阶段", "accept the stage under review"),
+            Cmd::ReturnReport => pick(zh, "退回待审阶段（需原因）", "return the stage (reason)"),
+            Cmd::District => pick(zh, "区级总览", "district view"),
+            Cmd::Charts => pick(zh, "报告图表", "report charts"),
+            Cmd::Refresh => pick(zh, "向中继重新获取", "ask the relay again"),
+            Cmd::ChartPeriod => pick(zh, "统计期间（1/3/6/12个月）", "period (1/3/6/12 months)"),
+            Cmd::ChartDrills => pick(zh, "含/不含演练", "with/without drills"),
         }
     }
 
@@ -354,6 +362,8 @@ impl Strings {
             CommandOp::Monitor { .. } => pick(zh, "转入跟踪", "move to monitoring"),
             CommandOp::Reopen { .. } => pick(zh, "重新开案", "re-open"),
             CommandOp::Checkin { .. } => pick(zh, "回访记录", "check-in"),
+            CommandOp::DistrictView {} => pick(zh, "区级总览", "district view"),
+            CommandOp::PeriodCharts { .. } => pick(zh, "报告图表", "report charts"),
         }
     }
 
@@ -381,6 +391,14 @@ impl Strings {
             RefusalCode::TextTooLong => "文字过长",
             RefusalCode::StoreUnavailable => "中继暂时无法保存，请重试",
             RefusalCode::Other => return None,
+            RefusalCode::NameNotAllowed => "叙述中含有学生姓名：请改写为“该生”或案例号",
+            RefusalCode::SubmitForbidden => "报告由校领导提交",
+            RefusalCode::ApprovalForbidden => "报告由教育局/区心理中心接收或退回",
+            RefusalCode::StageOutOfOrder => "请先提交前一阶段",
+            RefusalCode::AlreadySubmitted => "该阶段已上报，等待教育局审核",
+            RefusalCode::AlreadyAccepted => "该阶段已被接收",
+            RefusalCode::NotSubmitted => "该阶段不在待审状态",
+            RefusalCode::NoReport => "该案例没有事件信息报告",
         })
     }
 

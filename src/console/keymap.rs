@@ -47,6 +47,22 @@ pub enum Cmd {
     Reports,
     Followups,
     RecordCheckin,
+    /// Reports screen: the leader submits the selected report's next stage.
+    SubmitReport,
+    /// Reports screen: the district accepts the stage awaiting its review.
+    AcceptReport,
+    /// Reports screen: the district returns (退回) it, with a reason.
+    ReturnReport,
+    /// The district screen (区级总览).
+    District,
+    /// The report view with charts.
+    Charts,
+    /// Ask the relay again (district screen, charts).
+    Refresh,
+    /// Charts: the next period (1, 3, 6, 12 months).
+    ChartPeriod,
+    /// Charts: count drills too, or not.
+    ChartDrills,
 }
 
 /// One row of the help overlay: the keys, how they are written, the command.
@@ -73,6 +89,8 @@ pub const GLOBAL: &[Binding] = &[
     b(&[Char('m')], "m", Cmd::MySteps),
     b(&[Char('R')], "R", Cmd::Reports),
     b(&[Char('f')], "f", Cmd::Followups),
+    b(&[Char('D')], "D", Cmd::District),
+    b(&[Char('P')], "P", Cmd::Charts),
     b(&[Char('?')], "?", Cmd::Help),
     b(&[Char('q')], "q  Ctrl-C", Cmd::Quit),
 ];
@@ -125,6 +143,23 @@ pub const REPORTS: &[Binding] = &[
     b(&[Esc, Backspace, Left], "Esc ←", Cmd::Back),
     b(&[Up, Char('k')], "↑ k", Cmd::Up),
     b(&[Down, Char('j')], "↓ j", Cmd::Down),
+    b(&[Char('s')], "s", Cmd::SubmitReport),
+    b(&[Char('y')], "y", Cmd::AcceptReport),
+    b(&[Char('x')], "x", Cmd::ReturnReport),
+];
+
+pub const DISTRICT: &[Binding] = &[
+    b(&[Esc, Backspace, Left], "Esc ←", Cmd::Back),
+    b(&[Up, Char('k')], "↑ k", Cmd::Up),
+    b(&[Down, Char('j')], "↓ j", Cmd::Down),
+    b(&[Char('r')], "r", Cmd::Refresh),
+];
+
+pub const CHARTS: &[Binding] = &[
+    b(&[Esc, Backspace, Left], "Esc ←", Cmd::Back),
+    b(&[Char('p')], "p", Cmd::ChartPeriod),
+    b(&[Char('d')], "d", Cmd::ChartDrills),
+    b(&[Char('r')], "r", Cmd::Refresh),
 ];
 
 pub const FOLLOWUPS: &[Binding] = &[
@@ -143,7 +178,34 @@ pub fn for_screen(screen: &Screen) -> &'static [Binding] {
         Screen::MySteps => MY_STEPS,
         Screen::Reports => REPORTS,
         Screen::Followups => FOLLOWUPS,
+        Screen::District => DISTRICT,
+        Screen::Charts => CHARTS,
     }
+}
+
+/// Whether a role may use a key's command: keys for commands the relay
+/// would refuse this role are neither shown in the help nor obeyed (the
+/// relay still checks; see `CommandOp::allowed_for`). Unknown role (no
+/// session yet): only what every role may do.
+pub fn permits(cmd: Cmd, role: Option<crate::protocol::Role>) -> bool {
+    use crate::protocol::Role;
+    match cmd {
+        Cmd::SubmitReport => role == Some(Role::Leader),
+        Cmd::AcceptReport | Cmd::ReturnReport => role == Some(Role::District),
+        Cmd::District => role.is_some_and(crate::reporting::district::may_see),
+        Cmd::Charts => role.is_some_and(crate::reporting::district::may_see_charts),
+        _ => true,
+    }
+}
+
+/// [`lookup`] for a role: a key whose command the role may not use does
+/// nothing.
+pub fn lookup_for(
+    screen: &Screen,
+    key: KeyCode,
+    role: Option<crate::protocol::Role>,
+) -> Option<Cmd> {
+    lookup(screen, key).filter(|cmd| permits(*cmd, role))
 }
 
 /// The command a key means in this view: the view's own keys first, so a
@@ -169,6 +231,8 @@ mod tests {
             Screen::MySteps,
             Screen::Reports,
             Screen::Followups,
+            Screen::District,
+            Screen::Charts,
         ] {
             let mut seen = HashSet::new();
             for b in for_screen(&screen).iter().chain(GLOBAL) {

@@ -13,6 +13,10 @@ pub enum Screen {
     Reports,
     /// Scheduled check-ins for my role: overdue, due today, this week.
     Followups,
+    /// The district view (区级总览): per school, what needs attention.
+    District,
+    /// The period report's figures as text charts.
+    Charts,
 }
 
 /// The lower part of the case screen.
@@ -61,4 +65,8 @@ pub enum Ask {
     CheckinOutcome(String, u32),
     /// The check-in's note (may be empty).
     CheckinNote(String, u32, crate::followup::CheckinOutcome),
+    /// The leader's narrative for a report stage (may be empty): case id.
+    ReportNarrative(String, crate::reporting::Stage),
+    /// The district's reason for returning a stage (required): case id.
+    ReturnReason(String, crate::reporting::Stage),
 }

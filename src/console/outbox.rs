@@ -122,7 +122,7 @@ impl Outbox {
     pub fn len(&self) -> usize {
         self.queue
             .iter()
-            .filter(|c| !matches!(c.op, CommandOp::View { .. }))
+            .filter(|c| !matches!(c.op, CommandOp::View { .. }) && !c.op.is_query())
             .count()
     }
 

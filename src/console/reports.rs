@@ -105,6 +105,9 @@ pub struct ReportRow {
     pub overdue: bool,
     /// The district's latest reason for a return still to be answered.
     pub returned_reason: Option<String>,
+    pub case_id: String,
+    /// A stage was submitted after its deadline (accepted, marked late).
+    pub late: bool,
 }
 
 fn status_word(status: StageStatus, lang: Lang) -> &'static str {
@@ -158,6 +161,8 @@ impl App {
                         .filter_map(|s| s.returns.last())
                         .map(|ret| crate::text::inert(&ret.reason))
                         .next(),
+                    case_id: r.case_id.clone(),
+                    late: r.stages.iter().any(|s| s.late),
                 }
             })
             .collect();
@@ -170,16 +175,21 @@ impl App {
         rows
     }
 
-    /// Keys on the reports screen: move, or go back to the list.
-    pub(crate) fn on_reports_cmd(&mut self, cmd: super::keymap::Cmd) {
+    /// Keys on the reports screen: move, go back to the list, or submit
+    /// and review (`report_actions.rs`).
+    pub(crate) fn on_reports_cmd(&mut self, cmd: super::keymap::Cmd) -> Vec<super::app::Effect> {
         use super::keymap::Cmd;
         let last = self.reports.len().saturating_sub(1);
         match cmd {
             Cmd::Back => self.screen = super::nav::Screen::List,
             Cmd::Down => self.step_cursor = self.step_cursor.saturating_add(1).min(last),
             Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            Cmd::SubmitReport | Cmd::AcceptReport | Cmd::ReturnReport => {
+                return self.on_report_action(cmd);
+            }
             _ => {}
         }
+        Vec::new()
     }
 
     /// The reports screen's words, in the console's language.

@@ -13,7 +13,7 @@ use crate::protocol::Role;
 use crate::reporting::district;
 
 fn may_see_district(role: Role) -> bool {
-    matches!(role, Role::District | Role::Reviewer | Role::Admin)
+    district::may_see(role)
 }
 
 fn may_read_reports(role: Role) -> bool {

@@ -10,6 +10,7 @@ mod ingest;
 pub mod limits;
 mod metrics;
 pub mod playbooks;
+mod queries;
 mod stream;
 pub mod tls;
 mod writer;

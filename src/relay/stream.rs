@@ -161,7 +161,16 @@ struct Connection {
     credential: Credential,
     /// The last `seq` this connection has sent.
     sent: i64,
+    /// Answers to questions (`district_view`, `period_charts`), computed in
+    /// tasks of their own so events keep flowing meanwhile.
+    answers: tokio::sync::mpsc::Sender<CommandResult>,
+    answered: Option<tokio::sync::mpsc::Receiver<CommandResult>>,
+    /// One permit per question being answered.
+    questions: Arc<tokio::sync::Semaphore>,
 }
+
+/// Questions one connection may have in flight at once.
+const MAX_QUESTIONS: usize = 4;
 
 enum Flow {
     Continue,
@@ -170,10 +179,14 @@ enum Flow {
 
 impl Connection {
     fn new(relay: Arc<Relay>, credential: Credential, since: i64) -> Self {
+        let (answers, answered) = tokio::sync::mpsc::channel(MAX_QUESTIONS);
         Connection {
             relay,
             credential,
             sent: since,
+            answers,
+            answered: Some(answered),
+            questions: Arc::new(tokio::sync::Semaphore::new(MAX_QUESTIONS)),
         }
     }
 
@@ -190,8 +203,16 @@ impl Connection {
         ping.reset();
         let mut revoked = self.relay.revocations();
         let mut last_heard = Instant::now();
+        let Some(mut answered) = self.answered.take() else {
+            return self.sent;
+        };
         loop {
             tokio::select! {
+                Some(answer) = answered.recv() => {
+                    if send_json(&mut tx, &answer).await.is_err() {
+                        break;
+                    }
+                }
                 event = live.recv() => {
                                         let (live, event) = match event {
                         Ok(event) => (Some(event.seq), Some(event)),
@@ -341,11 +362,15 @@ impl Connection {
                 return flow_of(send_json(tx, &reply).await);
             }
         };
-        let reply = self.on_command_text(text.as_str()).await;
-        flow_of(send_json(tx, &reply).await)
+        match self.on_command_text(text.as_str()).await {
+            Some(reply) => flow_of(send_json(tx, &reply).await),
+            None => Flow::Continue,
+        }
     }
 
-    async fn on_command_text(&self, text: &str) -> CommandResult {
+    /// The answer to a command, or None when it is a question answered
+    /// later by its own task (see `queries`).
+    async fn on_command_text(&self, text: &str) -> Option<CommandResult> {
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(err) => {
@@ -355,22 +380,22 @@ impl Connection {
                     .ok()
                     .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
                     .unwrap_or_default();
-                return refusal(
+                return Some(refusal(
                     &id,
                     ErrorDetail::new("invalid_command", format!("command not understood: {err}")),
-                );
+                ));
             }
         };
         let ClientFrame::Command(command) = frame;
         if command.id.is_empty() || command.id.chars().count() > 128 {
-            return refusal(
+            return Some(refusal(
                 &command.id,
                 ErrorDetail::new("invalid_field", "command `id` must be 1 to 128 characters")
                     .with_field("id"),
-            );
+            ));
         }
         if let Err(wait) = self.relay.rate_check(&self.credential) {
-            return refusal(
+            return Some(refusal(
                 &command.id,
                 ErrorDetail::new(
                     "rate_limited",
@@ -379,10 +404,10 @@ impl Connection {
                         wait.as_secs_f64().ceil().max(1.0)
                     ),
                 ),
-            );
+            ));
         }
         if !command.op.allowed_for(self.credential.role) {
-            return refusal(
+            return Some(refusal(
                 &command.id,
                 ErrorDetail::new(
                     "forbidden",
@@ -392,9 +417,31 @@ impl Connection {
                         command.op.name()
                     ),
                 ),
-            );
+            ));
         }
-        match self.relay.command(&self.credential, &command).await {
+        if command.op.is_query() {
+            let Ok(permit) = self.questions.clone().try_acquire_owned() else {
+                return Some(refusal(
+                    &command.id,
+                    ErrorDetail::new(
+                        "rate_limited",
+                        format!(
+                            "{MAX_QUESTIONS} questions are being answered on this connection; \
+                             ask again when one is answered"
+                        ),
+                    ),
+                ));
+            };
+            let (relay, answers) = (self.relay.clone(), self.answers.clone());
+            tokio::spawn(async move {
+                let answer = super::queries::answer(relay, command).await;
+                drop(permit);
+                // The connection may have ended meanwhile; then no one asks.
+                let _ = answers.send(answer).await;
+            });
+            return None;
+        }
+        Some(match self.relay.command(&self.credential, &command).await {
             Ok(CommandOutcome::Applied { data, .. }) => CommandResult {
                 kind: ResultTag::Result,
                 id: command.id,
@@ -422,7 +469,7 @@ impl Connection {
                     ),
                 )
             }
-        }
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{IncidentReport, StageStatus};
 use crate::playbook::Library;
@@ -16,7 +16,7 @@ use crate::protocol::Level;
 use crate::store::{Store, StoreError};
 use crate::text::{inert, pad};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchoolRow {
     pub school: String,
     pub open_high: usize,
@@ -39,7 +39,7 @@ impl SchoolRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportLine {
     pub report_id: String,
     pub school: String,
@@ -50,13 +50,30 @@ pub struct ReportLine {
     pub next_due: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistrictView {
     pub as_of: DateTime<Utc>,
     pub schools: Vec<SchoolRow>,
     pub total: SchoolRow,
     /// Reports with a stage awaiting review or not yet accepted.
     pub reports: Vec<ReportLine>,
+}
+
+/// Who may read the district view (`GET /v1/district`, the stream's
+/// `district_view`): aggregates across schools, no student identity.
+pub fn may_see(role: crate::protocol::Role) -> bool {
+    use crate::protocol::Role;
+    matches!(role, Role::District | Role::Reviewer | Role::Admin)
+}
+
+/// Who may ask the stream for the period report's chart figures: the
+/// people who write the term summary (工作总结) and the district.
+pub fn may_see_charts(role: crate::protocol::Role) -> bool {
+    use crate::protocol::Role;
+    matches!(
+        role,
+        Role::District | Role::Reviewer | Role::Admin | Role::Leader | Role::Counselor
+    )
 }
 
 const UNKNOWN_SCHOOL: &str = "(未填学校 unknown)";

@@ -7,6 +7,7 @@
 //! formats and the period report.
 
 pub mod drill;
+pub mod figures;
 mod html;
 mod markdown;
 pub mod report;

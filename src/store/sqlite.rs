@@ -1091,6 +1091,12 @@ impl CommandTx<'_, '_> {
                 self.checkin(case, *checkin, *outcome, note.as_deref(), raise.as_ref())
                     .await?
             }
+            // Questions are answered by the stream (`relay::queries`),
+            // never stored.
+            CommandOp::DistrictView {} | CommandOp::PeriodCharts { .. } => refuse(
+                "invalid_command",
+                format!("`{}` is a question, not a change", op.name()),
+            ),
         };
         // A recorded step may be the sign a reporting rule waits for.
         let applied = match (applied, op) {

@@ -8,9 +8,12 @@ mod common;
 mod console_support;
 
 mod alerts;
+mod district;
 mod e2e_filter_search;
 mod e2e_tmux;
 mod followups;
+mod live_reports;
 mod notify_dbus;
+mod report_actions;
 mod reports;
 mod view;

@@ -17,15 +17,22 @@ use super::widgets::fitted;
 pub(super) fn draw_help(app: &App, frame: &mut Frame, area: Rect) {
     let s = app.strings;
     let t = &app.theme;
-    let view = keymap::for_screen(&app.screen);
+    // Only the keys this role may use (`keymap::permits`).
+    let role = app.me.as_ref().map(|m| m.role);
+    let allowed = |b: &&keymap::Binding| keymap::permits(b.cmd, role);
+    let view: Vec<&keymap::Binding> = keymap::for_screen(&app.screen)
+        .iter()
+        .filter(allowed)
+        .collect();
+    let global: Vec<&keymap::Binding> = keymap::GLOBAL.iter().filter(allowed).collect();
     let key_width = view
         .iter()
-        .chain(keymap::GLOBAL)
+        .chain(&global)
         .map(|b| width(b.label))
         .max()
         .unwrap_or(0);
     let mut entries: Vec<Line> = vec![Line::styled(s.help_view_keys, t.header_row)];
-    let row = |b: &keymap::Binding| {
+    let row = |b: &&keymap::Binding| {
         Line::raw(format!(
             " {} {}",
             fit_exact(b.label, key_width),
@@ -34,7 +41,7 @@ pub(super) fn draw_help(app: &App, frame: &mut Frame, area: Rect) {
     };
     entries.extend(view.iter().map(row));
     entries.push(Line::styled(s.help_global_keys, t.header_row));
-    entries.extend(keymap::GLOBAL.iter().map(row));
+    entries.extend(global.iter().map(row));
 
     let rows_fit = area.height.saturating_sub(2).max(1) as usize;
     let columns = entries.len().div_ceil(rows_fit).max(1);

@@ -9,8 +9,10 @@
 //! step tables), [`followups`] (scheduled check-ins), [`prompt`], [`help`],
 //! and the shared [`widgets`].
 
+mod charts;
 mod chrome;
 mod detail;
+mod district;
 mod followups;
 mod help;
 mod history;
@@ -74,6 +76,8 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Screen::MySteps => draw_my_steps(app, frame, body),
         Screen::Reports => reports::draw_reports(app, frame, body),
         Screen::Followups => followups::draw_followups(app, frame, body),
+        Screen::District => district::draw_district(app, frame, body),
+        Screen::Charts => charts::draw_charts(app, frame, body),
     }
     if let Some(p) = &app.prompt {
         draw_prompt(app, p, frame, prompt);

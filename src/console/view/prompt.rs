@@ -66,6 +66,18 @@ pub(super) fn draw_prompt(app: &App, prompt: &Prompt, frame: &mut Frame, area: R
             s.checkin_outcome(*outcome),
             s.ask_checkin_note()
         ),
+        Ask::ReportNarrative(case_id, stage) => format!(
+            "{} {} · {}",
+            crate::reporting::report_id(case_id),
+            stage_words(app, *stage),
+            s.upward().ask_narrative
+        ),
+        Ask::ReturnReason(case_id, stage) => format!(
+            "{} {} · {}",
+            crate::reporting::report_id(case_id),
+            stage_words(app, *stage),
+            s.upward().ask_return_reason
+        ),
     };
     let mut lines = vec![
         Line::styled(fit(&question, area.width as usize), app.theme.title),
@@ -83,4 +95,12 @@ pub(super) fn draw_prompt(app: &App, prompt: &Prompt, frame: &mut Frame, area: R
         Paragraph::new(lines).block(Block::new().borders(Borders::TOP)),
         area,
     );
+}
+
+fn stage_words(app: &App, stage: crate::reporting::Stage) -> &'static str {
+    if app.strings.lang_is_zh() {
+        stage.label_zh()
+    } else {
+        stage.label_en()
+    }
 }

@@ -25,7 +25,7 @@ pub(super) fn draw_reports(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let [table_area, reason_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
+        Layout::vertical([Constraint::Min(1), Constraint::Length(3)]).areas(area);
     let rest = (area.width as usize).saturating_sub(2 + W_DUE + W_ID + W_SCHOOL + 4);
     let (w_rules, w_stages) = (rest / 3, rest - rest / 3);
     let header = Row::new(vec![
@@ -85,14 +85,44 @@ pub(super) fn draw_reports(app: &App, frame: &mut Frame, area: Rect) {
     );
     let current = &rows[selected];
     let mut lines = Vec::new();
+    let up = app.strings.upward();
+    // A refusal of this report's last submission or review, in the words
+    // the notice line used (a narrative naming the student, a late role).
+    if let Some((case_id, why)) = &app.report_actions.refusal
+        && *case_id == current.case_id
+    {
+        lines.push(Line::styled(
+            fit(
+                &format!("⚠ {} {}: {why}", current.id, up.refused),
+                area.width as usize,
+            ),
+            app.theme.alarm,
+        ));
+    }
     if let Some(reason) = &current.returned_reason {
         lines.push(Line::styled(
             fit(&format!("{}: {reason}", w.returned), area.width as usize),
             app.theme.warn,
         ));
     }
-    if current.drill {
-        lines.push(Line::raw(format!("* {}", w.drill)));
+    let mut foot = Vec::new();
+    match app.me.as_ref().map(|m| m.role) {
+        Some(crate::protocol::Role::Leader) => foot.push(up.keys_leader.to_string()),
+        Some(crate::protocol::Role::District) => foot.push(up.keys_district.to_string()),
+        _ => {}
     }
+    if rows.iter().any(|r| r.late) {
+        foot.push(up.late_legend.to_string());
+    }
+    if current.drill {
+        foot.push(format!("* {}", w.drill));
+    }
+    if !foot.is_empty() {
+        lines.push(Line::styled(
+            fit(&foot.join(" · "), area.width as usize),
+            app.theme.finished,
+        ));
+    }
+    lines.truncate(reason_area.height as usize);
     frame.render_widget(Paragraph::new(lines), reason_area);
 }
