@@ -27,7 +27,9 @@ fn post_until_stopped(
 ) -> (Vec<(String, i64)>, Vec<String>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
+        // Generous: a killed relay fails the request at once anyway; a slow
+        // commit on a loaded machine must not look like a lost answer.
+        .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
     let mut acked = Vec::new();
@@ -79,7 +81,9 @@ fn post_batches_until_stopped(
 ) -> (Vec<(String, i64)>, Vec<String>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
+        // Generous: a killed relay fails the request at once anyway; a slow
+        // commit on a loaded machine must not look like a lost answer.
+        .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
     let mut acked = Vec::new();
