@@ -33,7 +33,7 @@ use crate::store::Store;
 pub const BATCH: usize = 1000;
 
 /// Graded results stored per transaction while grading.
-const SAVE_SLICE: usize = 5000;
+const SAVE_SLICE: usize = 10_000;
 
 pub enum Destination {
     /// Grade and report; store and send nothing.
@@ -493,7 +493,13 @@ async fn store_and_hand_over(
     at.clear();
     *send_time += t.elapsed();
     let t = Instant::now();
-    sstore::save_results(pool, std::mem::take(results)).await?;
+    let confirmed = outbox.take_confirmed();
+    sstore::save_results(
+        pool,
+        std::mem::take(results),
+        (outbox.plan_id(), &confirmed),
+    )
+    .await?;
     *store_time += t.elapsed();
     let t = Instant::now();
     for batch in batches {

@@ -93,6 +93,11 @@ pub struct Outbox<'a> {
     /// Built, not yet posted (the relay already has enough in flight).
     queued: VecDeque<Batch>,
     progress: bool,
+    /// Answered (student, case) pairs not yet recorded: they go into the
+    /// importer's next slice transaction ([`Outbox::take_confirmed`]), the
+    /// rest at [`Outbox::finish`]. One unrecorded when the import stops is
+    /// sent again next time and answered `duplicate`: nothing is lost.
+    confirmed: Vec<(String, String)>,
     pub tally: Tally,
 }
 
@@ -163,6 +168,7 @@ impl<'a> Outbox<'a> {
             plan_id,
             queued: VecDeque::new(),
             progress: false,
+            confirmed: Vec::new(),
             tally: Tally::default(),
         }
     }
@@ -181,13 +187,33 @@ impl<'a> Outbox<'a> {
             return Ok(());
         }
         self.queued.push_back(batch);
-        self.pump(Wait::ForRoom).await
+        let pumped = self.pump(Wait::ForRoom).await;
+        if pumped.is_err() {
+            // The import stops here: record what the relay did answer.
+            let held = self.take_confirmed();
+            sstore::confirm_alerts(self.pool, self.plan_id, &held).await?;
+        }
+        pumped
     }
 
-    /// Sends what is queued and waits for every answer.
+    /// Sends what is queued, waits for every answer and records the
+    /// confirmations still held.
     pub async fn finish(mut self) -> Result<Tally, ImportError> {
-        self.pump(Wait::All).await?;
+        let pumped = self.pump(Wait::All).await;
+        // Record what was answered even when a later batch failed.
+        sstore::confirm_alerts(self.pool, self.plan_id, &self.confirmed).await?;
+        pumped?;
         Ok(self.tally)
+    }
+
+    pub fn plan_id(&self) -> &str {
+        self.plan_id
+    }
+
+    /// The confirmations answered since the last call, for the importer to
+    /// record in its next transaction.
+    pub fn take_confirmed(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.confirmed)
     }
 
     /// Records finished answers in order and posts queued batches while
@@ -231,22 +257,22 @@ impl<'a> Outbox<'a> {
                         .await
                         .map_err(|e| ImportError::Send(e.to_string()))?
                         .map_err(ImportError::Send)?;
-                    self.record(&batch, answers).await?;
+                    self.record(&batch, answers);
                 }
                 Sink::Store { relay, credential } => {
                     let Some(batch) = self.queued.pop_front() else {
                         return Ok(());
                     };
                     let answers = ingest_here(relay, credential, &batch).await?;
-                    self.record(&batch, answers).await?;
+                    self.record(&batch, answers);
                 }
             }
         }
     }
 
     /// Counts a batch's answers and marks the accepted ones confirmed.
-    async fn record(&mut self, batch: &Batch, answers: Vec<Sent>) -> Result<(), ImportError> {
-        let mut confirmed = Vec::with_capacity(answers.len());
+    fn record(&mut self, batch: &Batch, answers: Vec<Sent>) {
+        let confirmed = &mut self.confirmed;
         for ((student, row), sent) in batch.students.iter().zip(&batch.rows).zip(answers) {
             match sent {
                 Sent::Created(case) => {
@@ -265,12 +291,10 @@ impl<'a> Outbox<'a> {
                 }
             }
         }
-        sstore::confirm_alerts(self.pool, self.plan_id, &confirmed).await?;
         self.tally.done += batch.students.len();
         if self.progress {
             eprintln!("已发送 / sent {}", self.tally.done);
         }
-        Ok(())
     }
 }
 

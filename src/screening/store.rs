@@ -318,9 +318,13 @@ pub async fn results_of_student(
 /// many rows: 200,000 single-row inserts would cost seconds in binds alone.
 /// The results are moved into the statement: a bound `String` is handed to
 /// SQLite as it is, where a borrowed one would be copied first.
+/// `confirmed` (student, case) pairs of earlier results are recorded in the
+/// same transaction: the relay writes the same file, so every transaction
+/// of the importer's waits its turn for the write lock.
 pub async fn save_results(
     pool: &SqlitePool,
     results: Vec<StoredResult>,
+    confirmed: (&str, &[(String, String)]),
 ) -> Result<(), sqlx::Error> {
     const PER_STATEMENT: usize = 400; // 27 columns: under SQLite's 32,766 variables
     let insert = |rows: usize| {
@@ -375,6 +379,7 @@ pub async fn save_results(
         }
         q.execute(&mut *tx).await?;
     }
+    confirm_in(&mut tx, confirmed.0, confirmed.1).await?;
     tx.commit().await
 }
 
@@ -384,10 +389,19 @@ pub async fn confirm_alerts(
     plan_id: &str,
     confirmed: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    confirm_in(&mut tx, plan_id, confirmed).await?;
+    tx.commit().await
+}
+
+async fn confirm_in(
+    tx: &mut sqlx::SqliteConnection,
+    plan_id: &str,
+    confirmed: &[(String, String)],
+) -> Result<(), sqlx::Error> {
     // One statement per chunk of (student, case) pairs, not one per
     // student: each statement is a round trip to sqlx's worker thread.
     const PER_STATEMENT: usize = 4000; // 2 variables each, plus the plan
-    let mut tx = pool.begin().await?;
     for chunk in confirmed.chunks(PER_STATEMENT) {
         let sql = format!(
             "UPDATE screening_results SET case_id = v.column2 FROM (VALUES {}) AS v \
@@ -400,7 +414,7 @@ pub async fn confirm_alerts(
         }
         q.bind(plan_id).execute(&mut *tx).await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// What the multi-source rule needs about each student, read in three
