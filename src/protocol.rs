@@ -821,6 +821,11 @@ pub enum CommandOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         raise: Option<crate::followup::Raise>,
     },
+    /// Read the record (一生一档) of the student of this case, as my role
+    /// sees it: the result's `data.record` is what `crisisdesk student
+    /// show --format json` prints, built by the same function. A read,
+    /// audited as `case_viewed` on every case it shows; nothing changes.
+    Student { case_id: String },
 }
 
 impl CommandOp {
@@ -841,6 +846,7 @@ impl CommandOp {
             CommandOp::Monitor { .. } => "monitor",
             CommandOp::Reopen { .. } => "reopen",
             CommandOp::Checkin { .. } => "checkin",
+            CommandOp::Student { .. } => "student",
         }
     }
 
@@ -849,6 +855,7 @@ impl CommandOp {
     pub fn allowed_for(&self, role: Role) -> bool {
         match self {
             CommandOp::View { .. } => role.can_stream(),
+            CommandOp::Student { .. } => crate::followup::student::may_read_record(role),
             CommandOp::Reveal { .. } => crate::privacy::may_reveal(role),
             // Let the store answer a school/district mix-up with its own
             // code (`submit_forbidden`, `approval_forbidden`).
@@ -950,6 +957,7 @@ impl CommandOp {
                 "raise": raise.as_ref().map(|r| r.level.as_str()),
                 "playbook": raise.as_ref().and_then(|r| r.playbook.clone()),
             }),
+            CommandOp::Student { .. } => serde_json::json!({}),
         }
     }
 
@@ -969,7 +977,8 @@ impl CommandOp {
             | CommandOp::ConfirmLevel { case_id }
             | CommandOp::Monitor { case_id }
             | CommandOp::Reopen { case_id, .. }
-            | CommandOp::Checkin { case_id, .. } => case_id,
+            | CommandOp::Checkin { case_id, .. }
+            | CommandOp::Student { case_id } => case_id,
         }
     }
 }
@@ -1016,6 +1025,9 @@ pub struct Session {
     /// How many `playbook` frames follow this one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub playbook_frames: usize,
+    /// The 三个一 cadence as of this connection (follow-up roles only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followup_cadence: Option<crate::followup::cadence::Cadence>,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -354,6 +354,7 @@ impl Strings {
             CommandOp::Monitor { .. } => pick(zh, "转入跟踪", "move to monitoring"),
             CommandOp::Reopen { .. } => pick(zh, "重新开案", "re-open"),
             CommandOp::Checkin { .. } => pick(zh, "回访记录", "check-in"),
+            CommandOp::Student { .. } => pick(zh, "学生档案", "student record"),
         }
     }
 

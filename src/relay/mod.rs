@@ -11,6 +11,7 @@ pub mod limits;
 mod metrics;
 pub mod playbooks;
 mod stream;
+mod student;
 pub mod tls;
 mod writer;
 

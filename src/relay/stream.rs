@@ -277,6 +277,24 @@ impl Connection {
             SendError::Store
         })?;
         let frames = self.relay.playbook_frames();
+        // The cadence's figures for those who follow students up; a store
+        // that cannot count them costs the figure, not the connection.
+        let followup_cadence = if crate::followup::student::may_read_record(self.credential.role) {
+            match self
+                .relay
+                .store()
+                .followup_cadence(chrono::Utc::now())
+                .await
+            {
+                Ok(c) => Some(c),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot count the follow-up cadence");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let session = Session {
             kind: SessionTag::Session,
             credential: Actor {
@@ -286,6 +304,7 @@ impl Connection {
             latest_seq,
             playbooks: Vec::new(),
             playbook_frames: frames.len(),
+            followup_cadence,
         };
         let text = serde_json::to_string(&session).map_err(|_| SendError::Closed)?;
         send_text(tx, &text).await?;
@@ -393,6 +412,11 @@ impl Connection {
                     ),
                 ),
             );
+        }
+        // A read the relay answers itself, not through the writer.
+        if let crate::protocol::CommandOp::Student { case_id } = &command.op {
+            return super::student::answer(&self.relay, &self.credential, &command.id, case_id)
+                .await;
         }
         match self.relay.command(&self.credential, &command).await {
             Ok(CommandOutcome::Applied { data, .. }) => CommandResult {

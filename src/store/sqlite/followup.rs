@@ -957,3 +957,55 @@ impl Store {
         Ok(Ok(school))
     }
 }
+
+impl Store {
+    /// The 三个一 cadence as of `now` ([`crate::followup::cadence`]): the
+    /// next term screening and census from the loaded calendars, and this
+    /// month's 特别关注 review count. Two counting queries over open cases
+    /// and one read of the calendars (a district has a few hundred).
+    pub async fn followup_cadence(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<crate::followup::cadence::Cadence, StoreError> {
+        use crate::followup::cadence;
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM school_calendars")
+            .fetch_all(self.pool())
+            .await?;
+        // A calendar that no longer parses is left out here: a date shown
+        // a little late is better than no console.
+        let calendars: Vec<Calendar> = bodies
+            .iter()
+            .filter_map(|b| Calendar::parse(b).ok())
+            .collect();
+        let fallback = Calendar::fallback();
+        let (month_start, month) = cadence::month_start(now, &fallback);
+        let today = now.with_timezone(&fallback.offset).date_naive();
+        let (next_term_screening, next_census) = cadence::next_dates(&calendars, today);
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT c.student_id) AS students, \
+                    COUNT(DISTINCT CASE WHEN NOT EXISTS ( \
+                        SELECT 1 FROM checkins k JOIN cases o ON o.id = k.case_id \
+                         WHERE o.student_id = c.student_id AND k.done_at >= ?) \
+                    THEN c.student_id END) AS due \
+               FROM cases c \
+              WHERE c.status != 'closed' AND c.alert_status = 'actual' \
+                AND (c.level IN ('key', 'high') OR c.imminent = 1)",
+        )
+        .bind(ts(month_start))
+        .fetch_one(self.pool())
+        .await?;
+        let count = |name: &str| -> Result<u32, StoreError> {
+            let n: i64 = row.try_get(name)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        Ok(cadence::Cadence {
+            as_of: now,
+            month,
+            review_students: count("students")?,
+            review_due: count("due")?,
+            next_term_screening,
+            next_census,
+            calendars: u32::try_from(calendars.len()).unwrap_or(u32::MAX),
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! The console's `student` command against a real relay on a real socket
+//! and a real SQLite file: a UPI screening imported through the binary,
+//! a hostile alert posted over HTTP, then the record read over the
+//! websocket by each role. The record must be what `crisisdesk student
+//! show --format json` prints for that role (one function builds both),
+//! and every reading audited.
+
+mod common;
+
+use std::process::Command as Process;
+
+use common::*;
+use crisisdesk::protocol::Role;
+use serde_json::{Value, json};
+
+const STUDENT: &str = "G110101200801010050";
+
+fn bin(args: &[&str]) -> String {
+    let out = Process::new(BIN)
+        .args(args)
+        .output()
+        .expect("run crisisdesk");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One UPI row for the student: 26 symptom items and item 25 (high).
+fn upi_csv() -> String {
+    let mut header = vec!["学籍号", "姓名", "学校", "年级", "班级", "作答时间", "用时"]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    header.extend((1..=60).map(|q| format!("第{q}题")));
+    let mut answers = vec!["否"; 60];
+    for n in [
+        1, 2, 3, 4, 6, 7, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 21, 22, 23, 24, 25, 27, 28, 29,
+        30, 31, 32,
+    ] {
+        answers[n - 1] = "是";
+    }
+    let mut row = vec![
+        STUDENT,
+        "王小明",
+        "第一中学",
+        "初二",
+        "3班",
+        "2026-09-08 10:00:00",
+        "600",
+    ];
+    row.extend(answers);
+    format!("{}\n{}\n", header.join(","), row.join(","))
+}
+
+async fn ask(ws: &mut Ws, id: &str, case_id: &str) -> Value {
+    send_command(
+        ws,
+        json!({"type": "command", "id": id, "op": "student", "case_id": case_id}),
+    )
+    .await;
+    result_for(ws, id).await.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_reads_the_students_record_per_role_and_each_read_is_audited() {
+    let relay = TestRelay::start().await;
+    let db = relay.db_url.clone();
+    let csv = relay.dir.path().join("upi.csv");
+    std::fs::write(&csv, upi_csv()).unwrap();
+    bin(&[
+        "screening",
+        "plan",
+        "create",
+        "--db",
+        &db,
+        "--id",
+        "p2026a",
+        "--name",
+        "2026秋季普查",
+        "--scale",
+        "upi",
+        "--schools",
+        "第一中学",
+        "--from",
+        "2026-09-01",
+        "--to",
+        "2026-09-30",
+    ]);
+    let producer = relay.token("feed", Role::Producer).await;
+    // The import opens the student's case (item 25: high); a teacher's
+    // report with a hostile summary joins it.
+    bin(&[
+        "screening",
+        "import",
+        csv.to_str().unwrap(),
+        "--plan",
+        "p2026a",
+        "--db",
+        &db,
+    ]);
+    let mut report = alert("t-1", STUDENT, "key");
+    report["source"] = json!("teacher_report");
+    report["summary"] = json!("作文里写了告别\u{1b}[2J\u{1b}]0;pwned\u{7}");
+    report["student"]["school"] = json!("第一中学");
+    let posted = post_alert(&relay, &producer, &report).await;
+    assert!(posted.status == 201, "{:?}", posted.body);
+    let case_id = posted.body["case_id"].as_str().unwrap().to_string();
+
+    let counselor = relay.token("王老师", Role::Counselor).await;
+    let mut ws = connect(relay.addr, Some(&counselor), 0).await.unwrap();
+    let session = next_json(&mut ws, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(session["type"], "session");
+    // The 三个一 cadence: one student under 特别关注, none reviewed yet.
+    let cadence = &session["followup_cadence"];
+    assert_eq!(
+        (
+            cadence["review_students"].as_u64(),
+            cadence["review_due"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{session}"
+    );
+    assert!(cadence["next_term_screening"].is_string(), "{cadence}");
+
+    let answer = ask(&mut ws, "s-1", &case_id).await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["data"]["case_id"], case_id.as_str());
+    let record = &answer["data"]["record"];
+    assert_eq!(record["student_id"], STUDENT);
+    assert_eq!(record["initials"], "王**");
+    assert!(record.get("identity").is_none(), "never the name");
+    assert!(!answer.to_string().contains("王小明"), "{answer}");
+    let screening = &record["screenings"][0];
+    assert_eq!(
+        (
+            screening["plan_id"].as_str(),
+            screening["scale"].as_str(),
+            screening["level"].as_str()
+        ),
+        (Some("p2026a"), Some("upi"), Some("high"))
+    );
+    assert!(
+        screening["scores"]["total"].as_f64().unwrap() >= 25.0,
+        "{screening}"
+    );
+    let text = record.to_string();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "the summary comes inert: {text}"
+    );
+    assert!(text.contains("作文里写了告别"), "{text}");
+
+    // The same function as `student show`: the same record, bar the
+    // moment it was read.
+    let shown: Value = serde_json::from_str(&bin(&[
+        "student",
+        "show",
+        STUDENT,
+        "--db",
+        &db,
+        "--role",
+        "counselor",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(&shown, record, "console and command line agree");
+
+    // A head teacher sees the cases, not the screening results.
+    let teacher = relay.token("李老师", Role::HeadTeacher).await;
+    let mut ws2 = connect(relay.addr, Some(&teacher), 0).await.unwrap();
+    let answer = ask(&mut ws2, "h-1", &case_id).await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let record = &answer["data"]["record"];
+    assert_eq!(record["screenings"], json!([]));
+    assert!(
+        record["withheld"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("screening results")),
+        "{record}"
+    );
+    assert_eq!(record["cases"][0]["case_id"], case_id.as_str());
+
+    // The reviewer reads; the admin is refused; an unknown case is named.
+    let reviewer = relay.token("督导", Role::Reviewer).await;
+    let mut ws3 = connect(relay.addr, Some(&reviewer), 0).await.unwrap();
+    assert_eq!(ask(&mut ws3, "r-1", &case_id).await["ok"], true);
+    let admin = relay.token("admin", Role::Admin).await;
+    let mut ws4 = connect(relay.addr, Some(&admin), 0).await.unwrap();
+    let refused = ask(&mut ws4, "a-1", &case_id).await;
+    assert_eq!(
+        (refused["ok"].as_bool(), refused["error"]["code"].as_str()),
+        (Some(false), Some("forbidden")),
+        "{refused}"
+    );
+    let unknown = ask(&mut ws, "s-2", "C999999").await;
+    assert_eq!(unknown["error"]["code"], "unknown_case", "{unknown}");
+
+    // Every read by the console left a `case_viewed` entry naming the
+    // command; the audit chain is intact.
+    let audit = relay.relay.store().audit_for_case(&case_id).await.unwrap();
+    let viewed: Vec<(String, String)> = audit
+        .iter()
+        .filter(|e| e.kind == "case_viewed")
+        .filter_map(|e| {
+            let detail: Value = serde_json::from_str(&e.detail).ok()?;
+            (detail["via"] == "console").then(|| {
+                (
+                    e.actor_name.clone().unwrap_or_default(),
+                    detail["command_id"].as_str().unwrap_or("").to_string(),
+                )
+            })
+        })
+        .collect();
+    for (who, id) in [("王老师", "s-1"), ("李老师", "h-1"), ("督导", "r-1")] {
+        assert!(
+            viewed.contains(&(who.to_string(), id.to_string())),
+            "{who} {id}: {viewed:?}"
+        );
+    }
+    let verified = Process::new(BIN)
+        .args(["audit", "verify", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    relay.stop().await;
+}
