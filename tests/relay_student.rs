@@ -6,6 +6,8 @@
 //! and every reading audited.
 
 mod common;
+#[path = "console_support/mod.rs"]
+mod console_support;
 
 use std::process::Command as Process;
 
@@ -65,9 +67,8 @@ async fn ask(ws: &mut Ws, id: &str, case_id: &str) -> Value {
     result_for(ws, id).await.0
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_console_reads_the_students_record_per_role_and_each_read_is_audited() {
-    let relay = TestRelay::start().await;
+/// Imports the screening and posts the hostile report; the case id.
+async fn student_with_a_screening(relay: &TestRelay) -> String {
     let db = relay.db_url.clone();
     let csv = relay.dir.path().join("upi.csv");
     std::fs::write(&csv, upi_csv()).unwrap();
@@ -90,9 +91,6 @@ async fn the_console_reads_the_students_record_per_role_and_each_read_is_audited
         "--to",
         "2026-09-30",
     ]);
-    let producer = relay.token("feed", Role::Producer).await;
-    // The import opens the student's case (item 25: high); a teacher's
-    // report with a hostile summary joins it.
     bin(&[
         "screening",
         "import",
@@ -102,13 +100,75 @@ async fn the_console_reads_the_students_record_per_role_and_each_read_is_audited
         "--db",
         &db,
     ]);
+    let producer = relay.token("feed", Role::Producer).await;
     let mut report = alert("t-1", STUDENT, "key");
     report["source"] = json!("teacher_report");
     report["summary"] = json!("作文里写了告别\u{1b}[2J\u{1b}]0;pwned\u{7}");
     report["student"]["school"] = json!("第一中学");
-    let posted = post_alert(&relay, &producer, &report).await;
+    let posted = post_alert(relay, &producer, &report).await;
     assert!(posted.status == 201, "{:?}", posted.body);
-    let case_id = posted.body["case_id"].as_str().unwrap().to_string();
+    posted.body["case_id"].as_str().unwrap().to_string()
+}
+
+/// The console itself, fed the relay's frames: `S` on the case sends the
+/// read, the relay's answer is drawn, the history tab lists the screening.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_app_shows_the_record_a_real_relay_returns() {
+    use crisisdesk::console::app::{Action, App, ConnectionState, Screen};
+    use crisisdesk::console::{Effect, Lang, frames};
+    use crossterm::event::KeyCode;
+    let relay = TestRelay::start().await;
+    let case_id = student_with_a_screening(&relay).await;
+    let token = relay.token("王老师", Role::Counselor).await;
+    let mut ws = connect(relay.addr, Some(&token), 0).await.unwrap();
+    let mut app = App::new(Lang::Zh, chrono::Utc::now(), console_support::beijing());
+    app.update(Action::Connection(ConnectionState::Connected));
+    let feed = |app: &mut App, v: Value| {
+        let frame = frames::decode_value(v).expect("a frame the console reads");
+        app.update(Action::Frame(Box::new(frame)))
+    };
+    while let Some(v) = next_json(&mut ws, std::time::Duration::from_millis(500)).await {
+        feed(&mut app, v);
+    }
+    app.refresh();
+    app.selected = app.order_ids().iter().position(|c| *c == case_id).unwrap();
+    console_support::key(&mut app, KeyCode::Enter);
+    let effects = console_support::key(&mut app, KeyCode::Char('S'));
+    assert_eq!(app.screen, Screen::Student(case_id.clone()));
+    let [Effect::Send(cmd)] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    let wire = crisisdesk::protocol::ClientFrame::Command(cmd.clone());
+    send_command(&mut ws, serde_json::to_value(wire).unwrap()).await;
+    let (result, _) = result_for(&mut ws, &cmd.id).await;
+    feed(&mut app, result);
+    app.refresh();
+    let screen = console_support::render(&app, 120, 40);
+    for want in [
+        "学生档案（一生一档） · G110101200801010050 · 王** [",
+        "按心理教师角色显示",
+        "计划 p2026a · UPI v1 · 总分 27 · ▲ 高危",
+        "[预警] further alert (key, suicide_risk, teacher_report): 作文里写了告别␛[2J",
+    ] {
+        assert!(screen.contains(want), "{want}\n{screen}");
+    }
+    // The case's history tab lists the same screening, from the record
+    // just read (no second read within a minute).
+    console_support::key(&mut app, KeyCode::Esc);
+    assert!(console_support::key(&mut app, KeyCode::Tab).is_empty());
+    let history = console_support::render(&app, 120, 40);
+    assert!(
+        history.contains("筛查结果 (1)") && history.contains("计划 p2026a · UPI v1 · 总分 27"),
+        "{history}"
+    );
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_reads_the_students_record_per_role_and_each_read_is_audited() {
+    let relay = TestRelay::start().await;
+    let db = relay.db_url.clone();
+    let case_id = student_with_a_screening(&relay).await;
 
     let counselor = relay.token("王老师", Role::Counselor).await;
     let mut ws = connect(relay.addr, Some(&counselor), 0).await.unwrap();

@@ -138,6 +138,8 @@ pub struct App {
     /// Commands not yet taken by the connection task (see
     /// [`Action::Sending`]).
     pub sending: usize,
+    /// The student view's record (一生一档), see `student.rs`.
+    pub student: super::student::StudentPane,
 }
 
 impl App {
@@ -194,6 +196,7 @@ impl App {
             sending: 0,
             my_steps: MySteps::default(),
             followups: Default::default(),
+            student: Default::default(),
         }
     }
 
@@ -212,6 +215,7 @@ impl App {
                         if self.live_after.is_none() {
                             self.live_after = Some(session.latest_seq);
                         }
+                        self.followups.set_cadence(session.followup_cadence);
                         self.me = Some(session.credential);
                         self.playbooks = session
                             .playbooks
@@ -269,6 +273,7 @@ impl App {
                 self.stats = Stats::default();
                 self.my_steps.clear();
                 self.followups.invalidate();
+                self.student.clear();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
             Action::Resize => {}
@@ -422,6 +427,7 @@ impl App {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
             Screen::List | Screen::MySteps | Screen::Followups => self.stats.drills > 0,
+            Screen::Student(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             Screen::Reports => self.reports.values().any(|r| r.drill),
         }
     }
@@ -511,6 +517,7 @@ impl App {
             // Follow-up changes carry the case after them, and its
             // check-ins for the follow-ups view (`followups.rs`).
             EventBody::CaseUpdated { case, change, .. } => {
+                let case_id = case.id.clone();
                 if let Some(slot) = self.cases.slot(&case.id) {
                     if let Some(view) = self.cases.get_mut(&case.id) {
                         view.case = case;
@@ -520,6 +527,9 @@ impl App {
                     self.followups_changed(slot);
                     self.touch(slot);
                 }
+                effects.extend(
+                    self.missed_checkin_alarm(&case_id, &change, live, event.seq, event.at),
+                );
             }
             EventBody::CaseClosed { case, outcome, .. } => {
                 let id = case.id.clone();
@@ -835,6 +845,9 @@ impl App {
     }
 
     fn on_result(&mut self, result: CommandResult, command: Option<&Command>) {
+        if self.take_student_result(&result) {
+            return;
+        }
         if let Some(case_id) = self.reveals.remove(&result.id)
             && result.ok
             && let Some(student) = result.data.as_ref().and_then(|d| d.get("student"))
@@ -856,7 +869,7 @@ impl App {
         // A command this run did not send (it waited in the outbox across a
         // restart) is named from the command itself.
         let earlier = command
-            .filter(|c| !matches!(c.op, CommandOp::View { .. }))
+            .filter(|c| !matches!(c.op, CommandOp::View { .. } | CommandOp::Student { .. }))
             .map(|c| format!("{} {}", c.op.case_id(), self.strings.op_name(&c.op)));
         let Some(what) = self.pending.remove(&result.id).or(earlier) else {
             if let (false, Some(e)) = (result.ok, &result.error) {
@@ -952,6 +965,7 @@ impl App {
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
                 Screen::Reports => self.on_reports_cmd(cmd),
                 Screen::Followups => return self.on_followups_cmd(cmd),
+                Screen::Student(case_id) => return self.on_student_cmd(&case_id, cmd),
             },
         }
         Vec::new()
@@ -1084,7 +1098,12 @@ impl App {
                     DetailTab::Checklist => DetailTab::History,
                     DetailTab::History => DetailTab::Checklist,
                 };
+                // The tab lists the student's screenings from the record.
+                if self.detail_tab == DetailTab::History {
+                    return self.history_record(case_id);
+                }
             }
+            Cmd::StudentRecord => return self.open_student(case_id),
             Cmd::NextScale => self.chart_pick = self.chart_pick.wrapping_add(1),
             Cmd::ScrollDown => self.detail_scroll = self.detail_scroll.saturating_add(1),
             Cmd::ScrollUp => self.detail_scroll = self.detail_scroll.saturating_sub(1),
@@ -1326,7 +1345,7 @@ impl App {
         let id = format!("{}-{}", self.session_tag, self.next_command);
         // Opening a case is not news to the one who opened it: a view is
         // sent quietly, and a refusal of it goes to the log.
-        if !matches!(op, CommandOp::View { .. }) {
+        if !matches!(op, CommandOp::View { .. } | CommandOp::Student { .. }) {
             let label = format!("{} {}", op.case_id(), self.strings.op_name(&op));
             self.notice = Some(format!("{label} {}", self.strings.sent));
             self.pending.insert(id.clone(), label);
@@ -1346,6 +1365,7 @@ impl App {
             Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
             Screen::Reports => None,
             Screen::Followups => self.followup_case(),
+            Screen::Student(id) => Some(id.clone()),
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),

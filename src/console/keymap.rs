@@ -47,6 +47,8 @@ pub enum Cmd {
     Reports,
     Followups,
     RecordCheckin,
+    StudentRecord,
+    FilterWhen,
 }
 
 /// One row of the help overlay: the keys, how they are written, the command.
@@ -110,6 +112,7 @@ pub const DETAIL: &[Binding] = &[
     b(&[Char('p')], "p", Cmd::AddPlaybook),
     b(&[Char('C')], "C", Cmd::CloseCase),
     b(&[Char('r')], "r", Cmd::Reveal),
+    b(&[Char('S')], "S", Cmd::StudentRecord),
 ];
 
 pub const MY_STEPS: &[Binding] = &[
@@ -133,6 +136,24 @@ pub const FOLLOWUPS: &[Binding] = &[
     b(&[Down, Char('j')], "↓ j", Cmd::Down),
     b(&[Enter, Char(' ')], "Enter ␣", Cmd::RecordCheckin),
     b(&[Char('o')], "o", Cmd::OpenStepCase),
+    b(&[Char('w')], "w", Cmd::FilterWhen),
+    b(&[Char('h')], "h", Cmd::FilterSchool),
+    b(&[Char('i')], "i", Cmd::FilterMine),
+    b(&[Char('x')], "x", Cmd::ClearFilters),
+    b(&[Char('O')], "O", Cmd::Sort),
+];
+
+/// The student's record (一生一档), opened with `S` from a case.
+pub const STUDENT: &[Binding] = &[
+    b(&[Esc, Backspace, Left], "Esc ←", Cmd::Back),
+    b(&[Up, Char('k')], "↑ k", Cmd::Up),
+    b(&[Down, Char('j')], "↓ j", Cmd::Down),
+    b(&[PageUp], "PgUp", Cmd::PageUp),
+    b(&[PageDown], "PgDn", Cmd::PageDown),
+    b(&[Home, Char('g')], "g Home", Cmd::First),
+    b(&[End, Char('G')], "G End", Cmd::Last),
+    b(&[Char('r')], "r", Cmd::Reveal),
+    b(&[Char('S')], "S", Cmd::StudentRecord),
 ];
 
 /// The view's own keys, most used first; [`GLOBAL`] applies as well.
@@ -143,6 +164,7 @@ pub fn for_screen(screen: &Screen) -> &'static [Binding] {
         Screen::MySteps => MY_STEPS,
         Screen::Reports => REPORTS,
         Screen::Followups => FOLLOWUPS,
+        Screen::Student(_) => STUDENT,
     }
 }
 
@@ -169,6 +191,7 @@ mod tests {
             Screen::MySteps,
             Screen::Reports,
             Screen::Followups,
+            Screen::Student("C1".into()),
         ] {
             let mut seen = HashSet::new();
             for b in for_screen(&screen).iter().chain(GLOBAL) {

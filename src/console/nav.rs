@@ -13,6 +13,8 @@ pub enum Screen {
     Reports,
     /// Scheduled check-ins for my role: overdue, due today, this week.
     Followups,
+    /// The record (一生一档) of the student of this case, all cases.
+    Student(String),
 }
 
 /// The lower part of the case screen.

@@ -13,4 +13,5 @@ mod e2e_tmux;
 mod followups;
 mod notify_dbus;
 mod reports;
+mod student;
 mod view;

@@ -18,6 +18,7 @@ mod list;
 mod prompt;
 mod reports;
 mod steps;
+mod student;
 mod widgets;
 
 use ratatui::Frame;
@@ -74,6 +75,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Screen::MySteps => draw_my_steps(app, frame, body),
         Screen::Reports => reports::draw_reports(app, frame, body),
         Screen::Followups => followups::draw_followups(app, frame, body),
+        Screen::Student(id) => student::draw_student(app, id, frame, body),
     }
     if let Some(p) = &app.prompt {
         draw_prompt(app, p, frame, prompt);
