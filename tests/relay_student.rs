@@ -296,3 +296,72 @@ async fn the_console_reads_the_students_record_per_role_and_each_read_is_audited
     );
     relay.stop().await;
 }
+
+/// The session's 三个一 figure counts students, and one with a check-in
+/// recorded this month is no longer due for review.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_in_this_month_takes_the_student_off_the_review_count() {
+    let relay = TestRelay::start().await;
+    let producer = relay.token("feed", Role::Producer).await;
+    for (id, student, level) in [
+        ("k1", "S1", "key"),
+        ("k2", "S1", "high"),
+        ("k3", "S2", "key"),
+        ("g1", "S3", "general"),
+    ] {
+        let posted = post_alert(&relay, &producer, &alert(id, student, level)).await;
+        assert!(posted.status == 201, "{:?}", posted.body);
+    }
+    let counselor = relay.token("王老师", Role::Counselor).await;
+    let cadence = |session: &Value| {
+        (
+            session["followup_cadence"]["review_students"].as_u64(),
+            session["followup_cadence"]["review_due"].as_u64(),
+        )
+    };
+    let mut ws = connect(relay.addr, Some(&counselor), 0).await.unwrap();
+    let session = next_json(&mut ws, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        cadence(&session),
+        (Some(2), Some(2)),
+        "S1 once, S2; not the general S3"
+    );
+    // S2's case: acknowledged, monitored, its first check-in recorded now.
+    let s2 = relay
+        .relay
+        .store()
+        .student_cases("S2", false)
+        .await
+        .unwrap();
+    let case_id = s2[0].case.id.clone();
+    for (id, op) in [
+        ("c1", json!({"op": "acknowledge", "case_id": case_id})),
+        ("c2", json!({"op": "monitor", "case_id": case_id})),
+        (
+            "c3",
+            json!({"op": "checkin", "case_id": case_id, "checkin": 1, "outcome": "seen_well"}),
+        ),
+    ] {
+        let mut command = op;
+        command["type"] = json!("command");
+        command["id"] = json!(id);
+        send_command(&mut ws, command).await;
+        let (result, _) = result_for(&mut ws, id).await;
+        assert_eq!(result["ok"], true, "{id}: {result}");
+    }
+    let mut ws2 = connect(relay.addr, Some(&counselor), 0).await.unwrap();
+    let session = next_json(&mut ws2, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(cadence(&session), (Some(2), Some(1)), "{session}");
+    // A producer's or the district's session carries no figure.
+    let district = relay.token("区教育局", Role::District).await;
+    let mut ws3 = connect(relay.addr, Some(&district), 0).await.unwrap();
+    let session = next_json(&mut ws3, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(session.get("followup_cadence").is_none(), "{session}");
+    relay.stop().await;
+}
