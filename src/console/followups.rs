@@ -286,8 +286,14 @@ impl App {
             rows.insert(at, row);
         }
         self.followups.valid_until = Some(next_change);
+        // A filtered view is redone once per batch, in `refresh`: a storm
+        // of events must not redo it per event.
         self.followups.view_stale = true;
-        self.refresh_followup_view();
+        if self.followups.view.is_none() {
+            self.step_cursor = self
+                .step_cursor
+                .min(self.followups.rows.len().saturating_sub(1));
+        }
     }
 
     /// Rebuilds the cached rows when they are stale or the clock moved
