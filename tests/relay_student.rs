@@ -231,6 +231,11 @@ async fn the_console_reads_the_students_record_per_role_and_each_read_is_audited
     ]))
     .unwrap();
     assert_eq!(&shown, record, "console and command line agree");
+    let md = bin(&["student", "show", STUDENT, "--db", &db]);
+    assert!(
+        md.contains("| p2026a | 2026-09-08T10:00:00+08:00 | upi v1 | total 27.0 | high | yes |"),
+        "{md}"
+    );
 
     // A head teacher sees the cases, not the screening results.
     let teacher = relay.token("李老师", Role::HeadTeacher).await;

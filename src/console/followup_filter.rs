@@ -104,54 +104,63 @@ pub fn shown(
         })
         .copied()
         .collect();
-    match sort {
+    // One key per row, packed in a u64 with the row's place (so equal
+    // keys keep the due-time order under an unstable sort): heading,
+    // then the sort's rank, then the place.
+    let rank: Vec<u32> = match sort {
         // The base order already is by heading, then due time.
-        FollowupSort::Due => {}
-        FollowupSort::Level => {
-            // Keys first: one look at each case, not one per comparison.
-            let mut keyed: Vec<(u8, u8, FollowupRow)> = kept
+        FollowupSort::Due => return kept,
+        FollowupSort::Level => kept
+            .iter()
+            .map(|r| {
+                let c = &cases.at(r.slot).case;
+                if c.imminent {
+                    0
+                } else {
+                    match c.level {
+                        Level::High => 1,
+                        Level::Key => 2,
+                        Level::General => 3,
+                    }
+                }
+            })
+            .collect(),
+        FollowupSort::School => {
+            // Name each school once: a few hundred names, not a sort of
+            // 150,000 strings.
+            let mut index: HashMap<&str, u32> = HashMap::new();
+            let mut names: Vec<&str> = Vec::new();
+            let first_seen: Vec<u32> = kept
                 .iter()
                 .map(|r| {
-                    let c = &cases.at(r.slot).case;
-                    let grade = if c.imminent {
-                        0
-                    } else {
-                        match c.level {
-                            Level::High => 1,
-                            Level::Key => 2,
-                            Level::General => 3,
-                        }
-                    };
-                    (r.bucket as u8, grade, *r)
+                    let name = cases.at(r.slot).student.school.as_deref().unwrap_or("");
+                    *index.entry(name).or_insert_with(|| {
+                        names.push(name);
+                        (names.len() - 1) as u32
+                    })
                 })
                 .collect();
-            // Stable: equal keys keep the due-time order.
-            keyed.sort_by_key(|(bucket, grade, _)| (*bucket, *grade));
-            kept = keyed.into_iter().map(|(_, _, r)| r).collect();
+            let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+            by_name.sort_unstable_by_key(|i| names[*i as usize]);
+            let mut place = vec![0u32; names.len()];
+            for (rank, i) in by_name.iter().enumerate() {
+                place[*i as usize] = rank as u32;
+            }
+            first_seen.iter().map(|i| place[*i as usize]).collect()
         }
-        FollowupSort::School => {
-            let mut names: Vec<&str> = kept
-                .iter()
-                .map(|r| cases.at(r.slot).student.school.as_deref().unwrap_or(""))
-                .collect();
-            let mut distinct = names.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let rank: HashMap<&str, u32> = distinct
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (*n, i as u32))
-                .collect();
-            let mut keyed: Vec<(u8, u32, FollowupRow)> = kept
-                .iter()
-                .zip(names.drain(..))
-                .map(|(r, n)| (r.bucket as u8, rank.get(n).copied().unwrap_or(0), *r))
-                .collect();
-            keyed.sort_by_key(|(bucket, school, _)| (*bucket, *school));
-            kept = keyed.into_iter().map(|(_, _, r)| r).collect();
-        }
-    }
-    kept
+    };
+    let mut keys: Vec<u64> = kept
+        .iter()
+        .zip(&rank)
+        .enumerate()
+        .map(|(i, (r, rank))| {
+            (u64::from(r.bucket as u8) << 56) | (u64::from((*rank).min(0xFF_FFFF)) << 32) | i as u64
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.iter()
+        .map(|k| kept[(*k & 0xFFFF_FFFF) as usize])
+        .collect()
 }
 
 /// The school after `current` in name order among the rows' students;

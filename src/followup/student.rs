@@ -520,14 +520,22 @@ pub fn markdown(r: &StudentRecord, offset: FixedOffset) -> String {
     }
     if !r.screenings.is_empty() {
         let _ = writeln!(out, "\n## Screenings\n");
-        let _ = writeln!(out, "| plan | answered | level | valid |");
-        let _ = writeln!(out, "|---|---|---|---|");
+        let _ = writeln!(out, "| plan | answered | scale | scores | level | valid |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
         for s in &r.screenings {
+            let scores: Vec<String> = s.scores.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {}{} | {} |",
+                "| {} | {} | {} v{} | {} | {}{} | {} |",
                 s.plan_id,
                 s.answered_at,
+                s.scale,
+                s.scale_version,
+                if scores.is_empty() {
+                    "—".to_string()
+                } else {
+                    scores.join(", ")
+                },
                 s.level.as_deref().unwrap_or("none"),
                 if s.imminent { "+imminent" } else { "" },
                 if s.valid { "yes" } else { "no" }

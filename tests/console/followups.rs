@@ -350,6 +350,16 @@ fn filters_and_sort_work_like_the_lists() {
         screen.contains("filter: Due today") && screen.contains("by level"),
         "{screen}"
     );
+    // O again: by school within each heading (第一中学 before 第二中学),
+    // due time within a school.
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(
+        shown(&app),
+        [c1(1), c1(2), c20(1), c1(3), c1(4), c20(2)],
+        "by school"
+    );
     // h: one school at a time, in name order, then none.
     key(&mut app, KeyCode::Char('x'));
     key(&mut app, KeyCode::Char('h'));

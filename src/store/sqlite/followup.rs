@@ -961,8 +961,9 @@ impl Store {
 impl Store {
     /// The 三个一 cadence as of `now` ([`crate::followup::cadence`]): the
     /// next term screening and census from the loaded calendars, and this
-    /// month's 特别关注 review count. Two counting queries over open cases
-    /// and one read of the calendars (a district has a few hundred).
+    /// month's 特别关注 review count: one counting query (the open cases
+    /// once, this month's recorded check-ins once) and one read of the
+    /// calendars (a district has a few hundred).
     pub async fn followup_cadence(
         &self,
         now: DateTime<Utc>,
@@ -981,15 +982,19 @@ impl Store {
         let (month_start, month) = cadence::month_start(now, &fallback);
         let today = now.with_timezone(&fallback.offset).date_naive();
         let (next_term_screening, next_census) = cadence::next_dates(&calendars, today);
+        // The roster once, the students reviewed this month once (a range
+        // of `checkins_done_at`, migration 0013), then a set difference:
+        // no per-case subquery over 40,000 cases.
         let row = sqlx::query(
-            "SELECT COUNT(DISTINCT c.student_id) AS students, \
-                    COUNT(DISTINCT CASE WHEN NOT EXISTS ( \
-                        SELECT 1 FROM checkins k JOIN cases o ON o.id = k.case_id \
-                         WHERE o.student_id = c.student_id AND k.done_at >= ?) \
-                    THEN c.student_id END) AS due \
-               FROM cases c \
-              WHERE c.status != 'closed' AND c.alert_status = 'actual' \
-                AND (c.level IN ('key', 'high') OR c.imminent = 1)",
+            "WITH roster AS ( \
+                 SELECT DISTINCT student_id FROM cases \
+                  WHERE status != 'closed' AND alert_status = 'actual' \
+                    AND (level IN ('key', 'high') OR imminent = 1)), \
+             reviewed AS ( \
+                 SELECT DISTINCT o.student_id FROM checkins k JOIN cases o ON o.id = k.case_id \
+                  WHERE k.done_at >= ?) \
+             SELECT (SELECT COUNT(*) FROM roster) AS students, \
+                    (SELECT COUNT(*) FROM roster WHERE student_id NOT IN (SELECT student_id FROM reviewed)) AS due",
         )
         .bind(ts(month_start))
         .fetch_one(self.pool())
