@@ -88,7 +88,7 @@ pub fn shown(
     sort: FollowupSort,
 ) -> Vec<FollowupRow> {
     let school = filter.school.as_deref();
-    let mut kept: Vec<FollowupRow> = rows
+    let kept: Vec<FollowupRow> = rows
         .iter()
         .filter(|r| match filter.when {
             When::Any => true,
