@@ -104,9 +104,7 @@ pub fn shown(
         })
         .copied()
         .collect();
-    // One key per row, packed in a u64 with the row's place (so equal
-    // keys keep the due-time order under an unstable sort): heading,
-    // then the sort's rank, then the place.
+    // One small rank per row for the sort (below).
     let rank: Vec<u32> = match sort {
         // The base order already is by heading, then due time.
         FollowupSort::Due => return kept,
@@ -160,18 +158,28 @@ pub fn shown(
             first_seen.iter().map(|i| place[*i as usize]).collect()
         }
     };
-    let mut keys: Vec<u64> = kept
-        .iter()
-        .zip(&rank)
-        .enumerate()
-        .map(|(i, (r, rank))| {
-            (u64::from(r.bucket as u8) << 56) | (u64::from((*rank).min(0xFF_FFFF)) << 32) | i as u64
-        })
-        .collect();
-    keys.sort_unstable();
-    keys.iter()
-        .map(|k| kept[(*k & 0xFFFF_FFFF) as usize])
-        .collect()
+    // The rows are already in heading and due order, and ranks are few
+    // (four levels, a few hundred schools): a stable counting sort by
+    // (heading, rank) keeps due order within each and costs two passes.
+    let ranks = rank.iter().max().map_or(1, |m| *m as usize + 1);
+    let place = |r: &FollowupRow, k: u32| r.bucket as usize * ranks + k as usize;
+    let mut next = vec![0usize; 3 * ranks];
+    for (r, k) in kept.iter().zip(&rank) {
+        next[place(r, *k)] += 1;
+    }
+    let mut at = 0;
+    for n in next.iter_mut() {
+        let count = *n;
+        *n = at;
+        at += count;
+    }
+    let mut out = kept.clone();
+    for (r, k) in kept.iter().zip(&rank) {
+        let p = place(r, *k);
+        out[next[p]] = *r;
+        next[p] += 1;
+    }
+    out
 }
 
 /// The school after `current` in name order among the rows' students;
