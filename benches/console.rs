@@ -287,6 +287,122 @@ fn followups(c: &mut Criterion) {
             frame(&app, &mut terminal);
         })
     });
+    // The follow-ups filters and sort over ~150,000 rows: each key is one
+    // pass over the rows (and a sort of the kept ones by a key), then
+    // the frame. `w` four times comes back to "all".
+    key(&mut app, KeyCode::Char('x'));
+    group.bench_function("filter_change_w_x4", |b| {
+        b.iter(|| {
+            for _ in 0..4 {
+                press(&mut app, &mut terminal, KeyCode::Char('w'));
+            }
+        })
+    });
+    group.bench_function("filter_school_h", |b| {
+        b.iter(|| press(&mut app, &mut terminal, KeyCode::Char('h')))
+    });
+    key(&mut app, KeyCode::Char('x'));
+    // `O` three times: by level, by school, back to by due.
+    group.bench_function("sort_change_o_x3", |b| {
+        b.iter(|| {
+            for _ in 0..3 {
+                press(&mut app, &mut terminal, KeyCode::Char('O'));
+            }
+        })
+    });
+    group.finish();
+}
+
+/// A student's record as the relay's `student` read returns it: three
+/// cases, four screenings, 80 timeline items.
+fn record_json(student_id: &str, case_id: &str) -> serde_json::Value {
+    let timeline: Vec<serde_json::Value> = (0..80)
+        .map(|i| {
+            let kind = ["alert", "step", "checkin", "level"][i % 4];
+            json!({"at": format!("2026-{:02}-{:02}T01:00:00Z", 1 + i / 8, 1 + i % 28),
+                "case_id": case_id, "kind": kind,
+                "who": "王老师 (counselor)",
+                "what": format!("check-in {i} (head_teacher): seen_well — 早读正常，和同学打球，午饭正常 {i}")})
+        })
+        .collect();
+    let screening = |plan: &str, at: &str, level: &str, total: f64| {
+        json!({"plan_id": plan, "answered_at": at, "valid": true, "level": level, "imminent": false,
+            "class_en": "Class II", "class_zh": "第二类", "scale": "upi", "scale_version": 3,
+            "scale_level": level, "scores": {"total": total}})
+    };
+    json!({
+        "student_id": student_id, "role": "counselor", "initials": "王**",
+        "school": "第一中学", "grade": "初二", "class": "(3)班",
+        "cases": [
+            {"case_id": "C900001", "status": "closed", "level": "general", "imminent": false, "category": "acute_distress",
+             "opened_at": "2025-03-02T01:00:00Z", "closed_at": "2025-03-20T02:00:00Z", "outcome": "no_risk", "drill": false},
+            {"case_id": "C900002", "status": "closed", "level": "key", "imminent": false, "category": "suicide_risk",
+             "opened_at": "2025-09-08T01:00:00Z", "closed_at": "2025-10-15T02:00:00Z", "outcome": "stabilized", "drill": false},
+            {"case_id": case_id, "status": "monitoring", "level": "key", "imminent": false, "category": "suicide_risk",
+             "opened_at": "2026-11-20T12:00:00Z", "closed_at": null, "outcome": null, "drill": false}
+        ],
+        "screenings": [
+            screening("2025春", "2025-03-02T09:00:00+08:00", "general", 12.0),
+            screening("2025秋", "2025-09-08T09:00:00+08:00", "key", 21.0),
+            screening("2026春", "2026-03-02T09:00:00+08:00", "key", 19.0),
+            screening("2026秋", "2026-09-08T09:00:00+08:00", "general", 9.0)
+        ],
+        "upcoming": [],
+        "timeline": timeline,
+        "withheld": []
+    })
+}
+
+/// The student view among 40,000 cases: `S` on a case, the relay's answer
+/// (parsed, made inert) and the frame, then `Esc`; a scroll key in it.
+fn student(c: &mut Criterion) {
+    use crisisdesk::console::Effect;
+    use crisisdesk::console::app::Action;
+    use crisisdesk::console::frames::Frame;
+    use crisisdesk::protocol::CommandResult;
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    let mut group = c.benchmark_group("student_40000");
+    let mut app = district_app(CASES);
+    let mut terminal = screen(120, 40);
+    key(&mut app, KeyCode::Enter);
+    let case_id = match &app.screen {
+        crisisdesk::console::app::Screen::Detail(id) => id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let student_id = app.cases.get(&case_id).unwrap().case.student_id.clone();
+    let record = record_json(&student_id, &case_id);
+    let open = |app: &mut App, terminal: &mut Screen| {
+        let effects = app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('S'),
+            KeyModifiers::NONE,
+        )));
+        app.refresh();
+        frame(app, terminal);
+        let Some(Effect::Send(cmd)) = effects.first() else {
+            panic!("no read sent: {effects:?}");
+        };
+        let result: CommandResult = serde_json::from_value(json!({"type": "result", "id": cmd.id,
+            "ok": true, "data": {"case_id": case_id, "record": record}}))
+        .unwrap();
+        app.update(Action::Frame(Box::new(Frame::Result(result))));
+        app.refresh();
+        frame(app, terminal);
+    };
+    // Both frames: the "reading…" one after `S`, the record's after the
+    // answer; then `Esc` and its frame.
+    group.bench_function("open_answer_and_back", |b| {
+        b.iter(|| {
+            open(&mut app, &mut terminal);
+            press(&mut app, &mut terminal, KeyCode::Esc);
+        })
+    });
+    open(&mut app, &mut terminal);
+    group.bench_function("scroll_j_then_k", |b| {
+        b.iter(|| {
+            press(&mut app, &mut terminal, KeyCode::Char('j'));
+            press(&mut app, &mut terminal, KeyCode::Char('k'));
+        })
+    });
     group.finish();
 }
 
@@ -392,6 +508,6 @@ fn charts(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = list, filters, search, detail, my_steps, live, followups, district, charts
+    targets = list, filters, search, detail, my_steps, live, followups, district, charts, student
 }
 criterion_main!(benches);

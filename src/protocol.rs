@@ -854,6 +854,11 @@ pub enum CommandOp {
         #[serde(default)]
         drills: bool,
     },
+    /// Read the record (一生一档) of the student of this case, as my role
+    /// sees it: the result's `data.record` is what `crisisdesk student
+    /// show --format json` prints, built by the same function. A read,
+    /// audited as `case_viewed` on every case it shows; nothing changes.
+    Student { case_id: String },
 }
 
 impl CommandOp {
@@ -876,6 +881,7 @@ impl CommandOp {
             CommandOp::Checkin { .. } => "checkin",
             CommandOp::DistrictView {} => "district_view",
             CommandOp::PeriodCharts { .. } => "period_charts",
+            CommandOp::Student { .. } => "student",
         }
     }
 
@@ -884,6 +890,7 @@ impl CommandOp {
     pub fn allowed_for(&self, role: Role) -> bool {
         match self {
             CommandOp::View { .. } => role.can_stream(),
+            CommandOp::Student { .. } => crate::followup::student::may_read_record(role),
             CommandOp::Reveal { .. } => crate::privacy::may_reveal(role),
             // Let the store answer a school/district mix-up with its own
             // code (`submit_forbidden`, `approval_forbidden`).
@@ -993,6 +1000,7 @@ impl CommandOp {
             } => serde_json::json!({
                 "from": from.to_rfc3339(), "to": to.to_rfc3339(), "drills": drills,
             }),
+            CommandOp::Student { .. } => serde_json::json!({}),
         }
     }
 
@@ -1012,7 +1020,8 @@ impl CommandOp {
             | CommandOp::ConfirmLevel { case_id }
             | CommandOp::Monitor { case_id }
             | CommandOp::Reopen { case_id, .. }
-            | CommandOp::Checkin { case_id, .. } => case_id,
+            | CommandOp::Checkin { case_id, .. }
+            | CommandOp::Student { case_id } => case_id,
             // Questions are about no one case.
             CommandOp::DistrictView {} | CommandOp::PeriodCharts { .. } => "",
         }
@@ -1074,6 +1083,9 @@ pub struct Session {
     /// How many `playbook` frames follow this one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub playbook_frames: usize,
+    /// The 三个一 cadence as of this connection (follow-up roles only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followup_cadence: Option<crate::followup::cadence::Cadence>,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -144,6 +144,8 @@ pub struct App {
     pub charts: super::charts::ChartsState,
     /// Report submissions and reviews sent, and the latest refusal.
     pub report_actions: super::report_actions::ReportActions,
+    /// The student view's record (一生一档), see `student.rs`.
+    pub student: super::student::StudentPane,
 }
 
 impl App {
@@ -203,6 +205,7 @@ impl App {
             district: Default::default(),
             charts: Default::default(),
             report_actions: Default::default(),
+            student: Default::default(),
         }
     }
 
@@ -222,6 +225,7 @@ impl App {
                         if self.live_after.is_none() {
                             self.live_after = Some(session.latest_seq);
                         }
+                        self.followups.set_cadence(session.followup_cadence);
                         self.me = Some(session.credential);
                         self.playbooks = session
                             .playbooks
@@ -279,6 +283,7 @@ impl App {
                 self.stats = Stats::default();
                 self.my_steps.clear();
                 self.followups.invalidate();
+                self.student.clear();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
             Action::Resize => {}
@@ -432,6 +437,7 @@ impl App {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
             Screen::List | Screen::MySteps | Screen::Followups => self.stats.drills > 0,
+            Screen::Student(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             Screen::Reports => self.reports.values().any(|r| r.drill),
             Screen::District => false,
             Screen::Charts => self.charts.shows_drills(),
@@ -523,6 +529,7 @@ impl App {
             // Follow-up changes carry the case after them, and its
             // check-ins for the follow-ups view (`followups.rs`).
             EventBody::CaseUpdated { case, change, .. } => {
+                let case_id = case.id.clone();
                 if let Some(slot) = self.cases.slot(&case.id) {
                     if let Some(view) = self.cases.get_mut(&case.id) {
                         view.case = case;
@@ -532,6 +539,9 @@ impl App {
                     self.followups_changed(slot);
                     self.touch(slot);
                 }
+                effects.extend(
+                    self.missed_checkin_alarm(&case_id, &change, live, event.seq, event.at),
+                );
             }
             EventBody::CaseClosed { case, outcome, .. } => {
                 let id = case.id.clone();
@@ -854,6 +864,9 @@ impl App {
         if self.take_upward_result(&result, command) {
             return;
         }
+        if self.take_student_result(&result) {
+            return;
+        }
         if let Some(case_id) = self.reveals.remove(&result.id)
             && result.ok
             && let Some(student) = result.data.as_ref().and_then(|d| d.get("student"))
@@ -875,7 +888,7 @@ impl App {
         // A command this run did not send (it waited in the outbox across a
         // restart) is named from the command itself.
         let earlier = command
-            .filter(|c| !matches!(c.op, CommandOp::View { .. }))
+            .filter(|c| !matches!(c.op, CommandOp::View { .. } | CommandOp::Student { .. }))
             .map(|c| format!("{} {}", c.op.case_id(), self.strings.op_name(&c.op)));
         let Some(what) = self.pending.remove(&result.id).or(earlier) else {
             if let (false, Some(e)) = (result.ok, &result.error) {
@@ -975,6 +988,7 @@ impl App {
                 Screen::Followups => return self.on_followups_cmd(cmd),
                 Screen::District => return self.on_district_cmd(cmd),
                 Screen::Charts => return self.on_charts_cmd(cmd),
+                Screen::Student(case_id) => return self.on_student_cmd(&case_id, cmd),
             },
         }
         Vec::new()
@@ -1107,7 +1121,12 @@ impl App {
                     DetailTab::Checklist => DetailTab::History,
                     DetailTab::History => DetailTab::Checklist,
                 };
+                // The tab lists the student's screenings from the record.
+                if self.detail_tab == DetailTab::History {
+                    return self.history_record(case_id);
+                }
             }
+            Cmd::StudentRecord => return self.open_student(case_id),
             Cmd::NextScale => self.chart_pick = self.chart_pick.wrapping_add(1),
             Cmd::ScrollDown => self.detail_scroll = self.detail_scroll.saturating_add(1),
             Cmd::ScrollUp => self.detail_scroll = self.detail_scroll.saturating_sub(1),
@@ -1352,7 +1371,7 @@ impl App {
         let id = format!("{}-{}", self.session_tag, self.next_command);
         // Opening a case is not news to the one who opened it: a view is
         // sent quietly, and a refusal of it goes to the log.
-        if !matches!(op, CommandOp::View { .. }) && !op.is_query() {
+        if !matches!(op, CommandOp::View { .. } | CommandOp::Student { .. }) && !op.is_query() {
             let label = format!("{} {}", op.case_id(), self.strings.op_name(&op));
             self.notice = Some(format!("{label} {}", self.strings.sent));
             self.pending.insert(id.clone(), label);
@@ -1373,6 +1392,7 @@ impl App {
             Screen::Reports => None,
             Screen::Followups => self.followup_case(),
             Screen::District | Screen::Charts => None,
+            Screen::Student(id) => Some(id.clone()),
         };
         match case_id {
             Some(case_id) => self.send(CommandOp::Acknowledge { case_id }),

@@ -7,8 +7,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::app::{App, Ask, CaseView, Effect, Screen, Slot};
+use super::followup_filter::{self, FollowupFilter, FollowupSort};
 use super::i18n::Strings;
 use super::keymap::Cmd;
+use crate::followup::cadence::Cadence;
 use crate::followup::{CaseChange, Checkin, CheckinOutcome};
 use crate::protocol::{CaseStatus, CommandOp, Role};
 
@@ -131,6 +133,17 @@ pub struct FollowupList {
     rows: Vec<FollowupRow>,
     stale: bool,
     valid_until: Option<DateTime<Utc>>,
+    /// What `w`, `h`, `i` and `O` chose (`followup_filter.rs`).
+    pub filter: FollowupFilter,
+    pub sort: FollowupSort,
+    /// The rows as shown when a filter or sort is set; None shows `rows`.
+    view: Option<Vec<FollowupRow>>,
+    /// `view` must be redone (rows changed, or the filter).
+    view_stale: bool,
+    /// The 三个一 cadence, as the relay gave it when this console connected.
+    pub cadence: Option<Cadence>,
+    /// When a missed check-in last rang (see `followup_filter.rs`).
+    pub(super) last_missed_alarm: Option<DateTime<Utc>>,
 }
 
 impl FollowupList {
@@ -138,8 +151,20 @@ impl FollowupList {
         self.stale = true;
     }
 
+    /// The rows as shown: filtered and sorted when asked.
     pub fn rows(&self) -> &[FollowupRow] {
+        self.view.as_deref().unwrap_or(&self.rows)
+    }
+
+    /// Every row for my role before the filter, in heading and due order.
+    pub fn all_rows(&self) -> &[FollowupRow] {
         &self.rows
+    }
+
+    pub fn set_cadence(&mut self, cadence: Option<Cadence>) {
+        if cadence.is_some() {
+            self.cadence = cadence;
+        }
     }
 }
 
@@ -261,9 +286,14 @@ impl App {
             rows.insert(at, row);
         }
         self.followups.valid_until = Some(next_change);
-        self.step_cursor = self
-            .step_cursor
-            .min(self.followups.rows.len().saturating_sub(1));
+        // A filtered view is redone once per batch, in `refresh`: a storm
+        // of events must not redo it per event.
+        self.followups.view_stale = true;
+        if self.followups.view.is_none() {
+            self.step_cursor = self
+                .step_cursor
+                .min(self.followups.rows.len().saturating_sub(1));
+        }
     }
 
     /// Rebuilds the cached rows when they are stale or the clock moved
@@ -272,15 +302,35 @@ impl App {
         let expired = self.followups.valid_until.is_none_or(|t| self.now >= t);
         if self.followups.stale || expired {
             let (rows, valid_until) = self.build_followups();
-            self.followups = FollowupList {
-                rows,
-                stale: false,
-                valid_until,
-            };
-            self.step_cursor = self
-                .step_cursor
-                .min(self.followups.rows.len().saturating_sub(1));
+            let list = &mut self.followups;
+            list.rows = rows;
+            list.stale = false;
+            list.valid_until = valid_until;
+            list.view_stale = true;
         }
+        self.refresh_followup_view();
+    }
+
+    /// Redoes the filtered and sorted rows if the rows or the filter
+    /// changed; keeps the cursor on the rows.
+    fn refresh_followup_view(&mut self) {
+        let list = &self.followups;
+        if list.view_stale {
+            let view = (list.filter.is_active() || list.sort != FollowupSort::Due).then(|| {
+                followup_filter::shown(
+                    &list.rows,
+                    &self.cases,
+                    self.me.as_ref(),
+                    &list.filter,
+                    list.sort,
+                )
+            });
+            self.followups.view = view;
+            self.followups.view_stale = false;
+        }
+        self.step_cursor = self
+            .step_cursor
+            .min(self.followups.rows().len().saturating_sub(1));
     }
 
     /// The case id of a row.
@@ -290,10 +340,10 @@ impl App {
 
     pub(super) fn on_followups_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         self.refresh_followups();
-        let len = self.followups.rows.len();
+        let len = self.followups.rows().len();
         let current = self
             .followups
-            .rows
+            .rows()
             .get(self.step_cursor)
             .map(|r| (self.followup_case_id(r).to_string(), r.checkin.num));
         match cmd {
@@ -315,6 +365,32 @@ impl App {
                     return self.open_case(case_id);
                 }
             }
+            Cmd::FilterWhen
+            | Cmd::FilterSchool
+            | Cmd::FilterMine
+            | Cmd::ClearFilters
+            | Cmd::Sort => {
+                let list = &mut self.followups;
+                match cmd {
+                    Cmd::FilterWhen => list.filter.when = list.filter.when.next(),
+                    Cmd::FilterSchool => {
+                        list.filter.school = followup_filter::next_school(
+                            &list.rows,
+                            &self.cases,
+                            list.filter.school.as_deref(),
+                        )
+                    }
+                    Cmd::FilterMine => list.filter.mine = !list.filter.mine,
+                    Cmd::Sort => list.sort = list.sort.next(),
+                    _ => {
+                        list.filter = FollowupFilter::default();
+                        list.sort = FollowupSort::Due;
+                    }
+                }
+                self.followups.view_stale = true;
+                self.step_cursor = 0;
+                self.refresh_followup_view();
+            }
             _ => {}
         }
         Vec::new()
@@ -323,7 +399,7 @@ impl App {
     /// The case under the cursor (for `a`, acknowledge).
     pub(super) fn followup_case(&self) -> Option<String> {
         self.followups
-            .rows
+            .rows()
             .get(self.step_cursor)
             .map(|r| self.followup_case_id(r).to_string())
     }

@@ -340,6 +340,8 @@ impl Strings {
             Cmd::Refresh => pick(zh, "向中继重新获取", "ask the relay again"),
             Cmd::ChartPeriod => pick(zh, "统计期间（1/3/6/12个月）", "period (1/3/6/12 months)"),
             Cmd::ChartDrills => pick(zh, "含/不含演练", "with/without drills"),
+            Cmd::StudentRecord => pick(zh, "学生档案（一生一档）", "student record (all cases)"),
+            Cmd::FilterWhen => pick(zh, "到期筛选（循环）", "due filter (cycles)"),
         }
     }
 
@@ -364,6 +366,7 @@ impl Strings {
             CommandOp::Checkin { .. } => pick(zh, "回访记录", "check-in"),
             CommandOp::DistrictView {} => pick(zh, "区级总览", "district view"),
             CommandOp::PeriodCharts { .. } => pick(zh, "报告图表", "report charts"),
+            CommandOp::Student { .. } => pick(zh, "学生档案", "student record"),
         }
     }
 
@@ -701,3 +704,194 @@ pub static EN: Strings = Strings {
     detail_why: "Why",
     why_rule: "rule",
 };
+
+/// The student view (一生一档), the history tab's screenings, the
+/// follow-ups view's filters and the 三个一 cadence.
+impl Strings {
+    pub fn student_title(&self) -> &'static str {
+        pick(self.is_zh(), "学生档案（一生一档）", "Student record")
+    }
+
+    /// "按 心理老师 角色显示" / "as counselor sees it".
+    pub fn student_as_role(&self, role: Role) -> String {
+        if self.is_zh() {
+            format!("按{}角色显示", self.role(role))
+        } else {
+            format!("as {} sees it", self.role(role))
+        }
+    }
+
+    pub fn student_withheld(&self) -> &'static str {
+        pick(self.is_zh(), "本角色不可见", "not shown to your role")
+    }
+
+    /// What the record says a role does not see, in the console's words;
+    /// anything newer as the relay says it.
+    pub fn withheld_item<'t>(&self, item: &'t str) -> &'t str {
+        let zh = self.is_zh();
+        match item {
+            "other roles' notes" => pick(zh, "其他角色的记录", "other roles' notes"),
+            "level-change reasons" => pick(zh, "等级调整理由", "level-change reasons"),
+            "screening results" => pick(zh, "筛查结果", "screening results"),
+            other => other,
+        }
+    }
+
+    pub fn student_cases(&self) -> &'static str {
+        pick(self.is_zh(), "案例", "Cases")
+    }
+
+    pub fn student_screenings(&self) -> &'static str {
+        pick(self.is_zh(), "筛查结果", "Screenings")
+    }
+
+    pub fn student_upcoming(&self) -> &'static str {
+        pick(self.is_zh(), "待做回访", "Check-ins due")
+    }
+
+    pub fn student_timeline(&self) -> &'static str {
+        pick(
+            self.is_zh(),
+            "时间线（最新在前）",
+            "Timeline (newest first)",
+        )
+    }
+
+    pub fn student_loading(&self) -> &'static str {
+        pick(
+            self.is_zh(),
+            "正在从中继读取学生档案…",
+            "Reading the record from the relay…",
+        )
+    }
+
+    pub fn student_offline(&self) -> &'static str {
+        pick(
+            self.is_zh(),
+            "离线：连上中继后读取档案",
+            "Offline: the record is read once the relay is back",
+        )
+    }
+
+    pub fn student_refused(&self) -> &'static str {
+        pick(
+            self.is_zh(),
+            "中继拒绝读取档案",
+            "The relay refused the record",
+        )
+    }
+
+    pub fn student_read_at(&self) -> &'static str {
+        pick(self.is_zh(), "读取于", "read")
+    }
+
+    /// A timeline item's kind as the record names it.
+    pub fn record_kind<'t>(&self, kind: &'t str) -> &'t str {
+        let zh = self.is_zh();
+        match kind {
+            "alert" => pick(zh, "预警", "alert"),
+            "case" => pick(zh, "案例", "case"),
+            "step" => pick(zh, "步骤", "step"),
+            "referral" => pick(zh, "转介", "referral"),
+            "escalation" => pick(zh, "升级", "escalation"),
+            "checkin" => pick(zh, "回访", "check-in"),
+            "level" => pick(zh, "等级", "level"),
+            "report" => pick(zh, "报告", "report"),
+            "screening" => pick(zh, "筛查", "screening"),
+            other => other,
+        }
+    }
+
+    pub fn screening_invalid(&self) -> &'static str {
+        pick(self.is_zh(), "无效，需重测", "invalid, re-test")
+    }
+
+    pub fn screening_not_flagged(&self) -> &'static str {
+        pick(self.is_zh(), "未达预警", "not flagged")
+    }
+
+    /// A scale's total score, as a score id `total` is shown.
+    pub fn score_total(&self) -> &'static str {
+        pick(self.is_zh(), "总分", "total")
+    }
+
+    pub fn screening_plan(&self) -> &'static str {
+        pick(self.is_zh(), "计划", "plan")
+    }
+
+    pub fn screenings_none(&self) -> &'static str {
+        pick(self.is_zh(), "暂无筛查结果", "no screening results")
+    }
+
+    /// The history tab's hint while the record is read.
+    pub fn screenings_loading(&self) -> &'static str {
+        pick(self.is_zh(), "正在读取…", "reading…")
+    }
+
+    /// "回访 #3" / "check-in #3".
+    pub fn checkin_number(&self, num: u32) -> String {
+        if self.is_zh() {
+            format!("回访 #{num}")
+        } else {
+            format!("check-in #{num}")
+        }
+    }
+
+    pub fn followup_filter(&self) -> &'static str {
+        pick(self.is_zh(), "筛选", "filter")
+    }
+
+    pub fn followup_mine(&self) -> &'static str {
+        pick(self.is_zh(), "我的", "mine")
+    }
+
+    pub fn followup_sort(&self, sort: super::followup_filter::FollowupSort) -> &'static str {
+        use super::followup_filter::FollowupSort;
+        let zh = self.is_zh();
+        match sort {
+            FollowupSort::Due => pick(zh, "按到期", "by due"),
+            FollowupSort::Level => pick(zh, "按级别", "by level"),
+            FollowupSort::School => pick(zh, "按学校", "by school"),
+        }
+    }
+
+    pub fn followup_no_match(&self) -> &'static str {
+        pick(
+            self.is_zh(),
+            "没有符合筛选的回访（x 清除筛选）",
+            "No check-in matches the filter (x clears it)",
+        )
+    }
+
+    /// The monthly 特别关注 review line of the 三个一 cadence.
+    pub fn cadence_review(&self, month: &str, due: u32, total: u32) -> String {
+        if self.is_zh() {
+            format!("三个一 · 本月（{month}）特别关注复查：{due} 名待复查 / 共 {total} 名")
+        } else {
+            format!(
+                "三个一 · this month ({month}): {due} of {total} students under 特别关注 due for review"
+            )
+        }
+    }
+
+    /// The dates line: next term screening and yearly census.
+    pub fn cadence_dates(
+        &self,
+        term: Option<&str>,
+        census: Option<&str>,
+        calendars: u32,
+    ) -> String {
+        let none = pick(self.is_zh(), "未定", "none");
+        let (term, census) = (term.unwrap_or(none), census.unwrap_or(none));
+        match (self.is_zh(), calendars) {
+            (true, 0) => format!("下次学期筛查 {term} · 新生普查 {census}（无校历，按默认）"),
+            (true, n) => format!("下次学期筛查 {term} · 新生普查 {census}（{n} 所学校校历）"),
+            (false, 0) => format!(
+                "next term screening {term} · new-student census {census} (no calendars: the default)"
+            ),
+            (false, n) => format!(
+                "next term screening {term} · new-student census {census} ({n} school calendars)"
+            ),
+        }
+    }
+}

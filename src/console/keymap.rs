@@ -63,6 +63,8 @@ pub enum Cmd {
     ChartPeriod,
     /// Charts: count drills too, or not.
     ChartDrills,
+    StudentRecord,
+    FilterWhen,
 }
 
 /// One row of the help overlay: the keys, how they are written, the command.
@@ -128,6 +130,7 @@ pub const DETAIL: &[Binding] = &[
     b(&[Char('p')], "p", Cmd::AddPlaybook),
     b(&[Char('C')], "C", Cmd::CloseCase),
     b(&[Char('r')], "r", Cmd::Reveal),
+    b(&[Char('S')], "S", Cmd::StudentRecord),
 ];
 
 pub const MY_STEPS: &[Binding] = &[
@@ -168,6 +171,24 @@ pub const FOLLOWUPS: &[Binding] = &[
     b(&[Down, Char('j')], "↓ j", Cmd::Down),
     b(&[Enter, Char(' ')], "Enter ␣", Cmd::RecordCheckin),
     b(&[Char('o')], "o", Cmd::OpenStepCase),
+    b(&[Char('w')], "w", Cmd::FilterWhen),
+    b(&[Char('h')], "h", Cmd::FilterSchool),
+    b(&[Char('i')], "i", Cmd::FilterMine),
+    b(&[Char('x')], "x", Cmd::ClearFilters),
+    b(&[Char('O')], "O", Cmd::Sort),
+];
+
+/// The student's record (一生一档), opened with `S` from a case.
+pub const STUDENT: &[Binding] = &[
+    b(&[Esc, Backspace, Left], "Esc ←", Cmd::Back),
+    b(&[Up, Char('k')], "↑ k", Cmd::Up),
+    b(&[Down, Char('j')], "↓ j", Cmd::Down),
+    b(&[PageUp], "PgUp", Cmd::PageUp),
+    b(&[PageDown], "PgDn", Cmd::PageDown),
+    b(&[Home, Char('g')], "g Home", Cmd::First),
+    b(&[End, Char('G')], "G End", Cmd::Last),
+    b(&[Char('r')], "r", Cmd::Reveal),
+    b(&[Char('S')], "S", Cmd::StudentRecord),
 ];
 
 /// The view's own keys, most used first; [`GLOBAL`] applies as well.
@@ -180,6 +201,7 @@ pub fn for_screen(screen: &Screen) -> &'static [Binding] {
         Screen::Followups => FOLLOWUPS,
         Screen::District => DISTRICT,
         Screen::Charts => CHARTS,
+        Screen::Student(_) => STUDENT,
     }
 }
 
@@ -233,6 +255,7 @@ mod tests {
             Screen::Followups,
             Screen::District,
             Screen::Charts,
+            Screen::Student("C1".into()),
         ] {
             let mut seen = HashSet::new();
             for b in for_screen(&screen).iter().chain(GLOBAL) {

@@ -17,6 +17,8 @@ pub enum Screen {
     District,
     /// The period report's figures as text charts.
     Charts,
+    /// The record (一生一档) of the student of this case, all cases.
+    Student(String),
 }
 
 /// The lower part of the case screen.

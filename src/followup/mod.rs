@@ -3,6 +3,7 @@
 //! shapes here travel in `case_updated` events and `checkin` commands
 //! (docs/protocol.md); the lifecycle rules are in [`crate::lifecycle`].
 
+pub mod cadence;
 pub mod calendar;
 pub mod cli;
 pub mod effect;

@@ -13,8 +13,10 @@
 //! | level-change reasons          | yes                         | no                     |
 //! | screening results (levels)    | yes                         | no                     |
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CaseChange, Checkin};
 use crate::audit::{AuditKind, NewEntry};
@@ -28,12 +30,19 @@ pub fn reads_everything(role: Role) -> bool {
     matches!(role, Role::Counselor | Role::Leader | Role::Reviewer)
 }
 
+/// Roles that may read a student's record at all: those that act on cases,
+/// and the reviewer (read-only). A producer, an admin and the district are
+/// refused: none of them works with a student.
+pub fn may_read_record(role: Role) -> bool {
+    role.can_act() || role == Role::Reviewer
+}
+
 /// Whether `viewer` may read a note written by (or for) `author`.
 pub fn may_read_note(viewer: Role, author: Role) -> bool {
     reads_everything(viewer) || viewer == author
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StudentRecord {
     pub student_id: String,
     pub role: Role,
@@ -52,10 +61,10 @@ pub struct StudentRecord {
     pub upcoming: Vec<Checkin>,
     pub timeline: Vec<RecordItem>,
     /// What this role does not see here.
-    pub withheld: Vec<&'static str>,
+    pub withheld: Vec<Cow<'static, str>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseLine {
     pub case_id: String,
     pub status: String,
@@ -68,7 +77,7 @@ pub struct CaseLine {
     pub drill: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScreeningLine {
     pub plan_id: String,
     pub answered_at: String,
@@ -76,14 +85,27 @@ pub struct ScreeningLine {
     pub level: Option<String>,
     pub imminent: bool,
     pub class_en: Option<String>,
+    /// The scale rule that graded it and its version (`upi`, 3).
+    #[serde(default)]
+    pub scale: String,
+    #[serde(default)]
+    pub scale_version: i64,
+    /// The scale's own level, before the multi-source rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_level: Option<String>,
+    /// The scale's scores by id (`total`, a factor, an item), as graded.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub scores: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_zh: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordItem {
     pub at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub case_id: Option<String>,
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub who: Option<String>,
     pub what: String,
@@ -100,7 +122,33 @@ pub async fn build(
     reveal: Option<&str>,
     include_drills: bool,
 ) -> Result<Option<StudentRecord>, StudentError> {
-    if !role.can_stream() {
+    let via = serde_json::json!({"via": "student show"});
+    build_via(
+        store,
+        student_id,
+        role,
+        operator,
+        reveal,
+        include_drills,
+        &via,
+    )
+    .await
+}
+
+/// As [`build`], with what the `case_viewed` (and any reveal) audit
+/// entries say about how the record was read: `{"via": "student show"}`
+/// from the command line, `{"via": "console", "command_id": …}` for the
+/// console's `student` command. The one place the record is put together.
+pub async fn build_via(
+    store: &Store,
+    student_id: &str,
+    role: Role,
+    operator: &str,
+    reveal: Option<&str>,
+    include_drills: bool,
+    via: &serde_json::Value,
+) -> Result<Option<StudentRecord>, StudentError> {
+    if !may_read_record(role) {
         return Err(StudentError::Forbidden(role));
     }
     let reveal = reveal.map(str::trim).filter(|r| !r.is_empty());
@@ -130,11 +178,14 @@ pub async fn build(
         withheld: Vec::new(),
     };
     if !everything {
-        record.withheld = vec![
+        record.withheld = [
             "other roles' notes",
             "level-change reasons",
             "screening results",
-        ];
+        ]
+        .into_iter()
+        .map(Cow::Borrowed)
+        .collect();
     }
     let mut identity: Option<Student> = None;
     let now = Utc::now();
@@ -164,10 +215,10 @@ pub async fn build(
         );
         for event in store.events_for_case(&case.id).await? {
             let at = event.at;
-            let item = |kind, who: Option<String>, what: String| RecordItem {
+            let item = |kind: &'static str, who: Option<String>, what: String| RecordItem {
                 at,
                 case_id: Some(case.id.clone()),
-                kind,
+                kind: Cow::Borrowed(kind),
                 who,
                 what,
             };
@@ -327,12 +378,9 @@ pub async fn build(
         // Every case this record shows counts as looked at.
         store
             .audit(
-                &NewEntry::new(
-                    AuditKind::CaseViewed,
-                    serde_json::json!({"via": "student show"}),
-                )
-                .by(operator, role.as_str())
-                .on_case(&case.id, drill),
+                &NewEntry::new(AuditKind::CaseViewed, via.clone())
+                    .by(operator, role.as_str())
+                    .on_case(&case.id, drill),
                 now,
             )
             .await?;
@@ -346,12 +394,17 @@ pub async fn build(
                 level: r.level.clone(),
                 imminent: r.imminent,
                 class_en: r.class_en.as_deref().map(inert),
+                scale: inert(&r.scale_rule),
+                scale_version: r.scale_rule_version,
+                scale_level: r.scale_level.as_deref().map(inert),
+                scores: scores_of(&r.scores),
+                class_zh: r.class_zh.as_deref().map(inert),
             });
             if let Ok(at) = DateTime::parse_from_rfc3339(&r.answered_at) {
                 record.timeline.push(RecordItem {
                     at: at.with_timezone(&Utc),
                     case_id: r.case_id.clone(),
-                    kind: "screening",
+                    kind: Cow::Borrowed("screening"),
                     who: None,
                     what: format!(
                         "screening {}: {}{}",
@@ -379,11 +432,11 @@ pub async fn build(
     }
     if let Some(reason) = reveal {
         let first_case = cases.first().map(|c| c.case.id.clone());
-        let mut entry = NewEntry::new(
-            AuditKind::IdentityRevealed,
-            serde_json::json!({"reason": reason, "via": "student show", "student_id": student_id}),
-        )
-        .by(operator, role.as_str());
+        let mut detail = via.clone();
+        detail["reason"] = reason.into();
+        detail["student_id"] = student_id.into();
+        let mut entry =
+            NewEntry::new(AuditKind::IdentityRevealed, detail).by(operator, role.as_str());
         if let Some(case_id) = &first_case {
             entry = entry.on_case(case_id, false);
         }
@@ -396,6 +449,17 @@ pub async fn build(
     record.upcoming.sort_by_key(|k| k.due_at);
     record.timeline.sort_by_key(|i| i.at);
     Ok(Some(record))
+}
+
+/// A stored result's scores (a JSON object of numbers by score id), ids
+/// made inert; anything else in it is dropped.
+fn scores_of(stored: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(stored)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| v.is_number())
+        .map(|(k, v)| (inert(&k), v))
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -456,14 +520,22 @@ pub fn markdown(r: &StudentRecord, offset: FixedOffset) -> String {
     }
     if !r.screenings.is_empty() {
         let _ = writeln!(out, "\n## Screenings\n");
-        let _ = writeln!(out, "| plan | answered | level | valid |");
-        let _ = writeln!(out, "|---|---|---|---|");
+        let _ = writeln!(out, "| plan | answered | scale | scores | level | valid |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
         for s in &r.screenings {
+            let scores: Vec<String> = s.scores.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {}{} | {} |",
+                "| {} | {} | {} v{} | {} | {}{} | {} |",
                 s.plan_id,
                 s.answered_at,
+                s.scale,
+                s.scale_version,
+                if scores.is_empty() {
+                    "—".to_string()
+                } else {
+                    scores.join(", ")
+                },
                 s.level.as_deref().unwrap_or("none"),
                 if s.imminent { "+imminent" } else { "" },
                 if s.valid { "yes" } else { "no" }

@@ -12,6 +12,7 @@ mod metrics;
 pub mod playbooks;
 mod queries;
 mod stream;
+mod student;
 pub mod tls;
 mod writer;
 

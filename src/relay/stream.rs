@@ -298,6 +298,24 @@ impl Connection {
             SendError::Store
         })?;
         let frames = self.relay.playbook_frames();
+        // The cadence's figures for those who follow students up; a store
+        // that cannot count them costs the figure, not the connection.
+        let followup_cadence = if crate::followup::student::may_read_record(self.credential.role) {
+            match self
+                .relay
+                .store()
+                .followup_cadence(chrono::Utc::now())
+                .await
+            {
+                Ok(c) => Some(c),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot count the follow-up cadence");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let session = Session {
             kind: SessionTag::Session,
             credential: Actor {
@@ -307,6 +325,7 @@ impl Connection {
             latest_seq,
             playbooks: Vec::new(),
             playbook_frames: frames.len(),
+            followup_cadence,
         };
         let text = serde_json::to_string(&session).map_err(|_| SendError::Closed)?;
         send_text(tx, &text).await?;
@@ -418,6 +437,12 @@ impl Connection {
                     ),
                 ),
             ));
+        }
+        // A read the relay answers itself, not through the writer.
+        if let crate::protocol::CommandOp::Student { case_id } = &command.op {
+            return Some(
+                super::student::answer(&self.relay, &self.credential, &command.id, case_id).await,
+            );
         }
         if command.op.is_query() {
             let Ok(permit) = self.questions.clone().try_acquire_owned() else {

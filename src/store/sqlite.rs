@@ -753,6 +753,7 @@ async fn command_in(
     }
     let kind = match (&command.op, kind) {
         (CommandOp::View { .. }, AuditKind::CommandAccepted) => AuditKind::CaseViewed,
+        (CommandOp::Student { .. }, AuditKind::CommandAccepted) => AuditKind::CaseViewed,
         (CommandOp::Reveal { .. }, AuditKind::CommandAccepted) => AuditKind::IdentityRevealed,
         (_, kind) => kind,
     };
@@ -1017,6 +1018,7 @@ impl CommandTx<'_, '_> {
             && !matches!(
                 op,
                 CommandOp::View { .. }
+                    | CommandOp::Student { .. }
                     | CommandOp::Reopen { .. }
                     | CommandOp::OpenReport { .. }
                     | CommandOp::SubmitReport { .. }
@@ -1035,6 +1037,9 @@ impl CommandTx<'_, '_> {
         let snapshot = case.clone();
         let applied = match op {
             CommandOp::View { .. } => Ok((Vec::new(), None)),
+            // The relay answers `student` itself (relay/student.rs); one
+            // that reaches the store is a look at the case, like `view`.
+            CommandOp::Student { .. } => Ok((Vec::new(), None)),
             CommandOp::Reveal { reason, .. } => self.reveal(&case, reason).await?,
             CommandOp::Acknowledge { .. } => self.acknowledge(case).await?,
             CommandOp::Step {

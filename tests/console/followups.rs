@@ -275,3 +275,196 @@ fn rows_kept_up_per_event_equal_a_full_rebuild() {
     let nums: Vec<u32> = app.followups.rows().iter().map(|r| r.checkin.num).collect();
     assert_eq!(nums, [7, 8]);
 }
+
+/// A second monitored case at another school, high and imminent, with
+/// check-ins today and this week; the session carries the 三个一 cadence.
+fn two_schools(lang: Lang) -> App {
+    let mut app = followups_app(lang, "head_teacher");
+    let zhao = json!({"id": "S2001", "name": "赵天佑", "school": "第二中学", "grade": "初三", "class": "(2)班"});
+    let body = json!({"id": "b1", "source": "hotline", "category": "suicide_risk", "level": "high", "imminent": true,
+        "student": zhao, "observed_at": "2026-11-20T20:30:00+08:00"});
+    app.update(alert_event(2100, 20, body.clone(), "2026-11-20T12:30:00Z"));
+    let case = snapshot(20, &body, "2026-11-20T12:30:00Z", "monitoring");
+    let k = |num: u32, due: &str| json!({"id": format!("C000020/{num}"), "num": num, "role": "head_teacher", "escalate_to": "counselor", "due_at": due});
+    app.update(ev(json!({
+        "seq": 2101, "at": "2026-11-20T12:40:00Z", "type": "case_updated", "case_id": "C000020",
+        "change": {"kind": "monitoring", "planned": [
+            k(1, "2026-11-20T15:30:00Z"),
+            k(2, "2026-11-23T12:00:00Z"),
+        ]},
+        "case": case,
+        "origin": {"by": {"name": "wang", "role": "counselor"}, "command_id": "m-20"}
+    })));
+    let session = json!({
+        "type": "session", "credential": {"name": "li", "role": "head_teacher"}, "latest_seq": 2200,
+        "playbooks": library().playbooks(),
+        "followup_cadence": {"as_of": "2026-11-20T13:00:00Z", "month": "2026-11", "review_students": 52,
+            "review_due": 37, "next_term_screening": "2027-02-22", "next_census": "2027-09-13", "calendars": 3}
+    });
+    app.update(Action::Frame(Box::new(
+        crisisdesk::console::frames::decode_value(session).unwrap(),
+    )));
+    app.refresh();
+    app
+}
+
+/// The follow-ups view due today, sorted by level.
+pub fn filtered_app(lang: Lang) -> App {
+    let mut app = two_schools(lang);
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('O'));
+    app
+}
+
+use crisisdesk::console::app::Action;
+
+fn shown(app: &App) -> Vec<(String, u32)> {
+    app.followups
+        .rows()
+        .iter()
+        .map(|r| (app.followup_case_id(r).to_string(), r.checkin.num))
+        .collect()
+}
+
+#[test]
+fn filters_and_sort_work_like_the_lists() {
+    let mut app = two_schools(Lang::En);
+    let c1 = |n: u32| ("C000001".to_string(), n);
+    let c20 = |n: u32| ("C000020".to_string(), n);
+    assert_eq!(
+        shown(&app),
+        [c1(1), c1(2), c20(1), c1(3), c20(2), c1(4)],
+        "overdue, then today by due time, then the week"
+    );
+    // w: overdue only, then today only.
+    key(&mut app, KeyCode::Char('w'));
+    assert_eq!(shown(&app), [c1(1)]);
+    key(&mut app, KeyCode::Char('w'));
+    assert_eq!(shown(&app), [c1(2), c20(1)]);
+    // O: by level within the heading — the imminent case first.
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(shown(&app), [c20(1), c1(2)]);
+    let screen = render(&app, 120, 40);
+    assert!(
+        screen.contains("filter: Due today") && screen.contains("by level"),
+        "{screen}"
+    );
+    // O again: by school within each heading (第一中学 before 第二中学),
+    // due time within a school.
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(
+        shown(&app),
+        [c1(1), c1(2), c20(1), c1(3), c1(4), c20(2)],
+        "by school"
+    );
+    // h: one school at a time, in name order, then none.
+    key(&mut app, KeyCode::Char('x'));
+    key(&mut app, KeyCode::Char('h'));
+    assert_eq!(app.followups.filter.school.as_deref(), Some("第一中学"));
+    assert_eq!(shown(&app), [c1(1), c1(2), c1(3), c1(4)]);
+    key(&mut app, KeyCode::Char('h'));
+    assert_eq!(shown(&app), [c20(1), c20(2)]);
+    key(&mut app, KeyCode::Char('h'));
+    assert_eq!(app.followups.filter.school, None);
+    // i: mine — case 1 has open head-teacher steps, case 20 (no
+    // checklist, acknowledged by no one) is nobody's.
+    key(&mut app, KeyCode::Char('i'));
+    assert_eq!(shown(&app), [c1(1), c1(2), c1(3), c1(4)]);
+    // Mine at the second school: none.
+    key(&mut app, KeyCode::Char('h'));
+    key(&mut app, KeyCode::Char('h'));
+    assert!(shown(&app).is_empty(), "mine at 第二中学: none");
+    assert!(
+        render(&app, 80, 24).contains("No check-in matches the filter"),
+        "{}",
+        render(&app, 80, 24)
+    );
+    key(&mut app, KeyCode::Char('x'));
+    assert_eq!(shown(&app).len(), 6);
+}
+
+#[test]
+fn a_filtered_view_keeps_up_with_events() {
+    let mut app = filtered_app(Lang::En);
+    let before = shown(&app);
+    assert_eq!(before.len(), 2);
+    // Check-in 1 of C000020 recorded: it leaves the filtered view at once.
+    let body = json!({"id": "b1", "source": "hotline", "category": "suicide_risk", "level": "high", "imminent": true,
+        "student": {"id": "S2001"}, "observed_at": "2026-11-20T20:30:00+08:00"});
+    let case = snapshot(20, &body, "2026-11-20T12:30:00Z", "monitoring");
+    app.update(ev(json!({
+        "seq": 2300, "at": "2026-11-20T13:40:00Z", "type": "case_updated", "case_id": "C000020",
+        "change": {"kind": "checkin_recorded", "checkin": {"id": "C000020/1", "num": 1, "role": "head_teacher",
+            "escalate_to": "counselor", "due_at": "2026-11-20T15:30:00Z", "done_at": "2026-11-20T13:40:00Z",
+            "outcome": "seen_well", "by": {"name": "li", "role": "head_teacher"}}},
+        "case": case,
+        "origin": {"by": {"name": "li", "role": "head_teacher"}, "command_id": "k-20"}
+    })));
+    app.refresh();
+    assert_eq!(shown(&app), [("C000001".to_string(), 2)]);
+}
+
+#[test]
+fn the_cadence_is_shown_on_top() {
+    let app = two_schools(Lang::Zh);
+    let screen = render(&app, 120, 40);
+    assert!(
+        screen.contains("三个一 · 本月（2026-11）特别关注复查：37 名待复查 / 共 52 名"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("下次学期筛查 2027-02-22 · 新生普查 2027-09-13（3 所学校校历）"),
+        "{screen}"
+    );
+}
+
+fn missed(seq: i64, at: &str, num: u32, to: &str) -> Action {
+    let body = json!({"id": "a1", "source": "screening", "category": "suicide_risk", "level": "key",
+        "student": {"id": "S1001"}, "observed_at": "2026-11-20T20:00:00+08:00"});
+    let case = snapshot(1, &body, "2026-11-20T12:00:00Z", "monitoring");
+    ev(json!({
+        "seq": seq, "at": at, "type": "case_updated", "case_id": "C000001",
+        "change": {"kind": "checkin_missed", "to": to, "checkin": {"id": format!("C000001/{num}"), "num": num,
+            "role": "head_teacher", "escalate_to": to, "due_at": "2026-11-20T10:00:00Z"}},
+        "case": case
+    }))
+}
+
+#[test]
+fn a_missed_check_in_for_my_role_rings_once_per_storm() {
+    use crisisdesk::console::Effect;
+    // A counselor's console, live after seq 2001.
+    let mut app = followups_app(Lang::En, "counselor");
+    let effects = app.update(missed(2002, "2026-11-20T13:31:00Z", 1, "counselor"));
+    assert!(effects.contains(&Effect::Bell), "{effects:?}");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Notify(n) if !n.body.contains("王"))),
+        "{effects:?}"
+    );
+    app.refresh();
+    assert_eq!(app.unseen_escalations.len(), 1);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("C000001 check-in #1"), "{screen}");
+    // A second within 30 s joins the banner's count without a bell.
+    let effects = app.update(missed(2003, "2026-11-20T13:31:20Z", 2, "counselor"));
+    assert!(!effects.contains(&Effect::Bell), "{effects:?}");
+    assert_eq!(app.unseen_escalations.len(), 2);
+    // `e` dismisses; one addressed to the leader is not mine.
+    key(&mut app, KeyCode::Char('e'));
+    assert!(app.unseen_escalations.is_empty());
+    let effects = app.update(missed(2004, "2026-11-20T13:40:00Z", 3, "leader"));
+    assert!(effects.is_empty() && app.unseen_escalations.is_empty());
+}
+
+#[test]
+fn a_missed_check_in_in_the_replay_is_listed_without_a_bell() {
+    let mut app = sample_app_as(Lang::En, "counselor");
+    // seq 900 is history (the session's latest_seq is 1000).
+    let effects = app.update(missed(900, "2026-11-20T10:00:00Z", 1, "counselor"));
+    assert!(effects.is_empty(), "{effects:?}");
+}

@@ -16,4 +16,5 @@ mod live_reports;
 mod notify_dbus;
 mod report_actions;
 mod reports;
+mod student;
 mod view;

@@ -70,6 +70,17 @@ fn views() -> Vec<(&'static str, Build)> {
             key(&mut app, KeyCode::Enter);
             app
         }),
+        ("student_record", |l| crate::student::student_app(l)),
+        ("student_loading", |l| crate::student::loading_app(l)),
+        ("help_student", |l| {
+            let mut app = crate::student::student_app(l);
+            key(&mut app, KeyCode::Char('?'));
+            app
+        }),
+        ("detail_history_screenings", |l| {
+            crate::student::history_app(l)
+        }),
+        ("followups_filtered", |l| crate::followups::filtered_app(l)),
         ("help_list", |l| {
             let mut app = sample_app(l);
             key(&mut app, KeyCode::Char('?'));
@@ -628,7 +639,7 @@ fn cjk_text_is_laid_out_by_width_and_never_split() {
 
 #[test]
 fn the_help_overlay_lists_every_key_of_the_current_view() {
-    let screens: [(Go, Screen); 4] = [
+    let screens: [(Go, Screen); 5] = [
         (|_| {}, Screen::List),
         (
             |a| {
@@ -647,6 +658,13 @@ fn the_help_overlay_lists_every_key_of_the_current_view() {
                 key(a, KeyCode::Char('f'));
             },
             Screen::Followups,
+        ),
+        (
+            |a| {
+                key(a, KeyCode::Enter);
+                key(a, KeyCode::Char('S'));
+            },
+            Screen::Student("C000002".into()),
         ),
     ];
     for (lang, _) in LANGS {
@@ -1035,7 +1053,14 @@ fn opening_a_case_records_a_view() {
     assert_eq!(app.notice, None, "nor is its answer");
     // Moving around inside the case sends nothing more.
     assert!(key(&mut app, KeyCode::Down).is_empty());
-    assert!(key(&mut app, KeyCode::Tab).is_empty());
+    // The history tab reads the student's record for the screenings: one
+    // quiet `student` read (audited by the relay as a view).
+    let effects = key(&mut app, KeyCode::Tab);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Send(c)] if matches!(c.op, CommandOp::Student { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(app.notice, None);
 }
 
 #[test]

@@ -2,12 +2,13 @@
 //! and this week, each under its heading.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::console::app::App;
+use crate::console::followup_filter::{FollowupSort, When};
 use crate::console::followups::FollowupRow;
 use crate::text::{fit, pad};
 
@@ -55,15 +56,70 @@ pub(super) fn draw_followups(app: &App, frame: &mut Frame, area: Rect) {
         .as_ref()
         .map(|m| s.role(m.role).to_string())
         .unwrap_or_else(|| s.unknown_who.to_string());
-    let title = format!(" {} · {who} · {} ", s.followups_title(), rows.len());
+    let list = &app.followups;
+    let mut title = format!(" {} · {who} · {} ", s.followups_title(), rows.len());
+    let mut chosen: Vec<String> = Vec::new();
+    if let When::Only(b) = list.filter.when {
+        chosen.push(s.bucket(b).to_string());
+    }
+    if let Some(school) = &list.filter.school {
+        chosen.push(school.clone());
+    }
+    if list.filter.mine {
+        chosen.push(s.followup_mine().to_string());
+    }
+    if !chosen.is_empty() {
+        title.push_str(&format!(
+            "· {}: {} ",
+            s.followup_filter(),
+            chosen.join(" · ")
+        ));
+    }
+    if list.sort != FollowupSort::Due {
+        title.push_str(&format!("· {} ", s.followup_sort(list.sort)));
+    }
     let block = Block::new()
         .borders(Borders::TOP)
         .title(fit(&title, area.width as usize));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width as usize;
+    // The 三个一 cadence on top, when the relay gave it.
+    let cadence = list.cadence.as_ref().map(|c| {
+        let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+        vec![
+            Line::styled(
+                fit(
+                    &s.cadence_review(&c.month, c.review_due, c.review_students),
+                    width,
+                ),
+                app.theme.title,
+            ),
+            Line::raw(fit(
+                &s.cadence_dates(
+                    day(c.next_term_screening).as_deref(),
+                    day(c.next_census).as_deref(),
+                    c.calendars,
+                ),
+                width,
+            )),
+        ]
+    });
+    let [top, inner] = Layout::vertical([
+        Constraint::Length(if cadence.is_some() { 2 } else { 0 }),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    if let Some(lines) = cadence {
+        frame.render_widget(Paragraph::new(lines), top);
+    }
     if rows.is_empty() {
-        frame.render_widget(Paragraph::new(fit(s.no_followups(), width)), inner);
+        let empty = if list.filter.is_active() {
+            s.followup_no_match()
+        } else {
+            s.no_followups()
+        };
+        frame.render_widget(Paragraph::new(fit(empty, width)), inner);
         return;
     }
     // Only the lines on screen are formatted: a district's overdue list

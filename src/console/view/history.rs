@@ -58,6 +58,14 @@ pub(super) fn draw_history(app: &App, c: &CaseView, frame: &mut Frame, area: Rec
             w,
         ));
     }
+    // The student's results across screenings, from the student's
+    // record (read from the relay when the tab opens).
+    lines.extend(super::student::screening_lines(
+        app,
+        &c.case.student_id,
+        app.student.waiting_for(&c.case.id),
+        w,
+    ));
     lines.push(Line::styled(
         format!("{} ({})", s.history_alerts, c.alerts.len()),
         t.title,

@@ -20,6 +20,7 @@ mod list;
 mod prompt;
 mod reports;
 mod steps;
+mod student;
 mod widgets;
 
 use ratatui::Frame;
@@ -78,6 +79,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Screen::Followups => followups::draw_followups(app, frame, body),
         Screen::District => district::draw_district(app, frame, body),
         Screen::Charts => charts::draw_charts(app, frame, body),
+        Screen::Student(id) => student::draw_student(app, id, frame, body),
     }
     if let Some(p) = &app.prompt {
         draw_prompt(app, p, frame, prompt);

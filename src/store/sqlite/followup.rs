@@ -957,3 +957,60 @@ impl Store {
         Ok(Ok(school))
     }
 }
+
+impl Store {
+    /// The 三个一 cadence as of `now` ([`crate::followup::cadence`]): the
+    /// next term screening and census from the loaded calendars, and this
+    /// month's 特别关注 review count: one counting query (the open cases
+    /// once, this month's recorded check-ins once) and one read of the
+    /// calendars (a district has a few hundred).
+    pub async fn followup_cadence(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<crate::followup::cadence::Cadence, StoreError> {
+        use crate::followup::cadence;
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM school_calendars")
+            .fetch_all(self.pool())
+            .await?;
+        // A calendar that no longer parses is left out here: a date shown
+        // a little late is better than no console.
+        let calendars: Vec<Calendar> = bodies
+            .iter()
+            .filter_map(|b| Calendar::parse(b).ok())
+            .collect();
+        let fallback = Calendar::fallback();
+        let (month_start, month) = cadence::month_start(now, &fallback);
+        let today = now.with_timezone(&fallback.offset).date_naive();
+        let (next_term_screening, next_census) = cadence::next_dates(&calendars, today);
+        // The roster once, the students reviewed this month once (a range
+        // of `checkins_done_at`, migration 0013), then a set difference:
+        // no per-case subquery over 40,000 cases.
+        let row = sqlx::query(
+            "WITH roster AS ( \
+                 SELECT DISTINCT student_id FROM cases \
+                  WHERE status != 'closed' AND alert_status = 'actual' \
+                    AND (level IN ('key', 'high') OR imminent = 1)), \
+             reviewed AS ( \
+                 SELECT DISTINCT o.student_id FROM checkins k JOIN cases o ON o.id = k.case_id \
+                  WHERE k.done_at >= ?) \
+             SELECT (SELECT COUNT(*) FROM roster) AS students, \
+                    (SELECT COUNT(*) FROM roster WHERE student_id NOT IN (SELECT student_id FROM reviewed)) AS due",
+        )
+        .bind(ts(month_start))
+        .fetch_one(self.pool())
+        .await?;
+        let count = |name: &str| -> Result<u32, StoreError> {
+            let n: i64 = row.try_get(name)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        Ok(cadence::Cadence {
+            as_of: now,
+            month,
+            review_students: count("students")?,
+            review_due: count("due")?,
+            next_term_screening,
+            next_census,
+            calendars: u32::try_from(calendars.len()).unwrap_or(u32::MAX),
+        })
+    }
+}
