@@ -293,7 +293,10 @@ impl<'a> Outbox<'a> {
         }
         self.tally.done += batch.students.len();
         if self.progress {
-            eprintln!("已发送 / sent {}", self.tally.done);
+            // Progress is a courtesy: a closed stderr (its reader went
+            // away) must not stop the import with answers still held.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "已发送 / sent {}", self.tally.done);
         }
     }
 }
