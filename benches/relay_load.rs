@@ -4,8 +4,10 @@
 //!
 //! `cargo bench --bench relay_load` prints one line per figure, beside the
 //! target of the relay-at-district-scale issue. `-- --quick` runs smaller
-//! counts (a smoke run, not figures to publish). Nothing here asserts a
-//! speed: it measures and prints.
+//! counts (a smoke run, not figures to publish); `-- --skip-open-cases`
+//! leaves out the 40,000-case part. `CRISISDESK_BIN=path` runs another
+//! build of the binary (an A/B of two builds, e.g. with and without the
+//! `mimalloc` feature). Nothing here asserts a speed: it measures and prints.
 //!
 //! Figures:
 //! - acked alerts/s with 1 and 16 producers, each waiting for its 201;
@@ -28,7 +30,10 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const BIN: &str = env!("CARGO_BIN_EXE_crisisdesk");
+/// The binary under test: this build's, or `CRISISDESK_BIN`.
+fn bin() -> String {
+    std::env::var("CRISISDESK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_crisisdesk").to_string())
+}
 
 struct Scale {
     acked: usize,
@@ -75,6 +80,9 @@ fn main() {
     throughput(&relay, scale);
     runtime.block_on(streaming(&relay, scale));
     drop(relay);
+    if std::env::args().any(|a| a == "--skip-open-cases") {
+        return;
+    }
 
     let storm = Relay::start(
         &dir.path().join("storm.db"),
@@ -108,7 +116,7 @@ impl Relay {
             "counselor",
             &["--max-connections", "5000"],
         );
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.args(["relay", "--listen", "127.0.0.1:0", "--db", &url]);
         if let Some(dir) = playbooks {
             cmd.arg("--playbooks").arg(dir);
@@ -172,7 +180,7 @@ impl Drop for Relay {
 }
 
 fn token(db: &str, name: &str, role: &str, extra: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args([
             "token", "create", "--db", db, "--name", name, "--role", role,
         ])
@@ -334,6 +342,23 @@ fn seq_of(text: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// Reads the session frame and the `playbook_frames` that follow it.
+async fn read_greeting(ws: &mut Ws) {
+    let wait = Duration::from_secs(5);
+    let Ok(Some(Ok(Message::Text(session)))) = tokio::time::timeout(wait, ws.next()).await else {
+        return;
+    };
+    let frames = serde_json::from_str::<Value>(&session)
+        .ok()
+        .and_then(|v| v["playbook_frames"].as_u64())
+        .unwrap_or(0);
+    for _ in 0..frames {
+        if tokio::time::timeout(wait, ws.next()).await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn latest_seq(relay: &Relay) -> i64 {
     // The session frame, sent first, names the latest seq.
     let mut ws = console(relay, 0).await;
@@ -380,9 +405,12 @@ async fn streaming(relay: &Relay, scale: &Scale) {
     for _ in 0..wanted {
         idle.push(console(relay, latest).await);
     }
-    // Let each one read its session frame.
+    // Let each one read its greeting as a console does: the session frame
+    // and the playbook frames it announces. (A client that stops reading
+    // leaves a frame in the relay's write buffer, which is not the cost
+    // of an idle console.)
     for ws in &mut idle {
-        let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        read_greeting(ws).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = relay.rss_kib();

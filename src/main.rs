@@ -335,6 +335,7 @@ enum PlaybookCommand {
 
 /// Every subcommand allocates many small, short-lived strings and JSON
 /// values (see the `mimalloc` note in Cargo.toml).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
