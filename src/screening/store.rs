@@ -336,6 +336,12 @@ pub async fn save_results(
     };
     let full = insert(PER_STATEMENT);
     let mut tx = pool.begin().await?;
+    // A slice of 10,000 rows and its indexes overflow the default cache.
+    // The importer is a short-lived process: its connections keep the
+    // larger cache until it exits.
+    sqlx::query(crate::store::WRITE_CACHE)
+        .execute(&mut *tx)
+        .await?;
     let mut rest = results.into_iter().peekable();
     while rest.peek().is_some() {
         let chunk: Vec<StoredResult> = rest.by_ref().take(PER_STATEMENT).collect();

@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+pub(crate) use sqlite::WRITE_CACHE;
 pub use sqlite::{OpenCaseRow, ScreeningTally, Store, StudentCase};
 
 use crate::protocol::{ErrorDetail, Role};

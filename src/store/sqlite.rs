@@ -48,6 +48,19 @@ pub struct Store {
 
 type Tx<'a> = WriteTx<'a>;
 
+/// The page cache a write transaction works in. At SQLite's default 2 MB a
+/// group of alerts or a screening import's slice overflows it, and every
+/// spilled page is written and read again (strace: 112,530 pwrites and
+/// 56,023 preads for one 200,000-row import). Pages are taken only as they
+/// are touched.
+pub(crate) const WRITE_CACHE: &str = "PRAGMA cache_size = -16384";
+
+// A commit sets the cache back to SQLite's default 2 MB
+// (`WriteTx::commit`): the cache is per connection, and at 16 MB on each of
+// 8 pooled connections the relay held up to 128 MB of duplicated pages for
+// readers (the idle-console benchmark counted 85 KiB of every console's
+// 124 KiB in it). Shrinking frees the pages beyond the new size.
+
 /// A write transaction on a connection of its own (`BEGIN IMMEDIATE`).
 ///
 /// Not sqlx's `Transaction`: when SQLite fails a `COMMIT` (disk full, I/O
@@ -66,6 +79,7 @@ pub(crate) struct WriteTx<'a> {
 impl WriteTx<'_> {
     async fn begin(pool: &SqlitePool) -> Result<WriteTx<'static>, StoreError> {
         let mut conn = pool.acquire().await?;
+        sqlx::query(WRITE_CACHE).execute(&mut *conn).await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         Ok(WriteTx {
             conn: Some(conn),
@@ -80,13 +94,20 @@ impl WriteTx<'_> {
                 "transaction already finished".into(),
             ));
         };
-        match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                drop(conn.detach());
-                Err(err.into())
-            }
+        if let Err(err) = sqlx::query("COMMIT").execute(&mut *conn).await {
+            drop(conn.detach());
+            return Err(err.into());
         }
+        // Committed. A connection that cannot shrink its cache is closed
+        // rather than kept at 16 MB; the write itself has succeeded.
+        if sqlx::query("PRAGMA cache_size = -2000")
+            .execute(&mut *conn)
+            .await
+            .is_err()
+        {
+            drop(conn.detach());
+        }
+        Ok(())
     }
 }
 
@@ -134,13 +155,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // SQLite's default page cache is 2 MB per connection: a
-            // screening import or a storm of alerts overflows it, and every
-            // spilled page is written and read again (strace: 112,530
-            // pwrites and 56,023 preads for one 200,000-row import). 16 MB
-            // is taken only as pages are touched.
-            .pragma("cache_size", "-16384");
+            .busy_timeout(Duration::from_secs(10));
+        // Each pooled connection keeps SQLite's default 2 MB page cache;
+        // write transactions take a larger one while they run
+        // (`WRITE_CACHE`), so 8 readers never hold 8 copies of it.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
