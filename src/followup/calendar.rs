@@ -7,7 +7,9 @@
 //! days are Monday to Friday ([`Calendar::fallback`]): a wrong guess costs
 //! a check-in on a holiday, never a skipped week. See docs/followup.md.
 
-use chrono::{Datelike, Duration, FixedOffset, NaiveDate, Offset, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, Utc, Weekday,
+};
 use serde::{Deserialize, Serialize};
 
 /// A calendar as written in its file.
@@ -29,6 +31,10 @@ pub struct CalendarFile {
     /// Weekend days made school days (调休上课).
     #[serde(default)]
     pub make_up_days: Vec<Day>,
+    /// When a school day ends, local time, e.g. "17:30" (default "18:00"):
+    /// a playbook limit in school days falls due then.
+    #[serde(default)]
+    pub school_day_ends: Option<String>,
 }
 
 fn default_offset() -> String {
@@ -100,6 +106,17 @@ pub struct Calendar {
     pub terms: Vec<Term>,
     holidays: Vec<(NaiveDate, NaiveDate)>,
     make_up_days: Vec<NaiveDate>,
+    /// When a school day ends, local time ([`DAY_ENDS`] unless the file
+    /// says `school_day_ends`).
+    pub day_ends: NaiveTime,
+}
+
+/// The end of a school day when the calendar does not say: 18:00 local,
+/// the hour follow-up check-ins are due (`schedules/followup.toml`).
+pub const DAY_ENDS: (u32, u32) = (18, 0);
+
+fn default_day_ends() -> NaiveTime {
+    NaiveTime::from_hms_opt(DAY_ENDS.0, DAY_ENDS.1, 0).unwrap_or(NaiveTime::MIN)
 }
 
 const WEEKDAYS: [(&str, Weekday); 7] = [
@@ -147,6 +164,7 @@ impl Calendar {
             terms: Vec::new(),
             holidays: Vec::new(),
             make_up_days: Vec::new(),
+            day_ends: default_day_ends(),
         }
     }
 
@@ -236,10 +254,23 @@ impl Calendar {
                 holidays.push((h.start.0, h.end.0));
             }
         }
+        let day_ends = match &file.school_day_ends {
+            None => default_day_ends(),
+            Some(text) => match NaiveTime::parse_from_str(text, "%H:%M") {
+                Ok(t) if t > NaiveTime::MIN => t,
+                _ => {
+                    problems.push(format!(
+                        "`school_day_ends` `{text}` is not a time of day like 17:30"
+                    ));
+                    default_day_ends()
+                }
+            },
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Calendar {
+            day_ends,
             school: Some(file.school.clone()),
             offset,
             weekdays,
@@ -288,6 +319,30 @@ impl Calendar {
             at = self.on_or_after(at + Duration::days(1))?;
         }
         Some(at)
+    }
+
+    /// When a limit of `n` school days counted from `from` falls due: the
+    /// end ([`Calendar::day_ends`], local time) of the `n`th school day
+    /// after the day the count starts. The count starts on `from`'s day
+    /// when that is a school day not yet over, else on the next school
+    /// day; so `n = 0` is "the same school day", and a limit set on a
+    /// Saturday, in a holiday or after school counts as if set when the
+    /// next school day begins. `None` only when the calendar has no school
+    /// day within a year.
+    pub fn school_days_due(&self, from: DateTime<Utc>, n: u32) -> Option<DateTime<Utc>> {
+        let local = from.with_timezone(&self.offset);
+        let day = local.date_naive();
+        let start = if self.is_school_day(day) && local.time() < self.day_ends {
+            day
+        } else {
+            self.on_or_after(day + Duration::days(1))?
+        };
+        let due_day = self.add_school_days(start, n)?;
+        due_day
+            .and_time(self.day_ends)
+            .and_local_timezone(self.offset)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
     }
 
     /// The screening days of the terms that start after `from` and by `to`

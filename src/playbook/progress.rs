@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::model::{CONTACT_NOT_REACHED, CONTACT_REFUSED, Playbook, Step, StepKind};
+use super::model::{CONTACT_NOT_REACHED, CONTACT_REFUSED, Limit, Playbook, Step, StepKind};
+use crate::followup::calendar::Calendar;
 use crate::protocol::{MAX_SHORT_TEXT_CHARS, MAX_SUMMARY_CHARS, Role};
 
 /// Longest note, skip reason or contact remark.
@@ -31,6 +32,29 @@ pub struct Progress {
     /// simply have no record yet; records of removed steps are ignored.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, StepRecord>,
+    /// Due times of school-day limits, counted by the relay on the school's
+    /// calendar when each limit's clock started (see [`SchoolDue`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub school_due: BTreeMap<String, SchoolDue>,
+}
+
+/// A school-day limit as counted when its clock started: from when, how
+/// many school days, the due time, and on whose calendar. The calendar is
+/// outside the checklist (the relay's `school_calendars`), so the count is
+/// kept here: every console, the escalation scanner and a later review
+/// see the same due time, and loading a calendar later does not move a
+/// limit already running. A stamp whose `from` or `days` no longer match
+/// the step (a newer playbook version) is ignored and the limit counted on
+/// Monday to Friday.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolDue {
+    pub from: DateTime<Utc>,
+    pub days: u32,
+    pub at: DateTime<Utc>,
+    /// The school whose calendar counted; `None`: Monday to Friday, the
+    /// school having no calendar (or being unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -358,6 +382,12 @@ pub struct Overdue<'a> {
     pub escalate_to: Option<Role>,
 }
 
+/// Monday to Friday, for school-day limits the relay has not counted.
+fn fallback_calendar() -> &'static Calendar {
+    static FALLBACK: std::sync::OnceLock<Calendar> = std::sync::OnceLock::new();
+    FALLBACK.get_or_init(Calendar::fallback)
+}
+
 /// Per-step facts computed once per query.
 struct Snapshot {
     active: Vec<bool>,
@@ -369,7 +399,79 @@ impl Progress {
             playbook: playbook.id.clone(),
             opened_at,
             steps: BTreeMap::new(),
+            school_due: BTreeMap::new(),
         }
+    }
+
+    /// Counts the school-day limits whose clock has started (the case
+    /// opened, or the step they count from is resolved) and that are not
+    /// counted yet, on `calendar`: the calendar of the case's school, or
+    /// [`Calendar::fallback`] when it has none. Says whether anything was
+    /// added. The relay calls this whenever a checklist is created or
+    /// changed, before storing it.
+    pub fn count_school_days(&mut self, pb: &Playbook, calendar: &Calendar) -> bool {
+        let mut added = false;
+        for step in &pb.steps {
+            let Some((from, days)) = self.school_clock(step) else {
+                continue;
+            };
+            if self.stamp(step).is_some() {
+                continue;
+            }
+            let Some(at) = calendar.school_days_due(from, days) else {
+                continue;
+            };
+            self.school_due.insert(
+                step.id.clone(),
+                SchoolDue {
+                    from,
+                    days,
+                    at,
+                    calendar: calendar.school.clone(),
+                },
+            );
+            added = true;
+        }
+        added
+    }
+
+    /// Whether some school-day limit has started and is not counted yet:
+    /// then the relay must read the school's calendar and
+    /// [`Progress::count_school_days`].
+    pub fn needs_school_count(&self, pb: &Playbook) -> bool {
+        pb.steps
+            .iter()
+            .any(|s| self.school_clock(s).is_some() && self.stamp(s).is_none())
+    }
+
+    /// When a school-day step's clock started and how many school days it
+    /// runs; `None` for other steps or while the step it counts from is open.
+    fn school_clock(&self, step: &Step) -> Option<(DateTime<Utc>, u32)> {
+        let due = step.due.as_ref()?;
+        let days = due.within.school_days()?;
+        let from = match &due.after {
+            Some(after) => self.resolved_at(after)?,
+            None => self.opened_at,
+        };
+        Some((from, days))
+    }
+
+    /// The stamp of a school-day step, if it matches the step as it is now.
+    fn stamp(&self, step: &Step) -> Option<&SchoolDue> {
+        let (from, days) = self.school_clock(step)?;
+        self.school_due
+            .get(&step.id)
+            .filter(|s| s.from == from && s.days == days)
+    }
+
+    /// For a school-day step whose clock has started: the school whose
+    /// calendar counted its limit, or `Some(None)` when it was counted on
+    /// Monday to Friday (no calendar) and is shown with
+    /// [`super::model::weekdays_fallback_note`]. `None` for other steps.
+    pub fn school_calendar(&self, pb: &Playbook, step: &str) -> Option<Option<&str>> {
+        let step = pb.step(step)?;
+        self.school_clock(step)?;
+        Some(self.stamp(step).and_then(|s| s.calendar.as_deref()))
     }
 
     pub fn record(&self, step: &str) -> Option<&StepRecord> {
@@ -476,12 +578,19 @@ impl Progress {
         if !snap.active[i] {
             return None;
         }
-        let due = pb.steps[i].due.as_ref()?;
+        let step = &pb.steps[i];
+        let due = step.due.as_ref()?;
         let base = match &due.after {
             Some(after) => self.resolved_at(after)?,
             None => self.opened_at,
         };
-        base.checked_add_signed(due.within.to_chrono())
+        match due.within {
+            Limit::Wall(within) => base.checked_add_signed(within.to_chrono()),
+            Limit::SchoolDays(days) => match self.stamp(step) {
+                Some(stamp) => Some(stamp.at),
+                None => fallback_calendar().school_days_due(base, days),
+            },
+        }
     }
 
     fn failed_attempts(&self, step: &str) -> u32 {
