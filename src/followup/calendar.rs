@@ -412,6 +412,113 @@ end = 2026-10-07
         );
     }
 
+    /// `day`T`hm`:00 at +08:00, in UTC.
+    fn at(day: &str, hm: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("{day}T{hm}:00+08:00"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn school_day_limits_end_at_the_end_of_a_school_day() {
+        let c = Calendar::parse(SAMPLE).unwrap();
+        // A Friday in term, during school: the same school day ends at
+        // 18:00; one school day is Monday, across the weekend.
+        assert_eq!(
+            c.school_days_due(at("2026-09-25", "10:00"), 0),
+            Some(at("2026-09-25", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-25", "10:00"), 1),
+            Some(at("2026-09-28", "18:00"))
+        );
+        // Set on the Saturday: counted as if set on Monday morning.
+        assert_eq!(
+            c.school_days_due(at("2026-09-26", "11:00"), 0),
+            Some(at("2026-09-28", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-26", "11:00"), 1),
+            Some(at("2026-09-29", "18:00"))
+        );
+    }
+
+    #[test]
+    fn a_school_day_limit_never_falls_due_in_the_holiday_week() {
+        let c = Calendar::parse(SAMPLE).unwrap();
+        // Friday evening before the National Day week (school is out):
+        // Mon 28, Tue 29 and Wed 30 are school days 0, 1 and 2; the third
+        // is the Thursday after the holiday (1–7 October).
+        assert_eq!(
+            c.school_days_due(at("2026-09-25", "18:30"), 3),
+            Some(at("2026-10-08", "18:00"))
+        );
+        // Tuesday 29th: Wed 30, then Thu 8 and Fri 9 October.
+        assert_eq!(
+            c.school_days_due(at("2026-09-29", "09:00"), 3),
+            Some(at("2026-10-09", "18:00"))
+        );
+        // Set during the holiday: the count starts on the 8th.
+        assert_eq!(
+            c.school_days_due(at("2026-10-03", "15:00"), 0),
+            Some(at("2026-10-08", "18:00"))
+        );
+        // The fallback knows no holiday: Thursday 1 October.
+        assert_eq!(
+            Calendar::fallback().school_days_due(at("2026-09-29", "09:00"), 2),
+            Some(at("2026-10-01", "18:00"))
+        );
+    }
+
+    #[test]
+    fn a_make_up_saturday_counts_as_a_school_day() {
+        let c = Calendar::parse(SAMPLE).unwrap();
+        // Friday 9 October: the next school day is the make-up Saturday,
+        // then Monday (Sunday the 11th is an ordinary Sunday).
+        assert_eq!(
+            c.school_days_due(at("2026-10-09", "10:00"), 1),
+            Some(at("2026-10-10", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-10-09", "10:00"), 2),
+            Some(at("2026-10-12", "18:00"))
+        );
+        // Set on the make-up Saturday itself, in school hours.
+        assert_eq!(
+            c.school_days_due(at("2026-10-10", "09:00"), 0),
+            Some(at("2026-10-10", "18:00"))
+        );
+    }
+
+    #[test]
+    fn the_end_of_a_school_day_is_the_calendars_to_set() {
+        // Top level, so before the first table.
+        let text = SAMPLE.replacen(
+            "make_up_days",
+            "school_day_ends = \"17:30\"\nmake_up_days",
+            1,
+        );
+        let c = Calendar::parse(&text).unwrap();
+        assert_eq!(c.day_ends, NaiveTime::from_hms_opt(17, 30, 0).unwrap());
+        // 17:45 on a Wednesday is after school: the next school day is day 0.
+        assert_eq!(
+            c.school_days_due(at("2026-09-09", "17:45"), 0),
+            Some(at("2026-09-10", "17:30"))
+        );
+        assert_eq!(
+            Calendar::fallback().school_days_due(at("2026-09-09", "17:45"), 0),
+            Some(at("2026-09-09", "18:00"))
+        );
+        for bad in ["25:00", "5pm", "00:00"] {
+            let text = format!("school = \"x\"\nschool_day_ends = \"{bad}\"\n");
+            let problems = Calendar::parse(&text).unwrap_err();
+            assert!(
+                problems[0].contains(&format!("`school_day_ends` `{bad}`")),
+                "{problems:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_fallback_is_monday_to_friday() {
         let c = Calendar::fallback();

@@ -905,6 +905,76 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_intervals_or_school_days() {
+        for (text, limit, shown, zh, en) in [
+            (
+                "1d",
+                Limit::Wall(Interval::parse("1d").unwrap()),
+                "1d",
+                "1d",
+                "1d",
+            ),
+            (
+                "0 school_days",
+                Limit::SchoolDays(0),
+                "0 school_days",
+                "同一上学日内",
+                "the same school day",
+            ),
+            (
+                "1 school_day",
+                Limit::SchoolDays(1),
+                "1 school_day",
+                "1 个上学日",
+                "1 school day",
+            ),
+            (
+                "1 school_days",
+                Limit::SchoolDays(1),
+                "1 school_day",
+                "1 个上学日",
+                "1 school day",
+            ),
+            (
+                "3 school_days",
+                Limit::SchoolDays(3),
+                "3 school_days",
+                "3 个上学日",
+                "3 school days",
+            ),
+        ] {
+            let l = Limit::parse(text).unwrap();
+            assert_eq!(l, limit, "{text}");
+            assert_eq!(l.to_string(), shown, "{text}");
+            assert_eq!(
+                (l.label(Lang::Zh).as_str(), l.label(Lang::En).as_str()),
+                (zh, en)
+            );
+            let json = serde_json::to_string(&l).unwrap();
+            assert_eq!(serde_json::from_str::<Limit>(&json).unwrap(), l);
+        }
+    }
+
+    #[test]
+    fn bad_school_day_limits_say_why() {
+        for (text, fragment) in [
+            ("3 schooldays", "unknown unit `schooldays`"),
+            ("3 school_weeks", "unknown unit `school_weeks`"),
+            ("school_days", "is not a count of school days"),
+            ("3  school_days", "one space"),
+            ("-1 school_days", "whole number from 0"),
+            ("1.5 school_days", "whole number from 0"),
+            ("191 school_days", "more than 190 school days"),
+            ("99999999999 school_days", "too large"),
+            ("10 m", "space before `m`; write `10m`"),
+            ("3x", "or school days"),
+        ] {
+            let err = Limit::parse(text).unwrap_err();
+            assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
     fn match_admits_by_category_level_and_imminence() {
         let m = Match {
             categories: vec![Category::SuicideRisk],

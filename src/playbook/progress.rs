@@ -1572,6 +1572,113 @@ title = { zh = "强制报告", en = "Mandatory report" }
 instruction = { zh = "报告", en = "Report" }
 "#;
 
+    const SCHOOL_DAYS: &str = r#"
+id = "sd"
+version = 1
+roles = ["counselor", "leader"]
+title = { zh = "上学日", en = "School days" }
+summary = { zh = "上学日", en = "School days" }
+[[sources]]
+id = "moe"
+name = "MOE"
+[[steps]]
+id = "meet"
+role = "counselor"
+kind = "note"
+due = "1 school_day"
+due_basis = "default"
+required = true
+escalate_to = "leader"
+title = { zh = "会谈", en = "Meet" }
+instruction = { zh = "会谈", en = "Meet" }
+[[steps]]
+id = "plan"
+role = "counselor"
+needs = ["meet"]
+due = "3 school_days"
+due_after = "meet"
+due_basis = "moe"
+required = true
+escalate_to = "leader"
+title = { zh = "计划", en = "Plan" }
+instruction = { zh = "计划", en = "Plan" }
+"#;
+
+    /// `day`T`hm`:00 at +08:00.
+    fn cst(day: &str, hm: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("{day}T{hm}:00+08:00"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn school_calendar() -> Calendar {
+        Calendar::parse(include_str!("../../calendars/example.toml")).unwrap()
+    }
+
+    #[test]
+    fn school_day_limits_are_counted_on_the_schools_calendar_once() {
+        let pb = format::parse(Path::new("sd.toml"), SCHOOL_DAYS).unwrap();
+        // Tuesday 29 September, before the National Day week.
+        let mut p = Progress::new(&pb, cst("2026-09-29", "10:00"));
+        // Not counted by the relay yet: Monday to Friday, so Wednesday.
+        assert!(p.needs_school_count(&pb));
+        assert_eq!(p.due_at(&pb, "meet"), Some(cst("2026-09-30", "18:00")));
+        assert_eq!(p.school_calendar(&pb, "meet"), Some(None));
+        assert!(p.count_school_days(&pb, &school_calendar()));
+        assert!(!p.needs_school_count(&pb));
+        assert!(
+            !p.count_school_days(&pb, &school_calendar()),
+            "counted once"
+        );
+        assert_eq!(p.due_at(&pb, "meet"), Some(cst("2026-09-30", "18:00")));
+        assert_eq!(p.school_calendar(&pb, "meet"), Some(Some("示例一中")));
+        // `plan` waits for `meet`; its clock has not started.
+        assert_eq!(p.due_at(&pb, "plan"), None);
+        assert_eq!(p.school_calendar(&pb, "plan"), None);
+        // Met on the Wednesday evening, after school: the count starts on
+        // the next school day, Thursday 8 October after the holiday (1–7
+        // October), then Fri 9, the make-up Saturday 10 and Monday 12.
+        ok(p.note(
+            &pb,
+            "meet",
+            Role::Counselor,
+            cst("2026-09-30", "19:00"),
+            "met",
+        ));
+        assert!(p.needs_school_count(&pb));
+        assert_eq!(
+            p.due_at(&pb, "plan"),
+            Some(cst("2026-10-06", "18:00")),
+            "uncounted: Mon–Fri, into the holiday"
+        );
+        p.count_school_days(&pb, &school_calendar());
+        assert_eq!(p.due_at(&pb, "plan"), Some(cst("2026-10-12", "18:00")));
+        assert!(p.overdue(&pb, cst("2026-10-07", "23:00")).is_empty());
+        assert!(p.overdue(&pb, cst("2026-10-12", "18:00")).is_empty());
+        let late = p.overdue(&pb, cst("2026-10-12", "18:01"));
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].step.id, "plan");
+        // The count survives the wire (the console and reviews see it).
+        let json = serde_json::to_string(&p).unwrap();
+        let back: Progress = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.due_at(&pb, "plan"), Some(cst("2026-10-12", "18:00")));
+    }
+
+    #[test]
+    fn a_stale_count_is_not_trusted() {
+        let pb = format::parse(Path::new("sd.toml"), SCHOOL_DAYS).unwrap();
+        let mut p = Progress::new(&pb, cst("2026-09-29", "10:00"));
+        p.count_school_days(&pb, &school_calendar());
+        // A newer playbook version gives `meet` two school days: the old
+        // count is ignored, Monday to Friday answers until it is recounted.
+        let longer = SCHOOL_DAYS.replacen("\"1 school_day\"", "\"2 school_days\"", 1);
+        let pb2 = format::parse(Path::new("sd.toml"), &longer).unwrap();
+        assert_eq!(p.due_at(&pb2, "meet"), Some(cst("2026-10-01", "18:00")));
+        assert_eq!(p.school_calendar(&pb2, "meet"), Some(None));
+        assert!(p.count_school_days(&pb2, &school_calendar()));
+        assert_eq!(p.due_at(&pb2, "meet"), Some(cst("2026-10-08", "18:00")));
+    }
+
     fn safeguarding() -> Playbook {
         match format::parse(Path::new("sg.toml"), SAFEGUARDING) {
             Ok(pb) => pb,

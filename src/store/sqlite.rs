@@ -1754,7 +1754,13 @@ async fn ingest_run(
             let mut progress = Progress::new(playbook, now);
             let case_ref = (case_id.as_str(), Some(alert.student.id.as_str()));
             calendars
-                .count(tx, case_ref, alert.student.school.as_deref(), playbook, &mut progress)
+                .count(
+                    tx,
+                    case_ref,
+                    alert.student.school.as_deref(),
+                    playbook,
+                    &mut progress,
+                )
                 .await?;
             let next_due = next_deadline(&progress, playbook, &HashSet::new(), now).map(ts);
             rows.checklists.push((
