@@ -167,7 +167,10 @@ fn titles_in_school_days_have_school_day_limits() {
             );
         }
     }
-    assert!(seen >= 2, "the titles promising school days were found: {seen}");
+    assert!(
+        seen >= 2,
+        "the titles promising school days were found: {seen}"
+    );
 }
 
 #[test]
