@@ -323,21 +323,22 @@ impl Calendar {
 
     /// When a limit of `n` school days counted from `from` falls due: the
     /// end ([`Calendar::day_ends`], local time) of the `n`th school day
-    /// after the day the count starts. The count starts on `from`'s day
-    /// when that is a school day not yet over, else on the next school
-    /// day; so `n = 0` is "the same school day", and a limit set on a
-    /// Saturday, in a holiday or after school counts as if set when the
-    /// next school day begins. `None` only when the calendar has no school
-    /// day within a year.
+    /// after `from`'s day, as [`Calendar::add_school_days`] counts them
+    /// (so one school day from a Friday is Monday, and across a holiday
+    /// week the first school day after it). `n = 0` is "the same school
+    /// day": the end of `from`'s day when that is a school day not yet
+    /// over, else of the next school day. `None` only when the calendar
+    /// has no school day within a year.
     pub fn school_days_due(&self, from: DateTime<Utc>, n: u32) -> Option<DateTime<Utc>> {
         let local = from.with_timezone(&self.offset);
         let day = local.date_naive();
-        let start = if self.is_school_day(day) && local.time() < self.day_ends {
+        let due_day = if n > 0 {
+            self.add_school_days(day, n)?
+        } else if self.is_school_day(day) && local.time() < self.day_ends {
             day
         } else {
             self.on_or_after(day + Duration::days(1))?
         };
-        let due_day = self.add_school_days(start, n)?;
         due_day
             .and_time(self.day_ends)
             .and_local_timezone(self.offset)
@@ -432,26 +433,39 @@ end = 2026-10-07
             c.school_days_due(at("2026-09-25", "10:00"), 1),
             Some(at("2026-09-28", "18:00"))
         );
-        // Set on the Saturday: counted as if set on Monday morning.
+        // Set on the Saturday: the same school day and one school day
+        // later are both Monday; after school on a Wednesday, Thursday.
         assert_eq!(
             c.school_days_due(at("2026-09-26", "11:00"), 0),
             Some(at("2026-09-28", "18:00"))
         );
         assert_eq!(
             c.school_days_due(at("2026-09-26", "11:00"), 1),
-            Some(at("2026-09-29", "18:00"))
+            Some(at("2026-09-28", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-23", "19:00"), 0),
+            Some(at("2026-09-24", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-23", "19:00"), 1),
+            Some(at("2026-09-24", "18:00"))
         );
     }
 
     #[test]
     fn a_school_day_limit_never_falls_due_in_the_holiday_week() {
         let c = Calendar::parse(SAMPLE).unwrap();
-        // Friday evening before the National Day week (school is out):
-        // Mon 28, Tue 29 and Wed 30 are school days 0, 1 and 2; the third
-        // is the Thursday after the holiday (1–7 October).
+        // The Friday before the National Day week (1–7 October): Mon 28,
+        // Tue 29, Wed 30, then Thu 8 and Fri 9 October, where Monday to
+        // Friday would have said Friday 2 October, in the holiday.
         assert_eq!(
-            c.school_days_due(at("2026-09-25", "18:30"), 3),
-            Some(at("2026-10-08", "18:00"))
+            c.school_days_due(at("2026-09-25", "10:00"), 5),
+            Some(at("2026-10-09", "18:00"))
+        );
+        assert_eq!(
+            Calendar::fallback().school_days_due(at("2026-09-25", "10:00"), 5),
+            Some(at("2026-10-02", "18:00"))
         );
         // Tuesday 29th: Wed 30, then Thu 8 and Fri 9 October.
         assert_eq!(

@@ -1635,9 +1635,8 @@ instruction = { zh = "计划", en = "Plan" }
         // `plan` waits for `meet`; its clock has not started.
         assert_eq!(p.due_at(&pb, "plan"), None);
         assert_eq!(p.school_calendar(&pb, "plan"), None);
-        // Met on the Wednesday evening, after school: the count starts on
-        // the next school day, Thursday 8 October after the holiday (1–7
-        // October), then Fri 9, the make-up Saturday 10 and Monday 12.
+        // Met on the Wednesday evening: three school days from then skip
+        // the holiday (1–7 October): Thu 8, Fri 9 and the make-up Sat 10.
         ok(p.note(
             &pb,
             "meet",
@@ -1648,20 +1647,20 @@ instruction = { zh = "计划", en = "Plan" }
         assert!(p.needs_school_count(&pb));
         assert_eq!(
             p.due_at(&pb, "plan"),
-            Some(cst("2026-10-06", "18:00")),
+            Some(cst("2026-10-05", "18:00")),
             "uncounted: Mon–Fri, into the holiday"
         );
         p.count_school_days(&pb, &school_calendar());
-        assert_eq!(p.due_at(&pb, "plan"), Some(cst("2026-10-12", "18:00")));
+        assert_eq!(p.due_at(&pb, "plan"), Some(cst("2026-10-10", "18:00")));
         assert!(p.overdue(&pb, cst("2026-10-07", "23:00")).is_empty());
-        assert!(p.overdue(&pb, cst("2026-10-12", "18:00")).is_empty());
-        let late = p.overdue(&pb, cst("2026-10-12", "18:01"));
+        assert!(p.overdue(&pb, cst("2026-10-10", "18:00")).is_empty());
+        let late = p.overdue(&pb, cst("2026-10-10", "18:01"));
         assert_eq!(late.len(), 1);
         assert_eq!(late[0].step.id, "plan");
         // The count survives the wire (the console and reviews see it).
         let json = serde_json::to_string(&p).unwrap();
         let back: Progress = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.due_at(&pb, "plan"), Some(cst("2026-10-12", "18:00")));
+        assert_eq!(back.due_at(&pb, "plan"), Some(cst("2026-10-10", "18:00")));
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn views() -> Vec<(&'static str, Build)> {
             app
         }),
         ("detail_history_chart", open_history),
+        ("detail_school_days", school_day_step),
         ("my_steps", |l| {
             let mut app = sample_app(l);
             app.update(Action::Tick(at("2026-11-20T14:30:00Z")));
@@ -167,6 +168,23 @@ fn open_case(app: &mut App, id: &str) {
     app.refresh();
     app.selected = app.order_ids().iter().position(|c| *c == id).unwrap();
     key(app, KeyCode::Enter);
+}
+
+/// Case C000001 with its screening interview selected: a limit of one
+/// school day, counted on weekdays since no school calendar is loaded.
+fn school_day_step(lang: Lang) -> App {
+    let mut app = sample_app(lang);
+    open_case(&mut app, "C000001");
+    let rows = app.case_step_rows("C000001");
+    let i = rows
+        .iter()
+        .position(|r| r.target.step == "interview")
+        .expect("the counselor's interview");
+    for _ in 0..i {
+        key(&mut app, KeyCode::Down);
+    }
+    assert_eq!(app.step_cursor, i);
+    app
 }
 
 fn open_history(lang: Lang) -> App {
