@@ -6,7 +6,10 @@
 //!
 //! `Progress` stores only what happened (sparse, per step); states, due
 //! times and overdue steps are always computed from it and the playbook, so
-//! there is nothing derived to fall out of step.
+//! there is nothing derived to fall out of step. The one exception is a
+//! limit in school days: the school calendar it is counted on lives outside
+//! the checklist, so the relay's count is kept with it (`school_due`) and
+//! checked against the step each time it is used.
 
 use std::collections::BTreeMap;
 
