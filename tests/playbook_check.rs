@@ -366,13 +366,70 @@ fn bad_durations_say_what_is_wrong() {
             ),
             line(
                 H + 14,
-                "duration `10x` has unknown unit `x`; use s, m, h, d or w (e.g. `10m`)"
+                "duration `10x` has unknown unit `x`; use s, m, h, d or w (e.g. `10m`), or school days (e.g. `3 school_days`)"
             ),
             line(
                 H + 15,
                 "`retry_after` only applies to contact steps, and this is a check step"
             ),
         ]
+    );
+}
+
+#[test]
+fn school_day_limits_are_checked_like_other_limits() {
+    // Well formed: counted on the school's calendar, never refused.
+    for good in ["0 school_days", "1 school_day", "3 school_days"] {
+        let d = check(&two_steps(
+            &format!("due = \"{good}\"\ndue_basis = \"default\"\n"),
+            "",
+        ));
+        assert_eq!(d, Vec::<String>::new(), "{good}");
+    }
+    let d = check(&two_steps(
+        "due = \"3 schooldays\"\ndue_basis = \"default\"\n",
+        "due = \"-1 school_days\"\ndue_basis = \"default\"\n",
+    ));
+    assert_eq!(
+        d,
+        [
+            line(
+                H + 6,
+                "duration `3 schooldays` has unknown unit `schooldays`; use s, m, h, d or w (e.g. `10m`), or `3 school_days`"
+            ),
+            line(
+                H + 14,
+                "duration `-1 school_days` counts school days with `-1`; write a whole number from 0 (the same school day) up, e.g. `3 school_days`"
+            ),
+        ]
+    );
+    let d = check(&two_steps(
+        "due = \"200 school_days\"\ndue_basis = \"default\"\n",
+        "due = \"1d 2 school_days\"\ndue_basis = \"default\"\n",
+    ));
+    assert_eq!(
+        d,
+        [
+            line(
+                H + 6,
+                "duration `200 school_days` is more than 190 school days (a school year); check for a typo"
+            ),
+            line(
+                H + 14,
+                "duration `1d 2 school_days` is not a count of school days; write e.g. `3 school_days` (one space, no other words)"
+            ),
+        ]
+    );
+    // Contact retries stay wall-clock: a school-day count is refused there.
+    let retry = check(&format!(
+        "{}kind = \"contact\"\ncontacts = \"other\"\nretry_after = \"1 school_day\"\n",
+        STEP_A
+    ));
+    assert!(
+        retry
+            .iter()
+            .any(|d| d.contains("duration `1 school_day` has unknown unit ` `")),
+        "{retry:?}"
     );
 }
 

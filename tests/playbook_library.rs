@@ -134,6 +134,45 @@ fn every_playbook_uses_four_roles_and_cites_domain_sources() {
     }
 }
 
+/// A step whose title promises "within N school day(s)" is timed in
+/// school days, N of them: counted on the school's calendar, never due in
+/// a holiday.
+#[test]
+fn titles_in_school_days_have_school_day_limits() {
+    let lib = library();
+    let mut seen = 0;
+    for pb in lib.playbooks() {
+        for step in &pb.steps {
+            let title = step.title.en.to_lowercase();
+            let Some(at) = title.find(" school day") else {
+                continue;
+            };
+            let Some(n) = title[..at]
+                .rsplit(' ')
+                .next()
+                .and_then(|w| w.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            seen += 1;
+            let limit = step.due.as_ref().map(|d| d.within);
+            assert_eq!(
+                limit.and_then(|l| l.school_days()),
+                Some(n),
+                "{}/{}: \"{}\" is timed {:?}",
+                pb.id,
+                step.id,
+                step.title.en,
+                limit.map(|l| l.to_string())
+            );
+        }
+    }
+    assert!(
+        seen >= 2,
+        "the titles promising school days were found: {seen}"
+    );
+}
+
 #[test]
 fn time_limits_follow_the_domain_brief() {
     let lib = library();
@@ -143,9 +182,11 @@ fn time_limits_follow_the_domain_brief() {
     assert_eq!(due_of(imminent, "guardian_call"), "30m");
     assert_eq!(due_of(imminent, "upward_report"), "2h");
     let screening = book(&lib, "suicidal_ideation_screening");
-    assert_eq!(due_of(screening, "interview"), "1d");
+    assert_eq!(due_of(screening, "interview"), "1 school_day");
     let threat = book(&lib, "bullying_violence_threat");
-    assert_eq!(due_of(threat, "admin_interview"), "1d");
+    assert_eq!(due_of(threat, "admin_interview"), "1 school_day");
+    let distress = book(&lib, "acute_distress_concern");
+    assert_eq!(due_of(distress, "counselor_meeting"), "1 school_day");
     let postvention = book(&lib, "sudden_death_trauma");
     assert_eq!(due_of(postvention, "family_contact"), "1d");
     let self_harm = book(&lib, "self_harm_discovered");

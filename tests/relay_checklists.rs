@@ -426,3 +426,163 @@ fn a_malformed_playbook_stops_the_relay_naming_file_and_line() {
     assert!(err.contains("broken.toml:3:"), "{err}");
     assert!(err.contains("will not start"), "{err}");
 }
+
+/// A calendar for `school` whose clock reads about noon now (its UTC
+/// offset is picked so), every day a school day except a holiday from
+/// tomorrow for seven days; and the offset and today's local date.
+fn holiday_from_tomorrow(school: &str) -> (String, chrono::FixedOffset, chrono::NaiveDate) {
+    use chrono::Timelike;
+    let hour = i32::try_from(Utc::now().hour()).unwrap();
+    // Local hour = UTC hour + offset ≡ 12: the count starts today, well
+    // before the school day ends (18:00), whenever the test runs.
+    let offset_hours = (12 - hour + 36) % 24 - 12;
+    let offset = chrono::FixedOffset::east_opt(offset_hours * 3600).unwrap();
+    let today = Utc::now().with_timezone(&offset).date_naive();
+    let day = |n: i64| (today + chrono::Duration::days(n)).format("%Y-%m-%d");
+    let sign = if offset_hours < 0 { '-' } else { '+' };
+    let text = format!(
+        "school = \"{school}\"\nutc_offset = \"{sign}{:02}:00\"\n\
+         weekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n\
+         [[term]]\nname = \"term\"\nstart = {}\nend = {}\n\
+         [[holiday]]\nname = \"holiday\"\nstart = {}\nend = {}\n",
+        offset_hours.abs(),
+        day(-10),
+        day(60),
+        day(1),
+        day(7),
+    );
+    (text, offset, today)
+}
+
+/// `hh:mm` local on `today + days` at `offset`, in UTC.
+fn local_at(
+    offset: chrono::FixedOffset,
+    today: chrono::NaiveDate,
+    days: i64,
+    hh: u32,
+    mm: u32,
+) -> chrono::DateTime<Utc> {
+    (today + chrono::Duration::days(days))
+        .and_hms_opt(hh, mm, 0)
+        .unwrap()
+        .and_local_timezone(offset)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn escalated_steps(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "escalation")
+        .map(|e| e["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_school_day_limit_set_before_a_holiday_escalates_on_the_first_school_day_after() {
+    let relay = TestRelay::start().await;
+    let (calendar, offset, today) = holiday_from_tomorrow("第一中学");
+    assert_eq!(
+        relay.relay.store().load_calendar(&calendar).await.unwrap(),
+        Ok("第一中学".to_string())
+    );
+    let boss = relay.token("zhang", Role::Leader).await;
+    let mut ws = connect(relay.addr, Some(&boss), 0).await.unwrap();
+    drain(&mut ws).await;
+    // A screening result at 重点 level: the screening playbook, whose
+    // interview is due within 1 school day.
+    let producer = relay.token("feed", Role::Producer).await;
+    let reply = post_alert(&relay, &producer, &alert("sd-1", "S1", "key")).await;
+    assert_eq!(reply.status, 201);
+    let case_id = reply.body["case_id"].as_str().unwrap().to_string();
+    let seen = until_quiet(&mut ws).await;
+    let added = seen
+        .iter()
+        .find(|e| e["type"] == "checklist_added")
+        .expect("the screening checklist");
+    assert_eq!(added["playbook"], "suicidal_ideation_screening");
+    // Today is school day 0; one school day later is the end of the first
+    // school day after the holiday, on the school's calendar.
+    let due = local_at(offset, today, 8, 18, 0);
+    let stamp = &added["progress"]["school_due"]["interview"];
+    assert_eq!(stamp["days"], 1, "{stamp}");
+    assert_eq!(stamp["calendar"], "第一中学", "{stamp}");
+    assert_eq!(
+        stamp["at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap(),
+        due
+    );
+
+    // Every day of the holiday passes: the interview is never escalated
+    // (the 4-hour steps are, on the first scan).
+    for day in 1..=7 {
+        relay
+            .relay
+            .escalate_overdue(local_at(offset, today, day, 23, 0))
+            .await
+            .unwrap();
+    }
+    relay
+        .relay
+        .escalate_overdue(local_at(offset, today, 8, 17, 59))
+        .await
+        .unwrap();
+    let during = escalated_steps(&until_quiet(&mut ws).await);
+    assert!(during.contains(&"read_items".to_string()), "{during:?}");
+    assert!(
+        !during.contains(&"interview".to_string()),
+        "escalated in the holiday: {during:?}"
+    );
+    // The first school day after it ends: now it escalates, to the leader.
+    let after = due + chrono::Duration::seconds(1);
+    assert_eq!(relay.relay.escalate_overdue(after).await.unwrap(), 1);
+    let events = until_quiet(&mut ws).await;
+    let interview = events
+        .iter()
+        .find(|e| e["type"] == "escalation" && e["step"] == "interview")
+        .expect("the interview escalated");
+    assert_eq!(interview["to"], "leader");
+    assert_eq!(interview["case_id"], case_id.as_str());
+    assert_eq!(
+        interview["due"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap(),
+        due
+    );
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_school_calendar_school_days_are_weekdays_and_say_so() {
+    let relay = TestRelay::start().await;
+    let boss = relay.token("zhang", Role::Leader).await;
+    let mut ws = connect(relay.addr, Some(&boss), 0).await.unwrap();
+    drain(&mut ws).await;
+    let producer = relay.token("feed", Role::Producer).await;
+    let opened = Utc::now();
+    let reply = post_alert(&relay, &producer, &alert("sd-2", "S2", "key")).await;
+    assert_eq!(reply.status, 201);
+    let seen = until_quiet(&mut ws).await;
+    let added = seen
+        .iter()
+        .find(|e| e["type"] == "checklist_added")
+        .expect("the screening checklist");
+    let stamp = &added["progress"]["school_due"]["interview"];
+    assert!(stamp.get("calendar").is_none(), "no calendar: {stamp}");
+    let at = stamp["at"]
+        .as_str()
+        .unwrap()
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+    let weekdays = crisisdesk::followup::calendar::Calendar::fallback()
+        .school_days_due(stamp["from"].as_str().unwrap().parse().unwrap(), 1)
+        .unwrap();
+    assert_eq!(at, weekdays);
+    assert!(at > opened + chrono::Duration::hours(1));
+    relay.stop().await;
+}

@@ -461,3 +461,79 @@ async fn unknown_case_and_unknown_drill_say_so_and_exit_1() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
 }
+
+/// A screening case opened the day before the National Day week at a school
+/// with a calendar, and one at a school without: the review shows each
+/// school-day limit as the console does, the due time after the holiday
+/// for the first, and that the second was counted on weekdays.
+#[tokio::test]
+async fn review_shows_school_day_limits_and_their_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("r.sqlite").display());
+    let store = Store::open(&url).await.unwrap();
+    let lib = library();
+    let calendar = include_str!("../calendars/example.toml").replace("示例一中", "第一中学");
+    assert_eq!(
+        store.load_calendar(&calendar).await.unwrap(),
+        Ok("第一中学".to_string())
+    );
+    let feed = cred(&store, "screening-feed", Role::Producer).await;
+    // Wednesday 30 September 2026, 10:00 at +08:00.
+    let opened = DateTime::parse_from_rfc3339("2026-09-30T10:00:00+08:00")
+        .unwrap()
+        .with_timezone(&Utc);
+    for (id, student, school) in [("sd-1", "S2001", "第一中学"), ("sd-2", "S2002", "第二中学")]
+    {
+        let a = alert(json!({
+            "id": id, "source": "screening", "category": "suicide_risk", "level": "key",
+            "student": {"id": student, "school": school},
+            "observed_at": "2026-09-30T09:40:00+08:00"
+        }));
+        store.ingest_alert(&a, &feed, opened, &lib).await.unwrap();
+    }
+    let cases = store
+        .case_ids_opened(
+            opened - Duration::minutes(1),
+            opened + Duration::minutes(1),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cases.len(), 2);
+    let mut lines = Vec::new();
+    for case in &cases {
+        let r = review::build(&store, &lib, case, None).await.unwrap();
+        let interview = r.steps.iter().find(|s| s.step == "interview").unwrap();
+        let md = review::render(&r, Format::Md, beijing());
+        let line = md
+            .lines()
+            .find(|l| l.contains("(interview)"))
+            .unwrap_or_else(|| panic!("no interview row:\n{md}"))
+            .to_string();
+        lines.push((interview.limit_en.clone(), line));
+    }
+    lines.sort();
+    assert_eq!(
+        lines[0].0.as_deref(),
+        Some("1 school day"),
+        "counted on the school's calendar"
+    );
+    assert!(
+        lines[0]
+            .1
+            .contains("2026-10-08 18:00:00 (1 个上学日 · 默认时限)"),
+        "the first school day after the holiday: {}",
+        lines[0].1
+    );
+    assert_eq!(
+        lines[1].0.as_deref(),
+        Some("1 school day · counted as weekdays (no school calendar)")
+    );
+    assert!(
+        lines[1]
+            .1
+            .contains("2026-10-01 18:00:00 (1 个上学日 · 按工作日计（未配置校历） · 默认时限)"),
+        "{}",
+        lines[1].1
+    );
+}

@@ -283,6 +283,11 @@ impl Strings {
         pick(self.is_zh(), "随时可做", "any time")
     }
 
+    /// Before the due time of a step timed in school days.
+    pub fn due_by(&self) -> &'static str {
+        pick(self.is_zh(), "截止", "due")
+    }
+
     /// What a key does, for the help overlay.
     pub fn cmd(&self, cmd: Cmd) -> &'static str {
         let zh = self.is_zh();

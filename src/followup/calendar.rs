@@ -7,7 +7,9 @@
 //! days are Monday to Friday ([`Calendar::fallback`]): a wrong guess costs
 //! a check-in on a holiday, never a skipped week. See docs/followup.md.
 
-use chrono::{Datelike, Duration, FixedOffset, NaiveDate, Offset, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, Utc, Weekday,
+};
 use serde::{Deserialize, Serialize};
 
 /// A calendar as written in its file.
@@ -29,6 +31,10 @@ pub struct CalendarFile {
     /// Weekend days made school days (调休上课).
     #[serde(default)]
     pub make_up_days: Vec<Day>,
+    /// When a school day ends, local time, e.g. "17:30" (default "18:00"):
+    /// a playbook limit in school days falls due then.
+    #[serde(default)]
+    pub school_day_ends: Option<String>,
 }
 
 fn default_offset() -> String {
@@ -100,6 +106,17 @@ pub struct Calendar {
     pub terms: Vec<Term>,
     holidays: Vec<(NaiveDate, NaiveDate)>,
     make_up_days: Vec<NaiveDate>,
+    /// When a school day ends, local time ([`DAY_ENDS`] unless the file
+    /// says `school_day_ends`).
+    pub day_ends: NaiveTime,
+}
+
+/// The end of a school day when the calendar does not say: 18:00 local,
+/// the hour follow-up check-ins are due (`schedules/followup.toml`).
+pub const DAY_ENDS: (u32, u32) = (18, 0);
+
+fn default_day_ends() -> NaiveTime {
+    NaiveTime::from_hms_opt(DAY_ENDS.0, DAY_ENDS.1, 0).unwrap_or(NaiveTime::MIN)
 }
 
 const WEEKDAYS: [(&str, Weekday); 7] = [
@@ -147,6 +164,7 @@ impl Calendar {
             terms: Vec::new(),
             holidays: Vec::new(),
             make_up_days: Vec::new(),
+            day_ends: default_day_ends(),
         }
     }
 
@@ -236,10 +254,23 @@ impl Calendar {
                 holidays.push((h.start.0, h.end.0));
             }
         }
+        let day_ends = match &file.school_day_ends {
+            None => default_day_ends(),
+            Some(text) => match NaiveTime::parse_from_str(text, "%H:%M") {
+                Ok(t) if t > NaiveTime::MIN => t,
+                _ => {
+                    problems.push(format!(
+                        "`school_day_ends` `{text}` is not a time of day like 17:30"
+                    ));
+                    default_day_ends()
+                }
+            },
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Calendar {
+            day_ends,
             school: Some(file.school.clone()),
             offset,
             weekdays,
@@ -288,6 +319,31 @@ impl Calendar {
             at = self.on_or_after(at + Duration::days(1))?;
         }
         Some(at)
+    }
+
+    /// When a limit of `n` school days counted from `from` falls due: the
+    /// end ([`Calendar::day_ends`], local time) of the `n`th school day
+    /// after `from`'s day, as [`Calendar::add_school_days`] counts them
+    /// (so one school day from a Friday is Monday, and across a holiday
+    /// week the first school day after it). `n = 0` is "the same school
+    /// day": the end of `from`'s day when that is a school day not yet
+    /// over, else of the next school day. `None` only when the calendar
+    /// has no school day within a year.
+    pub fn school_days_due(&self, from: DateTime<Utc>, n: u32) -> Option<DateTime<Utc>> {
+        let local = from.with_timezone(&self.offset);
+        let day = local.date_naive();
+        let due_day = if n > 0 {
+            self.add_school_days(day, n)?
+        } else if self.is_school_day(day) && local.time() < self.day_ends {
+            day
+        } else {
+            self.on_or_after(day + Duration::days(1))?
+        };
+        due_day
+            .and_time(self.day_ends)
+            .and_local_timezone(self.offset)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
     }
 
     /// The screening days of the terms that start after `from` and by `to`
@@ -355,6 +411,126 @@ end = 2026-10-07
             c.screenings(d("2026-09-01"), d("2027-06-01")),
             vec![d("2026-09-21"), d("2027-02-22")]
         );
+    }
+
+    /// `day`T`hm`:00 at +08:00, in UTC.
+    fn at(day: &str, hm: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("{day}T{hm}:00+08:00"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn school_day_limits_end_at_the_end_of_a_school_day() {
+        let c = Calendar::parse(SAMPLE).unwrap();
+        // A Friday in term, during school: the same school day ends at
+        // 18:00; one school day is Monday, across the weekend.
+        assert_eq!(
+            c.school_days_due(at("2026-09-25", "10:00"), 0),
+            Some(at("2026-09-25", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-25", "10:00"), 1),
+            Some(at("2026-09-28", "18:00"))
+        );
+        // Set on the Saturday: the same school day and one school day
+        // later are both Monday; after school on a Wednesday, Thursday.
+        assert_eq!(
+            c.school_days_due(at("2026-09-26", "11:00"), 0),
+            Some(at("2026-09-28", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-26", "11:00"), 1),
+            Some(at("2026-09-28", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-23", "19:00"), 0),
+            Some(at("2026-09-24", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-09-23", "19:00"), 1),
+            Some(at("2026-09-24", "18:00"))
+        );
+    }
+
+    #[test]
+    fn a_school_day_limit_never_falls_due_in_the_holiday_week() {
+        let c = Calendar::parse(SAMPLE).unwrap();
+        // The Friday before the National Day week (1–7 October): Mon 28,
+        // Tue 29, Wed 30, then Thu 8 and Fri 9 October, where Monday to
+        // Friday would have said Friday 2 October, in the holiday.
+        assert_eq!(
+            c.school_days_due(at("2026-09-25", "10:00"), 5),
+            Some(at("2026-10-09", "18:00"))
+        );
+        assert_eq!(
+            Calendar::fallback().school_days_due(at("2026-09-25", "10:00"), 5),
+            Some(at("2026-10-02", "18:00"))
+        );
+        // Tuesday 29th: Wed 30, then Thu 8 and Fri 9 October.
+        assert_eq!(
+            c.school_days_due(at("2026-09-29", "09:00"), 3),
+            Some(at("2026-10-09", "18:00"))
+        );
+        // Set during the holiday: the count starts on the 8th.
+        assert_eq!(
+            c.school_days_due(at("2026-10-03", "15:00"), 0),
+            Some(at("2026-10-08", "18:00"))
+        );
+        // The fallback knows no holiday: Thursday 1 October.
+        assert_eq!(
+            Calendar::fallback().school_days_due(at("2026-09-29", "09:00"), 2),
+            Some(at("2026-10-01", "18:00"))
+        );
+    }
+
+    #[test]
+    fn a_make_up_saturday_counts_as_a_school_day() {
+        let c = Calendar::parse(SAMPLE).unwrap();
+        // Friday 9 October: the next school day is the make-up Saturday,
+        // then Monday (Sunday the 11th is an ordinary Sunday).
+        assert_eq!(
+            c.school_days_due(at("2026-10-09", "10:00"), 1),
+            Some(at("2026-10-10", "18:00"))
+        );
+        assert_eq!(
+            c.school_days_due(at("2026-10-09", "10:00"), 2),
+            Some(at("2026-10-12", "18:00"))
+        );
+        // Set on the make-up Saturday itself, in school hours.
+        assert_eq!(
+            c.school_days_due(at("2026-10-10", "09:00"), 0),
+            Some(at("2026-10-10", "18:00"))
+        );
+    }
+
+    #[test]
+    fn the_end_of_a_school_day_is_the_calendars_to_set() {
+        // Top level, so before the first table.
+        let text = SAMPLE.replacen(
+            "make_up_days",
+            "school_day_ends = \"17:30\"\nmake_up_days",
+            1,
+        );
+        let c = Calendar::parse(&text).unwrap();
+        assert_eq!(c.day_ends, NaiveTime::from_hms_opt(17, 30, 0).unwrap());
+        // 17:45 on a Wednesday is after school: the next school day is day 0.
+        assert_eq!(
+            c.school_days_due(at("2026-09-09", "17:45"), 0),
+            Some(at("2026-09-10", "17:30"))
+        );
+        assert_eq!(
+            Calendar::fallback().school_days_due(at("2026-09-09", "17:45"), 0),
+            Some(at("2026-09-09", "18:00"))
+        );
+        for bad in ["25:00", "5pm", "00:00"] {
+            let text = format!("school = \"x\"\nschool_day_ends = \"{bad}\"\n");
+            let problems = Calendar::parse(&text).unwrap_err();
+            assert!(
+                problems[0].contains(&format!("`school_day_ends` `{bad}`")),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::check::{Diagnostic, Located, Problem};
 use super::model::{
     self, ChoiceOption, Citation, Condition, Contactee, Due, DueBasis, EMERGENCY_NUMBERS,
-    FORBIDDEN_TERMS, Interval, Match, Playbook, Step, StepKind, Text, Trigger,
+    FORBIDDEN_TERMS, Interval, Limit, Match, Playbook, Step, StepKind, Text, Trigger,
 };
 use crate::protocol::{Category, Level, Role};
 
@@ -265,6 +265,24 @@ impl Cx {
     fn interval(&mut self, raw: &S<String>) -> Option<Interval> {
         match Interval::parse(raw.get_ref()) {
             Ok(i) => Some(i),
+            Err(why) => {
+                let line = self.at(raw);
+                self.push(
+                    line,
+                    Problem::BadDuration {
+                        value: raw.get_ref().clone(),
+                        why,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// A step's `due`: an interval or a count of school days.
+    fn limit(&mut self, raw: &S<String>) -> Option<Limit> {
+        match Limit::parse(raw.get_ref()) {
+            Ok(l) => Some(l),
             Err(why) => {
                 let line = self.at(raw);
                 self.push(
@@ -731,7 +749,7 @@ impl Cx {
             _ => StepKind::Check,
         };
 
-        let within = r.due.as_ref().and_then(|d| self.interval(d));
+        let within = r.due.as_ref().and_then(|d| self.limit(d));
         let after = match &r.due_after {
             Some(a) => {
                 let (list, ok) = self.step_refs("due_after", std::slice::from_ref(a), known);

@@ -21,10 +21,10 @@ pub use format::parse;
 pub use library::Library;
 pub use model::{
     Branch, CONTACT_NOT_REACHED, CONTACT_REFUSED, ChoiceOption, Citation, Contactee, Due, DueBasis,
-    EMERGENCY_NUMBERS, FORBIDDEN_TERMS, Interval, Lang, Match, Playbook, Step, StepKind, Text,
-    Trigger, forbidden_notice,
+    EMERGENCY_NUMBERS, FORBIDDEN_TERMS, Interval, Lang, Limit, MAX_SCHOOL_DAYS, Match, Playbook,
+    Step, StepKind, Text, Trigger, forbidden_notice, weekdays_fallback_note,
 };
 pub use progress::{
     Attempt, Change, ContactOutcome, Effect, Outcome, Overdue, OverdueReason, Progress, Refusal,
-    Remark, Resolution, StepAction, StepRecord, StepState, StepView,
+    Remark, Resolution, SchoolDue, StepAction, StepRecord, StepState, StepView,
 };

@@ -36,8 +36,8 @@ impl Text {
 }
 
 /// A length of time as counselors write it: `30s`, `10m`, `2h`, `1d`, `2w`,
-/// or a sum such as `1h30m`. Calendar and school-day rules are not modelled:
-/// `1d` is 24 hours, so "within one school day" is written as `1d`.
+/// or a sum such as `1h30m`. Wall-clock only: `1d` is 24 hours. A limit in
+/// school days ("within 1 school day") is a [`Limit::SchoolDays`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Interval {
     seconds: i64,
@@ -142,6 +142,120 @@ impl<'de> Deserialize<'de> for Interval {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         Interval::parse(&text).map_err(|why| serde::de::Error::custom(format!("`{text}` {why}")))
+    }
+}
+
+/// The most school days a limit may count: a school year has about 190, so
+/// anything longer is almost surely a typo.
+pub const MAX_SCHOOL_DAYS: u32 = 190;
+
+/// A step's time limit (`due` in the TOML): a wall-clock [`Interval`]
+/// (`"1d"` is 24 hours) or a count of school days on the calendar of the
+/// case's school (`"3 school_days"`, `"1 school_day"`; `"0 school_days"`
+/// is the same school day). A school-day limit ends at the end of the
+/// school day it lands on; see [`crate::followup::calendar::Calendar::school_days_due`].
+/// On the wire and in the TOML it is the string as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    Wall(Interval),
+    SchoolDays(u32),
+}
+
+impl Limit {
+    /// Parses `"10m"`, `"1h30m"`, `"3 school_days"`, `"0 school_days"`.
+    pub fn parse(text: &str) -> Result<Limit, String> {
+        let mut words = text.split(' ');
+        let (Some(count), Some(unit), None) = (words.next(), words.next(), words.next()) else {
+            if text.contains("school") {
+                return Err(
+                    "is not a count of school days; write e.g. `3 school_days` (one space, no other words)".into(),
+                );
+            }
+            return Interval::parse(text).map(Limit::Wall).map_err(|why| {
+                if why.starts_with("has unknown unit") {
+                    format!("{why}, or school days (e.g. `3 school_days`)")
+                } else {
+                    why
+                }
+            });
+        };
+        if !matches!(unit, "school_day" | "school_days") {
+            if UNITS
+                .iter()
+                .any(|(u, _)| unit.len() == 1 && unit.starts_with(*u))
+            {
+                return Err(format!(
+                    "has a space before `{unit}`; write `{count}{unit}`"
+                ));
+            }
+            return Err(format!(
+                "has unknown unit `{unit}`; use s, m, h, d or w (e.g. `10m`), or `{count} school_days`"
+            ));
+        }
+        if count.is_empty() || !count.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "counts school days with `{count}`; write a whole number from 0 (the same school day) up, e.g. `3 school_days`"
+            ));
+        }
+        let n: u32 = count.parse().map_err(|_| "is too large".to_string())?;
+        if n > MAX_SCHOOL_DAYS {
+            return Err(format!(
+                "is more than {MAX_SCHOOL_DAYS} school days (a school year); check for a typo"
+            ));
+        }
+        Ok(Limit::SchoolDays(n))
+    }
+
+    pub fn school_days(self) -> Option<u32> {
+        match self {
+            Limit::SchoolDays(n) => Some(n),
+            Limit::Wall(_) => None,
+        }
+    }
+
+    /// The limit in words: "3 个上学日" / "3 school days", "当天（上学日）" /
+    /// "the same school day", or the interval as written ("1d").
+    pub fn label(self, lang: Lang) -> String {
+        match (self, lang) {
+            (Limit::Wall(i), _) => i.to_string(),
+            (Limit::SchoolDays(0), Lang::Zh) => "同一上学日内".to_string(),
+            (Limit::SchoolDays(0), Lang::En) => "the same school day".to_string(),
+            (Limit::SchoolDays(n), Lang::Zh) => format!("{n} 个上学日"),
+            (Limit::SchoolDays(1), Lang::En) => "1 school day".to_string(),
+            (Limit::SchoolDays(n), Lang::En) => format!("{n} school days"),
+        }
+    }
+}
+
+/// Said beside a school-day due time counted without the school's
+/// calendar (none loaded for the school, or the case's school unknown).
+pub fn weekdays_fallback_note(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "按工作日计（未配置校历）",
+        Lang::En => "counted as weekdays (no school calendar)",
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Wall(i) => i.fmt(f),
+            Limit::SchoolDays(1) => f.write_str("1 school_day"),
+            Limit::SchoolDays(n) => write!(f, "{n} school_days"),
+        }
+    }
+}
+
+impl Serialize for Limit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Limit::parse(&text).map_err(|why| serde::de::Error::custom(format!("`{text}` {why}")))
     }
 }
 
@@ -485,7 +599,7 @@ impl StepKind {
 /// named step is done or skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Due {
-    pub within: Interval,
+    pub within: Limit,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
     /// What the limit rests on (`due_basis` in the TOML).
@@ -786,6 +900,76 @@ mod tests {
             ("10 m", "unknown unit ` `"),
         ] {
             let err = Interval::parse(text).unwrap_err();
+            assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn limits_are_intervals_or_school_days() {
+        for (text, limit, shown, zh, en) in [
+            (
+                "1d",
+                Limit::Wall(Interval::parse("1d").unwrap()),
+                "1d",
+                "1d",
+                "1d",
+            ),
+            (
+                "0 school_days",
+                Limit::SchoolDays(0),
+                "0 school_days",
+                "同一上学日内",
+                "the same school day",
+            ),
+            (
+                "1 school_day",
+                Limit::SchoolDays(1),
+                "1 school_day",
+                "1 个上学日",
+                "1 school day",
+            ),
+            (
+                "1 school_days",
+                Limit::SchoolDays(1),
+                "1 school_day",
+                "1 个上学日",
+                "1 school day",
+            ),
+            (
+                "3 school_days",
+                Limit::SchoolDays(3),
+                "3 school_days",
+                "3 个上学日",
+                "3 school days",
+            ),
+        ] {
+            let l = Limit::parse(text).unwrap();
+            assert_eq!(l, limit, "{text}");
+            assert_eq!(l.to_string(), shown, "{text}");
+            assert_eq!(
+                (l.label(Lang::Zh).as_str(), l.label(Lang::En).as_str()),
+                (zh, en)
+            );
+            let json = serde_json::to_string(&l).unwrap();
+            assert_eq!(serde_json::from_str::<Limit>(&json).unwrap(), l);
+        }
+    }
+
+    #[test]
+    fn bad_school_day_limits_say_why() {
+        for (text, fragment) in [
+            ("3 schooldays", "unknown unit `schooldays`"),
+            ("3 school_weeks", "unknown unit `school_weeks`"),
+            ("school_days", "is not a count of school days"),
+            ("3  school_days", "one space"),
+            ("-1 school_days", "whole number from 0"),
+            ("1.5 school_days", "whole number from 0"),
+            ("191 school_days", "more than 190 school days"),
+            ("99999999999 school_days", "too large"),
+            ("10 m", "space before `m`; write `10m`"),
+            ("3x", "or school days"),
+        ] {
+            let err = Limit::parse(text).unwrap_err();
             assert!(err.contains(fragment), "{text:?}: {err}");
         }
     }

@@ -6,7 +6,10 @@
 //!
 //! `Progress` stores only what happened (sparse, per step); states, due
 //! times and overdue steps are always computed from it and the playbook, so
-//! there is nothing derived to fall out of step.
+//! there is nothing derived to fall out of step. The one exception is a
+//! limit in school days: the school calendar it is counted on lives outside
+//! the checklist, so the relay's count is kept with it (`school_due`) and
+//! checked against the step each time it is used.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::model::{CONTACT_NOT_REACHED, CONTACT_REFUSED, Playbook, Step, StepKind};
+use super::model::{CONTACT_NOT_REACHED, CONTACT_REFUSED, Limit, Playbook, Step, StepKind};
+use crate::followup::calendar::Calendar;
 use crate::protocol::{MAX_SHORT_TEXT_CHARS, MAX_SUMMARY_CHARS, Role};
 
 /// Longest note, skip reason or contact remark.
@@ -31,6 +35,29 @@ pub struct Progress {
     /// simply have no record yet; records of removed steps are ignored.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, StepRecord>,
+    /// Due times of school-day limits, counted by the relay on the school's
+    /// calendar when each limit's clock started (see [`SchoolDue`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub school_due: BTreeMap<String, SchoolDue>,
+}
+
+/// A school-day limit as counted when its clock started: from when, how
+/// many school days, the due time, and on whose calendar. The calendar is
+/// outside the checklist (the relay's `school_calendars`), so the count is
+/// kept here: every console, the escalation scanner and a later review
+/// see the same due time, and loading a calendar later does not move a
+/// limit already running. A stamp whose `from` or `days` no longer match
+/// the step (a newer playbook version) is ignored and the limit counted on
+/// Monday to Friday.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolDue {
+    pub from: DateTime<Utc>,
+    pub days: u32,
+    pub at: DateTime<Utc>,
+    /// The school whose calendar counted; `None`: Monday to Friday, the
+    /// school having no calendar (or being unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -358,6 +385,12 @@ pub struct Overdue<'a> {
     pub escalate_to: Option<Role>,
 }
 
+/// Monday to Friday, for school-day limits the relay has not counted.
+fn fallback_calendar() -> &'static Calendar {
+    static FALLBACK: std::sync::OnceLock<Calendar> = std::sync::OnceLock::new();
+    FALLBACK.get_or_init(Calendar::fallback)
+}
+
 /// Per-step facts computed once per query.
 struct Snapshot {
     active: Vec<bool>,
@@ -369,7 +402,79 @@ impl Progress {
             playbook: playbook.id.clone(),
             opened_at,
             steps: BTreeMap::new(),
+            school_due: BTreeMap::new(),
         }
+    }
+
+    /// Counts the school-day limits whose clock has started (the case
+    /// opened, or the step they count from is resolved) and that are not
+    /// counted yet, on `calendar`: the calendar of the case's school, or
+    /// [`Calendar::fallback`] when it has none. Says whether anything was
+    /// added. The relay calls this whenever a checklist is created or
+    /// changed, before storing it.
+    pub fn count_school_days(&mut self, pb: &Playbook, calendar: &Calendar) -> bool {
+        let mut added = false;
+        for step in &pb.steps {
+            let Some((from, days)) = self.school_clock(step) else {
+                continue;
+            };
+            if self.stamp(step).is_some() {
+                continue;
+            }
+            let Some(at) = calendar.school_days_due(from, days) else {
+                continue;
+            };
+            self.school_due.insert(
+                step.id.clone(),
+                SchoolDue {
+                    from,
+                    days,
+                    at,
+                    calendar: calendar.school.clone(),
+                },
+            );
+            added = true;
+        }
+        added
+    }
+
+    /// Whether some school-day limit has started and is not counted yet:
+    /// then the relay must read the school's calendar and
+    /// [`Progress::count_school_days`].
+    pub fn needs_school_count(&self, pb: &Playbook) -> bool {
+        pb.steps
+            .iter()
+            .any(|s| self.school_clock(s).is_some() && self.stamp(s).is_none())
+    }
+
+    /// When a school-day step's clock started and how many school days it
+    /// runs; `None` for other steps or while the step it counts from is open.
+    fn school_clock(&self, step: &Step) -> Option<(DateTime<Utc>, u32)> {
+        let due = step.due.as_ref()?;
+        let days = due.within.school_days()?;
+        let from = match &due.after {
+            Some(after) => self.resolved_at(after)?,
+            None => self.opened_at,
+        };
+        Some((from, days))
+    }
+
+    /// The stamp of a school-day step, if it matches the step as it is now.
+    fn stamp(&self, step: &Step) -> Option<&SchoolDue> {
+        let (from, days) = self.school_clock(step)?;
+        self.school_due
+            .get(&step.id)
+            .filter(|s| s.from == from && s.days == days)
+    }
+
+    /// For a school-day step whose clock has started: the school whose
+    /// calendar counted its limit, or `Some(None)` when it was counted on
+    /// Monday to Friday (no calendar) and is shown with
+    /// [`super::model::weekdays_fallback_note`]. `None` for other steps.
+    pub fn school_calendar(&self, pb: &Playbook, step: &str) -> Option<Option<&str>> {
+        let step = pb.step(step)?;
+        self.school_clock(step)?;
+        Some(self.stamp(step).and_then(|s| s.calendar.as_deref()))
     }
 
     pub fn record(&self, step: &str) -> Option<&StepRecord> {
@@ -476,12 +581,19 @@ impl Progress {
         if !snap.active[i] {
             return None;
         }
-        let due = pb.steps[i].due.as_ref()?;
+        let step = &pb.steps[i];
+        let due = step.due.as_ref()?;
         let base = match &due.after {
             Some(after) => self.resolved_at(after)?,
             None => self.opened_at,
         };
-        base.checked_add_signed(due.within.to_chrono())
+        match due.within {
+            Limit::Wall(within) => base.checked_add_signed(within.to_chrono()),
+            Limit::SchoolDays(days) => match self.stamp(step) {
+                Some(stamp) => Some(stamp.at),
+                None => fallback_calendar().school_days_due(base, days),
+            },
+        }
     }
 
     fn failed_attempts(&self, step: &str) -> u32 {
@@ -1462,6 +1574,112 @@ escalate_to = "leader"
 title = { zh = "强制报告", en = "Mandatory report" }
 instruction = { zh = "报告", en = "Report" }
 "#;
+
+    const SCHOOL_DAYS: &str = r#"
+id = "sd"
+version = 1
+roles = ["counselor", "leader"]
+title = { zh = "上学日", en = "School days" }
+summary = { zh = "上学日", en = "School days" }
+[[sources]]
+id = "moe"
+name = "MOE"
+[[steps]]
+id = "meet"
+role = "counselor"
+kind = "note"
+due = "1 school_day"
+due_basis = "default"
+required = true
+escalate_to = "leader"
+title = { zh = "会谈", en = "Meet" }
+instruction = { zh = "会谈", en = "Meet" }
+[[steps]]
+id = "plan"
+role = "counselor"
+needs = ["meet"]
+due = "3 school_days"
+due_after = "meet"
+due_basis = "moe"
+required = true
+escalate_to = "leader"
+title = { zh = "计划", en = "Plan" }
+instruction = { zh = "计划", en = "Plan" }
+"#;
+
+    /// `day`T`hm`:00 at +08:00.
+    fn cst(day: &str, hm: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("{day}T{hm}:00+08:00"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn school_calendar() -> Calendar {
+        Calendar::parse(include_str!("../../calendars/example.toml")).unwrap()
+    }
+
+    #[test]
+    fn school_day_limits_are_counted_on_the_schools_calendar_once() {
+        let pb = format::parse(Path::new("sd.toml"), SCHOOL_DAYS).unwrap();
+        // Tuesday 29 September, before the National Day week.
+        let mut p = Progress::new(&pb, cst("2026-09-29", "10:00"));
+        // Not counted by the relay yet: Monday to Friday, so Wednesday.
+        assert!(p.needs_school_count(&pb));
+        assert_eq!(p.due_at(&pb, "meet"), Some(cst("2026-09-30", "18:00")));
+        assert_eq!(p.school_calendar(&pb, "meet"), Some(None));
+        assert!(p.count_school_days(&pb, &school_calendar()));
+        assert!(!p.needs_school_count(&pb));
+        assert!(
+            !p.count_school_days(&pb, &school_calendar()),
+            "counted once"
+        );
+        assert_eq!(p.due_at(&pb, "meet"), Some(cst("2026-09-30", "18:00")));
+        assert_eq!(p.school_calendar(&pb, "meet"), Some(Some("示例一中")));
+        // `plan` waits for `meet`; its clock has not started.
+        assert_eq!(p.due_at(&pb, "plan"), None);
+        assert_eq!(p.school_calendar(&pb, "plan"), None);
+        // Met on the Wednesday evening: three school days from then skip
+        // the holiday (1–7 October): Thu 8, Fri 9 and the make-up Sat 10.
+        ok(p.note(
+            &pb,
+            "meet",
+            Role::Counselor,
+            cst("2026-09-30", "19:00"),
+            "met",
+        ));
+        assert!(p.needs_school_count(&pb));
+        assert_eq!(
+            p.due_at(&pb, "plan"),
+            Some(cst("2026-10-05", "18:00")),
+            "uncounted: Mon–Fri, into the holiday"
+        );
+        p.count_school_days(&pb, &school_calendar());
+        assert_eq!(p.due_at(&pb, "plan"), Some(cst("2026-10-10", "18:00")));
+        assert!(p.overdue(&pb, cst("2026-10-07", "23:00")).is_empty());
+        assert!(p.overdue(&pb, cst("2026-10-10", "18:00")).is_empty());
+        let late = p.overdue(&pb, cst("2026-10-10", "18:01"));
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].step.id, "plan");
+        // The count survives the wire (the console and reviews see it).
+        let json = serde_json::to_string(&p).unwrap();
+        let back: Progress = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.due_at(&pb, "plan"), Some(cst("2026-10-10", "18:00")));
+    }
+
+    #[test]
+    fn a_stale_count_is_not_trusted() {
+        let pb = format::parse(Path::new("sd.toml"), SCHOOL_DAYS).unwrap();
+        let mut p = Progress::new(&pb, cst("2026-09-29", "10:00"));
+        p.count_school_days(&pb, &school_calendar());
+        // A newer playbook version gives `meet` two school days: the old
+        // count is ignored, Monday to Friday answers until it is recounted.
+        let longer = SCHOOL_DAYS.replacen("\"1 school_day\"", "\"2 school_days\"", 1);
+        let pb2 = format::parse(Path::new("sd.toml"), &longer).unwrap();
+        assert_eq!(p.due_at(&pb2, "meet"), Some(cst("2026-10-01", "18:00")));
+        assert_eq!(p.school_calendar(&pb2, "meet"), Some(None));
+        assert!(p.count_school_days(&pb2, &school_calendar()));
+        assert_eq!(p.due_at(&pb2, "meet"), Some(cst("2026-10-08", "18:00")));
+    }
 
     fn safeguarding() -> Playbook {
         match format::parse(Path::new("sg.toml"), SAFEGUARDING) {

@@ -100,9 +100,12 @@ pub fn render_html(r: &CaseReview, offset: FixedOffset) -> String {
             esc(&s.title_en),
             s.role,
             if s.required { "yes" } else { "" },
-            esc(&match (s.due.map(t), &s.due_basis_zh) {
-                (Some(due), Some(basis)) => format!("{due} ({basis})"),
-                (due, _) => due.unwrap_or_default(),
+            esc(&match (s.due.map(t), &s.limit_zh, &s.due_basis_zh) {
+                (Some(due), Some(limit), Some(basis)) => format!("{due} ({limit} · {basis})"),
+                (Some(due), Some(why), None) | (Some(due), None, Some(why)) => {
+                    format!("{due} ({why})")
+                }
+                (due, _, _) => due.unwrap_or_default(),
             }),
             esc(&s.done_at.map(t).unwrap_or_default()),
             s.verdict.label(),

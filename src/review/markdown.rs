@@ -123,7 +123,11 @@ pub fn render_markdown(r: &CaseReview, offset: FixedOffset) -> String {
             cell(&s.step),
             s.role,
             if s.required { "✓" } else { "" },
-            due_with_basis(s.due.map(t), s.due_basis_zh.as_deref()),
+            due_with_basis(
+                s.due.map(t),
+                s.limit_zh.as_deref(),
+                s.due_basis_zh.as_deref()
+            ),
             s.done_at.map(t).unwrap_or_default(),
             cell(s.how.as_deref().unwrap_or(""))
         );
@@ -219,10 +223,11 @@ fn section<T>(out: &mut String, title: &str, items: &[T], line: impl Fn(&T) -> S
 }
 
 /// The due time with what it rests on, so a default is never read as a rule.
-fn due_with_basis(due: Option<String>, basis: Option<&str>) -> String {
-    match (due, basis) {
-        (Some(due), Some(basis)) => format!("{due} ({})", cell(basis)),
-        (Some(due), None) => due,
-        (None, _) => String::new(),
+fn due_with_basis(due: Option<String>, limit: Option<&str>, basis: Option<&str>) -> String {
+    let why: Vec<&str> = limit.into_iter().chain(basis).collect();
+    match due {
+        Some(due) if why.is_empty() => due,
+        Some(due) => format!("{due} ({})", cell(&why.join(" · "))),
+        None => String::new(),
     }
 }

@@ -189,6 +189,34 @@ pub struct StepLine {
     pub done_by: Option<Role>,
     pub how: Option<String>,
     pub verdict: Verdict,
+    /// A limit in school days, as the console shows it: "1 个上学日" and,
+    /// when it was counted without the school's calendar, "按工作日计（未配置
+    /// 校历）" (zh), and the English; `None` for a wall-clock limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_zh: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_en: Option<String>,
+    /// The limit's count of school days, for a step timed in school days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school_days: Option<u32>,
+}
+
+/// A school-day limit in words with, when it was counted on weekdays for
+/// want of the school's calendar, the note that says so.
+fn school_day_limit(
+    pb: &crate::playbook::Playbook,
+    progress: &crate::playbook::Progress,
+    step: &crate::playbook::Step,
+    lang: crate::playbook::Lang,
+) -> Option<String> {
+    let limit = step.due.as_ref()?.within;
+    limit.school_days()?;
+    let mut out = limit.label(lang);
+    if progress.school_calendar(pb, &step.id) == Some(None) {
+        out.push_str(" · ");
+        out.push_str(crate::playbook::weekdays_fallback_note(lang));
+    }
+    Some(out)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -602,6 +630,9 @@ pub async fn build_story(
                 done_by: outcome.map(|o| o.by),
                 how: outcome.map(|o| describe_resolution(&o.how)),
                 verdict,
+                limit_zh: school_day_limit(pb, progress, view.step, crate::playbook::Lang::Zh),
+                limit_en: school_day_limit(pb, progress, view.step, crate::playbook::Lang::En),
+                school_days: view.step.due.as_ref().and_then(|d| d.within.school_days()),
             });
         }
     }

@@ -192,7 +192,13 @@ pub fn summarise(
                 r.steps_with_deadline += 1;
                 r.steps_on_time += usize::from(step.verdict == Verdict::OnTime);
             }
-            if step.due.is_some_and(|d| d - s.opened_at > FOLLOW_UP_AFTER) {
+            // A limit in school days is follow-up beyond one school day,
+            // however long a weekend or holiday makes it in hours.
+            let follow_up = match step.school_days {
+                Some(days) => days > 1 && step.due.is_some(),
+                None => step.due.is_some_and(|d| d - s.opened_at > FOLLOW_UP_AFTER),
+            };
+            if follow_up {
                 match step.verdict {
                     Verdict::OnTime | Verdict::Late => r.follow_ups_done += 1,
                     Verdict::Missed => r.follow_ups_overdue += 1,

@@ -50,6 +50,7 @@ fn views() -> Vec<(&'static str, Build)> {
             app
         }),
         ("detail_history_chart", open_history),
+        ("detail_school_days", school_day_step),
         ("my_steps", |l| {
             let mut app = sample_app(l);
             app.update(Action::Tick(at("2026-11-20T14:30:00Z")));
@@ -167,6 +168,67 @@ fn open_case(app: &mut App, id: &str) {
     app.refresh();
     app.selected = app.order_ids().iter().position(|c| *c == id).unwrap();
     key(app, KeyCode::Enter);
+}
+
+/// Case C000001 with its screening interview selected: a limit of one
+/// school day, counted on weekdays since no school calendar is loaded.
+fn school_day_step(lang: Lang) -> App {
+    let mut app = sample_app(lang);
+    open_case(&mut app, "C000001");
+    let rows = app.case_step_rows("C000001");
+    let i = rows
+        .iter()
+        .position(|r| r.target.step == "interview")
+        .expect("the counselor's interview");
+    for _ in 0..i {
+        key(&mut app, KeyCode::Down);
+    }
+    assert_eq!(app.step_cursor, i);
+    app
+}
+
+#[test]
+fn a_school_day_limit_counted_on_the_schools_calendar_shows_its_due_time_plainly() {
+    for (lang, want) in [
+        (Lang::Zh, "1 个上学日 · 截止 2026-10-08 18:00 · 默认时限"),
+        (
+            Lang::En,
+            "1 school day · due 2026-10-08 18:00 · default limit",
+        ),
+    ] {
+        let mut app = sample_app(lang);
+        // Opened on Wednesday 30 September at a school whose calendar has
+        // the National Day week off: the relay counted the interview.
+        let body = json!({"id": "sd", "source": "screening", "category": "suicide_risk", "level": "key",
+            "student": {"id": "S3001", "name": "周一鸣", "school": "示例一中", "grade": "初一", "class": "(1)班"},
+            "observed_at": "2026-09-30T09:00:00+08:00"});
+        let opened = "2026-09-30T02:00:00Z";
+        app.update(alert_event(2000, 50, body.clone(), opened));
+        let lib = library();
+        let pb = lib.get("suicidal_ideation_screening").unwrap();
+        let mut progress = crisisdesk::playbook::Progress::new(pb, at(opened));
+        let calendar = crisisdesk::followup::calendar::Calendar::parse(include_str!(
+            "../../calendars/example.toml"
+        ))
+        .unwrap();
+        assert!(progress.count_school_days(pb, &calendar));
+        app.update(ev(json!({
+            "seq": 2001, "at": opened, "type": "checklist_added",
+            "case_id": "C000050", "playbook": pb.id, "progress": progress,
+        })));
+        open_case(&mut app, "C000050");
+        let i = app
+            .case_step_rows("C000050")
+            .iter()
+            .position(|r| r.target.step == "interview")
+            .unwrap();
+        for _ in 0..i {
+            key(&mut app, KeyCode::Down);
+        }
+        let screen = render(&app, 120, 40);
+        assert!(screen.contains(want), "{screen}");
+        assert!(!screen.contains("未配置校历") && !screen.contains("no school calendar"));
+    }
 }
 
 fn open_history(lang: Lang) -> App {

@@ -10,7 +10,7 @@ use crate::text::{fit, width};
 
 use super::history::draw_history;
 use super::steps::step_table;
-use super::widgets::{SECOND, age, fitted, level_mark, local};
+use super::widgets::{MINUTE, SECOND, age, fitted, level_mark, local};
 
 pub(super) fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
     let [tabs, area] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
@@ -248,10 +248,9 @@ pub(super) fn draw_checklist(app: &App, c: &CaseView, frame: &mut Frame, area: R
             .get(app.step_cursor)
             .and_then(|row| step_basis(app, row))
     {
-        notes.push(Line::styled(
-            fit(&line, inner.width as usize),
-            app.theme.finished,
-        ));
+        for part in footnote_lines(&line, inner.width as usize) {
+            notes.push(Line::styled(part, app.theme.finished));
+        }
     }
     let harm_notice = c.checklists.iter().any(|p| {
         app.playbooks
@@ -286,6 +285,36 @@ pub(super) fn draw_checklist(app: &App, c: &CaseView, frame: &mut Frame, area: R
             notice_area,
         );
     }
+}
+
+/// A footnote of " · "-separated parts on at most two lines of `columns`,
+/// broken between parts (a school-day limit with its due time, the
+/// weekdays note and the basis does not fit 80 columns), each line cut to fit.
+fn footnote_lines(text: &str, columns: usize) -> Vec<String> {
+    const SEP: &str = " · ";
+    if width(text) <= columns {
+        return vec![text.to_string()];
+    }
+    let mut first = String::new();
+    let mut parts = text.split(SEP).peekable();
+    while let Some(part) = parts.peek() {
+        let joined = if first.is_empty() {
+            part.to_string()
+        } else {
+            format!("{first}{SEP}{part}")
+        };
+        if width(&joined) > columns && !first.is_empty() {
+            break;
+        }
+        first = joined;
+        parts.next();
+    }
+    let rest: Vec<&str> = parts.collect();
+    let mut lines = vec![fit(&first, columns)];
+    if !rest.is_empty() {
+        lines.push(fit(&rest.join(SEP), columns));
+    }
+    lines
 }
 
 /// Lines `text` takes at `columns`, wrapped greedily at spaces as the
@@ -330,7 +359,41 @@ fn step_basis(app: &App, row: &crate::console::app::StepRow) -> Option<String> {
         parts.extend(step.triggers.iter().map(|t| t.label(s.lang()).to_string()));
         return Some(parts.join(" · "));
     }
-    pb.due_basis_label(step, s.lang())
+    let basis = pb.due_basis_label(step, s.lang());
+    match step.due.as_ref().map(|d| d.within) {
+        Some(limit @ crate::playbook::Limit::SchoolDays(_)) => {
+            Some(school_day_limit(app, row, pb, limit, basis))
+        }
+        _ => basis,
+    }
+}
+
+/// A school-day limit in words, its due time and, when it was counted
+/// without the school's calendar, that it was counted on weekdays:
+/// "1 个上学日 · 截止 2026-11-24 18:00 · 按工作日计（未配置校历） · 默认时限".
+fn school_day_limit(
+    app: &App,
+    row: &crate::console::app::StepRow,
+    pb: &crate::playbook::Playbook,
+    limit: crate::playbook::Limit,
+    basis: Option<String>,
+) -> String {
+    let s = app.strings;
+    let mut parts = vec![limit.label(s.lang())];
+    let progress = app
+        .cases
+        .get(&row.target.case_id)
+        .and_then(|c| c.checklists.iter().find(|p| p.playbook == pb.id));
+    if let Some(progress) = progress {
+        if let Some(due) = progress.due_at(pb, &row.target.step) {
+            parts.push(format!("{} {}", s.due_by(), local(app, due, MINUTE)));
+        }
+        if progress.school_calendar(pb, &row.target.step) == Some(None) {
+            parts.push(crate::playbook::weekdays_fallback_note(s.lang()).to_string());
+        }
+    }
+    parts.extend(basis);
+    parts.join(" · ")
 }
 
 pub(super) fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
@@ -354,7 +417,21 @@ pub(super) fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::wrapped_height;
+    use super::{footnote_lines, wrapped_height};
+
+    #[test]
+    fn a_long_footnote_breaks_between_its_parts() {
+        let text = "1 school day · due 2026-11-23 18:00 · counted as weekdays (no school calendar) · default limit";
+        assert_eq!(
+            footnote_lines(text, 80),
+            [
+                "1 school day · due 2026-11-23 18:00 · counted as weekdays (no school calendar)",
+                "default limit"
+            ]
+        );
+        assert_eq!(footnote_lines(text, 120), [text]);
+        assert_eq!(footnote_lines("默认时限", 80), ["默认时限"]);
+    }
 
     #[test]
     fn wrapped_height_counts_lines_as_the_paragraph_wraps_them() {

@@ -5,6 +5,7 @@
 //! file loads the facts and writes what they decide (tables from
 //! `migrations/sqlite/0011_followup.sql`).
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ use crate::followup::calendar::Calendar;
 use crate::followup::schedule::Schedule;
 use crate::followup::{CaseChange, Checkin, CheckinOutcome, MAX_NOTE_CHARS, Raise};
 use crate::lifecycle::{self, Grade, LevelChange, LevelProposal, Proposed, Reassessment};
+use crate::playbook::{Playbook, Progress};
 use crate::protocol::{
     Actor, CaseSnapshot, CaseStatus, CloseOutcome, ErrorDetail, EventBody, Level, Role,
 };
@@ -256,33 +258,44 @@ async fn reassessments(
         .collect()
 }
 
-/// The school calendar for a case's student: by the school the alerts (or
-/// else a screening export) name, as loaded with `calendar load`; the
-/// Mon–Fri fallback when there is none.
-async fn calendar_for(tx: &mut Tx<'_>, case: &CaseSnapshot) -> Result<Calendar, StoreError> {
+/// The school a case's student is at: as the latest alert on the case
+/// names it, else as a screening export does.
+async fn school_of(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+    student_id: Option<&str>,
+) -> Result<Option<String>, StoreError> {
     let school: Option<String> = sqlx::query_scalar(
         "SELECT s FROM (SELECT json_extract(body, '$.student.school') AS s, seq FROM alerts WHERE case_id = ?) \
          WHERE s IS NOT NULL ORDER BY seq DESC LIMIT 1",
     )
-    .bind(&case.id)
+    .bind(case_id)
     .fetch_optional(&mut **tx)
     .await?
     .flatten();
-    let school = match school {
-        Some(s) => Some(s),
-        None => sqlx::query_scalar(
-            "SELECT school FROM screening_results WHERE student_id = ? ORDER BY answered_at DESC LIMIT 1",
+    match school {
+        Some(s) => Ok(Some(s)),
+        None => Ok(sqlx::query_scalar(
+            "SELECT school FROM screening_results \
+             WHERE student_id = COALESCE(?, (SELECT student_id FROM cases WHERE id = ?)) \
+             ORDER BY answered_at DESC LIMIT 1",
         )
-        .bind(&case.student_id)
+        .bind(student_id)
+        .bind(case_id)
         .fetch_optional(&mut **tx)
-        .await?,
-    };
+        .await?),
+    }
+}
+
+/// A school's calendar as loaded with `calendar load`; the Mon–Fri
+/// fallback when there is none (or no school is known).
+async fn school_calendar(tx: &mut Tx<'_>, school: Option<&str>) -> Result<Calendar, StoreError> {
     let Some(school) = school else {
         return Ok(Calendar::fallback());
     };
     let body: Option<String> =
         sqlx::query_scalar("SELECT body FROM school_calendars WHERE school = ?")
-            .bind(&school)
+            .bind(school)
             .fetch_optional(&mut **tx)
             .await?;
     match body {
@@ -292,6 +305,51 @@ async fn calendar_for(tx: &mut Tx<'_>, case: &CaseSnapshot) -> Result<Calendar, 
             StoreError::Corrupt(format!("stored calendar of {school}: {}", p.join("; ")))
         }),
         None => Ok(Calendar::fallback()),
+    }
+}
+
+/// The school calendar for a case's student: by the school the alerts (or
+/// else a screening export) name, as loaded with `calendar load`; the
+/// Mon–Fri fallback when there is none.
+async fn calendar_for(tx: &mut Tx<'_>, case: &CaseSnapshot) -> Result<Calendar, StoreError> {
+    let school = school_of(tx, &case.id, Some(&case.student_id)).await?;
+    school_calendar(tx, school.as_deref()).await
+}
+
+/// School calendars read during one write, by school, so a run of alerts
+/// reads each school's calendar once.
+#[derive(Default)]
+pub(super) struct Calendars(HashMap<Option<String>, Calendar>);
+
+impl Calendars {
+    /// Counts the checklist's school-day limits whose clock has started
+    /// ([`Progress::count_school_days`]) on the calendar of the case's
+    /// school: `named` when the alert at hand names it, else found as
+    /// follow-up schedules find it. Reads nothing when there is nothing to
+    /// count.
+    pub(super) async fn count(
+        &mut self,
+        tx: &mut Tx<'_>,
+        case: (&str, Option<&str>),
+        named: Option<&str>,
+        playbook: &Playbook,
+        progress: &mut Progress,
+    ) -> Result<(), StoreError> {
+        if !progress.needs_school_count(playbook) {
+            return Ok(());
+        }
+        let school = match named {
+            Some(s) => Some(s.to_string()),
+            None => school_of(tx, case.0, case.1).await?,
+        };
+        if !self.0.contains_key(&school) {
+            let calendar = school_calendar(tx, school.as_deref()).await?;
+            self.0.insert(school.clone(), calendar);
+        }
+        if let Some(calendar) = self.0.get(&school) {
+            progress.count_school_days(playbook, calendar);
+        }
+        Ok(())
     }
 }
 
