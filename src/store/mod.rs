@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-pub use sqlite::{OpenCaseRow, ScreeningTally, Store, StudentCase};
+pub use sqlite::{OpenCaseRow, ScreeningTally, SqliteStore as Store, StudentCase};
 
 use crate::protocol::{ErrorDetail, Role};
 
