@@ -25,11 +25,17 @@ impl TestDb {
     }
 }
 
-/// The PostgreSQL server to test against, if any.
+/// The PostgreSQL server to test against, if any. In CI (`CI` set, as
+/// `.ci/run` does) it must be given: the second backend is never skipped
+/// there without a word.
 pub fn pg_server() -> Option<String> {
-    std::env::var("CRISISDESK_TEST_PG")
+    let server = std::env::var("CRISISDESK_TEST_PG")
         .ok()
-        .filter(|u| !u.trim().is_empty())
+        .filter(|u| !u.trim().is_empty());
+    if server.is_none() && std::env::var_os("CI").is_some() {
+        panic!("CI is set but CRISISDESK_TEST_PG is not: .ci/run starts a PostgreSQL for the tests");
+    }
+    server
 }
 
 /// A fresh SQLite file, and a fresh PostgreSQL database when a server is
