@@ -47,6 +47,14 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        // Not a failure to retry: this store's engine does not do it yet.
+        if let StoreError::NotYetOnPostgres(what) = err {
+            return ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_yet_available",
+                format!("{what} is not yet available on a relay whose store is PostgreSQL"),
+            );
+        }
         // The cause goes to the operator's log; the client learns only that
         // nothing was stored, so it knows to retry.
         tracing::error!(error = %err, "store failure");
