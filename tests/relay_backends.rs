@@ -13,7 +13,10 @@ use common::{BIN, connect, next_json, post_raw, result_for, send_command, spawn_
 use serde_json::{Value, json};
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().expect("run crisisdesk");
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run crisisdesk");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -45,7 +48,10 @@ async fn the_relay_accepts_an_alert_and_streams_it_to_a_websocket_client_on_ever
         let hello = next_json(&mut ws, Duration::from_secs(5)).await.unwrap();
         assert_eq!(hello["type"], "session", "{label}");
         assert_eq!(hello["latest_seq"], 0, "{label}");
-        while next_json(&mut ws, Duration::from_millis(300)).await.is_some() {}
+        while next_json(&mut ws, Duration::from_millis(300))
+            .await
+            .is_some()
+        {}
 
         let alert = common::alert("a-1", "S1", "high");
         let reply = post(addr, &feed, &alert).await;
@@ -139,7 +145,13 @@ async fn the_relay_accepts_an_alert_and_streams_it_to_a_websocket_client_on_ever
         assert_eq!(code, 0, "{label}: {err}");
         assert!(review.contains(&case_id), "{label}: {review}");
         let (code, _, err) = run(&[
-            "report", "--db", &db.url, "--from", "2026-01-01", "--to", "2027-12-31",
+            "report",
+            "--db",
+            &db.url,
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2027-12-31",
         ]);
         if label == "postgres" {
             assert_eq!(code, 1, "{label}: {err}");
@@ -151,7 +163,10 @@ async fn the_relay_accepts_an_alert_and_streams_it_to_a_websocket_client_on_ever
         // token list / revoke on the same database.
         let (code, list, err) = run(&["token", "list", "--db", &db.url]);
         assert_eq!(code, 0, "{label}: {err}");
-        assert!(list.contains("feed") && list.contains("wang"), "{label}: {list}");
+        assert!(
+            list.contains("feed") && list.contains("wang"),
+            "{label}: {list}"
+        );
         let (code, _, err) = run(&["token", "revoke", "--db", &db.url, "--id", "1"]);
         assert_eq!(code, 0, "{label}: {err}");
     }

@@ -287,7 +287,12 @@ async fn a_command_applies_once_and_a_resend_gets_the_first_answer() {
             CommandOutcome::Refused(e) => assert_eq!(e.code, "already_acknowledged"),
             other => panic!("{}: {other:?}", db.label),
         }
-        assert_eq!(store.latest_seq().await.unwrap(), before + 1, "{}", db.label);
+        assert_eq!(
+            store.latest_seq().await.unwrap(),
+            before + 1,
+            "{}",
+            db.label
+        );
         let case = store.case(&case_id).await.unwrap().unwrap();
         assert_eq!(case.acknowledged_by.unwrap().name, "wang", "{}", db.label);
         // A refusal is remembered too.
@@ -403,7 +408,10 @@ async fn audit_rows_refuse_update_and_delete_in_the_database_itself() {
         let store = db.open().await;
         credential(&store, "wang", Role::Counselor).await;
         store
-            .audit(&NewEntry::new(AuditKind::ConnectionOpened, json!({})), at(0))
+            .audit(
+                &NewEntry::new(AuditKind::ConnectionOpened, json!({})),
+                at(0),
+            )
             .await
             .unwrap();
         store.close().await;
@@ -424,7 +432,10 @@ async fn audit_rows_refuse_update_and_delete_in_the_database_itself() {
         // Nothing was changed, and appending still works.
         let store = db.open().await;
         store
-            .audit(&NewEntry::new(AuditKind::ConnectionClosed, json!({})), at(1))
+            .audit(
+                &NewEntry::new(AuditKind::ConnectionClosed, json!({})),
+                at(1),
+            )
             .await
             .unwrap();
         let entries = store.audit_after(0, 100).await.unwrap();
@@ -449,14 +460,20 @@ async fn an_overdue_step_escalates_once_and_the_scanner_knows_when_to_look() {
         let next = store.next_deadline().await.unwrap().expect("a deadline");
         assert!(next > at(0), "{}", db.label);
         assert!(
-            store.escalate_overdue(at(0), &lib).await.unwrap().is_empty(),
+            store
+                .escalate_overdue(at(0), &lib)
+                .await
+                .unwrap()
+                .is_empty(),
             "{}: nothing is overdue at once",
             db.label
         );
         let raised = store.escalate_overdue(at(600), &lib).await.unwrap();
         assert!(!raised.is_empty(), "{}", db.label);
         assert!(
-            raised.iter().all(|e| e.json.contains(r#""type":"escalation""#)),
+            raised
+                .iter()
+                .all(|e| e.json.contains(r#""type":"escalation""#)),
             "{}",
             db.label
         );
@@ -518,7 +535,10 @@ async fn credentials_carry_their_limits_and_a_revoked_one_no_longer_authenticate
             .create_credential_with("screening", Role::Producer, "ops", limits)
             .await
             .unwrap();
-        let plain = store.create_credential("wang", Role::Counselor).await.unwrap();
+        let plain = store
+            .create_credential("wang", Role::Counselor)
+            .await
+            .unwrap();
         let cred = store.authenticate(&token).await.unwrap().unwrap();
         assert_eq!(cred.limits, limits, "{}", db.label);
         assert_eq!(cred.role, Role::Producer);
@@ -545,7 +565,11 @@ async fn credentials_carry_their_limits_and_a_revoked_one_no_longer_authenticate
             .collect();
         assert_eq!(
             kinds,
-            ["credential_created", "credential_created", "credential_revoked"],
+            [
+                "credential_created",
+                "credential_created",
+                "credential_revoked"
+            ],
             "{}",
             db.label
         );

@@ -382,9 +382,7 @@ impl Store {
         sqlite_only!(self, "open cases by school", s => s.open_cases_by_school().await)
     }
 
-    pub async fn open_checklists(
-        &self,
-    ) -> Result<Vec<(String, String, Progress)>, StoreError> {
+    pub async fn open_checklists(&self) -> Result<Vec<(String, String, Progress)>, StoreError> {
         sqlite_only!(self, "open checklists", s => s.open_checklists().await)
     }
 

@@ -617,11 +617,12 @@ async fn command_in(
     now: DateTime<Utc>,
     (library, reporting): (&Library, &crate::reporting::Rules),
 ) -> Result<CommandOutcome, StoreError> {
-    if let Some(row) = sqlx::query("SELECT result FROM commands WHERE credential_id = $1 AND id = $2")
-        .bind(credential.id)
-        .bind(&command.id)
-        .fetch_optional(&mut **tx)
-        .await?
+    if let Some(row) =
+        sqlx::query("SELECT result FROM commands WHERE credential_id = $1 AND id = $2")
+            .bind(credential.id)
+            .bind(&command.id)
+            .fetch_optional(&mut **tx)
+            .await?
     {
         let stored: String = row.try_get("result")?;
         let error: Option<ErrorDetail> = serde_json::from_str(&stored).map_err(|e| {
@@ -856,7 +857,8 @@ async fn set_deadlines(
     deadlines: &[(String, String, Option<String>)],
 ) -> Result<(), StoreError> {
     for chunk in deadlines.chunks(MAX_BINDS / 3) {
-        let mut update = QueryBuilder::<Postgres>::new("WITH v(case_id, playbook, next_due_at) AS (");
+        let mut update =
+            QueryBuilder::<Postgres>::new("WITH v(case_id, playbook, next_due_at) AS (");
         update.push_values(chunk, |mut row, (case_id, playbook, next)| {
             row.push_bind(case_id).push_bind(playbook).push_bind(next);
         });
@@ -1387,10 +1389,11 @@ impl Logs {
     /// Must be the transaction's first statement: what it reads after the
     /// lock includes every write committed before.
     async fn load(tx: &mut Tx<'_>) -> Result<Logs, StoreError> {
-        let heads = sqlx::query("SELECT event_seq, audit_seq FROM log_heads WHERE id = 1 FOR UPDATE")
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("the log_heads row is missing".into()))?;
+        let heads =
+            sqlx::query("SELECT event_seq, audit_seq FROM log_heads WHERE id = 1 FOR UPDATE")
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("the log_heads row is missing".into()))?;
         let event_seq: i64 = heads.try_get("event_seq")?;
         let audit_seq: i64 = heads.try_get("audit_seq")?;
         let audit_hash = if audit_seq == 0 {

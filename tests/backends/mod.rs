@@ -33,7 +33,9 @@ pub fn pg_server() -> Option<String> {
         .ok()
         .filter(|u| !u.trim().is_empty());
     if server.is_none() && std::env::var_os("CI").is_some() {
-        panic!("CI is set but CRISISDESK_TEST_PG is not: .ci/run starts a PostgreSQL for the tests");
+        panic!(
+            "CI is set but CRISISDESK_TEST_PG is not: .ci/run starts a PostgreSQL for the tests"
+        );
     }
     server
 }
