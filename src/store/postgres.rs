@@ -1358,16 +1358,18 @@ async fn touch_case(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -> Resul
     Ok(())
 }
 
-/// Largest number of bound values in one statement. SQLite allows 32,766;
-/// staying well below leaves room and keeps each statement's parse short.
+/// Largest number of bound values in one statement. PostgreSQL's wire
+/// protocol allows 65,535; the same bound as SQLite's keeps the chunking
+/// (and so the statements) alike on both engines.
 const MAX_BINDS: usize = 30_000;
 
 /// The two append-only logs of one write transaction: stream events and
 /// audit entries. Their heads are read once when the transaction starts
-/// (under SQLite's write lock, so no other process can append meanwhile);
-/// appends are numbered and chained in memory and written with a few
-/// multi-row inserts. That keeps a group of a thousand alerts to a handful
-/// of statements instead of thousands of round trips to the sqlx worker.
+/// under the `log_heads` lock, so no other connection, process or relay
+/// can append meanwhile; appends are numbered and chained in memory and
+/// written with a few multi-row inserts. That keeps a group of a thousand
+/// alerts to a handful of statements instead of thousands of round trips
+/// to the server.
 struct Logs {
     next_seq: i64,
     audit_seq: i64,
@@ -1418,7 +1420,7 @@ impl Logs {
     }
 
     /// Appends an event at the next `seq`. Events are never deleted and
-    /// numbers are taken under the write lock, so the stream has no gaps: a
+    /// numbers are taken under the `log_heads` lock, so the stream has no gaps: a
     /// client can see a missing number.
     fn event(&mut self, at: DateTime<Utc>, body: EventBody) -> Result<StoredEvent, StoreError> {
         let seq = self.next_seq;
