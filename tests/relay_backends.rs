@@ -91,6 +91,21 @@ async fn the_relay_accepts_an_alert_and_streams_it_to_a_websocket_client_on_ever
         assert_eq!(ack["type"], "case_acknowledged", "{label}");
         assert_eq!(ack["seq"], seq + 2, "{label}");
 
+        // The student record is not on PostgreSQL yet: the console is told
+        // so, not to ask again.
+        send_command(
+            &mut ws,
+            json!({"type": "command", "id": "s1", "op": "student", "case_id": case_id}),
+        )
+        .await;
+        let (result, _) = result_for(&mut ws, "s1").await;
+        if label == "postgres" {
+            assert_eq!(result["ok"], false, "{result}");
+            assert_eq!(result["error"]["code"], "not_yet_available", "{result}");
+        } else {
+            assert_eq!(result["ok"], true, "{label}: {result}");
+        }
+
         // A console that resumes from 0 gets the same stream, dense.
         let mut late = connect(addr, Some(&wang), 0).await.unwrap();
         let seqs: Vec<i64> = common::until_quiet(&mut late)

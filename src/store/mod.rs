@@ -44,6 +44,20 @@ pub enum StoreError {
     NotYetOnPostgres(&'static str),
 }
 
+impl StoreError {
+    /// The answer for a client when this store's engine does not do the
+    /// operation yet (`not_yet_available`): not a failure to retry.
+    pub fn not_yet_available(&self) -> Option<ErrorDetail> {
+        match self {
+            StoreError::NotYetOnPostgres(what) => Some(ErrorDetail::new(
+                "not_yet_available",
+                format!("{what} is not yet available on a relay whose store is PostgreSQL"),
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// An authenticated credential (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
