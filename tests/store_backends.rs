@@ -625,3 +625,46 @@ async fn what_postgres_does_not_do_yet_is_a_clear_error_not_an_empty_answer() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A writer holding the writers' lock elsewhere (a stuck process) makes a
+/// write fail after the lock timeout, as SQLite's busy timeout does; it
+/// never hangs the relay, and nothing is half written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_writer_elsewhere_costs_an_error_after_the_lock_timeout_not_a_hang() {
+    let Some(server) = backends::pg_server() else {
+        eprintln!("CRISISDESK_TEST_PG is not set: PostgreSQL not tested");
+        return;
+    };
+    let db = backends::pg_db(&server).await;
+    let store = db.open().await;
+    credential(&store, "wang", Role::Counselor).await;
+    let mut stuck = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut stuck).await.unwrap();
+    sqlx::query("SELECT * FROM log_heads WHERE id = 1 FOR UPDATE")
+        .execute(&mut stuck)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        store.audit(
+            &NewEntry::new(AuditKind::ConnectionOpened, json!({})),
+            at(0),
+        ),
+    )
+    .await
+    .expect("no hang")
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    sqlx::query("ROLLBACK").execute(&mut stuck).await.unwrap();
+    // Once the other writer is gone, writes go through again.
+    store
+        .audit(
+            &NewEntry::new(AuditKind::ConnectionOpened, json!({})),
+            at(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.audit_head().await.unwrap().unwrap().seq, 2);
+}

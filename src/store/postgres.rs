@@ -17,11 +17,12 @@
 //! default; docs/operations.md says to keep it on).
 
 use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{
@@ -67,10 +68,14 @@ impl PgStore {
         if !is_postgres_url(url) {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
+        // A writer waits for the `log_heads` lock at most 10 s (SQLite's
+        // busy timeout): a stuck writer elsewhere then costs a 503, which
+        // the client retries, not a relay that hangs.
+        let options = PgConnectOptions::from_str(url)?.options([("lock_timeout", "10s")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await?;
         // sqlx holds an advisory lock while it migrates, so two relays
         // starting at once do not both apply a step.
