@@ -595,7 +595,7 @@ async fn what_postgres_does_not_do_yet_is_a_clear_error_not_an_empty_answer() {
         "{err}"
     );
     assert!(matches!(
-        store.open_cases_by_school().await,
+        store.student_cases("S1", true).await,
         Err(StoreError::NotYetOnPostgres(_))
     ));
     assert!(matches!(

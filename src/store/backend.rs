@@ -331,14 +331,30 @@ impl Store {
         both!(self, s => s.incident_reports(include_drills).await)
     }
 
-    // --- SQLite only so far (follow-up, district and period reads) ------
-
     pub async fn overdue_checkins_by_case(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, usize)>, StoreError> {
-        sqlite_only!(self, "overdue check-ins", s => s.overdue_checkins_by_case(now).await)
+        both!(self, s => s.overdue_checkins_by_case(now).await)
     }
+
+    pub async fn open_cases_by_school(&self) -> Result<Vec<OpenCaseRow>, StoreError> {
+        both!(self, s => s.open_cases_by_school().await)
+    }
+
+    pub async fn open_checklists(&self) -> Result<Vec<(String, String, Progress)>, StoreError> {
+        both!(self, s => s.open_checklists().await)
+    }
+
+    pub async fn exercises_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        both!(self, s => s.exercises_between(from, to).await)
+    }
+
+    // --- SQLite only so far (follow-up, screening, student records) ------
 
     pub async fn checkins(&self, case_id: &str) -> Result<Vec<Checkin>, StoreError> {
         sqlite_only!(self, "check-ins", s => s.checkins(case_id).await)
@@ -378,27 +394,11 @@ impl Store {
         sqlite_only!(self, "the follow-up cadence", s => s.followup_cadence(now).await)
     }
 
-    pub async fn open_cases_by_school(&self) -> Result<Vec<OpenCaseRow>, StoreError> {
-        sqlite_only!(self, "open cases by school", s => s.open_cases_by_school().await)
-    }
-
-    pub async fn open_checklists(&self) -> Result<Vec<(String, String, Progress)>, StoreError> {
-        sqlite_only!(self, "open checklists", s => s.open_checklists().await)
-    }
-
     pub async fn screening_by_school(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, ScreeningTally)>, StoreError> {
         sqlite_only!(self, "screening by school", s => s.screening_by_school(from, to).await)
-    }
-
-    pub async fn exercises_between(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        sqlite_only!(self, "drills in a period", s => s.exercises_between(from, to).await)
     }
 }

@@ -408,3 +408,100 @@ impl super::PgStore {
         rows.iter().map(|b| report_from(b)).collect()
     }
 }
+
+impl super::PgStore {
+    /// Every open real case with its school (drills and tests left out):
+    /// the school the latest alert that named one gave.
+    pub async fn open_cases_by_school(&self) -> Result<Vec<super::super::OpenCaseRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.level, c.imminent, \
+             (SELECT a.body::jsonb -> 'student' ->> 'school' FROM alerts a \
+              WHERE a.case_id = c.id AND (a.body::jsonb -> 'student' ->> 'school') IS NOT NULL \
+              ORDER BY a.seq DESC LIMIT 1) AS school \
+             FROM cases c WHERE c.status <> 'closed' AND c.alert_status = 'actual' ORDER BY c.num",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let level: String = r.try_get("level")?;
+                Ok(super::super::OpenCaseRow {
+                    case_id: r.try_get("id")?,
+                    level: crate::protocol::Level::parse(&level)
+                        .ok_or_else(|| super::corrupt("level", &level))?,
+                    imminent: r.try_get("imminent")?,
+                    school: r.try_get("school")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The checklists of every open real case, as (case id, playbook,
+    /// progress), in one query.
+    pub async fn open_checklists(
+        &self,
+    ) -> Result<Vec<(String, String, crate::playbook::Progress)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT k.case_id, k.playbook, k.progress FROM checklists k JOIN cases c \
+             ON c.id = k.case_id WHERE c.status <> 'closed' AND c.alert_status = 'actual'",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("case_id")?,
+                    r.try_get("playbook")?,
+                    super::progress_from(&r.try_get::<String, _>("progress")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Scheduled check-ins past due and not recorded, per case (the
+    /// district view's counts). The table is PostgreSQL's own; nothing
+    /// schedules check-ins there until `monitor` is ported, so this
+    /// counts none, truthfully.
+    pub async fn overdue_checkins_by_case(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, usize)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT case_id, COUNT(*) FROM checkins \
+             WHERE done_at IS NULL AND cancelled_at IS NULL AND due_at <= $1 GROUP BY case_id",
+        )
+        .bind(ts(now))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(case, n)| (case, usize::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Drills (exercise ids) whose first case opened in `[from, to)`, with
+    /// that moment, oldest first.
+    pub async fn exercises_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT exercise_id, MIN(opened_at) AS first FROM cases \
+             WHERE exercise_id IS NOT NULL GROUP BY exercise_id \
+             HAVING MIN(opened_at) >= $1 AND MIN(opened_at) < $2 ORDER BY first",
+        )
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("exercise_id")?,
+                    parse_ts(&r.try_get::<String, _>("first")?)?,
+                ))
+            })
+            .collect()
+    }
+}
