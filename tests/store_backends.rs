@@ -599,7 +599,7 @@ async fn what_postgres_does_not_do_yet_is_a_clear_error_not_an_empty_answer() {
         Err(StoreError::NotYetOnPostgres(_))
     ));
     assert!(matches!(
-        store.followup_cadence(at(0)).await,
+        store.screening_by_school(at(0), at(60)).await,
         Err(StoreError::NotYetOnPostgres(_))
     ));
     // A command not ported yet is refused with its own code, and the
@@ -667,4 +667,50 @@ async fn a_stuck_writer_elsewhere_costs_an_error_after_the_lock_timeout_not_a_ha
         .await
         .unwrap();
     assert_eq!(store.audit_head().await.unwrap().unwrap().seq, 2);
+}
+
+/// The cadence a console is greeted with, and the calendars it reads,
+/// count the same on both backends.
+#[tokio::test(flavor = "multi_thread")]
+async fn calendars_load_and_the_cadence_counts_the_same_on_every_backend() {
+    let lib = library();
+    let calendar = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/calendars/example.toml"
+    ))
+    .unwrap();
+    let mut seen = Vec::new();
+    for db in databases().await {
+        let store = db.open().await;
+        let school = store.load_calendar(&calendar).await.unwrap().unwrap();
+        // Loading it again replaces it.
+        assert_eq!(
+            store.load_calendar(&calendar).await.unwrap().unwrap(),
+            school
+        );
+        assert!(
+            store
+                .load_calendar("not = [a calendar")
+                .await
+                .unwrap()
+                .is_err()
+        );
+        let feed = credential(&store, "feed", Role::Producer).await;
+        for (n, level) in ["key", "general", "high"].iter().enumerate() {
+            store
+                .ingest_alert(
+                    &alert(&format!("a-{n}"), &format!("S{n}"), level, false),
+                    &feed,
+                    at(0),
+                    &lib,
+                )
+                .await
+                .unwrap();
+        }
+        let cadence = store.followup_cadence(at(1)).await.unwrap();
+        assert_eq!(cadence.calendars, 1, "{}", db.label);
+        assert_eq!(cadence.review_students, 2, "{}", db.label);
+        seen.push(format!("{cadence:?}"));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
 }

@@ -384,14 +384,14 @@ impl Store {
         &self,
         text: &str,
     ) -> Result<Result<String, Vec<String>>, StoreError> {
-        sqlite_only!(self, "school calendars", s => s.load_calendar(text).await)
+        both!(self, s => s.load_calendar(text).await)
     }
 
     pub async fn followup_cadence(
         &self,
         now: DateTime<Utc>,
     ) -> Result<crate::followup::cadence::Cadence, StoreError> {
-        sqlite_only!(self, "the follow-up cadence", s => s.followup_cadence(now).await)
+        both!(self, s => s.followup_cadence(now).await)
     }
 
     pub async fn screening_by_school(

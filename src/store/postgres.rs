@@ -38,6 +38,7 @@ use crate::protocol::{
     CommandOp, ErrorDetail, Event, EventBody, Level, Origin, Role,
 };
 
+mod followup;
 mod reports;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
