@@ -18,6 +18,12 @@
 //! - relay RSS per idle console connection;
 //! - with 40,000 open cases: ingest p50 / p99, idle CPU, and ingest p99
 //!   while 40,000 steps go overdue at once (an escalation storm).
+//!
+//! `-- --postgres postgres://USER@HOST/DB` measures the acked and batch
+//! throughput on a fresh PostgreSQL database made on that server, beside
+//! the same figures on SQLite measured in the same run (a machine whose
+//! speed drifts is then compared with itself); the streaming and storm
+//! figures stay SQLite-only for now.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -71,12 +77,29 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(server) = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .and_then(|i| args.get(i + 1))
+    {
+        println!("throughput, SQLite then PostgreSQL, in one run");
+        println!("-- SQLite (synchronous=FULL)");
+        let relay = Relay::start(&sqlite_url(&dir.path().join("load.db")), None);
+        throughput(&relay, scale);
+        drop(relay);
+        println!("-- PostgreSQL (synchronous_commit as the server has it)");
+        let url = runtime.block_on(fresh_pg_database(server));
+        let relay = Relay::start(&url, None);
+        throughput(&relay, scale);
+        return;
+    }
 
     println!(
         "relay load benchmark ({})",
         if quick { "quick" } else { "full" }
     );
-    let relay = Relay::start(&dir.path().join("load.db"), None);
+    let relay = Relay::start(&sqlite_url(&dir.path().join("load.db")), None);
     throughput(&relay, scale);
     runtime.block_on(streaming(&relay, scale));
     drop(relay);
@@ -85,7 +108,7 @@ fn main() {
     }
 
     let storm = Relay::start(
-        &dir.path().join("storm.db"),
+        &sqlite_url(&dir.path().join("storm.db")),
         Some(&storm_playbooks(dir.path())),
     );
     runtime.block_on(open_cases(&storm, scale));
@@ -100,8 +123,8 @@ struct Relay {
 }
 
 impl Relay {
-    fn start(db: &std::path::Path, playbooks: Option<&std::path::Path>) -> Relay {
-        let url = format!("sqlite:{}", db.display());
+    fn start(url: &str, playbooks: Option<&std::path::Path>) -> Relay {
+        let url = url.to_string();
         // District credentials: a screening system and a console wall get
         // their own limits, as an operator would give them.
         let producer = token(
@@ -170,6 +193,34 @@ impl Relay {
         // Linux reports in USER_HZ, 100 on every mainstream configuration.
         Duration::from_millis(ticks * 10)
     }
+}
+
+fn sqlite_url(db: &std::path::Path) -> String {
+    format!("sqlite:{}", db.display())
+}
+
+/// A new, empty database on `server`; its URL.
+async fn fresh_pg_database(server: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("cdk_bench_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .expect("connect to --postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create the benchmark database");
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{}/{name}{query}", &base[..authority_end])
 }
 
 impl Drop for Relay {

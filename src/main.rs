@@ -45,7 +45,9 @@ enum Command {
         /// Address to listen on, e.g. 127.0.0.1:7710.
         #[arg(long, default_value = "127.0.0.1:7710")]
         listen: String,
-        /// Database URL: sqlite:PATH (created if missing).
+        /// Database URL: sqlite:PATH (created if missing), or
+        /// postgres://USER@HOST/DATABASE (which must exist; see
+        /// docs/operations.md for what runs on PostgreSQL so far).
         #[arg(long)]
         db: String,
         /// Playbook directory (default: the playbooks built into this
@@ -53,7 +55,8 @@ enum Command {
         #[arg(long)]
         playbooks: Option<PathBuf>,
         /// File the relay appends audit-chain checkpoints to (default:
-        /// the database path + `.checkpoints`). Copy it off the machine.
+        /// the database path + `.checkpoints`; none on PostgreSQL unless
+        /// given). Copy it off the machine.
         #[arg(long)]
         audit_checkpoints: Option<PathBuf>,
         /// A browser origin allowed to open the stream (repeatable). Without

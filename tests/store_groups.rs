@@ -2,7 +2,10 @@
 //! repeats and id conflicts, batches, commands, escalations) applied in
 //! groups of any sizes gives the same outcome for every write and the same
 //! stream, byte for byte, as applying each write alone. Checked with
-//! proptest on real SQLite files.
+//! proptest on real SQLite files, and on real PostgreSQL databases when
+//! `CRISISDESK_TEST_PG` names a server.
+
+mod backends;
 
 use chrono::{DateTime, Duration, Utc};
 use crisisdesk::playbook::Library;
@@ -156,10 +159,8 @@ fn observed(outcome: &WriteOutcome) -> String {
     }
 }
 
-async fn store(dir: &std::path::Path, name: &str) -> (Store, Credential, Credential) {
-    let store = Store::open(&format!("sqlite:{}", dir.join(name).display()))
-        .await
-        .unwrap();
+async fn store(db: &backends::TestDb) -> (Store, Credential, Credential) {
+    let store = db.open().await;
     let mut creds = Vec::new();
     for (name, role) in [("feed", Role::Producer), ("wang", Role::Counselor)] {
         let token = store.create_credential(name, role).await.unwrap();
@@ -191,45 +192,61 @@ proptest! {
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
             let lib = library();
-            let (alone, p1, c1) = store(dir.path(), "alone.db").await;
-            let (grouped, p2, c2) = store(dir.path(), "grouped.db").await;
-            let now = at(1);
-
-            let mut one_by_one = Vec::new();
-            for (n, op) in ops.iter().enumerate() {
-                let w = write(n, op, &p1, &c1);
-                let outcome = alone.apply_group(&[w], now, &lib).await.unwrap();
-                one_by_one.push(observed(&outcome[0]));
+            // Each backend on its own, and the backends against each
+            // other: the same writes give the same outcomes and the same
+            // stream, byte for byte, on SQLite and on PostgreSQL.
+            let mut per_backend = Vec::new();
+            let mut pairs = vec![(backends::sqlite_db(), backends::sqlite_db())];
+            if let Some(server) = backends::pg_server() {
+                pairs.push((backends::pg_db(&server).await, backends::pg_db(&server).await));
             }
+            for (alone_db, grouped_db) in &pairs {
+                let (alone, p1, c1) = store(alone_db).await;
+                let (grouped, p2, c2) = store(grouped_db).await;
+                let now = at(1);
 
-            let writes: Vec<Write> = ops.iter().enumerate().map(|(n, op)| write(n, op, &p2, &c2)).collect();
-            let mut in_groups = Vec::new();
-            let mut rest = &writes[..];
-            let mut cut = cuts.iter().cycle();
-            while !rest.is_empty() {
-                let size = (*cut.next().unwrap()).min(rest.len());
-                let (group, tail) = rest.split_at(size);
-                for outcome in grouped.apply_group(group, now, &lib).await.unwrap() {
-                    in_groups.push(observed(&outcome));
+                let mut one_by_one = Vec::new();
+                for (n, op) in ops.iter().enumerate() {
+                    let w = write(n, op, &p1, &c1);
+                    let outcome = alone.apply_group(&[w], now, &lib).await.unwrap();
+                    one_by_one.push(observed(&outcome[0]));
                 }
-                rest = tail;
+
+                let writes: Vec<Write> = ops.iter().enumerate().map(|(n, op)| write(n, op, &p2, &c2)).collect();
+                let mut in_groups = Vec::new();
+                let mut rest = &writes[..];
+                let mut cut = cuts.iter().cycle();
+                while !rest.is_empty() {
+                    let size = (*cut.next().unwrap()).min(rest.len());
+                    let (group, tail) = rest.split_at(size);
+                    for outcome in grouped.apply_group(group, now, &lib).await.unwrap() {
+                        in_groups.push(observed(&outcome));
+                    }
+                    rest = tail;
+                }
+                prop_assert_eq!(&in_groups, &one_by_one);
+                prop_assert_eq!(stream(&grouped).await, stream(&alone).await);
+                // The audit trail records the same things (entries 1-2 are the
+                // credentials, made at different moments in the two stores).
+                let record = |entries: Vec<crisisdesk::audit::Entry>| -> Vec<String> {
+                    entries
+                        .into_iter()
+                        .map(|e| format!("{} {:?} {:?} {}", e.kind, e.case_id, e.actor_name, e.detail))
+                        .collect()
+                };
+                prop_assert_eq!(
+                    record(grouped.audit_after(2, 100_000).await.unwrap()),
+                    record(alone.audit_after(2, 100_000).await.unwrap())
+                );
+                per_backend.push((one_by_one, stream(&alone).await));
+                alone.close().await;
+                grouped.close().await;
             }
-            prop_assert_eq!(&in_groups, &one_by_one);
-            prop_assert_eq!(stream(&grouped).await, stream(&alone).await);
-            // The audit trail records the same things (entries 1-2 are the
-            // credentials, made at different moments in the two stores).
-            let record = |entries: Vec<crisisdesk::audit::Entry>| -> Vec<String> {
-                entries
-                    .into_iter()
-                    .map(|e| format!("{} {:?} {:?} {}", e.kind, e.case_id, e.actor_name, e.detail))
-                    .collect()
-            };
-            prop_assert_eq!(
-                record(grouped.audit_after(2, 100_000).await.unwrap()),
-                record(alone.audit_after(2, 100_000).await.unwrap())
-            );
+            if let [(sqlite_outcomes, sqlite_stream), (pg_outcomes, pg_stream)] = &per_backend[..] {
+                prop_assert_eq!(pg_outcomes, sqlite_outcomes);
+                prop_assert_eq!(pg_stream, sqlite_stream);
+            }
             Ok(())
         })?;
     }

@@ -156,7 +156,7 @@ pub async fn build_via(
         return Err(StudentError::RevealForbidden(role));
     }
     let cases = store.student_cases(student_id, include_drills).await?;
-    let screenings = crate::screening::store::results_of_student(store.pool(), student_id)
+    let screenings = crate::screening::store::results_of_student(store.pool()?, student_id)
         .await
         .map_err(StoreError::from)?;
     if cases.is_empty() && screenings.is_empty() {

@@ -247,7 +247,7 @@ pub async fn run(
     rules: &RuleSet,
     opts: &ImportOptions,
 ) -> Result<(Summary, Plan), ImportError> {
-    let pool = store.pool();
+    let pool = store.pool()?;
     let mut summary = Summary::default();
     let t0 = Instant::now();
     let plan = sstore::plan(pool, &opts.plan).await?.ok_or_else(|| {

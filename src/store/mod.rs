@@ -2,10 +2,13 @@
 //! stored", "seq never reused", "a command applies once") is kept here, in one
 //! transaction per change.
 //!
-//! SQLite is the only backend today (`sqlite.rs`, migrations in
-//! `migrations/sqlite/`). A Postgres backend is planned as a sibling module
-//! with its own migrations; callers use [`Store`] and never SQL directly.
+//! Two engines, chosen by the database URL: SQLite (`sqlite.rs`,
+//! migrations in `migrations/sqlite/`) and PostgreSQL (`postgres.rs`,
+//! `migrations/postgres/`; phase 1, the relay's core path). Callers use
+//! [`Store`] (`backend.rs`, which dispatches) and never SQL directly.
 
+mod backend;
+mod postgres;
 mod sqlite;
 
 use std::sync::{Arc, OnceLock};
@@ -13,14 +16,16 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+pub use backend::{Backend, Store};
+pub use postgres::is_postgres_url;
 pub(crate) use sqlite::WRITE_CACHE;
-pub use sqlite::{OpenCaseRow, ScreeningTally, Store, StudentCase};
+pub use sqlite::{OpenCaseRow, ScreeningTally, StudentCase};
 
 use crate::protocol::{ErrorDetail, Role};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database URL `{0}`: use sqlite:PATH (postgres:// is not supported yet)")]
+    #[error("unsupported database URL `{0}`: use sqlite:PATH or postgres://USER@HOST/DATABASE")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -34,6 +39,24 @@ pub enum StoreError {
     /// has stopped); the client may retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The PostgreSQL engine does not do this yet (docs/operations.md
+    /// lists what it does); names the operation.
+    #[error("{0} is not yet available on PostgreSQL (use a sqlite: database for it for now)")]
+    NotYetOnPostgres(&'static str),
+}
+
+impl StoreError {
+    /// The answer for a client when this store's engine does not do the
+    /// operation yet (`not_yet_available`): not a failure to retry.
+    pub fn not_yet_available(&self) -> Option<ErrorDetail> {
+        match self {
+            StoreError::NotYetOnPostgres(what) => Some(ErrorDetail::new(
+                "not_yet_available",
+                format!("{what} is not yet available on a relay whose store is PostgreSQL"),
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// An authenticated credential (never the token itself).

@@ -40,7 +40,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// write lock so that events are published in `seq` order); SQLite's busy
 /// timeout covers other processes such as `crisisdesk token create`.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct SqliteStore {
     pool: SqlitePool,
     /// The incident reporting rules commands and steps are judged by.
     reporting: Arc<crate::reporting::Rules>,
@@ -139,10 +139,10 @@ impl std::ops::DerefMut for WriteTx<'_> {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and brings its
     /// schema up to date.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let path_part = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -168,7 +168,7 @@ impl Store {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
             StoreError::Corrupt(format!("built-in reporting rules: {}", lines.join("; ")))
         })?;
-        Ok(Store {
+        Ok(SqliteStore {
             pool,
             reporting: Arc::new(reporting),
         })
@@ -176,13 +176,13 @@ impl Store {
 
     /// Opens a database that must already exist (tools that only read:
     /// a mistyped path must be an error, not an empty new database).
-    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+    pub async fn open_existing(url: &str) -> Result<SqliteStore, StoreError> {
         if let Some(path) = super::sqlite_path(url)
             && !path.exists()
         {
             return Err(StoreError::Missing(path.display().to_string()));
         }
-        Store::open(url).await
+        SqliteStore::open(url).await
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {

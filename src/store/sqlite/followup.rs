@@ -13,8 +13,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    Applied, CommandTx, Logs, Store, StoreError, StoredEvent, Tx, attach_checklist, case_from_row,
-    has_checklist, parse_ts, progress_from, refresh_deadline, refuse, ts,
+    Applied, CommandTx, Logs, SqliteStore, StoreError, StoredEvent, Tx, attach_checklist,
+    case_from_row, has_checklist, parse_ts, progress_from, refresh_deadline, refuse, ts,
 };
 use crate::audit::{AuditKind, NewEntry};
 use crate::followup::calendar::Calendar;
@@ -887,7 +887,7 @@ pub struct StudentCase {
     pub level_changes: Vec<LevelChange>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Scheduled check-ins past due and not recorded, per case (for the
     /// district view's counts).
     pub async fn overdue_checkins_by_case(
@@ -1016,7 +1016,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The 三个一 cadence as of `now` ([`crate::followup::cadence`]): the
     /// next term screening and census from the loaded calendars, and this
     /// month's 特别关注 review count: one counting query (the open cases

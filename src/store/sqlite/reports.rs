@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Applied, CommandTx, Logs, Store, StoreError, StoredEvent, Tx, refuse, ts};
+use super::{Applied, CommandTx, Logs, SqliteStore, StoreError, StoredEvent, Tx, refuse, ts};
 use crate::audit::{AuditKind, NewEntry};
 use crate::logging::json_error;
 use crate::playbook::{Library, Resolution};
@@ -17,9 +17,9 @@ use crate::reporting::{
     self, ActionLine, CaseSigns, IncidentReport, ReportChange, ReportForm, Rule, Rules, Stage,
 };
 
-impl Store {
+impl SqliteStore {
     /// Runs these reporting rules instead of the shipped ones.
-    pub fn with_reporting_rules(mut self, rules: Rules) -> Store {
+    pub fn with_reporting_rules(mut self, rules: Rules) -> SqliteStore {
         self.reporting = std::sync::Arc::new(rules);
         self
     }
@@ -537,7 +537,7 @@ pub struct OpenCaseRow {
     pub school: Option<String>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Every open real case with its school (drills and tests left out).
     pub async fn open_cases_by_school(&self) -> Result<Vec<OpenCaseRow>, StoreError> {
         let rows = sqlx::query(
@@ -596,7 +596,7 @@ pub struct ScreeningTally {
     pub high: i64,
 }
 
-impl Store {
+impl SqliteStore {
     /// Screening results answered in `[from, to)`, per school. Answer times
     /// carry the file's offset, so they are compared as instants.
     pub async fn screening_by_school(
