@@ -1138,6 +1138,10 @@ impl CommandTx<'_, '_> {
                 ));
             }
         };
+        let case_ref = (case.id.as_str(), Some(case.student_id.as_str()));
+        followup::Calendars::default()
+            .count(self.tx, case_ref, None, playbook, &mut progress)
+            .await?;
         sqlx::query("UPDATE checklists SET progress = $1 WHERE case_id = $2 AND playbook = $3")
             .bind(progress_json(&progress)?)
             .bind(&case.id)
@@ -1331,7 +1335,10 @@ async fn attach_checklist(
     now: DateTime<Utc>,
     origin: Option<Origin>,
 ) -> Result<StoredEvent, StoreError> {
-    let progress = Progress::new(playbook, now);
+    let mut progress = Progress::new(playbook, now);
+    followup::Calendars::default()
+        .count(tx, (case_id, None), None, playbook, &mut progress)
+        .await?;
     let next_due = next_deadline(&progress, playbook, &HashSet::new(), now).map(ts);
     sqlx::query(
         "INSERT INTO checklists (case_id, playbook, progress, added_at, next_due_at) \
@@ -1629,6 +1636,7 @@ async fn ingest_run(
     // Case state as this run leaves it, by case id (new and joined).
     let mut touched: HashMap<String, (i64, String, CaseSnapshot)> = HashMap::new();
     let mut outcomes = Vec::with_capacity(alerts.len());
+    let mut calendars = followup::Calendars::default();
     let at = ts(now);
     for (alert, credential) in alerts {
         let body = serde_json::to_string(alert)
@@ -1683,7 +1691,17 @@ async fn ingest_run(
                 .checklists
                 .insert((case_id.clone(), playbook.id.clone()))
         {
-            let progress = Progress::new(playbook, now);
+            let mut progress = Progress::new(playbook, now);
+            let case_ref = (case_id.as_str(), Some(alert.student.id.as_str()));
+            calendars
+                .count(
+                    tx,
+                    case_ref,
+                    alert.student.school.as_deref(),
+                    playbook,
+                    &mut progress,
+                )
+                .await?;
             let next_due = next_deadline(&progress, playbook, &HashSet::new(), now).map(ts);
             rows.checklists.push((
                 case_id.clone(),
