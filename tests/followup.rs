@@ -472,7 +472,12 @@ async fn a_missed_check_in_escalates_once_and_a_closed_case_stops_them() {
         0,
         "once"
     );
-    assert_eq!(store.next_deadline().await.unwrap(), Some(second_due));
+    // The missed check-in no longer drives the scanner; the next deadline
+    // is the second check-in, or a checklist step with a wall-clock limit
+    // counted from the case's opening when that comes first (it does when
+    // the test runs late in the UTC day).
+    let next = store.next_deadline().await.unwrap().unwrap();
+    assert!(next > after && next <= second_due, "{next} vs {second_due}");
     // The district sees the missed check-in in its school's count.
     let district = crisisdesk::reporting::district::build(store, relay.relay.library(), after)
         .await
