@@ -576,53 +576,122 @@ async fn credentials_carry_their_limits_and_a_revoked_one_no_longer_authenticate
     }
 }
 
-/// What PostgreSQL does not do yet says so, naming the operation; it is
-/// never an empty answer.
+/// The follow-up phase (跟踪) on every backend: monitoring plans the
+/// check-ins, a check-in is recorded once, a lowering needs a second role
+/// and then shows in the student's record.
 #[tokio::test(flavor = "multi_thread")]
-async fn what_postgres_does_not_do_yet_is_a_clear_error_not_an_empty_answer() {
-    let Some(server) = backends::pg_server() else {
-        eprintln!("CRISISDESK_TEST_PG is not set: PostgreSQL not tested");
-        return;
-    };
+async fn the_follow_up_phase_works_on_every_backend() {
     let lib = library();
-    let db = backends::pg_db(&server).await;
-    let store = db.open().await;
-    let err = store.checkins("C000001").await.unwrap_err();
-    assert!(matches!(err, StoreError::NotYetOnPostgres("check-ins")));
-    assert!(
-        err.to_string()
-            .contains("check-ins is not yet available on PostgreSQL"),
-        "{err}"
-    );
-    assert!(matches!(
-        store.student_cases("S1", true).await,
-        Err(StoreError::NotYetOnPostgres(_))
-    ));
-    assert!(matches!(
-        store.screening_by_school(at(0), at(60)).await,
-        Err(StoreError::NotYetOnPostgres(_))
-    ));
-    // A command not ported yet is refused with its own code, and the
-    // writes around it in the same group are untouched.
-    let feed = credential(&store, "feed", Role::Producer).await;
-    let leader = credential(&store, "liu", Role::Leader).await;
-    let (_, case_id) = created(
-        &store
-            .ingest_alert(&alert("a-1", "S1", "high", false), &feed, at(0), &lib)
+    for db in databases().await {
+        let store = db.open().await;
+        let label = db.label;
+        let feed = credential(&store, "feed", Role::Producer).await;
+        let wang = credential(&store, "wang", Role::Counselor).await;
+        let zhang = credential(&store, "zhang", Role::Leader).await;
+        let (_, case_id) = created(
+            &store
+                .ingest_alert(&alert("a-1", "S1", "high", false), &feed, at(0), &lib)
+                .await
+                .unwrap(),
+        );
+        let apply = |credential: &Credential, id: &str, op: serde_json::Value, minute: i64| {
+            let store = store.clone();
+            let lib = lib.clone();
+            let credential = credential.clone();
+            let command = command(id, op);
+            async move {
+                store
+                    .apply_command(&credential, &command, at(minute), &lib)
+                    .await
+                    .unwrap()
+            }
+        };
+        let refused = |outcome: CommandOutcome| match outcome {
+            CommandOutcome::Refused(e) => e.code,
+            other => panic!("{label}: expected a refusal, got {other:?}"),
+        };
+        assert!(matches!(
+            apply(
+                &wang,
+                "k-1",
+                json!({"op": "acknowledge", "case_id": case_id}),
+                1
+            )
+            .await,
+            CommandOutcome::Applied { .. }
+        ));
+        assert!(matches!(
+            apply(
+                &wang,
+                "m-1",
+                json!({"op": "monitor", "case_id": case_id}),
+                2
+            )
+            .await,
+            CommandOutcome::Applied { .. }
+        ));
+        let planned = store.checkins(&case_id).await.unwrap();
+        assert!(planned.len() >= 9, "{label}: {planned:?}");
+        assert!(planned.iter().all(|c| c.done_at.is_none()), "{label}");
+
+        let checkin =
+            json!({"op": "checkin", "case_id": case_id, "checkin": 1, "outcome": "seen_well"});
+        assert!(matches!(
+            apply(&wang, "c-1", checkin.clone(), 3).await,
+            CommandOutcome::Applied { .. }
+        ));
+        // The same check-in from another command: refused, nothing doubled.
+        assert_eq!(
+            refused(apply(&zhang, "c-2", checkin, 4).await),
+            "already_recorded"
+        );
+        let recorded: Vec<_> = store
+            .checkins(&case_id)
             .await
-            .unwrap(),
-    );
-    let monitor = command("m-1", json!({"op": "monitor", "case_id": case_id}));
-    match store
-        .apply_command(&leader, &monitor, at(1), &lib)
-        .await
-        .unwrap()
-    {
-        CommandOutcome::Refused(e) => {
-            assert_eq!(e.code, "not_yet_available");
-            assert!(e.message.contains("monitor"), "{}", e.message);
-        }
-        other => panic!("{other:?}"),
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.done_at.is_some())
+            .collect();
+        assert_eq!(recorded.len(), 1, "{label}");
+        assert_eq!(recorded[0].by.as_ref().unwrap().name, "wang", "{label}");
+
+        let lower = json!({"op": "propose_level", "case_id": case_id, "level": "key", "reason": "复评稳定"});
+        assert!(matches!(
+            apply(&wang, "p-1", lower, 5).await,
+            CommandOutcome::Applied { .. }
+        ));
+        assert_eq!(
+            store.case(&case_id).await.unwrap().unwrap().level.as_str(),
+            "high",
+            "{label}: not lowered before the sign-off"
+        );
+        let confirm = json!({"op": "confirm_level", "case_id": case_id});
+        assert_eq!(
+            refused(apply(&wang, "f-1", confirm.clone(), 6).await),
+            "own_proposal"
+        );
+        assert!(matches!(
+            apply(&zhang, "f-2", confirm, 7).await,
+            CommandOutcome::Applied { .. }
+        ));
+        assert_eq!(
+            store.case(&case_id).await.unwrap().unwrap().level.as_str(),
+            "key",
+            "{label}"
+        );
+        let changes = store.level_changes(&case_id).await.unwrap();
+        assert_eq!(changes.len(), 1, "{label}: {changes:?}");
+        let record = store.student_cases("S1", true).await.unwrap();
+        assert_eq!(record.len(), 1, "{label}");
+        assert_eq!(record[0].level_changes.len(), 1, "{label}");
+        assert!(
+            record[0].checkins.iter().any(|c| c.done_at.is_some()),
+            "{label}"
+        );
+
+        // The statistics' screening figures read on both (none imported).
+        let tallies = store.screening_by_school(at(0), at(60)).await.unwrap();
+        assert!(tallies.is_empty(), "{label}: {tallies:?}");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Group commit is invisible: any sequence of writes (alert posts with
-//! repeats and id conflicts, batches, commands, escalations) applied in
+//! repeats and id conflicts, batches, commands - the acute ones and the
+//! follow-up ones - and escalations) applied in
 //! groups of any sizes gives the same outcome for every write and the same
 //! stream, byte for byte, as applying each write alone. Checked with
 //! proptest on real SQLite files, and on real PostgreSQL databases when
@@ -49,6 +50,25 @@ enum Op {
     Escalate {
         minutes: i64,
     },
+    // The follow-up phase (跟踪): into monitoring, a check-in, a lowering
+    // proposed and confirmed, a re-opening.
+    Monitor {
+        case: u8,
+    },
+    Checkin {
+        case: u8,
+        num: u8,
+        outcome: u8,
+    },
+    Propose {
+        case: u8,
+    },
+    Confirm {
+        case: u8,
+    },
+    Reopen {
+        case: u8,
+    },
 }
 
 fn alert(id: u8, student: u8, level: u8, variant: u8) -> Alert {
@@ -74,6 +94,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1u8..6).prop_map(|case| Op::Close { case }),
         1 => (1u8..6).prop_map(|case| Op::Note { case }),
         1 => (0i64..90).prop_map(|minutes| Op::Escalate { minutes }),
+        // Days later: missed check-ins escalate too.
+        1 => (1i64..20).prop_map(|days| Op::Escalate { minutes: days * 1440 }),
+        1 => (1u8..6).prop_map(|case| Op::Monitor { case }),
+        2 => (1u8..6, 1u8..4, 0u8..3).prop_map(|(case, num, outcome)| Op::Checkin { case, num, outcome }),
+        1 => (1u8..6).prop_map(|case| Op::Propose { case }),
+        1 => (1u8..6).prop_map(|case| Op::Confirm { case }),
+        1 => (1u8..6).prop_map(|case| Op::Reopen { case }),
     ]
 }
 
@@ -83,12 +110,14 @@ fn command(n: usize, op: serde_json::Value) -> Command {
     serde_json::from_value(v).unwrap()
 }
 
-fn write(n: usize, op: &Op, producer: &Credential, counselor: &Credential) -> Write {
+fn write(n: usize, op: &Op, creds: &Creds) -> Write {
     let case = |c: &u8| format!("C{c:06}");
-    let act = |op| Write::Command {
-        credential: counselor.clone(),
+    let by = |credential: &Credential, op| Write::Command {
+        credential: credential.clone(),
         command: command(n, op),
     };
+    let act = |op| by(&creds.counselor, op);
+    let producer = &creds.producer;
     match op {
         Op::Alert {
             id,
@@ -118,6 +147,28 @@ fn write(n: usize, op: &Op, producer: &Credential, counselor: &Credential) -> Wr
             now: at(*minutes),
             limit: 2,
         },
+        Op::Monitor { case: c } => act(json!({"op": "monitor", "case_id": case(c)})),
+        Op::Checkin {
+            case: c,
+            num,
+            outcome,
+        } => {
+            let outcome = ["seen_well", "concern", "not_reached"][usize::from(*outcome % 3)];
+            act(json!({
+                "op": "checkin", "case_id": case(c), "checkin": num,
+                "outcome": outcome, "note": "班主任回访"
+            }))
+        }
+        Op::Propose { case: c } => act(json!({
+            "op": "propose_level", "case_id": case(c), "level": "key", "reason": "复评稳定"
+        })),
+        Op::Confirm { case: c } => by(
+            &creds.leader,
+            json!({"op": "confirm_level", "case_id": case(c)}),
+        ),
+        Op::Reopen { case: c } => act(json!({
+            "op": "reopen", "case_id": case(c), "reason": "再次出现风险信号"
+        })),
     }
 }
 
@@ -159,16 +210,35 @@ fn observed(outcome: &WriteOutcome) -> String {
     }
 }
 
-async fn store(db: &backends::TestDb) -> (Store, Credential, Credential) {
+/// Who writes: a screening feed, a counselor, and a leader who confirms.
+struct Creds {
+    producer: Credential,
+    counselor: Credential,
+    leader: Credential,
+}
+
+async fn store(db: &backends::TestDb) -> (Store, Creds) {
     let store = db.open().await;
-    let mut creds = Vec::new();
-    for (name, role) in [("feed", Role::Producer), ("wang", Role::Counselor)] {
+    let mut made = Vec::new();
+    for (name, role) in [
+        ("feed", Role::Producer),
+        ("wang", Role::Counselor),
+        ("zhang", Role::Leader),
+    ] {
         let token = store.create_credential(name, role).await.unwrap();
-        creds.push(store.authenticate(&token).await.unwrap().unwrap());
+        made.push(store.authenticate(&token).await.unwrap().unwrap());
     }
-    let counselor = creds.pop().unwrap();
-    let producer = creds.pop().unwrap();
-    (store, producer, counselor)
+    let leader = made.pop().unwrap();
+    let counselor = made.pop().unwrap();
+    let producer = made.pop().unwrap();
+    (
+        store,
+        Creds {
+            producer,
+            counselor,
+            leader,
+        },
+    )
 }
 
 /// The whole stream as stored, each event's JSON.
@@ -202,18 +272,18 @@ proptest! {
                 pairs.push((backends::pg_db(&server).await, backends::pg_db(&server).await));
             }
             for (alone_db, grouped_db) in &pairs {
-                let (alone, p1, c1) = store(alone_db).await;
-                let (grouped, p2, c2) = store(grouped_db).await;
+                let (alone, creds1) = store(alone_db).await;
+                let (grouped, creds2) = store(grouped_db).await;
                 let now = at(1);
 
                 let mut one_by_one = Vec::new();
                 for (n, op) in ops.iter().enumerate() {
-                    let w = write(n, op, &p1, &c1);
+                    let w = write(n, op, &creds1);
                     let outcome = alone.apply_group(&[w], now, &lib).await.unwrap();
                     one_by_one.push(observed(&outcome[0]));
                 }
 
-                let writes: Vec<Write> = ops.iter().enumerate().map(|(n, op)| write(n, op, &p2, &c2)).collect();
+                let writes: Vec<Write> = ops.iter().enumerate().map(|(n, op)| write(n, op, &creds2)).collect();
                 let mut in_groups = Vec::new();
                 let mut rest = &writes[..];
                 let mut cut = cuts.iter().cycle();
@@ -227,7 +297,7 @@ proptest! {
                 }
                 prop_assert_eq!(&in_groups, &one_by_one);
                 prop_assert_eq!(stream(&grouped).await, stream(&alone).await);
-                // The audit trail records the same things (entries 1-2 are the
+                // The audit trail records the same things (entries 1-3 are the
                 // credentials, made at different moments in the two stores).
                 let record = |entries: Vec<crisisdesk::audit::Entry>| -> Vec<String> {
                     entries
@@ -236,8 +306,8 @@ proptest! {
                         .collect()
                 };
                 prop_assert_eq!(
-                    record(grouped.audit_after(2, 100_000).await.unwrap()),
-                    record(alone.audit_after(2, 100_000).await.unwrap())
+                    record(grouped.audit_after(3, 100_000).await.unwrap()),
+                    record(alone.audit_after(3, 100_000).await.unwrap())
                 );
                 per_backend.push((one_by_one, stream(&alone).await));
                 alone.close().await;

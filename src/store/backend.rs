@@ -357,11 +357,11 @@ impl Store {
     // --- SQLite only so far (follow-up, screening, student records) ------
 
     pub async fn checkins(&self, case_id: &str) -> Result<Vec<Checkin>, StoreError> {
-        sqlite_only!(self, "check-ins", s => s.checkins(case_id).await)
+        both!(self, s => s.checkins(case_id).await)
     }
 
     pub async fn level_changes(&self, case_id: &str) -> Result<Vec<LevelChange>, StoreError> {
-        sqlite_only!(self, "level changes", s => s.level_changes(case_id).await)
+        both!(self, s => s.level_changes(case_id).await)
     }
 
     pub async fn student_cases(
@@ -369,7 +369,7 @@ impl Store {
         student_id: &str,
         include_drills: bool,
     ) -> Result<Vec<StudentCase>, StoreError> {
-        sqlite_only!(self, "a student's cases", s => s.student_cases(student_id, include_drills).await)
+        both!(self, s => s.student_cases(student_id, include_drills).await)
     }
 
     pub async fn next_case_opened(
@@ -377,7 +377,7 @@ impl Store {
         student_id: &str,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        sqlite_only!(self, "a student's next case", s => s.next_case_opened(student_id, after).await)
+        both!(self, s => s.next_case_opened(student_id, after).await)
     }
 
     pub async fn load_calendar(
@@ -399,6 +399,6 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, ScreeningTally)>, StoreError> {
-        sqlite_only!(self, "screening by school", s => s.screening_by_school(from, to).await)
+        both!(self, s => s.screening_by_school(from, to).await)
     }
 }

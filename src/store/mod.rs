@@ -4,8 +4,10 @@
 //!
 //! Two engines, chosen by the database URL: SQLite (`sqlite.rs`,
 //! migrations in `migrations/sqlite/`) and PostgreSQL (`postgres.rs`,
-//! `migrations/postgres/`; phase 1, the relay's core path). Callers use
-//! [`Store`] (`backend.rs`, which dispatches) and never SQL directly.
+//! `migrations/postgres/`). Both run the same queries and command logic,
+//! written once in `sql/` and compiled once per engine; each engine file
+//! holds only what its database does its own way. Callers use [`Store`]
+//! (`backend.rs`, which dispatches) and never SQL directly.
 
 mod backend;
 mod postgres;
@@ -19,7 +21,6 @@ use sha2::{Digest, Sha256};
 pub use backend::{Backend, Store};
 pub use postgres::is_postgres_url;
 pub(crate) use sqlite::WRITE_CACHE;
-pub use sqlite::{OpenCaseRow, ScreeningTally, StudentCase};
 
 use crate::protocol::{ErrorDetail, Role};
 
@@ -326,4 +327,38 @@ mod tests {
         assert_ne!(hash_token(&a), hash_token(&b));
         assert_ne!(hash_token(&a), a);
     }
+}
+
+// Rows both engines return (defined here, outside `sql/`, so that the two
+// engines return one type).
+
+/// One case's place in a student's record.
+#[derive(Debug, Clone)]
+pub struct StudentCase {
+    pub case: crate::protocol::CaseSnapshot,
+    pub outcome: Option<String>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub checkins: Vec<crate::followup::Checkin>,
+    /// Applied changes, oldest first.
+    pub level_changes: Vec<crate::lifecycle::LevelChange>,
+}
+
+/// An open real case as the district view counts it: no student data
+/// beyond the school the alerts named.
+#[derive(Debug, Clone)]
+pub struct OpenCaseRow {
+    pub case_id: String,
+    pub level: crate::protocol::Level,
+    pub imminent: bool,
+    pub school: Option<String>,
+}
+
+/// Screening figures of one school over a period (statistics export).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScreeningTally {
+    pub screened: i64,
+    pub valid: i64,
+    pub general: i64,
+    pub key: i64,
+    pub high: i64,
 }

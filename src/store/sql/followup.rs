@@ -10,11 +10,13 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+
+use super::engine;
 
 use super::{
-    Applied, CommandTx, Logs, SqliteStore, StoreError, StoredEvent, Tx, attach_checklist,
-    case_from_row, has_checklist, parse_ts, progress_from, refresh_deadline, refuse, ts,
+    Applied, CommandTx, DbRow, EngineStore, Logs, StoreError, StoredEvent, StudentCase, Tx,
+    attach_checklist, case_from_row, has_checklist, parse_ts, progress_from, refresh_deadline,
+    refuse, ts,
 };
 use crate::audit::{AuditKind, NewEntry};
 use crate::followup::calendar::Calendar;
@@ -55,12 +57,12 @@ fn actor_from(name: Option<String>, role: Option<String>) -> Result<Option<Actor
     }
 }
 
-fn role_col(row: &SqliteRow, col: &str) -> Result<Role, StoreError> {
+fn role_col(row: &DbRow, col: &str) -> Result<Role, StoreError> {
     let text: String = row.try_get(col)?;
     Role::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown role `{text}` in {col}")))
 }
 
-fn level_col(row: &SqliteRow, col: &str) -> Result<Level, StoreError> {
+fn level_col(row: &DbRow, col: &str) -> Result<Level, StoreError> {
     let text: String = row.try_get(col)?;
     Level::parse(&text)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown level `{text}` in {col}")))
@@ -73,11 +75,12 @@ const CHECKIN_COLUMNS: &str = "k.id AS k_id, k.num AS k_num, k.role AS k_role, \
     k.outcome AS k_outcome, k.note AS k_note, k.recorded_by_name AS k_by_name, \
     k.recorded_by_role AS k_by_role";
 
-fn checkin_from_row(row: &SqliteRow) -> Result<Checkin, StoreError> {
+fn checkin_from_row(row: &DbRow) -> Result<Checkin, StoreError> {
     let outcome: Option<String> = row.try_get("k_outcome")?;
     Ok(Checkin {
         id: row.try_get("k_id")?,
-        num: row.try_get("k_num")?,
+        num: u32::try_from(row.try_get::<i64, _>("k_num")?)
+            .map_err(|_| StoreError::Corrupt("a check-in number is out of range".into()))?,
         role: role_col(row, "k_role")?,
         escalate_to: role_col(row, "k_escalate_to")?,
         due_at: parse_ts(&row.try_get::<String, _>("k_due_at")?)?,
@@ -97,9 +100,7 @@ fn checkin_from_row(row: &SqliteRow) -> Result<Checkin, StoreError> {
     })
 }
 
-fn level_change_from_row(
-    row: &SqliteRow,
-) -> Result<(LevelChange, Option<DateTime<Utc>>), StoreError> {
+fn level_change_from_row(row: &DbRow) -> Result<(LevelChange, Option<DateTime<Utc>>), StoreError> {
     let applied: Option<String> = row.try_get("applied_at")?;
     let proposed_at = parse_ts(&row.try_get::<String, _>("proposed_at")?)?;
     let applied = applied.as_deref().map(parse_ts).transpose()?;
@@ -130,7 +131,7 @@ fn level_change_from_row(
 
 async fn save_grade(tx: &mut Tx<'_>, case: &CaseSnapshot) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE cases SET level = ?, imminent = ?, status = ?, updated_at = ? WHERE id = ?",
+        "UPDATE cases SET level = $1, imminent = $2, status = $3, updated_at = $4 WHERE id = $5",
     )
     .bind(case.level.as_str())
     .bind(case.imminent)
@@ -158,7 +159,7 @@ async fn record_change(
     sqlx::query(
         "INSERT INTO level_changes (case_id, from_level, from_imminent, to_level, to_imminent, reason, \
          proposed_by_name, proposed_by_role, proposed_at, evidence, confirmed_by_name, confirmed_by_role, \
-         applied_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         applied_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(case_id)
     .bind(change.from.level.as_str())
@@ -187,7 +188,7 @@ async fn supersede_pending(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE level_changes SET superseded_at = ? WHERE case_id = ? AND applied_at IS NULL AND superseded_at IS NULL",
+        "UPDATE level_changes SET superseded_at = $1 WHERE case_id = $2 AND applied_at IS NULL AND superseded_at IS NULL",
     )
     .bind(ts(now))
     .bind(case_id)
@@ -201,7 +202,7 @@ async fn pending_proposal(
     case_id: &str,
 ) -> Result<Option<(i64, LevelProposal)>, StoreError> {
     let Some(row) = sqlx::query(
-        "SELECT * FROM level_changes WHERE case_id = ? AND applied_at IS NULL AND superseded_at IS NULL \
+        "SELECT * FROM level_changes WHERE case_id = $1 AND applied_at IS NULL AND superseded_at IS NULL \
          ORDER BY id DESC LIMIT 1",
     )
     .bind(case_id)
@@ -238,7 +239,7 @@ async fn reassessments(
 ) -> Result<Vec<Reassessment>, StoreError> {
     let rows = sqlx::query(
         "SELECT plan_id, level, imminent, valid, answered_at FROM screening_results \
-         WHERE student_id = ? AND graded_at >= ? ORDER BY answered_at, plan_id",
+         WHERE student_id = $1 AND graded_at >= $2 ORDER BY answered_at, plan_id",
     )
     .bind(&case.student_id)
     .bind(ts(case.opened_at))
@@ -265,19 +266,21 @@ async fn school_of(
     case_id: &str,
     student_id: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    let school: Option<String> = sqlx::query_scalar(
-        "SELECT s FROM (SELECT json_extract(body, '$.student.school') AS s, seq FROM alerts WHERE case_id = ?) \
+    let sql = format!(
+        "SELECT s FROM (SELECT {} AS s, seq FROM alerts WHERE case_id = $1) t \
          WHERE s IS NOT NULL ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(case_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .flatten();
+        engine::alert_school("body")
+    );
+    let school: Option<String> = sqlx::query_scalar(&sql)
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .flatten();
     match school {
         Some(s) => Ok(Some(s)),
         None => Ok(sqlx::query_scalar(
             "SELECT school FROM screening_results \
-             WHERE student_id = COALESCE(?, (SELECT student_id FROM cases WHERE id = ?)) \
+             WHERE student_id = COALESCE($1, (SELECT student_id FROM cases WHERE id = $2)) \
              ORDER BY answered_at DESC LIMIT 1",
         )
         .bind(student_id)
@@ -294,7 +297,7 @@ async fn school_calendar(tx: &mut Tx<'_>, school: Option<&str>) -> Result<Calend
         return Ok(Calendar::fallback());
     };
     let body: Option<String> =
-        sqlx::query_scalar("SELECT body FROM school_calendars WHERE school = ?")
+        sqlx::query_scalar("SELECT body FROM school_calendars WHERE school = $1")
             .bind(school)
             .fetch_optional(&mut **tx)
             .await?;
@@ -378,8 +381,8 @@ impl CommandTx<'_, '_> {
         case: &CaseSnapshot,
     ) -> Result<(Vec<Checkin>, Option<String>), StoreError> {
         sqlx::query(
-            "UPDATE checkins SET cancelled_at = ? WHERE case_id = ? AND done_at IS NULL AND cancelled_at IS NULL \
-             AND due_at > ?",
+            "UPDATE checkins SET cancelled_at = $1 WHERE case_id = $2 AND done_at IS NULL AND cancelled_at IS NULL \
+             AND due_at > $3",
         )
         .bind(ts(self.now))
         .bind(&case.id)
@@ -388,7 +391,7 @@ impl CommandTx<'_, '_> {
         .await?;
         let calendar = calendar_for(self.tx, case).await?;
         let last: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(num), 0) FROM checkins WHERE case_id = ?")
+            sqlx::query_scalar("SELECT COALESCE(MAX(num), 0) FROM checkins WHERE case_id = $1")
                 .bind(&case.id)
                 .fetch_one(&mut **self.tx)
                 .await?;
@@ -412,11 +415,11 @@ impl CommandTx<'_, '_> {
                 by: None,
             };
             sqlx::query(
-                "INSERT INTO checkins (id, case_id, num, role, escalate_to, due_at, planned_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO checkins (id, case_id, num, role, escalate_to, due_at, planned_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&checkin.id)
             .bind(&case.id)
-            .bind(num)
+            .bind(i64::from(num))
             .bind(checkin.role.as_str())
             .bind(checkin.escalate_to.as_str())
             .bind(ts(checkin.due_at))
@@ -541,7 +544,7 @@ impl CommandTx<'_, '_> {
                     },
                 )?;
                 sqlx::query(
-                    "UPDATE level_changes SET confirmed_by_name = ?, confirmed_by_role = ?, applied_at = ?, seq = ? WHERE id = ?",
+                    "UPDATE level_changes SET confirmed_by_name = $1, confirmed_by_role = $2, applied_at = $3, seq = $4 WHERE id = $5",
                 )
                 .bind(&by.name)
                 .bind(by.role.as_str())
@@ -581,7 +584,7 @@ impl CommandTx<'_, '_> {
         };
         // One open case per student and mode: a newer one takes the record.
         let other: Option<String> = sqlx::query_scalar(
-            "SELECT o.id FROM cases o JOIN cases c ON c.id = ? \
+            "SELECT o.id FROM cases o JOIN cases c ON c.id = $1 \
              WHERE o.student_id = c.student_id AND o.mode = c.mode AND o.status != 'closed' AND o.id != c.id",
         )
         .bind(&case.id)
@@ -596,14 +599,14 @@ impl CommandTx<'_, '_> {
                 ),
             ));
         }
-        sqlx::query("UPDATE cases SET status = ?, outcome = NULL, closed_at = NULL, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE cases SET status = $1, outcome = NULL, closed_at = NULL, updated_at = $2 WHERE id = $3")
             .bind(case.status.as_str())
             .bind(ts(self.now))
             .bind(&case.id)
             .execute(&mut **self.tx)
             .await?;
         // The checklists can escalate again.
-        let rows = sqlx::query("SELECT playbook, progress FROM checklists WHERE case_id = ?")
+        let rows = sqlx::query("SELECT playbook, progress FROM checklists WHERE case_id = $1")
             .bind(&case.id)
             .fetch_all(&mut **self.tx)
             .await?;
@@ -628,10 +631,10 @@ impl CommandTx<'_, '_> {
     ) -> Result<Applied, StoreError> {
         let role = self.origin.by.role;
         let Some(row) = sqlx::query(&format!(
-            "SELECT {CHECKIN_COLUMNS}, k.cancelled_at AS k_cancelled_at FROM checkins k WHERE k.case_id = ? AND k.num = ?"
+            "SELECT {CHECKIN_COLUMNS}, k.cancelled_at AS k_cancelled_at FROM checkins k WHERE k.case_id = $1 AND k.num = $2"
         ))
         .bind(&case.id)
-        .bind(num)
+        .bind(i64::from(num))
         .fetch_optional(&mut **self.tx)
         .await?
         else {
@@ -741,8 +744,8 @@ impl CommandTx<'_, '_> {
         checkin.note = note.map(str::to_string);
         checkin.by = Some(self.origin.by.clone());
         sqlx::query(
-            "UPDATE checkins SET done_at = ?, outcome = ?, note = ?, recorded_by_name = ?, recorded_by_role = ?, \
-             command_id = ? WHERE case_id = ? AND num = ?",
+            "UPDATE checkins SET done_at = $1, outcome = $2, note = $3, recorded_by_name = $4, recorded_by_role = $5, \
+             command_id = $6 WHERE case_id = $7 AND num = $8",
         )
         .bind(ts(self.now))
         .bind(outcome.as_str())
@@ -751,7 +754,7 @@ impl CommandTx<'_, '_> {
         .bind(role.as_str())
         .bind(&self.origin.command_id)
         .bind(&case.id)
-        .bind(num)
+        .bind(i64::from(num))
         .execute(&mut **self.tx)
         .await?;
         save_grade(self.tx, &case).await?;
@@ -789,7 +792,7 @@ impl CommandTx<'_, '_> {
         leader_override: bool,
     ) -> Result<Option<ErrorDetail>, StoreError> {
         let last: Option<String> = sqlx::query_scalar(
-            "SELECT MAX(done_at) FROM checkins WHERE case_id = ? AND recorded_by_role = 'counselor' \
+            "SELECT MAX(done_at) FROM checkins WHERE case_id = $1 AND recorded_by_role = 'counselor' \
              AND outcome IS NOT NULL AND outcome != 'not_reached'",
         )
         .bind(&case.id)
@@ -807,8 +810,8 @@ impl CommandTx<'_, '_> {
     /// missed. Nothing on a closed case escalates (the scanner skips it).
     pub(super) async fn end_checkins(&mut self, case_id: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE checkins SET cancelled_at = ? WHERE case_id = ? AND done_at IS NULL AND cancelled_at IS NULL \
-             AND due_at > ?",
+            "UPDATE checkins SET cancelled_at = $1 WHERE case_id = $2 AND done_at IS NULL AND cancelled_at IS NULL \
+             AND due_at > $3",
         )
             .bind(ts(self.now))
             .bind(case_id)
@@ -832,8 +835,8 @@ pub(super) async fn escalate_checkins(
     let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
     let mut rows = sqlx::query(&format!(
         "SELECT c.*, {CHECKIN_COLUMNS} FROM checkins k JOIN cases c ON c.id = k.case_id \
-         WHERE k.done_at IS NULL AND k.escalated_seq IS NULL AND k.cancelled_at IS NULL AND k.due_at <= ? \
-         AND c.status != 'closed' ORDER BY k.due_at LIMIT ?"
+         WHERE k.done_at IS NULL AND k.escalated_seq IS NULL AND k.cancelled_at IS NULL AND k.due_at <= $1 \
+         AND c.status != 'closed' ORDER BY k.due_at, k.id LIMIT $2"
     ))
     .bind(ts(now))
     .bind(fetch)
@@ -866,7 +869,7 @@ pub(super) async fn escalate_checkins(
             )
             .on_case(&case.id, drill),
         );
-        sqlx::query("UPDATE checkins SET escalated_seq = ? WHERE id = ?")
+        sqlx::query("UPDATE checkins SET escalated_seq = $1 WHERE id = $2")
             .bind(event.seq)
             .bind(&id)
             .execute(&mut **tx)
@@ -876,18 +879,7 @@ pub(super) async fn escalate_checkins(
     Ok((events, more))
 }
 
-/// One case's place in a student's record.
-#[derive(Debug, Clone)]
-pub struct StudentCase {
-    pub case: CaseSnapshot,
-    pub outcome: Option<String>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub checkins: Vec<Checkin>,
-    /// Applied changes, oldest first.
-    pub level_changes: Vec<LevelChange>,
-}
-
-impl SqliteStore {
+impl EngineStore {
     /// Scheduled check-ins past due and not recorded, per case (for the
     /// district view's counts).
     pub async fn overdue_checkins_by_case(
@@ -896,7 +888,7 @@ impl SqliteStore {
     ) -> Result<Vec<(String, usize)>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT case_id, COUNT(*) FROM checkins
-             WHERE done_at IS NULL AND cancelled_at IS NULL AND due_at <= ?
+             WHERE done_at IS NULL AND cancelled_at IS NULL AND due_at <= $1
              GROUP BY case_id",
         )
         .bind(ts(now))
@@ -918,7 +910,7 @@ impl SqliteStore {
              WHERE k.done_at IS NULL AND k.escalated_seq IS NULL AND k.cancelled_at IS NULL \
              AND c.status != 'closed' ORDER BY k.due_at LIMIT 1",
         )
-        .fetch_optional(self.pool())
+        .fetch_optional(&self.pool)
         .await?;
         next.as_deref().map(parse_ts).transpose()
     }
@@ -926,10 +918,10 @@ impl SqliteStore {
     /// A case's check-ins, in order, current and past (cancelled ones left out).
     pub async fn checkins(&self, case_id: &str) -> Result<Vec<Checkin>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHECKIN_COLUMNS} FROM checkins k WHERE k.case_id = ? AND k.cancelled_at IS NULL ORDER BY k.num"
+            "SELECT {CHECKIN_COLUMNS} FROM checkins k WHERE k.case_id = $1 AND k.cancelled_at IS NULL ORDER BY k.num"
         ))
         .bind(case_id)
-        .fetch_all(self.pool())
+        .fetch_all(&self.pool)
         .await?;
         rows.iter().map(checkin_from_row).collect()
     }
@@ -937,10 +929,10 @@ impl SqliteStore {
     /// A case's applied level changes, oldest first.
     pub async fn level_changes(&self, case_id: &str) -> Result<Vec<LevelChange>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM level_changes WHERE case_id = ? AND applied_at IS NOT NULL ORDER BY id",
+            "SELECT * FROM level_changes WHERE case_id = $1 AND applied_at IS NOT NULL ORDER BY id",
         )
         .bind(case_id)
-        .fetch_all(self.pool())
+        .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| level_change_from_row(r).map(|(c, _)| c))
@@ -955,11 +947,11 @@ impl SqliteStore {
         include_drills: bool,
     ) -> Result<Vec<StudentCase>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM cases WHERE student_id = ? AND (? OR alert_status = 'actual') ORDER BY opened_at, num",
+            "SELECT * FROM cases WHERE student_id = $1 AND ($2 OR alert_status = 'actual') ORDER BY opened_at, num",
         )
         .bind(student_id)
         .bind(include_drills)
-        .fetch_all(self.pool())
+        .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -984,11 +976,11 @@ impl SqliteStore {
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(opened_at) FROM cases WHERE student_id = ? AND alert_status = 'actual' AND opened_at > ?",
+            "SELECT MIN(opened_at) FROM cases WHERE student_id = $1 AND alert_status = 'actual' AND opened_at > $2",
         )
         .bind(student_id)
         .bind(ts(after))
-        .fetch_one(self.pool())
+        .fetch_one(&self.pool)
         .await?;
         next.as_deref().map(parse_ts).transpose()
     }
@@ -1004,19 +996,19 @@ impl SqliteStore {
         };
         let school = calendar.school.unwrap_or_default();
         sqlx::query(
-            "INSERT INTO school_calendars (school, body, loaded_at) VALUES (?, ?, ?) \
+            "INSERT INTO school_calendars (school, body, loaded_at) VALUES ($1, $2, $3) \
              ON CONFLICT(school) DO UPDATE SET body = excluded.body, loaded_at = excluded.loaded_at",
         )
         .bind(&school)
         .bind(text)
         .bind(ts(Utc::now()))
-        .execute(self.pool())
+        .execute(&self.pool)
         .await?;
         Ok(Ok(school))
     }
 }
 
-impl SqliteStore {
+impl EngineStore {
     /// The 三个一 cadence as of `now` ([`crate::followup::cadence`]): the
     /// next term screening and census from the loaded calendars, and this
     /// month's 特别关注 review count: one counting query (the open cases
@@ -1028,7 +1020,7 @@ impl SqliteStore {
     ) -> Result<crate::followup::cadence::Cadence, StoreError> {
         use crate::followup::cadence;
         let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM school_calendars")
-            .fetch_all(self.pool())
+            .fetch_all(&self.pool)
             .await?;
         // A calendar that no longer parses is left out here: a date shown
         // a little late is better than no console.
@@ -1047,15 +1039,15 @@ impl SqliteStore {
             "WITH roster AS ( \
                  SELECT DISTINCT student_id FROM cases \
                   WHERE status != 'closed' AND alert_status = 'actual' \
-                    AND (level IN ('key', 'high') OR imminent = 1)), \
+                    AND (level IN ('key', 'high') OR imminent)), \
              reviewed AS ( \
                  SELECT DISTINCT o.student_id FROM checkins k JOIN cases o ON o.id = k.case_id \
-                  WHERE k.done_at >= ?) \
+                  WHERE k.done_at >= $1) \
              SELECT (SELECT COUNT(*) FROM roster) AS students, \
                     (SELECT COUNT(*) FROM roster WHERE student_id NOT IN (SELECT student_id FROM reviewed)) AS due",
         )
         .bind(ts(month_start))
-        .fetch_one(self.pool())
+        .fetch_one(&self.pool)
         .await?;
         let count = |name: &str| -> Result<u32, StoreError> {
             let n: i64 = row.try_get(name)?;

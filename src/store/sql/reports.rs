@@ -1,24 +1,75 @@
-//! Incident reports on PostgreSQL, as far as phase 1 goes: the report a
-//! recorded step opens by itself (a reporting rule's sign), overdue stages
-//! escalating like overdue steps, and the last-review check on closing.
-//! The report commands (open, submit, accept, return) are not ported yet
-//! and are refused in `CommandTx::apply`. Same pure model as SQLite
-//! ([`crate::reporting`], [`crate::lifecycle`]); only the SQL differs.
+//! Incident reports in the SQLite store: the report commands, the relay
+//! opening a report when a rule's sign is recorded, and overdue stages
+//! escalating like overdue steps. The lifecycle itself is the pure model in
+//! [`crate::reporting`]; this file only loads, saves and streams it.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{CommandTx, Logs, StoreError, StoredEvent, Tx, parse_ts, ts};
+use super::engine;
+
+use super::{
+    Applied, CommandTx, EngineStore, Logs, OpenCaseRow, ScreeningTally, StoreError, StoredEvent,
+    Tx, refuse, ts,
+};
 use crate::audit::{AuditKind, NewEntry};
-use crate::lifecycle;
 use crate::logging::json_error;
 use crate::playbook::{Library, Resolution};
 use crate::protocol::{
     Alert, AlertStatus, CaseSnapshot, CloseOutcome, ErrorDetail, EventBody, Role,
 };
 use crate::reporting::{
-    ActionLine, CaseSigns, IncidentReport, ReportChange, ReportForm, Rule, Rules, Stage,
+    self, ActionLine, CaseSigns, IncidentReport, ReportChange, ReportForm, Rule, Rules, Stage,
 };
+
+impl EngineStore {
+    /// Runs these reporting rules instead of the shipped ones.
+    pub fn with_reporting_rules(mut self, rules: Rules) -> EngineStore {
+        self.reporting = std::sync::Arc::new(rules);
+        self
+    }
+
+    pub fn reporting_rules(&self) -> &Rules {
+        &self.reporting
+    }
+
+    /// The report on a case, if one was opened. Report ids (`IR-…`) and
+    /// case ids (`C…`) never collide, so this is the id lookup.
+    pub async fn incident_report(
+        &self,
+        case_id: &str,
+    ) -> Result<Option<IncidentReport>, StoreError> {
+        self.incident_report_by_id(case_id).await
+    }
+
+    /// A report by its id (`IR-C000012`) or its case's id.
+    pub async fn incident_report_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<IncidentReport>, StoreError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM incident_reports WHERE id = $1 OR case_id = $2")
+                .bind(id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        body.as_deref().map(report_from).transpose()
+    }
+
+    /// Every report, oldest first; drills only when asked for.
+    pub async fn incident_reports(
+        &self,
+        include_drills: bool,
+    ) -> Result<Vec<IncidentReport>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM incident_reports WHERE ($1 OR NOT drill) ORDER BY opened_at, id",
+        )
+        .bind(include_drills)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|b| report_from(b)).collect()
+    }
+}
 
 fn report_from(body: &str) -> Result<IncidentReport, StoreError> {
     serde_json::from_str(body)
@@ -185,6 +236,15 @@ async fn checklists_in(
         .collect()
 }
 
+/// The student's name as the alerts gave it (to keep it out of text).
+async fn student_name(
+    tx: &mut Tx<'_>,
+    case: &CaseSnapshot,
+    library: &Library,
+) -> Result<Option<String>, StoreError> {
+    Ok(build_form(tx, case, library, true).await?.student_name)
+}
+
 impl CommandTx<'_, '_> {
     fn rules(&self) -> &Rules {
         self.reporting
@@ -212,6 +272,149 @@ impl CommandTx<'_, '_> {
             },
         };
         self.logs.event(self.now, body)
+    }
+
+    /// A leader opens a report under a rule (or adds the rule to the
+    /// case's open report).
+    pub(super) async fn open_report(
+        &mut self,
+        case: &CaseSnapshot,
+        rule_id: &str,
+    ) -> Result<Applied, StoreError> {
+        if self.origin.by.role != Role::Leader {
+            return Ok(refuse(
+                "submit_forbidden",
+                format!(
+                    "a report is opened by the school leader (校领导), not by {}",
+                    self.origin.by.role
+                ),
+            ));
+        }
+        let Some(rule) = self.rules().get(rule_id).cloned() else {
+            return Ok(Err(ErrorDetail::new(
+                "unknown_rule",
+                format!(
+                    "no reporting rule `{rule_id}`; this relay knows {}",
+                    self.rules().ids().join(", ")
+                ),
+            )
+            .with_field("rule")));
+        };
+        let event = match load_report(self.tx, &case.id).await? {
+            Some(mut report) => {
+                let added = report.add_rules(&[&rule]);
+                if added.is_empty() {
+                    return Ok(refuse(
+                        "already_reported",
+                        format!("{} already reports rule `{rule_id}`", report.id),
+                    ));
+                }
+                self.publish_report(
+                    &report,
+                    Some(ReportChange::RulesAdded { rules: added }),
+                    true,
+                )
+                .await?
+            }
+            None => {
+                let form = build_form(self.tx, case, self.library, rule.name_required).await?;
+                let report = IncidentReport::open(
+                    &case.id,
+                    case.alert_status != AlertStatus::Actual,
+                    &[&rule],
+                    Some(self.origin.by.clone()),
+                    form,
+                    self.now,
+                );
+                self.publish_report(&report, None, true).await?
+            }
+        };
+        Ok(Ok((vec![event], None)))
+    }
+
+    async fn report_for_command(
+        &mut self,
+        case: &CaseSnapshot,
+    ) -> Result<Result<IncidentReport, ErrorDetail>, StoreError> {
+        Ok(load_report(self.tx, &case.id).await?.ok_or_else(|| {
+            ErrorDetail::new(
+                "no_report",
+                format!(
+                    "case {} has no incident report (a leader opens one with open_report)",
+                    case.id
+                ),
+            )
+            .with_field("case_id")
+        }))
+    }
+
+    pub(super) async fn submit_report(
+        &mut self,
+        case: &CaseSnapshot,
+        stage: Stage,
+        narrative: Option<&str>,
+    ) -> Result<Applied, StoreError> {
+        let mut report = match self.report_for_command(case).await? {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let narrative = narrative.map(str::trim).filter(|t| !t.is_empty());
+        if let Some(text) = narrative {
+            if text.chars().count() > reporting::MAX_NARRATIVE_CHARS {
+                return Ok(Err(ErrorDetail::new(
+                    "text_too_long",
+                    format!(
+                        "`narrative` is longer than {} characters",
+                        reporting::MAX_NARRATIVE_CHARS
+                    ),
+                )
+                .with_field("narrative")));
+            }
+            if !report.name_required
+                && let Some(name) = student_name(self.tx, case, self.library).await?
+                && reporting::mentions_name(text, &name)
+            {
+                return Ok(Err(ErrorDetail::new(
+                    "name_not_allowed",
+                    "the narrative names the student, and no rule on this report requires a name; \
+                     write 该生 or the case id instead",
+                )
+                .with_field("narrative")));
+            }
+        }
+        let mut form = build_form(self.tx, case, self.library, report.name_required).await?;
+        form.narrative = narrative.map(str::to_string);
+        match report.submit(stage, &self.origin.by, form, self.now) {
+            Ok(change) => {
+                let event = self.publish_report(&report, Some(change), true).await?;
+                Ok(Ok((vec![event], None)))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    pub(super) async fn review_report(
+        &mut self,
+        case: &CaseSnapshot,
+        stage: Stage,
+        return_reason: Option<&str>,
+    ) -> Result<Applied, StoreError> {
+        let mut report = match self.report_for_command(case).await? {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let by = self.origin.by.clone();
+        let changed = match return_reason {
+            None => report.accept(stage, &by, self.now),
+            Some(reason) => report.return_stage(stage, &by, reason, self.now),
+        };
+        match changed {
+            Ok(change) => {
+                let event = self.publish_report(&report, Some(change), true).await?;
+                Ok(Ok((vec![event], None)))
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// After a step: if the case now meets a rule it did not, open its
@@ -257,44 +460,6 @@ impl CommandTx<'_, '_> {
         };
         Ok(vec![event])
     }
-
-    /// Why closing `case` as `outcome` is refused for want of a last
-    /// review, if it is (see [`lifecycle::last_review_permit`]).
-    pub(super) async fn last_review_refusal(
-        &mut self,
-        case: &CaseSnapshot,
-        outcome: CloseOutcome,
-        leader_override: bool,
-    ) -> Result<Option<ErrorDetail>, StoreError> {
-        let last: Option<String> = sqlx::query_scalar(
-            "SELECT MAX(done_at) FROM checkins WHERE case_id = $1 AND recorded_by_role = 'counselor' \
-             AND outcome IS NOT NULL AND outcome != 'not_reached'",
-        )
-        .bind(&case.id)
-        .fetch_one(&mut **self.tx)
-        .await?;
-        let last = last.as_deref().map(parse_ts).transpose()?;
-        Ok(
-            lifecycle::last_review_permit(case, outcome, last, leader_override, self.now)
-                .err()
-                .map(|r| lifecycle_refusal(&r)),
-        )
-    }
-
-    /// A closed case's check-ins not yet due are cancelled; missed ones stay
-    /// missed. Nothing on a closed case escalates (the scanner skips it).
-    pub(super) async fn end_checkins(&mut self, case_id: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE checkins SET cancelled_at = $1 WHERE case_id = $2 AND done_at IS NULL AND cancelled_at IS NULL \
-             AND due_at > $3",
-        )
-            .bind(ts(self.now))
-            .bind(case_id)
-            .bind(ts(self.now))
-            .execute(&mut **self.tx)
-            .await?;
-        Ok(())
-    }
 }
 
 /// Raises a `report_overdue` event for each stage past its deadline, once,
@@ -306,7 +471,7 @@ pub(super) async fn escalate_reports_in(
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let rows: Vec<String> = sqlx::query_scalar(
         "SELECT body FROM incident_reports WHERE next_due_at IS NOT NULL AND next_due_at <= $1 \
-         ORDER BY next_due_at",
+         ORDER BY next_due_at, id",
     )
     .bind(ts(now))
     .fetch_all(&mut **tx)
@@ -367,65 +532,22 @@ pub(super) async fn escalate_reports_in(
 pub(super) const NEXT_REPORT_DUE: &str =
     "SELECT MIN(next_due_at) FROM incident_reports WHERE next_due_at IS NOT NULL";
 
-fn lifecycle_refusal(r: &lifecycle::Refusal) -> ErrorDetail {
-    ErrorDetail::new(r.code(), r.to_string())
-}
-
-impl super::PgStore {
-    /// The report on a case, if one was opened. Report ids (`IR-…`) and
-    /// case ids (`C…`) never collide, so this is the id lookup.
-    pub async fn incident_report(
-        &self,
-        case_id: &str,
-    ) -> Result<Option<IncidentReport>, StoreError> {
-        self.incident_report_by_id(case_id).await
-    }
-
-    /// A report by its id (`IR-C000012`) or its case's id.
-    pub async fn incident_report_by_id(
-        &self,
-        id: &str,
-    ) -> Result<Option<IncidentReport>, StoreError> {
-        let body: Option<String> =
-            sqlx::query_scalar("SELECT body FROM incident_reports WHERE id = $1 OR case_id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        body.as_deref().map(report_from).transpose()
-    }
-
-    /// Every report, oldest first; drills only when asked for.
-    pub async fn incident_reports(
-        &self,
-        include_drills: bool,
-    ) -> Result<Vec<IncidentReport>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM incident_reports WHERE ($1 OR NOT drill) ORDER BY opened_at, id",
-        )
-        .bind(include_drills)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|b| report_from(b)).collect()
-    }
-}
-
-impl super::PgStore {
-    /// Every open real case with its school (drills and tests left out):
-    /// the school the latest alert that named one gave.
-    pub async fn open_cases_by_school(&self) -> Result<Vec<super::super::OpenCaseRow>, StoreError> {
-        let rows = sqlx::query(
+impl EngineStore {
+    /// Every open real case with its school (drills and tests left out).
+    pub async fn open_cases_by_school(&self) -> Result<Vec<OpenCaseRow>, StoreError> {
+        let school = engine::alert_school("a.body");
+        let sql = format!(
             "SELECT c.id, c.level, c.imminent, \
-             (SELECT a.body::jsonb -> 'student' ->> 'school' FROM alerts a \
-              WHERE a.case_id = c.id AND (a.body::jsonb -> 'student' ->> 'school') IS NOT NULL \
+             (SELECT {school} FROM alerts a \
+              WHERE a.case_id = c.id AND {school} IS NOT NULL \
               ORDER BY a.seq DESC LIMIT 1) AS school \
-             FROM cases c WHERE c.status <> 'closed' AND c.alert_status = 'actual' ORDER BY c.num",
-        )
-        .fetch_all(self.pool())
-        .await?;
+             FROM cases c WHERE c.status <> 'closed' AND c.alert_status = 'actual' ORDER BY c.num"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let level: String = r.try_get("level")?;
-                Ok(super::super::OpenCaseRow {
+                Ok(OpenCaseRow {
                     case_id: r.try_get("id")?,
                     level: crate::protocol::Level::parse(&level)
                         .ok_or_else(|| super::corrupt("level", &level))?,
@@ -443,9 +565,9 @@ impl super::PgStore {
     ) -> Result<Vec<(String, String, crate::playbook::Progress)>, StoreError> {
         let rows = sqlx::query(
             "SELECT k.case_id, k.playbook, k.progress FROM checklists k JOIN cases c \
-             ON c.id = k.case_id WHERE c.status <> 'closed' AND c.alert_status = 'actual'",
+             ON c.id = k.case_id WHERE c.status != 'closed' AND c.alert_status = 'actual'",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
@@ -457,28 +579,9 @@ impl super::PgStore {
             })
             .collect()
     }
+}
 
-    /// Scheduled check-ins past due and not recorded, per case (the
-    /// district view's counts). The table is PostgreSQL's own; nothing
-    /// schedules check-ins there until `monitor` is ported, so this
-    /// counts none, truthfully.
-    pub async fn overdue_checkins_by_case(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(String, usize)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT case_id, COUNT(*) FROM checkins \
-             WHERE done_at IS NULL AND cancelled_at IS NULL AND due_at <= $1 GROUP BY case_id",
-        )
-        .bind(ts(now))
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(case, n)| (case, usize::try_from(n).unwrap_or(0)))
-            .collect())
-    }
-
+impl EngineStore {
     /// Drills (exercise ids) whose first case opened in `[from, to)`, with
     /// that moment, oldest first.
     pub async fn exercises_between(
@@ -493,13 +596,57 @@ impl super::PgStore {
         )
         .bind(ts(from))
         .bind(ts(to))
-        .fetch_all(self.pool())
+        .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
                 Ok((
                     r.try_get("exercise_id")?,
-                    parse_ts(&r.try_get::<String, _>("first")?)?,
+                    super::parse_ts(&r.try_get::<String, _>("first")?)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl EngineStore {
+    /// Screening results answered in `[from, to)`, per school. Answer times
+    /// carry the file's offset, so they are compared as instants.
+    pub async fn screening_by_school(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, ScreeningTally)>, StoreError> {
+        let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
+        let answered = engine::instant("answered_at");
+        let sql = format!(
+            "SELECT school, COUNT(*) AS screened, {} AS valid, {} AS general, {} AS key, \
+             {} AS high FROM screening_results \
+             WHERE {answered} >= {} AND {answered} < {} \
+             GROUP BY school ORDER BY school",
+            count("valid"),
+            count("valid AND level = 'general'"),
+            count("valid AND level = 'key'"),
+            count("valid AND level = 'high'"),
+            engine::instant("$1"),
+            engine::instant("$2"),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ts(from))
+            .bind(ts(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("school")?,
+                    ScreeningTally {
+                        screened: r.try_get("screened")?,
+                        valid: r.try_get("valid")?,
+                        general: r.try_get("general")?,
+                        key: r.try_get("key")?,
+                        high: r.try_get("high")?,
+                    },
                 ))
             })
             .collect()
