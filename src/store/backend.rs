@@ -354,7 +354,7 @@ impl Store {
         both!(self, s => s.exercises_between(from, to).await)
     }
 
-    // --- SQLite only so far (follow-up, screening, student records) ------
+    // --- follow-up, student records and statistics -----------------------
 
     pub async fn checkins(&self, case_id: &str) -> Result<Vec<Checkin>, StoreError> {
         both!(self, s => s.checkins(case_id).await)
