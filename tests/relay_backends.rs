@@ -91,20 +91,14 @@ async fn the_relay_accepts_an_alert_and_streams_it_to_a_websocket_client_on_ever
         assert_eq!(ack["type"], "case_acknowledged", "{label}");
         assert_eq!(ack["seq"], seq + 2, "{label}");
 
-        // The student record is not on PostgreSQL yet: the console is told
-        // so, not to ask again.
+        // The student record, on both backends.
         send_command(
             &mut ws,
             json!({"type": "command", "id": "s1", "op": "student", "case_id": case_id}),
         )
         .await;
         let (result, _) = result_for(&mut ws, "s1").await;
-        if label == "postgres" {
-            assert_eq!(result["ok"], false, "{result}");
-            assert_eq!(result["error"]["code"], "not_yet_available", "{result}");
-        } else {
-            assert_eq!(result["ok"], true, "{label}: {result}");
-        }
+        assert_eq!(result["ok"], true, "{label}: {result}");
 
         // A console that resumes from 0 gets the same stream, dense.
         let mut late = connect(addr, Some(&wang), 0).await.unwrap();
@@ -180,31 +174,113 @@ async fn the_relay_accepts_an_alert_and_streams_it_to_a_websocket_client_on_ever
     }
 }
 
-/// The statistics export runs on PostgreSQL too; a command that needs what
-/// PostgreSQL does not have yet (the screening tables' tools) fails with a
-/// clear message naming it, and exit status 1; nothing is half done.
+/// A screening day on every backend: a plan, a PHQ-9 export imported
+/// straight into the store (`--db`, no relay), then the plan's counts, the
+/// statistics export and a flagged student's record. PostgreSQL gives the
+/// same figures and the same record as SQLite, from the same file.
 #[test]
-fn statistics_run_on_postgres_and_what_is_not_ported_yet_says_so() {
-    let Some(server) = backends::pg_server() else {
-        eprintln!("CRISISDESK_TEST_PG is not set: PostgreSQL not tested");
-        return;
-    };
+fn a_screening_import_reads_the_same_on_every_backend() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let db = runtime.block_on(backends::pg_db(&server));
-    let (code, csv, err) = run(&[
-        "stats",
-        "--db",
-        &db.url,
-        "--from",
-        "2026-09-01",
-        "--to",
-        "2027-01-20",
-        "--format",
-        "csv",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert!(!csv.trim().is_empty(), "a header at least: {csv}");
-    let (code, _, err) = run(&["screening", "plan", "list", "--db", &db.url]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("not yet available on PostgreSQL"), "{err}");
+    let dbs = runtime.block_on(backends::databases());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("phq9.csv");
+    // 30 students; answers cycle so that totals cover every band, and every
+    // fifth student answers item 9 above 0 (a crisis route).
+    let mut csv = String::from("学籍号,学校,年级,班级,作答时间");
+    for q in 1..=9 {
+        csv.push_str(&format!(",第{q}题"));
+    }
+    csv.push('\n');
+    for i in 1..=30 {
+        csv.push_str(&format!(
+            "P{i:04},第一中学,高一,{}班,2026-11-02 10:{:02}:00",
+            i % 4 + 1,
+            i
+        ));
+        for q in 1..=9 {
+            let answer = if q == 9 {
+                u32::from(i % 5 == 0)
+            } else {
+                (i + q) % 4
+            };
+            csv.push_str(&format!(",{answer}"));
+        }
+        csv.push('\n');
+    }
+    std::fs::write(&file, csv).unwrap();
+    let mut seen = Vec::new();
+    for db in &dbs {
+        let label = db.label;
+        let (code, _, err) = run(&[
+            "screening",
+            "plan",
+            "create",
+            "--db",
+            &db.url,
+            "--id",
+            "t1",
+            "--name",
+            "11月复测",
+            "--scale",
+            "phq9",
+            "--schools",
+            "第一中学",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+        ]);
+        assert_eq!(code, 0, "{label}: {err}");
+        let (code, out, err) = run(&[
+            "screening",
+            "import",
+            file.to_str().unwrap(),
+            "--plan",
+            "t1",
+            "--db",
+            &db.url,
+        ]);
+        assert_eq!(code, 0, "{label}: {out}{err}");
+        let (code, plan, err) = run(&["screening", "plan", "show", "t1", "--db", &db.url]);
+        assert_eq!(code, 0, "{label}: {err}");
+        assert!(plan.contains("30"), "{label}: 30 screened: {plan}");
+        let (code, stats, err) = run(&[
+            "stats",
+            "--db",
+            &db.url,
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-12-01",
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(code, 0, "{label}: {err}");
+        let (code, record, err) = run(&[
+            "student", "show", "P0005", "--db", &db.url, "--format", "json",
+        ]);
+        assert_eq!(code, 0, "{label}: {err}");
+        let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+        assert!(
+            record.to_string().contains("phq9"),
+            "{label}: the screening is on the record: {record}"
+        );
+        seen.push((label, out, plan, stats, record));
+    }
+    if let [
+        (_, out_a, plan_a, stats_a, _),
+        (_, out_b, plan_b, stats_b, _),
+    ] = &seen[..]
+    {
+        // The import's summary without its timings line, which differs.
+        let summary = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.contains(" ms") && !l.contains(" s ") && !l.contains("用时"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(summary(out_b), summary(out_a));
+        assert_eq!(plan_b, plan_a);
+        assert_eq!(stats_b, stats_a);
+    }
 }

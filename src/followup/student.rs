@@ -156,9 +156,7 @@ pub async fn build_via(
         return Err(StudentError::RevealForbidden(role));
     }
     let cases = store.student_cases(student_id, include_drills).await?;
-    let screenings = crate::screening::store::results_of_student(store.pool()?, student_id)
-        .await
-        .map_err(StoreError::from)?;
+    let screenings = store.screening_results_of_student(student_id).await?;
     if cases.is_empty() && screenings.is_empty() {
         return Ok(None);
     }

@@ -209,7 +209,7 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             };
             let created = runtime()?.block_on(async {
                 let store = Store::open(&db).await?;
-                let created = sstore::create_plan(store.pool()?, &plan).await?;
+                let created = store.screening_create_plan(&plan).await?;
                 store.close().await;
                 anyhow::Ok(created)
             })?;
@@ -228,8 +228,8 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             let rows = runtime()?.block_on(async {
                 let store = Store::open_existing(&db).await?;
                 let mut out = Vec::new();
-                for p in sstore::plans(store.pool()?).await? {
-                    let counts = sstore::counts(store.pool()?, &p.id).await?;
+                for p in store.screening_plans().await? {
+                    let counts = store.screening_counts(&p.id).await?;
                     out.push((p, total(&counts)));
                 }
                 anyhow::Ok(out)
@@ -271,8 +271,8 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
         } => {
             let (plan, counts) = runtime()?.block_on(async {
                 let store = Store::open_existing(&db).await?;
-                let plan = sstore::plan(store.pool()?, &id).await?;
-                let counts = sstore::counts(store.pool()?, &id).await?;
+                let plan = store.screening_plan(&id).await?;
+                let counts = store.screening_counts(&id).await?;
                 anyhow::Ok((plan, counts))
             })?;
             let Some(plan) = plan else {
@@ -459,7 +459,7 @@ pub fn run_rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
             let zh = lang != "en";
             let results = runtime()?.block_on(async {
                 let store = Store::open_existing(&db).await?;
-                anyhow::Ok(sstore::results_of_student(store.pool()?, &student).await?)
+                anyhow::Ok(store.screening_results_of_student(&student).await?)
             })?;
             if results.is_empty() {
                 eprintln!(

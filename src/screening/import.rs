@@ -247,10 +247,9 @@ pub async fn run(
     rules: &RuleSet,
     opts: &ImportOptions,
 ) -> Result<(Summary, Plan), ImportError> {
-    let pool = store.pool()?;
     let mut summary = Summary::default();
     let t0 = Instant::now();
-    let plan = sstore::plan(pool, &opts.plan).await?.ok_or_else(|| {
+    let plan = store.screening_plan(&opts.plan).await?.ok_or_else(|| {
         ImportError::Plan(format!(
             "筛查计划不存在 / no screening plan `{}` (create it with `crisisdesk screening plan create`)",
             crate::text::inert(&opts.plan)
@@ -298,7 +297,7 @@ pub async fn run(
     // Which rows are new or changed (their digest differs from the stored
     // result's); only those are graded and stored again.
     let t1 = Instant::now();
-    let prior = sstore::standings_of_plan(pool, &plan.id).await?;
+    let prior = store.screening_standings_of_plan(&plan.id).await?;
     let hashes: Vec<String> = rows.iter().map(row_hash).collect();
     let times: HashMap<String, String> = rows
         .iter()
@@ -313,7 +312,7 @@ pub async fn run(
     let histories = if times.is_empty() {
         HashMap::new()
     } else {
-        sstore::histories(pool, &plan.id, &times).await?
+        store.screening_histories(&plan.id, &times).await?
     };
     drop(times);
 
@@ -321,8 +320,8 @@ pub async fn run(
     // playbook set fails the import before it starts.
     let mut outbox = match &opts.destination {
         Destination::DryRun => None,
-        Destination::Relay { url, token } => Some(Outbox::relay(pool, &plan.id, url, token)),
-        Destination::Store => Some(Outbox::store(store, pool, &plan.id).await?),
+        Destination::Relay { url, token } => Some(Outbox::relay(store, &plan.id, url, token)),
+        Destination::Store => Some(Outbox::store(store, &plan.id).await?),
     }
     .map(|o| o.with_progress(opts.progress));
 
@@ -381,7 +380,7 @@ pub async fn run(
                     unsaved_rows.push(i);
                     if unsaved.len() == SAVE_SLICE {
                         store_and_hand_over(
-                            pool,
+                            store,
                             outbox,
                             (&mut unsaved, &mut unsaved_rows),
                             &alerts_of,
@@ -418,7 +417,7 @@ pub async fn run(
         return Ok((summary, plan));
     };
     store_and_hand_over(
-        pool,
+        store,
         &mut outbox,
         (&mut unsaved, &mut unsaved_rows),
         &alerts_of,
@@ -441,15 +440,15 @@ pub async fn run(
             .filter(|(_, r)| resend.contains(r.student_id.as_str()))
             .map(|(i, r)| (r.student_id.as_str(), i))
             .collect();
-        let (resent, at): (Vec<StoredResult>, Vec<usize>) =
-            sstore::unconfirmed_results(pool, &plan.id)
-                .await?
-                .into_iter()
-                .filter_map(|r| {
-                    let i = *row_of.get(r.student_id.as_str())?;
-                    Some((r, i))
-                })
-                .unzip();
+        let (resent, at): (Vec<StoredResult>, Vec<usize>) = store
+            .screening_unconfirmed_results(&plan.id)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let i = *row_of.get(r.student_id.as_str())?;
+                Some((r, i))
+            })
+            .unzip();
         for (chunk, at) in resent.chunks(BATCH).zip(at.chunks(BATCH)) {
             outbox.push(alerts_of(chunk, at)).await?;
         }
@@ -475,7 +474,7 @@ pub async fn run(
 /// outbox a batch at a time (never before they are stored). The slice is
 /// moved into the store; its alert bodies are built from it first.
 async fn store_and_hand_over(
-    pool: &sqlx::SqlitePool,
+    store: &Store,
     outbox: &mut Outbox<'_>,
     (results, at): (&mut Vec<StoredResult>, &mut Vec<usize>),
     alerts_of: &impl Fn(&[StoredResult], &[usize]) -> Batch,
@@ -494,12 +493,9 @@ async fn store_and_hand_over(
     *send_time += t.elapsed();
     let t = Instant::now();
     let confirmed = outbox.take_confirmed();
-    sstore::save_results(
-        pool,
-        std::mem::take(results),
-        (outbox.plan_id(), &confirmed),
-    )
-    .await?;
+    store
+        .screening_save_results(std::mem::take(results), (outbox.plan_id(), &confirmed))
+        .await?;
     *store_time += t.elapsed();
     let t = Instant::now();
     for batch in batches {

@@ -15,12 +15,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 
 use super::import::ImportError;
 use super::map::RowError;
-use super::store as sstore;
 use crate::protocol::{ErrorDetail, Role};
 use crate::store::{Credential, IngestOutcome, Store};
 
@@ -88,7 +86,7 @@ enum Sink {
 /// Takes batches as grading produces them and sends them in order.
 pub struct Outbox<'a> {
     sink: Sink,
-    pool: &'a SqlitePool,
+    store: &'a Store,
     plan_id: &'a str,
     /// Built, not yet posted (the relay already has enough in flight).
     queued: VecDeque<Batch>,
@@ -103,7 +101,7 @@ pub struct Outbox<'a> {
 
 impl<'a> Outbox<'a> {
     /// Posts to a running relay's batch endpoint with a producer token.
-    pub fn relay(pool: &'a SqlitePool, plan_id: &'a str, url: &str, token: &str) -> Outbox<'a> {
+    pub fn relay(store: &'a Store, plan_id: &'a str, url: &str, token: &str) -> Outbox<'a> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(120)))
@@ -116,18 +114,14 @@ impl<'a> Outbox<'a> {
                 token: token.to_string(),
                 in_flight: VecDeque::new(),
             },
-            pool,
+            store,
             plan_id,
         )
     }
 
     /// Ingests in this process, under the import's own producer credential
     /// (created on first use).
-    pub async fn store(
-        store: &Store,
-        pool: &'a SqlitePool,
-        plan_id: &'a str,
-    ) -> Result<Outbox<'a>, ImportError> {
+    pub async fn store(store: &'a Store, plan_id: &'a str) -> Result<Outbox<'a>, ImportError> {
         let library = crate::relay::playbooks::load(None).map_err(|p| {
             ImportError::Rules(
                 p.iter()
@@ -136,13 +130,14 @@ impl<'a> Outbox<'a> {
                     .join("\n"),
             )
         })?;
-        let id = match sstore::import_credential(pool).await? {
+        let id = match store.screening_import_credential().await? {
             Some(id) => id,
             None => {
                 store
                     .create_credential_by("screening-import", Role::Producer, "screening import")
                     .await?;
-                sstore::import_credential(pool)
+                store
+                    .screening_import_credential()
                     .await?
                     .ok_or_else(|| ImportError::Plan("credential".into()))?
             }
@@ -156,15 +151,15 @@ impl<'a> Outbox<'a> {
         let relay = crate::relay::Relay::new(store.clone(), library);
         Ok(Outbox::new(
             Sink::Store { relay, credential },
-            pool,
+            store,
             plan_id,
         ))
     }
 
-    fn new(sink: Sink, pool: &'a SqlitePool, plan_id: &'a str) -> Outbox<'a> {
+    fn new(sink: Sink, store: &'a Store, plan_id: &'a str) -> Outbox<'a> {
         Outbox {
             sink,
-            pool,
+            store,
             plan_id,
             queued: VecDeque::new(),
             progress: false,
@@ -191,7 +186,9 @@ impl<'a> Outbox<'a> {
         if pumped.is_err() {
             // The import stops here: record what the relay did answer.
             let held = self.take_confirmed();
-            sstore::confirm_alerts(self.pool, self.plan_id, &held).await?;
+            self.store
+                .screening_confirm_alerts(self.plan_id, &held)
+                .await?;
         }
         pumped
     }
@@ -201,7 +198,9 @@ impl<'a> Outbox<'a> {
     pub async fn finish(mut self) -> Result<Tally, ImportError> {
         let pumped = self.pump(Wait::All).await;
         // Record what was answered even when a later batch failed.
-        sstore::confirm_alerts(self.pool, self.plan_id, &self.confirmed).await?;
+        self.store
+            .screening_confirm_alerts(self.plan_id, &self.confirmed)
+            .await?;
         pumped?;
         Ok(self.tally)
     }

@@ -16,15 +16,14 @@
 //! the relay, the console tools and the tests for a choice made at run
 //! time from a URL.
 //!
-//! What the Postgres engine does not do yet answers
-//! [`StoreError::NotYetOnPostgres`] naming the operation - never an empty
-//! answer that looks like "nothing there". docs/operations.md lists what
-//! is supported.
+//! Both engines now do every operation (their SQL is one source,
+//! `sql/`); [`StoreError::NotYetOnPostgres`] remains for an operation a
+//! later change brings to one engine first - never an empty answer that
+//! looks like "nothing there".
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 
 use super::postgres::{PgStore, is_postgres_url};
 use super::sqlite::SqliteStore;
@@ -38,6 +37,8 @@ use crate::lifecycle::LevelChange;
 use crate::playbook::{Library, Progress};
 use crate::protocol::{CaseSnapshot, Command, Event, Role};
 use crate::reporting::{IncidentReport, Rules};
+use crate::screening::risk::History;
+use crate::screening::store::{Counts, Plan, Standing, StoredResult};
 
 /// Handle to the database, whichever engine. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -64,16 +65,6 @@ macro_rules! both {
         match &$self.engine {
             Engine::Sqlite($e) => $call,
             Engine::Postgres($e) => $call,
-        }
-    };
-}
-
-/// A call only the SQLite engine has so far.
-macro_rules! sqlite_only {
-    ($self:ident, $op:literal, $e:ident => $call:expr) => {
-        match &$self.engine {
-            Engine::Sqlite($e) => $call,
-            Engine::Postgres(_) => Err(StoreError::NotYetOnPostgres($op)),
         }
     };
 }
@@ -108,12 +99,6 @@ impl Store {
             Engine::Sqlite(_) => Backend::Sqlite,
             Engine::Postgres(_) => Backend::Postgres,
         }
-    }
-
-    /// The SQLite pool, for the screening tables that still use it
-    /// directly (`screening::store`); not on PostgreSQL yet.
-    pub(crate) fn pool(&self) -> Result<&SqlitePool, StoreError> {
-        sqlite_only!(self, "screening data", s => Ok(s.pool()))
     }
 
     pub async fn close(&self) {
@@ -400,5 +385,82 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, ScreeningTally)>, StoreError> {
         both!(self, s => s.screening_by_school(from, to).await)
+    }
+
+    // --- screening: plans and graded results (crate::screening) ----------
+
+    pub async fn screening_create_plan(&self, plan: &Plan) -> Result<bool, StoreError> {
+        both!(self, s => Ok(s.screening_create_plan(plan).await?))
+    }
+
+    pub async fn screening_plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
+        both!(self, s => Ok(s.screening_plan(id).await?))
+    }
+
+    pub async fn screening_plans(&self) -> Result<Vec<Plan>, StoreError> {
+        both!(self, s => Ok(s.screening_plans().await?))
+    }
+
+    pub async fn screening_counts(
+        &self,
+        plan_id: &str,
+    ) -> Result<Vec<(String, Counts)>, StoreError> {
+        both!(self, s => Ok(s.screening_counts(plan_id).await?))
+    }
+
+    pub async fn screening_results_of_plan(
+        &self,
+        plan_id: &str,
+    ) -> Result<HashMap<String, StoredResult>, StoreError> {
+        both!(self, s => Ok(s.screening_results_of_plan(plan_id).await?))
+    }
+
+    pub async fn screening_standings_of_plan(
+        &self,
+        plan_id: &str,
+    ) -> Result<HashMap<String, Standing>, StoreError> {
+        both!(self, s => Ok(s.screening_standings_of_plan(plan_id).await?))
+    }
+
+    pub async fn screening_unconfirmed_results(
+        &self,
+        plan_id: &str,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        both!(self, s => Ok(s.screening_unconfirmed_results(plan_id).await?))
+    }
+
+    pub async fn screening_results_of_student(
+        &self,
+        student_id: &str,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        both!(self, s => Ok(s.screening_results_of_student(student_id).await?))
+    }
+
+    pub async fn screening_save_results(
+        &self,
+        results: Vec<StoredResult>,
+        confirmed: (&str, &[(String, String)]),
+    ) -> Result<(), StoreError> {
+        both!(self, s => Ok(s.screening_save_results(results, confirmed).await?))
+    }
+
+    pub async fn screening_confirm_alerts(
+        &self,
+        plan_id: &str,
+        confirmed: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        both!(self, s => Ok(s.screening_confirm_alerts(plan_id, confirmed).await?))
+    }
+
+    pub async fn screening_histories(
+        &self,
+        plan_id: &str,
+        before: &HashMap<String, String>,
+    ) -> Result<HashMap<String, History>, StoreError> {
+        both!(self, s => Ok(s.screening_histories(plan_id, before).await?))
+    }
+
+    pub async fn screening_import_credential(&self) -> Result<Option<i64>, StoreError> {
+        both!(self, s => Ok(s.screening_import_credential().await?))
     }
 }

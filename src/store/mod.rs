@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 
 pub use backend::{Backend, Store};
 pub use postgres::is_postgres_url;
-pub(crate) use sqlite::WRITE_CACHE;
 
 use crate::protocol::{ErrorDetail, Role};
 

@@ -158,3 +158,15 @@ fn step_outcome(progress: &str, step: &str) -> String {
 fn instant(col: &str) -> String {
     format!("({col})::timestamptz")
 }
+
+/// SQL for a top-level text field of an alert's JSON `body` (a column).
+fn alert_field(body: &str, field: &str) -> String {
+    format!("({body}::jsonb ->> '{field}')")
+}
+
+/// Before a bulk write: nothing to set up (the server's buffers are shared
+/// by every connection).
+#[allow(clippy::unused_async)]
+async fn bulk_write_begin(_conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    Ok(())
+}

@@ -44,7 +44,7 @@ type Tx<'a> = WriteTx<'a>;
 /// spilled page is written and read again (strace: 112,530 pwrites and
 /// 56,023 preads for one 200,000-row import). Pages are taken only as they
 /// are touched.
-pub(crate) const WRITE_CACHE: &str = "PRAGMA cache_size = -16384";
+const WRITE_CACHE: &str = "PRAGMA cache_size = -16384";
 
 // A commit sets the cache back to SQLite's default 2 MB
 // (`WriteTx::commit`): the cache is per connection, and at 16 MB on each of
@@ -176,10 +176,6 @@ impl SqliteStore {
         SqliteStore::open(url).await
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -236,4 +232,18 @@ fn step_outcome(progress: &str, step: &str) -> String {
 /// across offsets (screening answer times keep the file's offset).
 fn instant(col: &str) -> String {
     format!("julianday({col})")
+}
+
+/// SQL for a top-level text field of an alert's JSON `body` (a column).
+fn alert_field(body: &str, field: &str) -> String {
+    format!("json_extract({body}, '$.{field}')")
+}
+
+/// Before a bulk write (a screening import's slice): a page cache large
+/// enough for it. A slice of 10,000 rows and its indexes overflow SQLite's
+/// default 2 MB; the importer is a short-lived process, so its connections
+/// keep the larger cache until it exits.
+async fn bulk_write_begin(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(WRITE_CACHE).execute(conn).await?;
+    Ok(())
 }

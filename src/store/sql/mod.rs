@@ -49,6 +49,7 @@ use crate::protocol::{
 
 pub(super) mod followup;
 pub(super) mod reports;
+pub(super) mod screening;
 
 impl EngineStore {
     /// Creates a credential and returns its token. Only the hash is stored,
