@@ -38,6 +38,8 @@ use crate::protocol::{
     CommandOp, ErrorDetail, Event, EventBody, Level, Origin, Role,
 };
 
+// Several relays on one database: LISTEN/NOTIFY and leadership (phase 2).
+pub(crate) mod cluster;
 mod followup;
 mod reports;
 
