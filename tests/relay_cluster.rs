@@ -85,9 +85,9 @@ fn post(agent: &ureq::Agent, addr: SocketAddr, producer: &str, alert: &Value) ->
         .unwrap_or(0)
 }
 
-/// `crisisdesk_is_leader` as one relay's `/metrics` reports it, or None
-/// when the relay does not answer.
-fn is_leader(addr: SocketAddr, admin: &str) -> Option<bool> {
+/// One sample of one relay's `/metrics`, or None when the relay does not
+/// answer.
+fn metric(addr: SocketAddr, admin: &str, series: &str) -> Option<f64> {
     let mut resp = agent()
         .get(&format!("http://{addr}/metrics"))
         .header("Authorization", &format!("Bearer {admin}"))
@@ -95,8 +95,13 @@ fn is_leader(addr: SocketAddr, admin: &str) -> Option<bool> {
         .ok()?;
     let text = resp.body_mut().read_to_string().ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("crisisdesk_is_leader "))
-        .map(|v| v.trim() == "1")
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `crisisdesk_is_leader` as one relay reports it.
+fn is_leader(addr: SocketAddr, admin: &str) -> Option<bool> {
+    metric(addr, admin, "crisisdesk_is_leader").map(|v| v == 1.0)
 }
 
 /// Which of `relays` leads, once exactly one says so (waits up to `wait`).
@@ -699,6 +704,7 @@ async fn relays_answer_503_while_postgres_is_down_and_recover_by_themselves() {
     let db = backends::pg_db(&cluster.server_url()).await;
     let feed = token(&db.url, "feed", "producer");
     let wang = token(&db.url, "wang", "counselor");
+    let admin = token(&db.url, "ops", "admin");
     let a = RelayProc::start(&db.url, &[]);
     let b = RelayProc::start(&db.url, &[]);
     let addrs = [a.addr, b.addr];
@@ -777,6 +783,16 @@ async fn relays_answer_503_while_postgres_is_down_and_recover_by_themselves() {
         "acked but not streamed once"
     );
     assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+    // Each relay's listener came back by itself, and one relay leads again.
+    for addr in addrs {
+        let reconnects = tokio::task::block_in_place(|| {
+            metric(addr, &admin, "crisisdesk_listener_reconnects_total")
+        });
+        assert!(reconnects >= Some(1.0), "{addr}: {reconnects:?}");
+    }
+    let leader =
+        tokio::task::block_in_place(|| the_leader(&addrs, &admin, Duration::from_secs(10)));
+    assert!(leader.is_some(), "a relay leads again after the restart");
     drop((a, b));
     let (code, out, err) = run(&["audit", "verify", "--db", &db.url]);
     assert_eq!(code, 0, "{out}{err}");

@@ -227,6 +227,7 @@ async fn catch_up(store: &Store, feed: &Feed) -> Result<usize, crate::store::Sto
 /// Turns NOTIFYs (and reconnects of the listener) into wake-ups.
 async fn listen(mut listener: EventListener, feed: Arc<Feed>, metrics: Arc<Metrics>) {
     let mut connected_once = false;
+    let mut failing = false;
     loop {
         match listener.next().await {
             Ok(Wake::Announced(seq)) => {
@@ -237,6 +238,7 @@ async fn listen(mut listener: EventListener, feed: Arc<Feed>, metrics: Arc<Metri
                 }
             }
             Ok(Wake::Listening) => {
+                failing = false;
                 if connected_once {
                     metrics.listener_reconnected();
                     tracing::info!("listening for other relays' commits again");
@@ -246,7 +248,10 @@ async fn listen(mut listener: EventListener, feed: Arc<Feed>, metrics: Arc<Metri
                 feed.wake.notify_one();
             }
             Err(err) => {
-                tracing::warn!(error = %err, "lost the listener for other relays' commits; reading every second meanwhile");
+                if !failing {
+                    tracing::warn!(error = %err, "lost the listener for other relays' commits; reading every second meanwhile");
+                    failing = true;
+                }
                 tokio::time::sleep(LISTENER_RETRY).await;
             }
         }
