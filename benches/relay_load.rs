@@ -22,8 +22,11 @@
 //! `-- --postgres postgres://USER@HOST/DB` measures the acked and batch
 //! throughput on a fresh PostgreSQL database made on that server, beside
 //! the same figures on SQLite measured in the same run (a machine whose
-//! speed drifts is then compared with itself); the streaming and storm
-//! figures stay SQLite-only for now.
+//! speed drifts is then compared with itself); then, with two relays on
+//! that database: fan-out from a post on relay A to consoles on relay B
+//! (beside consoles on A itself), and failover: relay A killed with -9,
+//! the time until a console that was on A, reconnected to B from its
+//! `seq`, receives the next event. The storm figures stay SQLite-only.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -92,6 +95,13 @@ fn main() {
         let url = runtime.block_on(fresh_pg_database(server));
         let relay = Relay::start(&url, None);
         throughput(&relay, scale);
+        println!("-- two relays on that PostgreSQL database");
+        let other = relay.another(&url);
+        let n = scale.consoles[0];
+        runtime.block_on(fanout(&relay, &relay, n, scale.fanout_alerts, "on A"));
+        runtime.block_on(fanout(&relay, &other, n, scale.fanout_alerts, "A to B"));
+        drop(relay);
+        runtime.block_on(failover(&other, &url, if quick { 3 } else { 10 }));
         return;
     }
 
@@ -124,23 +134,36 @@ struct Relay {
 
 impl Relay {
     fn start(url: &str, playbooks: Option<&std::path::Path>) -> Relay {
-        let url = url.to_string();
         // District credentials: a screening system and a console wall get
         // their own limits, as an operator would give them.
         let producer = token(
-            &url,
+            url,
             "screening-system",
             "producer",
             &["--rate", "1000000", "--burst", "1000000"],
         );
         let counselor = token(
-            &url,
+            url,
             "console-wall",
             "counselor",
             &["--max-connections", "5000"],
         );
+        Relay::spawn(url, playbooks, producer, counselor)
+    }
+
+    /// A second relay on the same database, with the same credentials.
+    fn another(&self, url: &str) -> Relay {
+        Relay::spawn(url, None, self.producer.clone(), self.counselor.clone())
+    }
+
+    fn spawn(
+        url: &str,
+        playbooks: Option<&std::path::Path>,
+        producer: String,
+        counselor: String,
+    ) -> Relay {
         let mut cmd = Command::new(bin());
-        cmd.args(["relay", "--listen", "127.0.0.1:0", "--db", &url]);
+        cmd.args(["relay", "--listen", "127.0.0.1:0", "--db", url]);
         if let Some(dir) = playbooks {
             cmd.arg("--playbooks").arg(dir);
         }
@@ -473,13 +496,16 @@ async fn streaming(relay: &Relay, scale: &Scale) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     for &n in &scale.consoles {
-        fanout(relay, n, scale.fanout_alerts).await;
+        fanout(relay, relay, n, scale.fanout_alerts, "").await;
     }
 }
 
-/// `n` consoles follow the stream while a producer posts `alerts` at
-/// 20/s; latency is from just before the post to each console's receipt.
-async fn fanout(relay: &Relay, n: usize, alerts: usize) {
+/// `n` consoles follow the stream of `watched` while a producer posts
+/// `alerts` at 20/s to `posted` (the same relay, or another on the same
+/// PostgreSQL database); latency is from just before the post to each
+/// console's receipt.
+async fn fanout(posted: &Relay, watched: &Relay, n: usize, alerts: usize, label: &str) {
+    let relay = watched;
     let start_seq = latest_seq(relay).await;
     let received: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -520,8 +546,10 @@ async fn fanout(relay: &Relay, n: usize, alerts: usize) {
     for rx in ready {
         let _ = rx.await;
     }
-    let relay_url = relay.url("/v1/alerts");
-    let token = relay.producer.clone();
+    let relay_url = posted.url("/v1/alerts");
+    let token = posted.producer.clone();
+    // Ids unique per round and per relay pair.
+    let tag = format!("c{n}{}", label.replace(' ', ""));
     let sent: Vec<Instant> = tokio::task::spawn_blocking(move || {
         let agent = agent();
         let mut sent = Vec::new();
@@ -533,7 +561,7 @@ async fn fanout(relay: &Relay, n: usize, alerts: usize) {
                 std::thread::sleep(wait);
             }
             // Ids unique per round (the consoles read the number after `fan-`).
-            let body = alert(&format!("fan-{i}-c{n}"), &format!("fan-s{n}-{i}"));
+            let body = alert(&format!("fan-{i}-{tag}"), &format!("fan-s{tag}-{i}"));
             sent.push(Instant::now());
             let status = agent
                 .post(&relay_url)
@@ -564,13 +592,103 @@ async fn fanout(relay: &Relay, n: usize, alerts: usize) {
         .collect();
     let expected = n * alerts;
     lat.sort();
+    let target = if !std::ptr::eq(posted, watched) {
+        "20 ms across relays"
+    } else if n <= 100 {
+        "2 ms"
+    } else {
+        "10 ms"
+    };
     println!(
-        "fan-out to {n:>4} consoles at 20/s:   p50 {} p99 {}   ({}/{} deliveries; target p99 <= {})",
+        "fan-out to {n:>4} consoles at 20/s {label:>6}: p50 {} p99 {}   ({}/{} deliveries; target p99 <= {target})",
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99)),
         lat.len(),
         expected,
-        if n <= 100 { "2 ms" } else { "10 ms" }
+    );
+}
+
+/// Failover, `rounds` times: a console follows relay A while a producer
+/// posts to `survivor` every 20 ms; A is killed with -9; the console sees
+/// its stream end, reconnects to `survivor` from the last `seq` it holds,
+/// and the time from the kill to the first new event it receives there is
+/// the figure. The stream it ends up with must be dense.
+async fn failover(survivor: &Relay, url: &str, rounds: usize) {
+    let mut times = Vec::new();
+    for round in 0..rounds {
+        let mut victim = survivor.another(url);
+        let mut ws = console(&victim, latest_seq(&victim).await).await;
+        read_greeting(&mut ws).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let producer = {
+            let (url, token, stop) = (
+                survivor.url("/v1/alerts"),
+                survivor.producer.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = alert(&format!("fo-{round}-{i}"), &format!("fo-s{round}-{i}"));
+                    let _ = agent
+                        .post(&url)
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .header("Content-Type", "application/json")
+                        .send(body.to_string());
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        // Follow A for a moment, keeping the last seq.
+        let mut last = 0;
+        let follow_until = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < follow_until {
+            if let Ok(Some(Ok(Message::Text(text)))) =
+                tokio::time::timeout(Duration::from_millis(100), ws.next()).await
+                && let Some(seq) = seq_of(&text)
+            {
+                assert!(last == 0 || seq == last + 1, "dense before the kill");
+                last = seq;
+            }
+        }
+        let killed = Instant::now();
+        let _ = victim.child.kill();
+        let _ = victim.child.wait();
+        // Whatever A had sent before it died, then the end of its stream.
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        {
+            if let Message::Text(text) = frame
+                && let Some(seq) = seq_of(&text)
+            {
+                last = seq;
+            }
+        }
+        drop(ws);
+        let mut ws = console(survivor, last).await;
+        let next = loop {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if let Some(seq) = seq_of(&text) {
+                        break seq;
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => panic!("no event on the surviving relay after the failover"),
+            }
+        };
+        times.push(killed.elapsed());
+        assert_eq!(next, last + 1, "resumed with no gap and no duplicate");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = producer.join();
+    }
+    times.sort();
+    println!(
+        "failover (kill -9 of relay A -> next event on B): p50 {} max {}   ({rounds} rounds; target <= 3 s)",
+        ms(percentile(&times, 0.5)),
+        ms(times.last().copied().unwrap_or_default())
     );
 }
 

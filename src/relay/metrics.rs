@@ -45,6 +45,9 @@ pub struct Metrics {
     ack_seconds: Histogram,
     group_commit_seconds: Histogram,
     delivery_seconds: Histogram,
+    is_leader: Gauge<i64, AtomicI64>,
+    events_tailed: Counter,
+    listener_reconnects: Counter,
 }
 
 /// 0.25 ms to ~4 s, doubling: a loopback ack is well under a millisecond,
@@ -104,6 +107,24 @@ impl Default for Metrics {
             "From an event's commit to its frame handed to a console's socket (live events)",
             delivery_seconds.clone(),
         );
+        let is_leader = Gauge::default();
+        registry.register(
+            "is_leader",
+            "1 while this relay runs the cluster's escalation scan and checkpoints (always 1 on SQLite)",
+            is_leader.clone(),
+        );
+        let events_tailed = Counter::default();
+        registry.register(
+            "events_tailed",
+            "Events published live after reading them from the database (another relay's commits, or a gap before this relay's own)",
+            events_tailed.clone(),
+        );
+        let listener_reconnects = Counter::default();
+        registry.register(
+            "listener_reconnects",
+            "Times the PostgreSQL listener for other relays' commits connected again after losing its server",
+            listener_reconnects.clone(),
+        );
         Metrics {
             registry,
             alerts,
@@ -114,6 +135,9 @@ impl Default for Metrics {
             ack_seconds,
             group_commit_seconds,
             delivery_seconds,
+            is_leader,
+            events_tailed,
+            listener_reconnects,
         }
     }
 }
@@ -162,6 +186,19 @@ impl Metrics {
 
     pub fn delivered(&self, took: std::time::Duration) {
         self.delivery_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn set_leader(&self, leads: bool) {
+        self.is_leader.set(i64::from(leads));
+    }
+
+    pub fn tailed(&self, events: usize) {
+        self.events_tailed
+            .inc_by(u64::try_from(events).unwrap_or(u64::MAX));
+    }
+
+    pub fn listener_reconnected(&self) {
+        self.listener_reconnects.inc();
     }
 
     pub fn connection_opened(&self) {

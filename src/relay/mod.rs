@@ -3,6 +3,7 @@
 //! by [`crate::store`] and fan out to every connection from [`stream`].
 
 mod auth;
+mod cluster;
 pub mod delivery;
 mod district;
 mod error;
@@ -60,6 +61,14 @@ pub struct Relay {
     credentials: auth::CredentialCache,
     /// What `/metrics` reports (counts and timings, never identities).
     metrics: Arc<metrics::Metrics>,
+    /// Whether this relay runs the once-per-cluster tasks (the escalation
+    /// scan, checkpoints). Always on SQLite; on PostgreSQL while it holds
+    /// the cluster's lock (see [`cluster`]).
+    leader: tokio::sync::watch::Sender<bool>,
+    /// On PostgreSQL, the tailer, listener and announcer that feed the live
+    /// channel in `seq` order with every relay's commits; stopped when the
+    /// relay is dropped.
+    _cluster: Option<cluster::Tasks>,
     /// The `playbook` frames every stream starts with, encoded once.
     playbook_frames: Arc<[axum::extract::ws::Utf8Bytes]>,
     config: RelayConfig,
@@ -104,10 +113,18 @@ impl Relay {
         let deadlines_changed = Arc::new(tokio::sync::Notify::new());
         let metrics = Arc::new(metrics::Metrics::default());
         let playbook_frames = encode_playbook_frames(&library);
+        // SQLite: one relay per file, its writer publishes directly and it
+        // leads. PostgreSQL: other relays may share the database.
+        let (publish, cluster_tasks, leads) =
+            match cluster::start(&store, &live, deadlines_changed.clone(), metrics.clone()) {
+                Some((feed, tasks)) => (writer::Publish::Ordered(feed), Some(tasks), false),
+                None => (writer::Publish::Direct(live.clone()), None, true),
+            };
+        metrics.set_leader(leads);
         let writer = writer::Writer::start(
             store.clone(),
             library.clone(),
-            live.clone(),
+            publish,
             deadlines_changed.clone(),
             metrics.clone(),
         );
@@ -125,9 +142,37 @@ impl Relay {
             revoked: tokio::sync::watch::Sender::new(Arc::new(HashSet::new())),
             credentials: auth::CredentialCache::default(),
             metrics,
+            leader: tokio::sync::watch::Sender::new(leads),
+            _cluster: cluster_tasks,
             playbook_frames,
             config,
         })
+    }
+
+    /// Whether this relay runs the once-per-cluster tasks now.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Follows [`Relay::is_leader`].
+    pub fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.leader.subscribe()
+    }
+
+    fn set_leader(&self, leads: bool) {
+        let changed = self.leader.send_if_modified(|current| {
+            let changed = *current != leads;
+            *current = leads;
+            changed
+        });
+        if changed {
+            self.metrics.set_leader(leads);
+            if leads {
+                tracing::info!("leading the cluster: escalation scan and checkpoints run here");
+            } else {
+                tracing::info!("no longer leading the cluster");
+            }
+        }
     }
 
     /// The `playbook` frames that follow every session frame.
@@ -372,22 +417,36 @@ struct Background {
 
 impl Background {
     fn start(relay: &Arc<Relay>) -> Background {
-        let mut tasks = vec![
-            tokio::spawn(scan_for_escalations(relay.clone())),
-            tokio::spawn(watch_revocations(relay.clone())),
-        ];
+        // Every relay watches revocations for its own connections; the
+        // scan and the checkpoints run once per cluster, on the leader.
+        let mut tasks = vec![tokio::spawn(watch_revocations(relay.clone()))];
+        if let Some(lock) = relay.store.leader_lock() {
+            tasks.push(tokio::spawn(cluster::lead(relay.clone(), lock)));
+        }
+        let scanner = relay.clone();
+        tasks.push(tokio::spawn(cluster::while_leading(
+            relay.clone(),
+            move || scan_for_escalations(scanner.clone()),
+        )));
         if let Some(file) = relay.config.checkpoint_file.clone() {
-            tasks.push(tokio::spawn(write_checkpoints(relay.clone(), file)));
+            let writer = relay.clone();
+            tasks.push(tokio::spawn(cluster::while_leading(
+                relay.clone(),
+                move || write_checkpoints(writer.clone(), file.clone()),
+            )));
         }
         Background { tasks }
     }
 
     async fn stop(self, relay: &Relay) {
+        // One last head, so a clean shutdown leaves the newest checkpoint
+        // (written by the leader, as every checkpoint is).
+        let leads = relay.is_leader();
         for task in self.tasks {
             task.abort();
         }
-        // One last head, so a clean shutdown leaves the newest checkpoint.
-        if let Some(file) = &relay.config.checkpoint_file
+        if leads
+            && let Some(file) = &relay.config.checkpoint_file
             && let Err(err) = append_checkpoint(relay, file, &mut None).await
         {
             tracing::error!(error = %err, "final audit checkpoint failed");

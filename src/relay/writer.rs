@@ -33,6 +33,16 @@ struct Request {
     answer: oneshot::Sender<Result<WriteOutcome, Arc<StoreError>>>,
 }
 
+/// Where committed events go live.
+pub enum Publish {
+    /// Straight onto the live channel (SQLite: this writer is the only one
+    /// that appends events).
+    Direct(broadcast::Sender<StoredEvent>),
+    /// Through the feed that orders them with other relays' commits
+    /// (PostgreSQL; see `super::cluster`).
+    Ordered(Arc<super::cluster::Feed>),
+}
+
 /// A handle to the writer task; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
@@ -40,12 +50,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer over `store`, publishing to `live`. It runs until
-    /// every handle is dropped.
+    /// Starts the writer over `store`, publishing through `publish`. It
+    /// runs until every handle is dropped.
     pub fn start(
         store: Store,
         library: Arc<Library>,
-        live: broadcast::Sender<StoredEvent>,
+        publish: Publish,
         deadlines_changed: Arc<tokio::sync::Notify>,
         metrics: Arc<super::metrics::Metrics>,
     ) -> Writer {
@@ -53,7 +63,7 @@ impl Writer {
         tokio::spawn(run(
             store,
             library,
-            live,
+            publish,
             requests,
             deadlines_changed,
             metrics,
@@ -81,7 +91,7 @@ impl Writer {
 async fn run(
     store: Store,
     library: Arc<Library>,
-    live: broadcast::Sender<StoredEvent>,
+    publish: Publish,
     mut requests: mpsc::Receiver<Request>,
     deadlines_changed: Arc<tokio::sync::Notify>,
     metrics: Arc<super::metrics::Metrics>,
@@ -121,12 +131,21 @@ async fn run(
             Ok(outcomes) => {
                 // Publish before answering: a producer that hears 201 and
                 // then opens a stream finds its alert either in the store
-                // or on the live channel, never in between.
+                // or on the live channel, never in between. (On PostgreSQL
+                // after another relay's commit the tailer publishes it a
+                // moment later; it is in the store already.)
                 for outcome in &outcomes {
                     metrics.count(outcome);
-                    for event in outcome.events() {
-                        // No receivers is fine: nobody is watching yet.
-                        let _ = live.send(event.clone().published_now());
+                }
+                match &publish {
+                    Publish::Direct(live) => {
+                        for event in outcomes.iter().flat_map(WriteOutcome::events) {
+                            // No receivers is fine: nobody is watching yet.
+                            let _ = live.send(event.clone().published_now());
+                        }
+                    }
+                    Publish::Ordered(feed) => {
+                        feed.committed(outcomes.iter().flat_map(WriteOutcome::events));
                     }
                 }
                 for (answer, outcome) in answers.drain(..).zip(outcomes) {

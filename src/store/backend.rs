@@ -339,6 +339,36 @@ impl Store {
         both!(self, s => s.exercises_between(from, to).await)
     }
 
+    // --- several relays on one database (PostgreSQL only) ---------------
+
+    /// A listener for commits announced by every relay of the database, or
+    /// None on SQLite, where one relay owns the file and its own writer
+    /// publishes every event.
+    pub fn event_listener(&self) -> Option<super::EventListener> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(p) => Some(p.event_listener()),
+        }
+    }
+
+    /// Tells the other relays of the database that events up to `seq` are
+    /// committed (nothing to tell on SQLite).
+    pub async fn announce_events(&self, seq: i64) -> Result<(), StoreError> {
+        match &self.engine {
+            Engine::Sqlite(_) => Ok(()),
+            Engine::Postgres(p) => p.announce_events(seq).await,
+        }
+    }
+
+    /// The lock that makes one relay of the database its leader, or None
+    /// on SQLite, where the one relay always leads.
+    pub fn leader_lock(&self) -> Option<super::LeaderLock> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(p) => Some(p.leader_lock()),
+        }
+    }
+
     // --- follow-up, student records and statistics -----------------------
 
     pub async fn checkins(&self, case_id: &str) -> Result<Vec<Checkin>, StoreError> {

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 pub use backend::{Backend, Store};
+pub use postgres::cluster::{EventListener, LeaderLock, Wake};
 pub use postgres::is_postgres_url;
 
 use crate::protocol::{ErrorDetail, Role};

@@ -35,6 +35,9 @@ type Db = Postgres;
 type DbRow = sqlx::postgres::PgRow;
 type EngineStore = PgStore;
 
+// Several relays on one database: LISTEN/NOTIFY and leadership.
+pub(crate) mod cluster;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Handle to a PostgreSQL database. Cheap to clone (the pool is shared).

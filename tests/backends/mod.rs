@@ -96,3 +96,142 @@ pub async fn pg_db(server: &str) -> TestDb {
         _dir: None,
     }
 }
+
+/// A PostgreSQL cluster of one test's own (initdb in a temp directory,
+/// unix socket only), for a test that stops and starts the server: the
+/// shared `CRISISDESK_TEST_PG` one must keep running for the others. As
+/// root the server runs as `postgres`, as `.ci/postgres-cluster` does.
+pub struct PrivateCluster {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    as_root: bool,
+}
+
+impl PrivateCluster {
+    /// Only where the throwaway cluster's binaries are (the machine that
+    /// runs the PostgreSQL tests); None elsewhere.
+    pub fn start() -> Option<PrivateCluster> {
+        let bin = std::path::PathBuf::from(
+            std::env::var("CRISISDESK_TEST_PG_BIN")
+                .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()),
+        );
+        if !bin.join("initdb").exists() {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("cdk-pgx.")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let as_root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cluster = PrivateCluster { dir, bin, as_root };
+        if as_root {
+            let ok = std::process::Command::new("chown")
+                .arg("postgres")
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown the private cluster's directory to postgres");
+        }
+        let data = cluster.data();
+        cluster.pg(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                &cluster.user(),
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ],
+        );
+        cluster.start_server();
+        Some(cluster)
+    }
+
+    fn user(&self) -> String {
+        if self.as_root {
+            "postgres".into()
+        } else {
+            std::env::var("USER").unwrap_or_else(|_| "postgres".into())
+        }
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn pg(&self, tool: &str, args: &[&str]) {
+        let path = self.bin.join(tool);
+        let mut cmd = if self.as_root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the server (again) on the same data and socket.
+    pub fn start_server(&self) {
+        let data = self.data();
+        let log = self.dir.path().join("server.log").display().to_string();
+        let opts = format!(
+            "-c listen_addresses='' -k {} -c max_connections=100",
+            self.dir.path().display()
+        );
+        self.pg(
+            "pg_ctl",
+            &[
+                "-D", &data, "-l", &log, "-w", "-t", "60", "-o", &opts, "start",
+            ],
+        );
+    }
+
+    /// Stops the server: `fast` ends every session and checkpoints,
+    /// `immediate` is a crash (recovery from the WAL on the next start).
+    pub fn stop_server(&self, mode: &str) {
+        self.pg("pg_ctl", &["-D", &self.data(), "-m", mode, "-w", "stop"]);
+    }
+
+    /// The URL of the cluster's `postgres` database.
+    pub fn server_url(&self) -> String {
+        format!(
+            "postgres://{}@localhost/postgres?host={}",
+            self.user(),
+            self.dir.path().display()
+        )
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let path = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let _ = cmd
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
