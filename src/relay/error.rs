@@ -47,10 +47,6 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        // Not a failure to retry: this store's engine does not do it yet.
-        if let Some(detail) = err.not_yet_available() {
-            return ApiError::with(StatusCode::NOT_IMPLEMENTED, detail);
-        }
         // The cause goes to the operator's log; the client learns only that
         // nothing was stored, so it knows to retry.
         tracing::error!(error = %err, "store failure");

@@ -100,9 +100,6 @@ async fn period_charts(
 }
 
 fn store_error(err: crate::store::StoreError) -> ErrorDetail {
-    if let Some(detail) = err.not_yet_available() {
-        return detail;
-    }
     tracing::error!(error = %err, "a question could not be answered");
     ErrorDetail::new(
         "store_unavailable",

@@ -82,9 +82,6 @@ pub(super) async fn answer(
                 format!("role `{role}` may not read student records"),
             ))
         }
-        Err(StudentError::Store(err)) if err.not_yet_available().is_some() => {
-            refused(err.not_yet_available().unwrap_or_else(unavailable))
-        }
         Err(StudentError::Store(err)) => {
             tracing::error!(error = %err, "student record could not be read");
             refused(unavailable())

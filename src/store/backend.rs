@@ -16,10 +16,7 @@
 //! the relay, the console tools and the tests for a choice made at run
 //! time from a URL.
 //!
-//! Both engines now do every operation (their SQL is one source,
-//! `sql/`); [`StoreError::NotYetOnPostgres`] remains for an operation a
-//! later change brings to one engine first - never an empty answer that
-//! looks like "nothing there".
+//! Both engines do every operation: their SQL is one source (`sql/`).
 
 use std::collections::{HashMap, HashSet};
 

@@ -40,24 +40,6 @@ pub enum StoreError {
     /// has stopped); the client may retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// The PostgreSQL engine does not do this yet (docs/operations.md
-    /// lists what it does); names the operation.
-    #[error("{0} is not yet available on PostgreSQL (use a sqlite: database for it for now)")]
-    NotYetOnPostgres(&'static str),
-}
-
-impl StoreError {
-    /// The answer for a client when this store's engine does not do the
-    /// operation yet (`not_yet_available`): not a failure to retry.
-    pub fn not_yet_available(&self) -> Option<ErrorDetail> {
-        match self {
-            StoreError::NotYetOnPostgres(what) => Some(ErrorDetail::new(
-                "not_yet_available",
-                format!("{what} is not yet available on a relay whose store is PostgreSQL"),
-            )),
-            _ => None,
-        }
-    }
 }
 
 /// An authenticated credential (never the token itself).

@@ -1,9 +1,7 @@
 //! The PostgreSQL engine. It runs the same queries and command logic as
 //! the SQLite engine (`sql/`, compiled once per engine); this file holds
 //! only what PostgreSQL does its own way: connecting, the writers' lock
-//! and the logs' heads, and two JSON lookups. What is not on PostgreSQL
-//! yet (the screening tables' tools) answers
-//! [`StoreError::NotYetOnPostgres`] (see `super::backend`).
+//! and the logs' heads, and a few JSON and time expressions.
 //!
 //! Every write transaction first locks the one row of `log_heads`
 //! (`SELECT ... FOR UPDATE`), the counterpart of SQLite's `BEGIN
