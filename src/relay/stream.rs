@@ -214,7 +214,7 @@ impl Connection {
                     }
                 }
                 event = live.recv() => {
-                                        let (live, event) = match event {
+                    let (live, event) = match event {
                         Ok(event) => (Some(event.seq), Some(event)),
                         Err(RecvError::Lagged(_)) => (None, None),
                         Err(RecvError::Closed) => break,
@@ -237,7 +237,7 @@ impl Connection {
                         break;
                     }
                 }
-                                _ = revoked.changed() => {
+                _ = revoked.changed() => {
                     if revoked.borrow_and_update().contains(&self.credential.id) {
                         tracing::info!(credential = %self.credential.name, "credential revoked; closing");
                         let _ = tx.send(close(close_code::POLICY, "credential revoked")).await;
