@@ -10,7 +10,6 @@ use super::app::{App, Ask, CaseView, Effect, Screen, Slot};
 use super::followup_filter::{self, FollowupFilter, FollowupSort};
 use super::i18n::Strings;
 use super::keymap::Cmd;
-use crate::followup::cadence::Cadence;
 use crate::followup::{CaseChange, Checkin, CheckinOutcome};
 use crate::protocol::{CaseStatus, CommandOp, Role};
 
@@ -140,8 +139,9 @@ pub struct FollowupList {
     view: Option<Vec<FollowupRow>>,
     /// `view` must be redone (rows changed, or the filter).
     view_stale: bool,
-    /// The 三个一 cadence, as the relay gave it when this console connected.
-    pub cadence: Option<Cadence>,
+    /// The 三个一 cadence: the relay's count when this console connected,
+    /// kept up to date by the events since (`cadence.rs`).
+    pub cadence: super::cadence::CadenceFigures,
     /// When a missed check-in last rang (see `followup_filter.rs`).
     pub(super) last_missed_alarm: Option<DateTime<Utc>>,
 }
@@ -159,12 +159,6 @@ impl FollowupList {
     /// Every row for my role before the filter, in heading and due order.
     pub fn all_rows(&self) -> &[FollowupRow] {
         &self.rows
-    }
-
-    pub fn set_cadence(&mut self, cadence: Option<Cadence>) {
-        if cadence.is_some() {
-            self.cadence = cadence;
-        }
     }
 }
 

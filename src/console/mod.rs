@@ -24,6 +24,7 @@
 
 pub mod action;
 pub mod app;
+pub mod cadence;
 pub mod cases;
 pub mod charts;
 pub mod config;

@@ -8,6 +8,7 @@ mod common;
 mod console_support;
 
 mod alerts;
+mod cadence_live;
 mod district;
 mod e2e_filter_search;
 mod e2e_tmux;
