@@ -271,6 +271,7 @@ impl App {
                 }
                 self.connection = state;
             }
+            Action::Relay(label) => self.relay_label = label,
             Action::Heard(at) => self.last_heard = Some(at.max(self.last_heard.unwrap_or(at))),
             Action::Notifier(health) => {
                 if health == NotifierHealth::Unavailable && self.notifier != health {

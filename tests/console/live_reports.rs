@@ -32,7 +32,7 @@ impl Live {
         let (commands, commands_rx) = mpsc::channel(256);
         tokio::spawn(
             Supervisor {
-                stream_url: format!("ws://{}/v1/stream", relay.addr),
+                stream_urls: vec![format!("ws://{}/v1/stream", relay.addr)],
                 token,
                 tls: None,
                 actions: actions_tx,
