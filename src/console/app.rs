@@ -526,6 +526,10 @@ impl App {
                     view.student.initials = Some(initials);
                 }
                 self.touch(slot);
+                // A monitored case's rows carry its level and school.
+                if !self.cases.at(slot).checkins.is_empty() {
+                    self.followups_changed(slot);
+                }
                 let view = self.cases.at(slot);
                 let alarming = |level: Level, imminent: bool| level == Level::High || imminent;
                 let now_alarming = alarming(view.case.level, view.case.imminent);

@@ -522,3 +522,23 @@ fn the_cadence_counts_news_once_and_turns_with_the_month() {
         "{screen}"
     );
 }
+
+#[test]
+fn a_raised_level_moves_a_row_in_the_level_sort() {
+    let mut app = filtered_app(Lang::En);
+    let c1 = |n: u32| ("C000001".to_string(), n);
+    let c20 = |n: u32| ("C000020".to_string(), n);
+    assert_eq!(shown(&app), [c20(1), c1(2)], "imminent first");
+    // A later alert makes S1001 imminent too: within the same rank, the
+    // sooner check-in (15:00 before 15:30) comes first.
+    let body = json!({"id": "a9", "source": "hotline", "category": "suicide_risk", "level": "high",
+        "imminent": true, "student": {"id": "S1001"}, "observed_at": "2026-11-20T21:20:00+08:00"});
+    let case = snapshot(1, &body, "2026-11-20T12:00:00Z", "monitoring");
+    app.update(ev(
+        json!({"seq": 2301, "at": "2026-11-20T13:20:00Z", "type": "alert",
+        "case_id": "C000001", "opened": false, "alert": body, "case": case}),
+    ));
+    app.refresh();
+    assert_eq!(shown(&app), [c1(2), c20(1)]);
+    assert_eq!(app.followups.all_rows(), app.followup_rows().as_slice());
+}
