@@ -86,7 +86,7 @@ pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {
     let feeder = tokio::spawn(run_feed(relay.clone(), feed, exercise_id.clone()));
 
     let result = console::run(ConsoleOptions {
-        stream_url: format!("ws://{addr}/v1/stream"),
+        stream_urls: vec![format!("ws://{addr}/v1/stream")],
         token: counselor_token,
         lang,
         banner: Some(format!("demo {exercise_id}")),

@@ -134,9 +134,11 @@ enum Command {
     #[command(after_help = console::config::help_footer())]
     Console {
         /// Relay URL, e.g. ws://127.0.0.1:7710 or http://127.0.0.1:7710
-        /// (default: `relay` in the config file).
+        /// (default: `relay` in the config file). Repeat it for relays on
+        /// one database: they are tried in turn, resuming where the last
+        /// left off.
         #[arg(long)]
-        relay: Option<String>,
+        relay: Vec<String>,
         /// Config file to use instead of the per-user one.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -539,21 +541,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             insecure,
         } => {
             let config = console::config::load(config.as_deref())?;
-            let Some(relay) = relay.or_else(|| config.relay.clone()) else {
+            let relays = if relay.is_empty() {
+                config.relays.clone()
+            } else {
+                relay
+            };
+            if relays.is_empty() {
                 anyhow::bail!(
                     "no relay to follow: pass --relay ws://HOST:PORT or set `relay` in {}",
                     console::config::default_path()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "the config file".into())
                 );
-            };
-            let url = console::stream_url(&relay)?;
+            }
+            let urls = relays
+                .iter()
+                .map(|r| console::stream_url(r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let _log = logging::to_file(&logging::default_dir()?.join("console.log"))?;
-            let tls = console::transport(&url, ca.as_deref(), insecure)?;
-            let outbox = Some(console::outbox_path(&url, &token)?);
+            // Every relay's transport is checked before any connects; one
+            // TLS set-up (the same --ca) serves each wss:// relay.
+            let mut tls = None;
+            for url in &urls {
+                tls = console::transport(url, ca.as_deref(), insecure)?.or(tls);
+            }
+            let outbox = Some(console::outbox_path(&urls, &token)?);
             runtime()?.block_on(console::run_with(
                 ConsoleOptions {
-                    stream_url: url,
+                    stream_urls: urls,
                     token,
                     lang: Lang::resolve(lang.or(config.language)),
                     banner: None,

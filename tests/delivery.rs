@@ -54,7 +54,7 @@ async fn observe(
     let (_commands_tx, commands) = mpsc::channel(16);
     let supervisor = tokio::spawn(
         Supervisor {
-            stream_url: url,
+            stream_urls: vec![url],
             token,
             tls: None,
             actions: actions_tx,

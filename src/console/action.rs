@@ -16,6 +16,9 @@ pub enum Action {
     Tick(DateTime<Utc>),
     Frame(Box<Frame>),
     Connection(ConnectionState),
+    /// Which relay the connection is on or trying now, as the chrome names
+    /// it (see [`super::relay_label`]).
+    Relay(String),
     /// The relay showed it is alive without sending data (a ping).
     Heard(DateTime<Utc>),
     /// How the desktop notifier is doing.

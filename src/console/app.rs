@@ -25,6 +25,7 @@ pub use super::list::{
 };
 pub use super::nav::{Ask, DetailTab, Prompt, Screen, StepRef};
 use super::theme::Theme;
+use crate::followup::CaseChange;
 use crate::playbook::{
     ContactOutcome, OverdueReason, Playbook, StepAction, StepKind, StepState, StepView,
 };
@@ -33,6 +34,16 @@ use crate::protocol::{
     EventBody, Level, Role,
 };
 use crate::text::{inert, inert_block};
+
+/// A student's cases on this console, and their last check-in.
+#[derive(Debug, Clone, Default)]
+pub struct StudentCases {
+    /// In the order the cases opened.
+    pub slots: Vec<Slot>,
+    /// When the latest check-in on any of them was recorded (the 三个一
+    /// review, `cadence.rs`).
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
 
 /// A connected relay that has said nothing for this long is shown as stale
 /// (it pings every 15 s, so two pings have been missed).
@@ -65,8 +76,9 @@ pub struct App {
     /// Extra banner text from the launcher (e.g. the demo).
     pub banner: Option<String>,
     pub cases: CaseStore,
-    /// Cases by student id, in the order the cases opened.
-    pub by_student: HashMap<String, Vec<Slot>>,
+    /// Cases by student id, in the order the cases opened, and when the
+    /// student's last check-in was recorded.
+    pub by_student: HashMap<String, StudentCases>,
     /// Every open case in sort order; kept up to date by [`App::refresh`].
     pub sorted: Vec<Slot>,
     /// The list as shown: `sorted` through `filter`.
@@ -216,6 +228,7 @@ impl App {
                 self.now = now;
                 // Steps go overdue by the clock alone.
                 self.stats_stale = true;
+                self.cadence_tick();
                 return self.upward_tick();
             }
             Action::Frame(frame) => {
@@ -225,7 +238,9 @@ impl App {
                         if self.live_after.is_none() {
                             self.live_after = Some(session.latest_seq);
                         }
-                        self.followups.set_cadence(session.followup_cadence);
+                        self.followups
+                            .cadence
+                            .counted(session.followup_cadence, session.latest_seq);
                         self.me = Some(session.credential);
                         self.playbooks = session
                             .playbooks
@@ -256,6 +271,7 @@ impl App {
                 }
                 self.connection = state;
             }
+            Action::Relay(label) => self.relay_label = label,
             Action::Heard(at) => self.last_heard = Some(at.max(self.last_heard.unwrap_or(at))),
             Action::Notifier(health) => {
                 if health == NotifierHealth::Unavailable && self.notifier != health {
@@ -283,6 +299,7 @@ impl App {
                 self.stats = Stats::default();
                 self.my_steps.clear();
                 self.followups.invalidate();
+                self.followups.cadence.clear();
                 self.student.clear();
                 self.notice = Some(self.strings.history_reset.to_string());
             }
@@ -482,6 +499,9 @@ impl App {
         self.last_seq = event.seq;
         let live = self.is_live(event.seq);
         let mut effects = Vec::new();
+        // Where the event's student stood in this month's review, when the
+        // relay's count does not hold the event yet (`cadence.rs`).
+        let review = self.cadence_before(event.seq, &event.body);
         let initials = event
             .withheld
             .as_ref()
@@ -506,6 +526,10 @@ impl App {
                     view.student.initials = Some(initials);
                 }
                 self.touch(slot);
+                // A monitored case's rows carry its level and school.
+                if !self.cases.at(slot).checkins.is_empty() {
+                    self.followups_changed(slot);
+                }
                 let view = self.cases.at(slot);
                 let alarming = |level: Level, imminent: bool| level == Level::High || imminent;
                 let now_alarming = alarming(view.case.level, view.case.imminent);
@@ -530,6 +554,12 @@ impl App {
             // check-ins for the follow-ups view (`followups.rs`).
             EventBody::CaseUpdated { case, change, .. } => {
                 let case_id = case.id.clone();
+                if let CaseChange::CheckinRecorded { checkin } = &change
+                    && let Some(done) = checkin.done_at
+                    && let Some(student) = self.by_student.get_mut(&case.student_id)
+                {
+                    student.reviewed_at = Some(student.reviewed_at.map_or(done, |t| t.max(done)));
+                }
                 if let Some(slot) = self.cases.slot(&case.id) {
                     if let Some(view) = self.cases.get_mut(&case.id) {
                         view.case = case;
@@ -639,6 +669,7 @@ impl App {
                 effects.extend(self.district_on_report_event());
             }
         }
+        self.cadence_after(review);
         effects
     }
 
@@ -768,7 +799,11 @@ impl App {
         view.refresh_search_key();
         if is_new {
             let student_id = view.case.student_id.clone();
-            self.by_student.entry(student_id).or_default().push(slot);
+            self.by_student
+                .entry(student_id)
+                .or_default()
+                .slots
+                .push(slot);
         }
         slot
     }
@@ -819,7 +854,7 @@ impl App {
             .by_student
             .get(&case.case.student_id)
             .into_iter()
-            .flatten()
+            .flat_map(|s| &s.slots)
             .map(|slot| self.cases.at(*slot))
             .filter(|c| c.case.id != case.case.id)
             .filter(|c| c.is_drill() == case.is_drill())

@@ -35,7 +35,9 @@ impl Default for AlertPrefs {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsoleConfig {
-    pub relay: Option<String>,
+    /// The relays to follow, in the order they are tried (`relay = "…"` or
+    /// `relay = ["…", "…"]`); empty when the file names none.
+    pub relays: Vec<String>,
     pub language: Option<Lang>,
     pub theme: ThemeName,
     pub alerts: AlertPrefs,
@@ -43,7 +45,7 @@ pub struct ConsoleConfig {
 
 /// The file as shipped in `docs/console.md`, every key at its default.
 pub const EXAMPLE: &str = r#"# crisisdesk console settings
-relay = "ws://127.0.0.1:7710"   # the relay to follow (--relay beats this)
+relay = "ws://127.0.0.1:7710"   # the relay to follow, or a list tried in turn (--relay beats this)
 language = "zh"                 # zh or en (--lang beats this; default: from the locale)
 theme = "default"               # default, high-contrast or mono (NO_COLOR forces mono)
 
@@ -111,16 +113,7 @@ pub fn parse(text: &str, path: &str) -> Result<ConsoleConfig, ConfigError> {
     let mut config = ConsoleConfig::default();
     for (key, value) in &table {
         match key.as_str() {
-            "relay" => {
-                let url = string(key, value).map_err(invalid)?;
-                if url.trim().is_empty() {
-                    return Err(invalid(
-                        "`relay` is empty; write the relay's address, e.g. relay = \"ws://10.0.0.5:7710\""
-                            .into(),
-                    ));
-                }
-                config.relay = Some(url.trim().to_string());
-            }
+            "relay" => config.relays = relays(value).map_err(invalid)?,
             "language" => {
                 let lang = string(key, value).map_err(invalid)?;
                 config.language = Some(match lang {
@@ -183,6 +176,31 @@ pub fn parse(text: &str, path: &str) -> Result<ConsoleConfig, ConfigError> {
     Ok(config)
 }
 
+/// `relay`: one address, or a list of them tried in turn (relays sharing
+/// one database, docs/console.md "Several relays").
+fn relays(value: &toml::Value) -> Result<Vec<String>, String> {
+    let shape = || {
+        "`relay` must be a quoted string, or a list of them, e.g. relay = \"ws://10.0.0.5:7710\" \
+         or relay = [\"wss://a:7710\", \"wss://b:7710\"]"
+            .to_string()
+    };
+    let urls: Vec<&str> = match value {
+        toml::Value::String(url) => vec![url.as_str()],
+        toml::Value::Array(list) => list
+            .iter()
+            .map(|v| v.as_str().ok_or_else(shape))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(shape()),
+    };
+    if urls.is_empty() || urls.iter().any(|u| u.trim().is_empty()) {
+        return Err(
+            "`relay` is empty; write the relay's address, e.g. relay = \"ws://10.0.0.5:7710\""
+                .into(),
+        );
+    }
+    Ok(urls.iter().map(|u| u.trim().to_string()).collect())
+}
+
 fn string<'v>(key: &str, value: &'v toml::Value) -> Result<&'v str, String> {
     value
         .as_str()
@@ -204,10 +222,20 @@ mod tests {
     #[test]
     fn the_documented_example_parses_to_the_defaults() {
         let c = parse(EXAMPLE, "console.toml").unwrap();
-        assert_eq!(c.relay.as_deref(), Some("ws://127.0.0.1:7710"));
+        assert_eq!(c.relays, ["ws://127.0.0.1:7710"]);
         assert_eq!(c.language, Some(Lang::Zh));
         assert_eq!(c.theme, ThemeName::Default);
         assert_eq!(c.alerts, AlertPrefs::default());
+    }
+
+    #[test]
+    fn relay_may_be_a_list_tried_in_turn() {
+        let c = parse(
+            "relay = [\"ws://127.0.0.1:7710\", \" ws://127.0.0.1:7711 \"]\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.relays, ["ws://127.0.0.1:7710", "ws://127.0.0.1:7711"]);
     }
 
     #[test]
@@ -257,6 +285,10 @@ mod tests {
 
         let e = problem("relay = 7710\n");
         assert!(e.contains("`relay` must be a quoted string"), "{e}");
+        let e = problem("relay = [\"ws://a:1\", 7710]\n");
+        assert!(e.contains("or a list of them"), "{e}");
+        let e = problem("relay = []\n");
+        assert!(e.contains("`relay` is empty"), "{e}");
 
         let e = problem("notifications = true\n");
         assert!(e.contains("[notifications]"), "{e}");

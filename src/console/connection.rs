@@ -1,7 +1,10 @@
-//! The websocket supervisor: keeps one connection to the relay, resumes
+//! The websocket supervisor: keeps one connection to a relay, resumes
 //! from the last `seq` it delivered, reconnects with exponential backoff and
-//! full jitter, and carries commands out. It runs as a task and talks to the
-//! UI only through channels.
+//! equal jitter, and carries commands out. Given several relays (on one
+//! database, so one `seq` history), it tries them in turn: a lost or
+//! refused connection moves to the next one, which resumes from the same
+//! `seq` with the same outbox. It runs as a task and talks to the UI only
+//! through channels.
 
 use std::time::Duration;
 
@@ -28,7 +31,7 @@ const MAX_FRAME: usize = 1024 * 1024;
 const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// The delay before attempt `attempt` (1-based): exponential growth capped
-/// at 30 s, with "full jitter" so a district's consoles do not all return at
+/// at 30 s, with "equal jitter" (a random half on top of a fixed half) so a district's consoles do not all return at
 /// the same instant after a relay restart.
 pub fn backoff(attempt: u32) -> Duration {
     let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
@@ -38,7 +41,9 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 pub struct Supervisor {
-    pub stream_url: String,
+    /// Stream endpoints (see [`super::stream_url`]), tried in this order
+    /// and round again; one or more.
+    pub stream_urls: Vec<String>,
     pub token: String,
     /// Set for wss:// relays.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -59,6 +64,13 @@ impl Supervisor {
     pub async fn run(mut self) {
         let mut last_seq = 0i64;
         let mut attempt = 0u32;
+        // Which relay of the list this attempt goes to, and how many in a
+        // row refused the credential (each gets asked before the slow
+        // retry).
+        let mut current = 0usize;
+        let mut shown: Option<usize> = None;
+        let mut refused_in_row = 0usize;
+        let relays = self.stream_urls.len().max(1);
         // Commands not yet answered, on disk; re-sent in order after every
         // reconnect (and after a restart of the console). The relay applies
         // a command id once, so re-sending is safe.
@@ -77,6 +89,13 @@ impl Supervisor {
         }
         loop {
             attempt += 1;
+            if shown != Some(current) {
+                shown = Some(current);
+                let label = super::relay_label(&self.stream_urls, current);
+                if self.actions.send(Action::Relay(label)).await.is_err() {
+                    return;
+                }
+            }
             if self
                 .report(ConnectionState::Connecting { attempt })
                 .await
@@ -84,9 +103,19 @@ impl Supervisor {
             {
                 return;
             }
+            let url = self.stream_urls.get(current).cloned().unwrap_or_default();
             let ended = self
-                .session(&mut last_seq, &mut attempt, &mut unanswered)
+                .session(&url, &mut last_seq, &mut attempt, &mut unanswered)
                 .await;
+            // The session sets `attempt` to 0 once it is connected.
+            if attempt == 0 {
+                refused_in_row = 0;
+            }
+            // Another relay of the list next, unless this one's history is
+            // to be followed afresh (409).
+            if !matches!(ended, Ended::Refused(409) | Ended::Shutdown) {
+                current = (current + 1) % relays;
+            }
             let delay = match ended {
                 Ended::Shutdown => return,
                 Ended::Lost => backoff(attempt),
@@ -100,14 +129,24 @@ impl Supervisor {
                     Duration::ZERO
                 }
                 Ended::Refused(status) => {
+                    // Every relay asked once (the credential or the store
+                    // is refused everywhere): the slow retry; else the
+                    // next relay soon.
+                    refused_in_row += 1;
+                    let delay = if refused_in_row >= relays {
+                        refused_in_row = 0;
+                        REFUSED_RETRY
+                    } else {
+                        backoff(attempt)
+                    };
                     let state = ConnectionState::Refused {
                         status,
-                        retry_in_secs: REFUSED_RETRY.as_secs(),
+                        retry_in_secs: delay.as_secs_f64().ceil() as u64,
                     };
                     if self.report(state).await.is_err() {
                         return;
                     }
-                    REFUSED_RETRY
+                    delay
                 }
             };
             if !matches!(ended, Ended::Refused(_)) {
@@ -156,11 +195,12 @@ impl Supervisor {
 
     async fn session(
         &mut self,
+        stream_url: &str,
         last_seq: &mut i64,
         attempt: &mut u32,
         unanswered: &mut Outbox,
     ) -> Ended {
-        let url = format!("{}?since={}", self.stream_url, *last_seq);
+        let url = format!("{stream_url}?since={}", *last_seq);
         let mut request = match url.as_str().into_client_request() {
             Ok(r) => r,
             Err(err) => {
@@ -196,7 +236,7 @@ impl Supervisor {
                 return Ended::Lost;
             }
         };
-        tracing::info!(since = *last_seq, "stream connected");
+        tracing::info!(since = *last_seq, relay = %stream_url, "stream connected");
         *attempt = 0;
         if self.report(ConnectionState::Connected).await.is_err() {
             return Ended::Shutdown;

@@ -10,15 +10,13 @@
 //! a sort of the kept ones by a precomputed key (`benches/console.rs`,
 //! `followups_40000/filter_change`).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::app::{App, CaseStore, Effect, EscalationView};
-use super::followups::{Bucket, FollowupRow};
+use super::followups::{Bucket, FollowupRow, SchoolIds};
 use crate::followup::CaseChange;
 use crate::playbook::OverdueReason;
-use crate::protocol::{Actor, CaseStatus, Level};
+use crate::protocol::{Actor, CaseStatus};
 
 /// Which headings are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,93 +77,59 @@ impl FollowupFilter {
 }
 
 /// The rows `filter` keeps, ordered by `sort` within their headings.
-/// `rows` are in the view's base order (heading, due time).
+/// `rows` are in the view's base order (heading, due time). Only "mine"
+/// looks at the cases; the school and the level are on the rows.
 pub fn shown(
     rows: &[FollowupRow],
     cases: &CaseStore,
+    schools: &SchoolIds,
     me: Option<&Actor>,
     filter: &FollowupFilter,
     sort: FollowupSort,
 ) -> Vec<FollowupRow> {
-    let school = filter.school.as_deref();
+    // A school no row has keeps nothing.
+    let school = filter
+        .school
+        .as_deref()
+        .map(|name| schools.find(name).unwrap_or(u32::MAX));
     let kept: Vec<FollowupRow> = rows
         .iter()
         .filter(|r| match filter.when {
             When::Any => true,
             When::Only(b) => r.bucket == b,
         })
-        .filter(|r| {
-            if school.is_none() && !filter.mine {
-                return true;
-            }
-            let c = cases.at(r.slot);
-            school.is_none_or(|s| c.student.school.as_deref() == Some(s))
-                && (!filter.mine || c.is_mine(me))
-        })
+        .filter(|r| school.is_none_or(|s| r.school == s))
+        .filter(|r| !filter.mine || cases.at(r.slot).is_mine(me))
         .copied()
         .collect();
-    // One small rank per row for the sort (below).
-    let rank: Vec<u32> = match sort {
-        // The base order already is by heading, then due time.
-        FollowupSort::Due => return kept,
-        FollowupSort::Level => {
-            // Per case once, walking the slab in order (40,000 looks), then
-            // per row from that table: not 150,000 jumps into the cases.
-            let by_slot: Vec<u8> = cases
-                .iter()
-                .map(|(_, c)| {
-                    if c.case.imminent {
-                        0
-                    } else {
-                        match c.case.level {
-                            Level::High => 1,
-                            Level::Key => 2,
-                            Level::General => 3,
-                        }
-                    }
-                })
-                .collect();
-            kept.iter()
-                .map(|r| u32::from(by_slot.get(r.slot as usize).copied().unwrap_or(3)))
-                .collect()
-        }
-        FollowupSort::School => {
-            // Name each school once: a few hundred names, not a sort of
-            // 150,000 strings.
-            let mut index: HashMap<&str, u32> = HashMap::new();
-            let mut names: Vec<&str> = Vec::new();
-            // Per case once, in slab order, as for the level.
-            let by_slot: Vec<u32> = cases
-                .iter()
-                .map(|(_, c)| {
-                    let name = c.student.school.as_deref().unwrap_or("");
-                    *index.entry(name).or_insert_with(|| {
-                        names.push(name);
-                        (names.len() - 1) as u32
-                    })
-                })
-                .collect();
-            let first_seen: Vec<u32> = kept
-                .iter()
-                .map(|r| by_slot.get(r.slot as usize).copied().unwrap_or(0))
-                .collect();
-            let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
-            by_name.sort_unstable_by_key(|i| names[*i as usize]);
-            let mut place = vec![0u32; names.len()];
-            for (rank, i) in by_name.iter().enumerate() {
-                place[*i as usize] = rank as u32;
-            }
-            first_seen.iter().map(|i| place[*i as usize]).collect()
-        }
-    };
     // The rows are already in heading and due order, and ranks are few
     // (four levels, a few hundred schools): a stable counting sort by
     // (heading, rank) keeps due order within each and costs two passes.
-    let ranks = rank.iter().max().map_or(1, |m| *m as usize + 1);
-    let place = |r: &FollowupRow, k: u32| r.bucket as usize * ranks + k as usize;
+    // Each row's rank: its level's, or its school's place in name order.
+    let school_place: Option<Vec<usize>> = match sort {
+        FollowupSort::Due => return kept,
+        FollowupSort::Level => None,
+        FollowupSort::School => {
+            // Each school's place in name order, once per key (a few
+            // hundred names), then a table look-up per row.
+            let mut by_name: Vec<u32> = (0..schools.len() as u32).collect();
+            by_name.sort_unstable_by_key(|i| schools.name(*i));
+            let mut place = vec![0usize; schools.len()];
+            for (at, i) in by_name.iter().enumerate() {
+                place[*i as usize] = at;
+            }
+            Some(place)
+        }
+    };
+    let ranks = school_place.as_ref().map_or(4, |p| p.len().max(1));
+    let rank = |r: &FollowupRow| match &school_place {
+        Some(place) => place.get(r.school as usize).copied().unwrap_or(0),
+        None => usize::from(r.level.min(3)),
+    };
+    let place = |r: &FollowupRow| r.bucket as usize * ranks + rank(r);
     let mut next = vec![0usize; 3 * ranks];
-    for (r, k) in kept.iter().zip(&rank) {
-        next[place(r, *k)] += 1;
+    for r in &kept {
+        next[place(r)] += 1;
     }
     let mut at = 0;
     for n in next.iter_mut() {
@@ -174,8 +138,8 @@ pub fn shown(
         at += count;
     }
     let mut out = kept.clone();
-    for (r, k) in kept.iter().zip(&rank) {
-        let p = place(r, *k);
+    for r in &kept {
+        let p = place(r);
         out[next[p]] = *r;
         next[p] += 1;
     }
@@ -183,14 +147,25 @@ pub fn shown(
 }
 
 /// The school after `current` in name order among the rows' students;
-/// after the last, none.
+/// after the last, none. One pass over the rows' school numbers.
 pub fn next_school(
     rows: &[FollowupRow],
-    cases: &CaseStore,
+    schools: &SchoolIds,
     current: Option<&str>,
 ) -> Option<String> {
-    rows.iter()
-        .filter_map(|r| cases.at(r.slot).student.school.as_deref())
+    let mut present = vec![false; schools.len()];
+    for r in rows {
+        if let Some(p) = present.get_mut(r.school as usize) {
+            *p = true;
+        }
+    }
+    present
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| **p)
+        .map(|(i, _)| schools.name(i as u32))
+        // No school named: not a school to filter by.
+        .filter(|s| !s.is_empty())
         .filter(|s| current.is_none_or(|cur| *s > cur))
         .min()
         .map(str::to_string)

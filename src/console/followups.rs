@@ -4,15 +4,16 @@
 //! check-in is recorded with `Enter` (outcome, then an optional note) and
 //! goes out through the same outbox as steps, so it is kept offline.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 
 use super::app::{App, Ask, CaseView, Effect, Screen, Slot};
 use super::followup_filter::{self, FollowupFilter, FollowupSort};
 use super::i18n::Strings;
 use super::keymap::Cmd;
-use crate::followup::cadence::Cadence;
 use crate::followup::{CaseChange, Checkin, CheckinOutcome};
-use crate::protocol::{CaseStatus, CommandOp, Role};
+use crate::protocol::{CaseStatus, CommandOp, Level, Role};
 
 /// Which part of the view a check-in is listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,12 +46,70 @@ impl From<&Checkin> for PendingCheckin {
 }
 
 /// One check-in on the follow-ups view: the case by its slot, so a build
-/// copies no strings.
+/// copies no strings; and what the sort and the school filter need of the
+/// case, so a key never goes back to 40,000 cases for it (`O` did: a walk
+/// of every case's level or school name per key was most of its 15 ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FollowupRow {
     pub slot: Slot,
     pub checkin: PendingCheckin,
     pub bucket: Bucket,
+    /// 0 imminent, 1 high, 2 key, 3 general: the level sort's rank.
+    pub level: u8,
+    /// The student's school (see [`SchoolIds`]).
+    pub school: u32,
+}
+
+/// The school names of the follow-up rows, each once, by a small number.
+#[derive(Debug, Clone, Default)]
+pub struct SchoolIds {
+    names: Vec<Box<str>>,
+    index: HashMap<Box<str>, u32>,
+}
+
+impl SchoolIds {
+    /// The number of `name` (no school: the empty name), given on first
+    /// sight.
+    pub fn id(&mut self, name: Option<&str>) -> u32 {
+        let name = name.unwrap_or("");
+        if let Some(id) = self.index.get(name) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.into());
+        self.index.insert(name.into(), id);
+        id
+    }
+
+    /// The number of a school already seen.
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The level sort's rank of a case: imminent first.
+fn level_rank(view: &CaseView) -> u8 {
+    if view.case.imminent {
+        0
+    } else {
+        match view.case.level {
+            Level::High => 1,
+            Level::Key => 2,
+            Level::General => 3,
+        }
+    }
 }
 
 /// How far ahead the view looks.
@@ -140,8 +199,11 @@ pub struct FollowupList {
     view: Option<Vec<FollowupRow>>,
     /// `view` must be redone (rows changed, or the filter).
     view_stale: bool,
-    /// The 三个一 cadence, as the relay gave it when this console connected.
-    pub cadence: Option<Cadence>,
+    /// The 三个一 cadence: the relay's count when this console connected,
+    /// kept up to date by the events since (`cadence.rs`).
+    pub cadence: super::cadence::CadenceFigures,
+    /// The rows' schools by number.
+    pub schools: SchoolIds,
     /// When a missed check-in last rang (see `followup_filter.rs`).
     pub(super) last_missed_alarm: Option<DateTime<Utc>>,
 }
@@ -159,12 +221,6 @@ impl FollowupList {
     /// Every row for my role before the filter, in heading and due order.
     pub fn all_rows(&self) -> &[FollowupRow] {
         &self.rows
-    }
-
-    pub fn set_cadence(&mut self, cadence: Option<Cadence>) {
-        if cadence.is_some() {
-            self.cadence = cadence;
-        }
     }
 }
 
@@ -187,12 +243,15 @@ fn case_rows(
     w: &Window,
     slot: Slot,
     view: &CaseView,
+    schools: &mut SchoolIds,
     rows: &mut Vec<FollowupRow>,
     next_change: &mut DateTime<Utc>,
 ) {
-    if view.case.status == CaseStatus::Closed {
+    if view.case.status == CaseStatus::Closed || view.checkins.is_empty() {
         return;
     }
+    let level = level_rank(view);
+    let school = schools.id(view.student.school.as_deref());
     for k in &view.checkins {
         if k.due_at > w.until {
             // It enters the week when `until` reaches it.
@@ -219,6 +278,8 @@ fn case_rows(
             slot,
             checkin: *k,
             bucket,
+            level,
+            school,
         });
     }
 }
@@ -230,16 +291,20 @@ impl App {
     /// who I am yet. Built afresh; the view uses the cached
     /// [`App::followups`].
     pub fn followup_rows(&self) -> Vec<FollowupRow> {
-        self.build_followups().0
+        let mut schools = self.followups.schools.clone();
+        self.build_followups(&mut schools).0
     }
 
     /// The rows, and the moment they next need rebuilding.
-    fn build_followups(&self) -> (Vec<FollowupRow>, Option<DateTime<Utc>>) {
+    fn build_followups(
+        &self,
+        schools: &mut SchoolIds,
+    ) -> (Vec<FollowupRow>, Option<DateTime<Utc>>) {
         let w = self.followup_window();
         let mut next_change = w.today_end;
         let mut rows: Vec<FollowupRow> = Vec::new();
         for (slot, view) in self.cases.iter() {
-            case_rows(&w, slot, view, &mut rows, &mut next_change);
+            case_rows(&w, slot, view, schools, &mut rows, &mut next_change);
         }
         rows.sort_unstable_by_key(row_order);
         (rows, Some(next_change))
@@ -278,7 +343,14 @@ impl App {
         let w = self.followup_window();
         let mut next_change = valid_until;
         let mut fresh = Vec::new();
-        case_rows(&w, slot, self.cases.at(slot), &mut fresh, &mut next_change);
+        case_rows(
+            &w,
+            slot,
+            self.cases.at(slot),
+            &mut self.followups.schools,
+            &mut fresh,
+            &mut next_change,
+        );
         let rows = &mut self.followups.rows;
         rows.retain(|r| r.slot != slot);
         for row in fresh {
@@ -301,7 +373,9 @@ impl App {
     pub(super) fn refresh_followups(&mut self) {
         let expired = self.followups.valid_until.is_none_or(|t| self.now >= t);
         if self.followups.stale || expired {
-            let (rows, valid_until) = self.build_followups();
+            let mut schools = std::mem::take(&mut self.followups.schools);
+            let (rows, valid_until) = self.build_followups(&mut schools);
+            self.followups.schools = schools;
             let list = &mut self.followups;
             list.rows = rows;
             list.stale = false;
@@ -320,6 +394,7 @@ impl App {
                 followup_filter::shown(
                     &list.rows,
                     &self.cases,
+                    &list.schools,
                     self.me.as_ref(),
                     &list.filter,
                     list.sort,
@@ -376,7 +451,7 @@ impl App {
                     Cmd::FilterSchool => {
                         list.filter.school = followup_filter::next_school(
                             &list.rows,
-                            &self.cases,
+                            &list.schools,
                             list.filter.school.as_deref(),
                         )
                     }

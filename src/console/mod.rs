@@ -24,6 +24,7 @@
 
 pub mod action;
 pub mod app;
+pub mod cadence;
 pub mod cases;
 pub mod charts;
 pub mod config;
@@ -61,8 +62,9 @@ pub use i18n::Lang;
 pub use theme::{Theme, ThemeName};
 
 pub struct ConsoleOptions {
-    /// `ws://host:port/v1/stream` (see [`stream_url`]).
-    pub stream_url: String,
+    /// `ws://host:port/v1/stream` (see [`stream_url`]): the relays to
+    /// follow, tried in this order (several relays share one database).
+    pub stream_urls: Vec<String>,
     pub token: String,
     pub lang: Lang,
     /// Extra words for the drill banner (the demo says so).
@@ -74,12 +76,30 @@ pub struct ConsoleOptions {
     pub outbox: Option<std::path::PathBuf>,
 }
 
-/// Where a duty terminal keeps unsent actions for this relay and
-/// credential: the per-user data directory, one file per pair, named by a
-/// hash so the token never appears on disk.
-pub fn outbox_path(stream_url: &str, token: &str) -> anyhow::Result<std::path::PathBuf> {
-    let key = crate::store::hash_token(&format!("{stream_url}\n{token}"));
+/// Where a duty terminal keeps unsent actions for these relays and this
+/// credential: the per-user data directory, one file per set of relays and
+/// credential, named by a hash so the token never appears on disk. The
+/// relays of one list share a database, so one outbox serves them all and
+/// survives a switch; the order they are tried in does not change it, and
+/// a single relay keeps the file it always had.
+pub fn outbox_path(stream_urls: &[String], token: &str) -> anyhow::Result<std::path::PathBuf> {
+    let mut urls: Vec<&str> = stream_urls.iter().map(String::as_str).collect();
+    urls.sort_unstable();
+    urls.dedup();
+    let key = crate::store::hash_token(&format!("{}\n{token}", urls.join("\n")));
     Ok(crate::logging::default_dir()?.join(format!("outbox-{}.sqlite", &key[..16])))
+}
+
+/// How the chrome names relay `index` of `stream_urls`: its address, and
+/// with several, which of them (`ws://10.0.0.6:7710 (2/2)`).
+pub fn relay_label(stream_urls: &[String], index: usize) -> String {
+    let url = stream_urls
+        .get(index)
+        .map_or("", |u| u.trim_end_matches("/v1/stream"));
+    match stream_urls.len() {
+        0 | 1 => url.to_string(),
+        n => format!("{url} ({}/{n})", index + 1),
+    }
 }
 
 /// Checks the transport before anything connects: wss:// needs the CA that
@@ -169,7 +189,7 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
     let (note_tx, note_rx) = mpsc::channel(64);
 
     let supervisor = connection::Supervisor {
-        stream_url: options.stream_url.clone(),
+        stream_urls: options.stream_urls.clone(),
         token: options.token.clone(),
         tls: options.tls.clone(),
         actions: action_tx.clone(),
@@ -188,10 +208,7 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
 
     let offset = Local::now().offset().fix();
     let mut app = App::new(options.lang, Utc::now(), offset);
-    app.relay_label = options
-        .stream_url
-        .trim_end_matches("/v1/stream")
-        .to_string();
+    app.relay_label = relay_label(&options.stream_urls, 0);
     app.banner = options.banner;
     let no_color = std::env::var("NO_COLOR").ok();
     app.theme = Theme::new(ThemeName::resolve(settings.theme, no_color.as_deref()));

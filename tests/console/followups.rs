@@ -468,3 +468,77 @@ fn a_missed_check_in_in_the_replay_is_listed_without_a_bell() {
     let effects = app.update(missed(900, "2026-11-20T10:00:00Z", 1, "counselor"));
     assert!(effects.is_empty(), "{effects:?}");
 }
+
+/// `checkin_recorded` for check-in `num` of case 1 (S1001, key) or 20
+/// (S2001, high and imminent), both in monitoring.
+fn recorded(seq: i64, case: u32, num: u32, done_at: &str) -> Action {
+    let body = if case == 1 {
+        json!({"id": "a1", "source": "screening", "category": "suicide_risk", "level": "key",
+            "student": {"id": "S1001"}, "observed_at": "2026-11-20T20:00:00+08:00"})
+    } else {
+        json!({"id": "b1", "source": "hotline", "category": "suicide_risk", "level": "high", "imminent": true,
+            "student": {"id": "S2001"}, "observed_at": "2026-11-20T20:30:00+08:00"})
+    };
+    let case_id = format!("C{case:06}");
+    ev(json!({
+        "seq": seq, "at": done_at, "type": "case_updated", "case_id": case_id,
+        "change": {"kind": "checkin_recorded", "checkin": {"id": format!("{case_id}/{num}"), "num": num,
+            "role": "head_teacher", "escalate_to": "counselor", "due_at": "2026-11-20T10:00:00Z",
+            "done_at": done_at, "outcome": "seen_well", "by": {"name": "li", "role": "head_teacher"}}},
+        "case": snapshot(case, &body, "2026-11-20T12:00:00Z", "monitoring"),
+        "origin": {"by": {"name": "li", "role": "head_teacher"}, "command_id": format!("k-{seq}")}
+    }))
+}
+
+fn cadence_figures(app: &App) -> (String, u32, u32) {
+    let c = app.followups.cadence.shown.as_ref().unwrap();
+    (c.month.clone(), c.review_due, c.review_students)
+}
+
+#[test]
+fn the_cadence_counts_news_once_and_turns_with_the_month() {
+    let mut app = two_schools(Lang::En);
+    // The relay's count holds everything up to the session's latest_seq
+    // (2200): a check-in replayed at or below it is not counted again.
+    app.update(recorded(2150, 1, 1, "2026-11-20T12:20:00Z"));
+    assert_eq!(cadence_figures(&app), ("2026-11".into(), 37, 52));
+    // News: S2001 seen this month, no longer due; S1001 seen again changes
+    // nothing (already seen, by the replayed check-in).
+    app.update(recorded(2201, 20, 1, "2026-11-20T13:40:00Z"));
+    assert_eq!(cadence_figures(&app), ("2026-11".into(), 36, 52));
+    app.update(recorded(2202, 1, 2, "2026-11-20T13:45:00Z"));
+    assert_eq!(cadence_figures(&app), ("2026-11".into(), 36, 52));
+    // Midnight in Beijing on 1 December: everyone on the list is due again.
+    app.update(Action::Tick(at("2026-11-30T16:00:30Z")));
+    assert_eq!(cadence_figures(&app), ("2026-12".into(), 52, 52));
+    app.update(recorded(2203, 20, 2, "2026-11-30T17:00:00Z"));
+    assert_eq!(cadence_figures(&app), ("2026-12".into(), 51, 52));
+    // A clock that goes back does not turn the month back.
+    app.update(Action::Tick(at("2026-11-30T15:00:00Z")));
+    assert_eq!(cadence_figures(&app), ("2026-12".into(), 51, 52));
+    let screen = render(&app, 120, 40);
+    assert!(
+        screen.contains("this month (2026-12): 51 of 52 students"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn a_raised_level_moves_a_row_in_the_level_sort() {
+    let mut app = filtered_app(Lang::En);
+    let c1 = |n: u32| ("C000001".to_string(), n);
+    let c20 = |n: u32| ("C000020".to_string(), n);
+    assert_eq!(shown(&app), [c20(1), c1(2)], "imminent first");
+    // A later alert makes S1001 imminent too: within the same rank, the
+    // sooner check-in (15:00 before 15:30) comes first.
+    let body = json!({"id": "a9", "source": "hotline", "category": "suicide_risk", "level": "high",
+        "imminent": true, "student": {"id": "S1001"}, "observed_at": "2026-11-20T21:20:00+08:00"});
+    let case = snapshot(1, &body, "2026-11-20T12:00:00Z", "monitoring");
+    app.update(ev(
+        json!({"seq": 2301, "at": "2026-11-20T13:20:00Z", "type": "alert",
+        "case_id": "C000001", "opened": false, "alert": body, "case": case}),
+    ));
+    app.refresh();
+    assert_eq!(shown(&app), [c1(2), c20(1)]);
+    assert_eq!(app.followups.all_rows(), app.followup_rows().as_slice());
+}

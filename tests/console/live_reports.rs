@@ -18,20 +18,21 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-/// A console: the app, and the channels of its connection task.
-struct Live {
-    app: App,
+/// A console: the app, and the channels of its connection task (also
+/// used by `cadence_live.rs`).
+pub(crate) struct Live {
+    pub(crate) app: App,
     actions: mpsc::Receiver<Action>,
     commands: mpsc::Sender<Command>,
 }
 
 impl Live {
-    fn start(relay: &TestRelay, token: String) -> Live {
+    pub(crate) fn start(relay: &TestRelay, token: String) -> Live {
         let (actions_tx, actions) = mpsc::channel(4096);
         let (commands, commands_rx) = mpsc::channel(256);
         tokio::spawn(
             Supervisor {
-                stream_url: format!("ws://{}/v1/stream", relay.addr),
+                stream_urls: vec![format!("ws://{}/v1/stream", relay.addr)],
                 token,
                 tls: None,
                 actions: actions_tx,
@@ -53,7 +54,7 @@ impl Live {
         }
     }
 
-    async fn run(&mut self, effects: Vec<Effect>) {
+    pub(crate) async fn run(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             if let Effect::Send(cmd) = effect {
                 self.commands.send(cmd).await.expect("connection task");
@@ -62,21 +63,21 @@ impl Live {
         self.app.refresh();
     }
 
-    async fn press(&mut self, code: KeyCode) {
+    pub(crate) async fn press(&mut self, code: KeyCode) {
         let effects = self
             .app
             .update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
         self.run(effects).await;
     }
 
-    async fn type_text(&mut self, text: &str) {
+    pub(crate) async fn type_text(&mut self, text: &str) {
         for c in text.chars() {
             self.press(KeyCode::Char(c)).await;
         }
     }
 
     /// Feeds the app what its connection delivers until `done` holds.
-    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+    pub(crate) async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         while !done(&self.app) {
             let action = tokio::time::timeout_at(deadline, self.actions.recv())
@@ -90,7 +91,7 @@ impl Live {
         }
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         crate::console_support::render(&self.app, 120, 40)
     }
 }

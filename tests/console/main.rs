@@ -8,9 +8,11 @@ mod common;
 mod console_support;
 
 mod alerts;
+mod cadence_live;
 mod district;
 mod e2e_filter_search;
 mod e2e_tmux;
+mod failover;
 mod followups;
 mod live_reports;
 mod notify_dbus;

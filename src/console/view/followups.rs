@@ -85,7 +85,7 @@ pub(super) fn draw_followups(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     let width = inner.width as usize;
     // The 三个一 cadence on top, when the relay gave it.
-    let cadence = list.cadence.as_ref().map(|c| {
+    let cadence = list.cadence.shown.as_ref().map(|c| {
         let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
         vec![
             Line::styled(
