@@ -171,3 +171,32 @@ fn alert_field(body: &str, field: &str) -> String {
 async fn bulk_write_begin(_conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
+
+/// Placeholder number `n` (see the SQLite engine's note on why this is an
+/// engine's own).
+fn placeholder(n: usize) -> String {
+    format!("${n}")
+}
+
+/// Insert `rows` rows of `width` columns, replacing a row whose `key` is
+/// taken (`updates`: `col = excluded.col, ...` for the other columns).
+fn replace_rows(
+    table: &str,
+    columns: &str,
+    (width, rows): (usize, usize),
+    key: &str,
+    updates: &str,
+) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let cols: Vec<String> = (1..=width)
+                .map(|c| format!("${}", row * width + c))
+                .collect();
+            format!("({})", cols.join(","))
+        })
+        .collect();
+    format!(
+        "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT ({key}) DO UPDATE SET {updates}",
+        values.join(",")
+    )
+}

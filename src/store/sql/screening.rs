@@ -206,22 +206,15 @@ impl EngineStore {
         confirmed: (&str, &[(String, String)]),
     ) -> Result<(), sqlx::Error> {
         const PER_STATEMENT: usize = 400; // 27 columns: under SQLite's 32,766 variables
-        // Numbered placeholders ($1 ... $27 for the first row, $28 ... for
-        // the next): the one syntax both engines bind by number. A result
-        // stored before (a re-import) is replaced in place.
+        // A result stored before (a re-import) is replaced in place; the
+        // statement's text is the engine's own (`engine::replace_rows`).
         let insert = |rows: usize| {
-            let values: Vec<String> = (0..rows)
-                .map(|row| {
-                    let cols: Vec<String> =
-                        (1..=27).map(|c| format!("${}", row * 27 + c)).collect();
-                    format!("({})", cols.join(","))
-                })
-                .collect();
-            format!(
-                "INSERT INTO screening_results ({RESULT_COLUMNS}) VALUES {} \
-                 ON CONFLICT (plan_id, student_id) DO UPDATE SET {}",
-                values.join(","),
-                *RESULT_UPDATES
+            engine::replace_rows(
+                "screening_results",
+                RESULT_COLUMNS,
+                (27, rows),
+                "plan_id, student_id",
+                &RESULT_UPDATES,
             )
         };
         let full = insert(PER_STATEMENT);
@@ -442,12 +435,16 @@ async fn confirm_in(
     for chunk in confirmed.chunks(PER_STATEMENT) {
         let sql = format!(
             "UPDATE screening_results SET case_id = v.column2 FROM (VALUES {}) AS v \
-             WHERE screening_results.plan_id = ${} AND screening_results.student_id = v.column1",
+             WHERE screening_results.plan_id = {} AND screening_results.student_id = v.column1",
             (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .map(|i| format!(
+                    "({}, {})",
+                    engine::placeholder(2 * i + 1),
+                    engine::placeholder(2 * i + 2)
+                ))
                 .collect::<Vec<_>>()
                 .join(","),
-            2 * chunk.len() + 1
+            engine::placeholder(2 * chunk.len() + 1)
         );
         let mut q = sqlx::query(&sql);
         for (student_id, case_id) in chunk {
