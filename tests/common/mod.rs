@@ -281,8 +281,14 @@ pub fn spawn_relay(db: &str) -> (Child, SocketAddr) {
 
 /// Like [`spawn_relay`] with extra relay options.
 pub fn spawn_relay_with(db: &str, extra: &[&str]) -> (Child, SocketAddr) {
+    spawn_relay_on(db, "127.0.0.1:0", extra)
+}
+
+/// Like [`spawn_relay_with`] on a chosen address (a console that must know
+/// a relay's address before that relay exists).
+pub fn spawn_relay_on(db: &str, listen: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
-        .args(["relay", "--listen", "127.0.0.1:0", "--db", db])
+        .args(["relay", "--listen", listen, "--db", db])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -6,8 +6,7 @@
 //! was up waits in the on-disk outbox and reaches B once.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command as Process, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -20,23 +19,8 @@ use tokio::sync::mpsc;
 /// `crisisdesk relay` on a chosen port (the console must know both
 /// addresses before B exists).
 fn relay_at(db: &str, port: u16) -> Child {
-    let mut child = Process::new(BIN)
-        .args([
-            "relay",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-            db,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn relay");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("relay prints its address");
-    assert!(line.contains(&format!(":{port}")), "{line}");
+    let (child, addr) = spawn_relay_on(db, &format!("127.0.0.1:{port}"), &[]);
+    assert_eq!(addr.port(), port, "{addr}");
     child
 }
 
