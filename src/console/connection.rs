@@ -220,7 +220,9 @@ impl Supervisor {
         let (socket, _) = match tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(config),
-            false,
+            // TCP_NODELAY: a responder's command goes out when sent, not
+            // after the relay acknowledges an earlier frame (Nagle).
+            true,
             self.tls.clone().map(tokio_tungstenite::Connector::Rustls),
         )
         .await
