@@ -738,6 +738,50 @@ async fn a_stuck_writer_elsewhere_costs_an_error_after_the_lock_timeout_not_a_ha
     assert_eq!(store.audit_head().await.unwrap().unwrap().seq, 2);
 }
 
+/// Every commit that appends to the stream announces itself to the relays
+/// of the database (a NOTIFY from the trigger of migrations/postgres/0003),
+/// whoever commits: here a store with no relay at all, as `token revoke`
+/// or `screening import --db` are. A write that appends no event (an audit
+/// entry alone) announces nothing; the announcement carries the new head.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_that_appends_events_announces_its_head_whoever_commits() {
+    use crisisdesk::store::Wake;
+    let Some(server) = backends::pg_server() else {
+        eprintln!("CRISISDESK_TEST_PG is not set: PostgreSQL not tested");
+        return;
+    };
+    let db = backends::pg_db(&server).await;
+    let store = db.open().await;
+    let feed = credential(&store, "feed", Role::Producer).await;
+    let mut listener = store.event_listener().expect("PostgreSQL has a listener");
+    let wait = std::time::Duration::from_secs(10);
+    let first = tokio::time::timeout(wait, listener.next()).await;
+    assert_eq!(first.expect("listening").unwrap(), Wake::Listening);
+
+    store
+        .audit(
+            &NewEntry::new(AuditKind::ConnectionOpened, json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+    let outcome = store
+        .ingest_alert(&alert("n-1", "S1", "high", false), &feed, at(1), &library())
+        .await
+        .unwrap();
+    let IngestOutcome::Created { events, .. } = &outcome else {
+        panic!("expected a new alert, got {outcome:?}");
+    };
+    let head = events.last().expect("the alert's events").seq;
+    // The first announcement is the ingest's: the audit entry before it
+    // moved no head and said nothing.
+    let announced = tokio::time::timeout(wait, listener.next()).await;
+    assert_eq!(
+        announced.expect("announced").unwrap(),
+        Wake::Announced(head)
+    );
+}
+
 /// The cadence a console is greeted with, and the calendars it reads,
 /// count the same on both backends.
 #[tokio::test(flavor = "multi_thread")]

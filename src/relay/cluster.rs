@@ -3,10 +3,10 @@
 //! The live channel of each relay is fed in `seq` order, dense, from one
 //! place: the [`Feed`]. Its own writer offers what it just committed; when
 //! that continues the feed (no other relay committed in between) it is
-//! published at once, as on SQLite. Otherwise, and whenever another relay
-//! announces a commit (NOTIFY), the listener reconnects, or a second passes
-//! (a NOTIFY that never came), the tailer reads `events_after(last
-//! published)` from the database and publishes that. `seq` comes from the
+//! published at once, as on SQLite. Otherwise, and whenever the database
+//! announces a commit (a NOTIFY from a trigger), the listener reconnects,
+//! or a second passes (a NOTIFY that never came), the tailer reads
+//! `events_after(last published)` from the database and publishes that. `seq` comes from the
 //! counter row every writer locks, so commits become visible in `seq`
 //! order and what a read returns is always a prefix of what will be: no
 //! later read can turn up an event below one already published.
@@ -20,7 +20,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 
 use super::Relay;
 use super::metrics::Metrics;
@@ -49,8 +49,6 @@ pub struct Feed {
     /// Wakes the tailer: a gap before our writer's events, a NOTIFY, a
     /// reconnected listener.
     wake: Notify,
-    /// The highest `seq` this relay committed, for the announcer.
-    committed: watch::Sender<i64>,
 }
 
 impl Feed {
@@ -59,7 +57,6 @@ impl Feed {
             live,
             last: Mutex::new(None),
             wake: Notify::new(),
-            committed: watch::Sender::new(0),
         }
     }
 
@@ -71,12 +68,10 @@ impl Feed {
     /// now if it continues the feed; otherwise the tailer reads the gap
     /// (and these) from the database.
     pub fn committed<'a>(&self, events: impl IntoIterator<Item = &'a StoredEvent>) {
-        let mut top = None;
         let mut gap = false;
         {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
             for event in events {
-                top = Some(event.seq);
                 match *last {
                     Some(l) if event.seq <= l => {}
                     Some(l) if event.seq == l + 1 && !gap => {
@@ -90,13 +85,6 @@ impl Feed {
         }
         if gap {
             self.wake.notify_one();
-        }
-        if let Some(top) = top {
-            self.committed.send_if_modified(|c| {
-                let moved = top > *c;
-                *c = (*c).max(top);
-                moved
-            });
         }
     }
 
@@ -140,8 +128,8 @@ impl Drop for Tasks {
     }
 }
 
-/// On PostgreSQL: the feed and the tasks that keep it (tailer, listener,
-/// announcer). None on SQLite.
+/// On PostgreSQL: the feed and the tasks that keep it (tailer and
+/// listener). None on SQLite.
 pub fn start(
     store: &Store,
     live: &broadcast::Sender<StoredEvent>,
@@ -158,7 +146,6 @@ pub fn start(
             metrics.clone(),
         )),
         tokio::spawn(listen(listener, feed.clone(), metrics)),
-        tokio::spawn(announce(store.clone(), feed.committed.subscribe())),
     ];
     Some((feed, Tasks { handles }))
 }
@@ -258,24 +245,6 @@ async fn listen(mut listener: EventListener, feed: Arc<Feed>, metrics: Arc<Metri
     }
 }
 
-/// Sends a NOTIFY for each commit of this relay (coalesced: under load one
-/// NOTIFY may stand for many groups).
-async fn announce(store: Store, mut committed: watch::Receiver<i64>) {
-    let mut failing = false;
-    while committed.changed().await.is_ok() {
-        let seq = *committed.borrow_and_update();
-        match store.announce_events(seq).await {
-            Ok(()) => failing = false,
-            Err(err) => {
-                if !failing {
-                    tracing::warn!(error = %err, "cannot announce a commit to the other relays; they read it within a second");
-                    failing = true;
-                }
-            }
-        }
-    }
-}
-
 /// Keeps `relay`'s leadership flag true while it holds the cluster's lock.
 pub async fn lead(relay: Arc<Relay>, mut lock: LeaderLock) {
     let mut every = tokio::time::interval(LEADER_CHECK);
@@ -342,7 +311,7 @@ mod tests {
         let mine = [event(5), event(6)];
         feed.committed(&mine);
         assert_eq!(drain(&mut rx), vec![5, 6]);
-        assert_eq!(*feed.committed.borrow(), 6);
+        assert_eq!(feed.last(), Some(6));
     }
 
     #[test]

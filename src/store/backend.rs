@@ -348,15 +348,6 @@ impl Store {
         }
     }
 
-    /// Tells the other relays of the database that events up to `seq` are
-    /// committed (nothing to tell on SQLite).
-    pub async fn announce_events(&self, seq: i64) -> Result<(), StoreError> {
-        match &self.engine {
-            Engine::Sqlite(_) => Ok(()),
-            Engine::Postgres(p) => p.announce_events(seq).await,
-        }
-    }
-
     /// The lock that makes one relay of the database its leader, or None
     /// on SQLite, where the one relay always leads.
     pub fn leader_lock(&self) -> Option<super::LeaderLock> {

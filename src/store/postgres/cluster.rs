@@ -5,9 +5,11 @@
 //!
 //! Neither carries data. A notification only says "look again": the relay
 //! re-reads the stream by `seq` after every one, after every reconnect of
-//! its listener, and on a timer, so a lost notification (a relay killed
-//! between its commit and its NOTIFY, a listener cut off) costs latency,
-//! never an event. The lock only decides who runs the escalation scan and
+//! its listener, and on a timer, so a lost notification (a listener cut
+//! off) costs latency, never an event. The notification is sent by the
+//! database itself, from a trigger on `log_heads` (migration 0003), so it
+//! goes out when and only when a transaction that appended events commits,
+//! whichever process wrote them. The lock only decides who runs the escalation scan and
 //! the checkpoints; those write under the `log_heads` lock like every
 //! other writer, so two relays that briefly both believe they lead (a
 //! handover) write each escalation once all the same.
@@ -24,8 +26,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
 use super::PgStore;
 use crate::store::StoreError;
 
-/// The channel every relay of one database announces its commits on; the
-/// payload is the highest `seq` committed.
+/// The channel every commit that appends events is announced on (by the
+/// trigger of migrations/postgres/0003); the payload is the new head `seq`.
 const EVENTS_CHANNEL: &str = "crisisdesk_events";
 
 /// The advisory lock of leadership ("cdklead" in ASCII). Advisory locks
@@ -163,18 +165,6 @@ impl PgStore {
             options: (*self.pool.connect_options()).clone(),
             listener: None,
         }
-    }
-
-    /// Tells the other relays that events up to `seq` are committed. Sent
-    /// after the commit (never inside it): a relay that dies in between
-    /// costs its peers one poll interval, not an event.
-    pub async fn announce_events(&self, seq: i64) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(EVENTS_CHANNEL)
-            .bind(seq.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// The cluster's leadership lock, not taken yet.
