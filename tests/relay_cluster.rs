@@ -740,7 +740,7 @@ async fn relays_answer_503_while_postgres_is_down_and_recover_by_themselves() {
     // A crash, not a polite stop: recovery replays the WAL.
     tokio::task::block_in_place(|| cluster.stop_server("immediate"));
     let before = acked.lock().unwrap().len();
-    // Longer than the pool's 10 s acquire timeout, so requests are refused.
+    // Longer than the pool's 5 s acquire timeout, so requests are refused.
     tokio::time::sleep(Duration::from_secs(12)).await;
     let during = acked.lock().unwrap().len();
     tokio::task::block_in_place(|| cluster.start_server());

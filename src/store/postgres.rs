@@ -68,9 +68,13 @@ impl PgStore {
         // busy timeout): a stuck writer elsewhere then costs a 503, which
         // the client retries, not a relay that hangs.
         let options = PgConnectOptions::from_str(url)?.options([("lock_timeout", "10s")]);
+        // A request waits at most 5 s for a connection: when the server is
+        // gone, producers hear 503 (and retry) after that, not after
+        // sqlx's default 30 s; under load the writer holds one connection
+        // and reads share the rest, so a longer wait means trouble anyway.
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(options)
             .await?;
         // sqlx holds an advisory lock while it migrates, so two relays
