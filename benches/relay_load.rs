@@ -27,6 +27,7 @@
 //! (beside consoles on A itself), and failover: relay A killed with -9,
 //! the time until a console that was on A, reconnected to B from its
 //! `seq`, receives the next event. The storm figures stay SQLite-only.
+//! `--cluster-only` with `--postgres` measures the two-relay figures alone.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -86,15 +87,22 @@ fn main() {
         .position(|a| a == "--postgres")
         .and_then(|i| args.get(i + 1))
     {
-        println!("throughput, SQLite then PostgreSQL, in one run");
-        println!("-- SQLite (synchronous=FULL)");
-        let relay = Relay::start(&sqlite_url(&dir.path().join("load.db")), None);
-        throughput(&relay, scale);
-        drop(relay);
+        // `--cluster-only`: the two-relay figures alone (fan-out across
+        // relays, failover), for working on those.
+        let cluster_only = args.iter().any(|a| a == "--cluster-only");
+        if !cluster_only {
+            println!("throughput, SQLite then PostgreSQL, in one run");
+            println!("-- SQLite (synchronous=FULL)");
+            let relay = Relay::start(&sqlite_url(&dir.path().join("load.db")), None);
+            throughput(&relay, scale);
+            drop(relay);
+        }
         println!("-- PostgreSQL (synchronous_commit as the server has it)");
         let url = runtime.block_on(fresh_pg_database(server));
         let relay = Relay::start(&url, None);
-        throughput(&relay, scale);
+        if !cluster_only {
+            throughput(&relay, scale);
+        }
         println!("-- two relays on that PostgreSQL database");
         let other = relay.another(&url);
         let n = scale.consoles[0];

@@ -9,6 +9,7 @@
 //!
 //! Each phase runs the real binary (built by cargo for benches) on a real
 //! SQLite file; peak memory is read with /usr/bin/time when present.
+//! `SCREENING_BENCH_DIR=path` keeps the generated file and database.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -120,10 +121,18 @@ fn main() {
         } else {
             2_000
         });
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", dir.path().join("bench.db").display());
+    // `SCREENING_BENCH_DIR=path` keeps the file and the database there
+    // (emptied first), to profile a phase again by hand afterwards.
+    let kept = std::env::var_os("SCREENING_BENCH_DIR").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    if kept.is_some() {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let db = format!("sqlite:{}", dir.join("bench.db").display());
     let schools: Vec<String> = (1..=178).map(|n| format!("学校{n:03}")).collect();
-    let file = dir.path().join("upi.csv");
+    let file = dir.join("upi.csv");
     let t = Instant::now();
     write_file(&file, rows, &schools);
     let mb = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
