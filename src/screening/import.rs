@@ -267,6 +267,13 @@ pub async fn run(
         .map(MappingFile::load)
         .transpose()
         .map_err(ImportError::Header)?;
+    // What the store holds for this plan is read on the store's thread
+    // while this one reads the file: on a re-import both take about as
+    // long, and they need nothing of each other.
+    let standings = {
+        let (store, plan_id) = (store.clone(), plan.id.clone());
+        tokio::spawn(async move { store.screening_standings_of_plan(&plan_id).await })
+    };
     let mut table = read::read_file(&opts.file)?;
     summary.encoding = table.encoding;
     let mapping = map::map_headers(&table, scale, custom.as_ref()).map_err(ImportError::Header)?;
@@ -297,7 +304,9 @@ pub async fn run(
     // Which rows are new or changed (their digest differs from the stored
     // result's); only those are graded and stored again.
     let t1 = Instant::now();
-    let prior = store.screening_standings_of_plan(&plan.id).await?;
+    let prior = standings
+        .await
+        .map_err(|e| ImportError::Store(crate::store::StoreError::Unavailable(e.to_string())))??;
     let hashes: Vec<String> = rows.iter().map(row_hash).collect();
     let times: HashMap<String, String> = rows
         .iter()

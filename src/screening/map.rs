@@ -477,7 +477,7 @@ pub fn parse_rows(
     };
     let header = |c: usize| mapping.headers.get(c).cloned().unwrap_or_default();
     'rows: while let Some(row) = table.next_row() {
-        let row = &row?;
+        let row = row?;
         read += 1;
         let cell = |c: Option<usize>| {
             c.and_then(|c| row.cells.get(c))

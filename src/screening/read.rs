@@ -17,29 +17,44 @@ pub struct Table {
     /// "UTF-8", "UTF-8 (BOM)", "GB18030", "XLSX".
     pub encoding: &'static str,
     rows: Rows,
+    /// The row [`Table::next_row`] lends out. A CSV record is parsed into
+    /// it in place: no copy of the record and no allocation per row.
+    current: Row,
 }
 
 enum Rows {
     Loaded(std::vec::IntoIter<Row>),
     Csv {
         reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
-        record: csv::StringRecord,
         /// Records read so far, counting the header.
         read: u64,
     },
 }
 
 impl Table {
+    fn new(headers: Vec<String>, encoding: &'static str, rows: Rows) -> Table {
+        Table {
+            headers,
+            encoding,
+            rows,
+            current: Row {
+                number: String::new(),
+                cells: csv::StringRecord::new(),
+            },
+        }
+    }
+
     /// The next non-blank data row, or the error that makes the file
-    /// unreadable from here on.
-    pub fn next_row(&mut self) -> Option<Result<Row, FileError>> {
+    /// unreadable from here on. Cells are as in the file, untrimmed: the
+    /// mapper trims the cells it reads.
+    pub fn next_row(&mut self) -> Option<Result<&Row, FileError>> {
         match &mut self.rows {
-            Rows::Loaded(rows) => rows.next().map(Ok),
-            Rows::Csv {
-                reader,
-                record,
-                read,
-            } => loop {
+            Rows::Loaded(rows) => {
+                self.current = rows.next()?;
+                Some(Ok(&self.current))
+            }
+            Rows::Csv { reader, read } => loop {
+                let record = &mut self.current.cells;
                 match reader.read_record(record) {
                     Ok(false) => return None,
                     Ok(true) => {
@@ -47,12 +62,14 @@ impl Table {
                         if record.iter().all(|c| c.trim().is_empty()) {
                             continue;
                         }
-                        let mut cells = record.clone();
-                        cells.trim();
-                        return Some(Ok(Row {
-                            number: record.position().map_or(*read, |p| p.line()).to_string(),
-                            cells,
-                        }));
+                        let line = record.position().map_or(*read, |p| p.line());
+                        let number = &mut self.current.number;
+                        number.clear();
+                        {
+                            use std::fmt::Write;
+                            let _ = write!(number, "{line}");
+                        }
+                        return Some(Ok(&self.current));
                     }
                     Err(e) => return Some(Err(csv_error(e))),
                 }
@@ -153,15 +170,7 @@ pub fn read_csv(bytes: Vec<u8>) -> Result<Table, FileError> {
     if headers.iter().all(String::is_empty) {
         return Err(FileError::Empty);
     }
-    Ok(Table {
-        headers,
-        encoding,
-        rows: Rows::Csv {
-            reader,
-            record,
-            read: 1,
-        },
-    })
+    Ok(Table::new(headers, encoding, Rows::Csv { reader, read: 1 }))
 }
 
 fn csv_error(e: csv::Error) -> FileError {
@@ -248,9 +257,9 @@ pub fn read_xlsx(path: &Path) -> Result<Table, FileError> {
     if headers.is_empty() {
         return Err(FileError::Empty);
     }
-    Ok(Table {
+    Ok(Table::new(
         headers,
-        encoding: "XLSX",
-        rows: Rows::Loaded(loaded.into_iter()),
-    })
+        "XLSX",
+        Rows::Loaded(loaded.into_iter()),
+    ))
 }
