@@ -177,7 +177,8 @@ async fn bulk_write_begin(_conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Er
 }
 
 /// Placeholder number `n` (see the SQLite engine's note on why this is an
-/// engine's own).
+/// engine's own: there it is a plain `?`, so the `n`s a statement uses
+/// must appear in its text in the order they are bound).
 fn placeholder(n: usize) -> String {
     format!("${n}")
 }

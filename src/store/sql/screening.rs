@@ -431,6 +431,8 @@ async fn confirm_in(
 ) -> Result<(), sqlx::Error> {
     // One statement per chunk of (student, case) pairs, not one per
     // student: each statement is a round trip to sqlx's worker thread.
+    // The placeholders appear in the text in the order they are bound
+    // (SQLite's are plain `?`; see `engine::placeholder`).
     const PER_STATEMENT: usize = 4000; // 2 variables each, plus the plan
     for chunk in confirmed.chunks(PER_STATEMENT) {
         let sql = format!(
