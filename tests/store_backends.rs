@@ -695,16 +695,24 @@ async fn the_follow_up_phase_works_on_every_backend() {
     }
 }
 
+/// A fresh PostgreSQL database for a test of what only PostgreSQL has, or
+/// None (said on stderr) when no server is configured.
+async fn pg_only() -> Option<TestDb> {
+    let Some(server) = backends::pg_server() else {
+        eprintln!("CRISISDESK_TEST_PG is not set: PostgreSQL not tested");
+        return None;
+    };
+    Some(backends::pg_db(&server).await)
+}
+
 /// A writer holding the writers' lock elsewhere (a stuck process) makes a
 /// write fail after the lock timeout, as SQLite's busy timeout does; it
 /// never hangs the relay, and nothing is half written.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stuck_writer_elsewhere_costs_an_error_after_the_lock_timeout_not_a_hang() {
-    let Some(server) = backends::pg_server() else {
-        eprintln!("CRISISDESK_TEST_PG is not set: PostgreSQL not tested");
+    let Some(db) = pg_only().await else {
         return;
     };
-    let db = backends::pg_db(&server).await;
     let store = db.open().await;
     credential(&store, "wang", Role::Counselor).await;
     let mut stuck = sqlx::PgConnection::connect(&db.url).await.unwrap();
@@ -746,11 +754,9 @@ async fn a_stuck_writer_elsewhere_costs_an_error_after_the_lock_timeout_not_a_ha
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_that_appends_events_announces_its_head_whoever_commits() {
     use crisisdesk::store::Wake;
-    let Some(server) = backends::pg_server() else {
-        eprintln!("CRISISDESK_TEST_PG is not set: PostgreSQL not tested");
+    let Some(db) = pg_only().await else {
         return;
     };
-    let db = backends::pg_db(&server).await;
     let store = db.open().await;
     let feed = credential(&store, "feed", Role::Producer).await;
     let mut listener = store.event_listener().expect("PostgreSQL has a listener");

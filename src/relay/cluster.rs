@@ -6,10 +6,11 @@
 //! published at once, as on SQLite. Otherwise, and whenever the database
 //! announces a commit (a NOTIFY from a trigger), the listener reconnects,
 //! or a second passes (a NOTIFY that never came), the tailer reads
-//! `events_after(last published)` from the database and publishes that. `seq` comes from the
-//! counter row every writer locks, so commits become visible in `seq`
-//! order and what a read returns is always a prefix of what will be: no
-//! later read can turn up an event below one already published.
+//! `events_after(last published)` from the database and publishes that.
+//! `seq` comes from the counter row every writer locks, so commits become
+//! visible in `seq` order and what a read returns is always a prefix of
+//! what will be: no later read can turn up an event below one already
+//! published.
 //!
 //! Leadership: the escalation scan, audit checkpoints and report deadlines
 //! run on the relay that holds the cluster's advisory lock. The others try

@@ -152,6 +152,10 @@ pub enum ImportError {
     Send(String),
     #[error("无法写错误文件 / cannot write the error file {0}: {1}")]
     ErrorFile(String, std::io::Error),
+    #[error(
+        "无法读取本计划已存的结果 / could not read the plan's stored results: {0}. 未保存、未发送任何内容；原样重新运行同一命令即可 / nothing was stored or sent; run the same command again"
+    )]
+    Standings(String),
 }
 
 /// A digest of everything the row says except the name, so a re-import of
@@ -306,7 +310,8 @@ pub async fn run(
     let t1 = Instant::now();
     let prior = standings
         .await
-        .map_err(|e| ImportError::Store(crate::store::StoreError::Unavailable(e.to_string())))??;
+        .map_err(|e| ImportError::Standings(e.to_string()))?
+        .map_err(|e| ImportError::Standings(e.to_string()))?;
     let hashes: Vec<String> = rows.iter().map(row_hash).collect();
     let times: HashMap<String, String> = rows
         .iter()

@@ -9,8 +9,8 @@
 //! off) costs latency, never an event. The notification is sent by the
 //! database itself, from a trigger on `log_heads` (migration 0003), so it
 //! goes out when and only when a transaction that appended events commits,
-//! whichever process wrote them. The lock only decides who runs the escalation scan and
-//! the checkpoints; those write under the `log_heads` lock like every
+//! whichever process wrote them. The lock only decides who runs the
+//! escalation scan and the checkpoints; those write under the `log_heads` lock like every
 //! other writer, so two relays that briefly both believe they lead (a
 //! handover) write each escalation once all the same.
 //!
