@@ -28,12 +28,20 @@
 //! the time until a console that was on A, reconnected to B from its
 //! `seq`, receives the next event. The storm figures stay SQLite-only.
 //! `--cluster-only` with `--postgres` measures the two-relay figures alone.
+//!
+//! `-- --console-rss` measures the console instead (issue 10): the real
+//! binary in tmux against a relay holding 40,000 open cases of every level
+//! and category, its resident memory after the replay and after opening
+//! and closing "my steps" and the follow-ups three times.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/console_support/mod.rs"]
+mod console_support;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -82,6 +90,10 @@ fn main() {
         .build()
         .expect("runtime");
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--console-rss") {
+        console_rss(dir.path(), scale.open_cases);
+        return;
+    }
     if let Some(server) = args
         .iter()
         .position(|a| a == "--postgres")
@@ -203,13 +215,7 @@ impl Relay {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        rss_kib(self.child.id())
     }
 
     /// User + system CPU time of the relay so far.
@@ -224,6 +230,16 @@ impl Relay {
         // Linux reports in USER_HZ, 100 on every mainstream configuration.
         Duration::from_millis(ticks * 10)
     }
+}
+
+/// Resident memory of process `pid`, in KiB (0 once it is gone).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn sqlite_url(db: &std::path::Path) -> String {
@@ -815,4 +831,111 @@ async fn open_cases(relay: &Relay, scale: &Scale) {
         ms(lat.last().copied().unwrap_or_default()),
         escalations.load(std::sync::atomic::Ordering::Relaxed)
     );
+}
+
+/// An alert of a district's mix: every level and category, a few imminent,
+/// 178 schools, each student once.
+fn district_alert(i: usize) -> Value {
+    const LEVELS: [&str; 3] = ["general", "key", "high"];
+    const CATEGORIES: [&str; 7] = [
+        "suicide_risk",
+        "self_harm",
+        "violence_threat",
+        "bullying",
+        "trauma_bereavement",
+        "acute_distress",
+        "other",
+    ];
+    json!({
+        "id": format!("district-{i}"),
+        "source": "screening",
+        "category": CATEGORIES[(i / 3) % 7],
+        "level": LEVELS[(i * 7) % 3],
+        "imminent": i.is_multiple_of(97),
+        "student": {"id": format!("S{i:06}"), "name": "张三丰",
+                    "school": format!("第{}中学", i % 178 + 1), "grade": "初二",
+                    "class": format!("({})班", i % 12 + 1)},
+        "summary": "普查",
+        "observed_at": "2026-11-20T08:00:00+08:00",
+        "signals": [{"kind": "scale", "instrument": "PHQ-9", "score": i % 28}]
+    })
+}
+
+/// The console's resident memory with `n` open cases, the real binary in
+/// tmux as a duty terminal runs it.
+fn console_rss(dir: &std::path::Path, n: usize) {
+    let relay = Relay::start(&sqlite_url(&dir.join("district.db")), None);
+    let agent = agent();
+    for b in 0..n.div_ceil(1000) {
+        let alerts: Vec<Value> = (b * 1000..((b + 1) * 1000).min(n)).map(district_alert).collect();
+        let reply = agent
+            .post(&relay.url("/v1/alerts/batch"))
+            .header("Authorization", &format!("Bearer {}", relay.producer))
+            .header("Content-Type", "application/json")
+            .send(json!({ "alerts": alerts }).to_string())
+            .expect("batch");
+        assert_eq!(reply.status().as_u16(), 200);
+    }
+    let config = dir.join("console.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "relay = \"ws://{}\"\nlanguage = \"en\"\n\n[notifications]\ndesktop = false\n",
+            relay.addr
+        ),
+    )
+    .expect("console config");
+    let home = dir.display().to_string();
+    let started = Instant::now();
+    // `exec`: the pane's process is the console itself.
+    let tmux = console_support::Tmux::start(
+        &format!("exec {} console --config {}", bin(), config.display()),
+        120,
+        40,
+        &[
+            ("CRISISDESK_TOKEN", relay.counselor.clone()),
+            ("HOME", home.clone()),
+            ("XDG_DATA_HOME", home.clone()),
+            ("XDG_CONFIG_HOME", home),
+        ],
+    );
+    let pid: u32 = tmux
+        .run(&["display-message", "-p", "-t", "t", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .expect("the console's pid");
+    let open = format!("{n} open");
+    tmux.wait_for("the whole replay", |s| s.contains(&open));
+    println!(
+        "console: {n} open cases on screen {} after start",
+        ms(started.elapsed())
+    );
+    // Let the last frames settle before reading.
+    std::thread::sleep(Duration::from_secs(2));
+    println!(
+        "console RSS with {n} open cases:  {:>6.1} MB   (target <= 80 MB)",
+        rss_kib(pid) as f64 / 1024.0
+    );
+    for round in 1..=3 {
+        tmux.keys(&["m"]);
+        tmux.wait_for("my steps", |s| s.contains("My steps"));
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("the list", |s| s.contains(&open));
+        tmux.keys(&["f"]);
+        tmux.wait_for("the follow-ups", |s| !s.contains(&open));
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("the list", |s| s.contains(&open));
+        std::thread::sleep(Duration::from_secs(1));
+        println!(
+            "  after my steps and follow-ups, round {round}: {:>6.1} MB",
+            rss_kib(pid) as f64 / 1024.0
+        );
+    }
+    // Quit as a responder would, so a wrapper (`heaptrack`, through
+    // `CRISISDESK_BIN`) gets to write its profile before tmux goes.
+    tmux.keys(&["q"]);
+    let gone = Instant::now() + Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
