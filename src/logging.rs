@@ -40,7 +40,13 @@ pub fn to_file(path: &Path) -> anyhow::Result<WorkerGuard> {
         .file_name()
         .ok_or_else(|| anyhow::anyhow!("log path {} has no file name", path.display()))?;
     let appender = tracing_appender::rolling::never(dir, file_name);
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    // The default queue holds 128,000 lines, allocated up front: 4 MB of a
+    // console's memory for a log that writes a few lines an hour. A
+    // thousand is ample; past it lines are dropped (lossy, the default),
+    // never the UI thread blocked.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(1024)
+        .finish(appender);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_ansi(false)

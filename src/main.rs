@@ -361,6 +361,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The duty console's runtime: one thread. Its work is one UI loop and one
+/// connection, each mostly waiting; on worker threads the connection
+/// decoded every frame on one thread and the UI kept the result on
+/// another, and the allocator's per-thread pages held both, the frames'
+/// temporaries interleaved with the cases kept (issue 10).
+fn console_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo { data_dir, lang } => {
@@ -566,7 +577,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tls = console::transport(url, ca.as_deref(), insecure)?.or(tls);
             }
             let outbox = Some(console::outbox_path(&urls, &token)?);
-            runtime()?.block_on(console::run_with(
+            console_runtime()?.block_on(console::run_with(
                 ConsoleOptions {
                     stream_urls: urls,
                     token,

@@ -5,14 +5,15 @@
 //! notification) for the I/O side to carry out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 pub use super::action::{Action, ConnectionState, DesktopNote, Effect, NotifierHealth};
 pub use super::cases::{
-    AlertView, CaseStore, CaseView, EscalationView, OpenStep, ScaleScore, ScoreSeries, Slot,
-    StudentView,
+    AlertView, CaseStore, CaseView, EscalationView, Labels, OpenStep, ScaleScore, ScoreSeries,
+    Slot, StudentView,
 };
 use super::config::AlertPrefs;
 use super::frames::{Frame, RefusalCode, Route};
@@ -79,6 +80,8 @@ pub struct App {
     /// Cases by student id, in the order the cases opened, and when the
     /// student's last check-in was recorded.
     pub by_student: HashMap<String, StudentCases>,
+    /// Schools, grades and classes, each kept once (see [`Labels`]).
+    labels: Labels,
     /// Every open case in sort order; kept up to date by [`App::refresh`].
     pub sorted: Vec<Slot>,
     /// The list as shown: `sorted` through `filter`.
@@ -173,6 +176,7 @@ impl App {
             banner: None,
             cases: CaseStore::default(),
             by_student: HashMap::new(),
+            labels: Labels::default(),
             sorted: Vec::new(),
             order: Vec::new(),
             filter: Filter::default(),
@@ -742,7 +746,6 @@ impl App {
                     escalations: Vec::new(),
                     outcome: None,
                     open_steps: Vec::new(),
-                    search_key: String::new(),
                     checkins: Vec::new(),
                 });
                 (slot, true)
@@ -754,15 +757,17 @@ impl App {
         view.case = case;
         let s = &alert.student;
         let student = &mut view.student;
-        student.id = inert(&s.id);
         // Later alerts may know more about the student; never forget what
         // an earlier one said.
-        let keep = |old: &mut Option<String>, new: &Option<String>| {
+        if let Some(name) = &s.name {
+            student.name = Some(inert(name));
+        }
+        let labels = &mut self.labels;
+        let mut keep = |old: &mut Option<Arc<str>>, new: &Option<String>| {
             if let Some(v) = new {
-                *old = Some(inert(v));
+                *old = Some(labels.get(v));
             }
         };
-        keep(&mut student.name, &s.name);
         keep(&mut student.school, &s.school);
         keep(&mut student.grade, &s.grade);
         keep(&mut student.class, &s.class);
@@ -783,7 +788,11 @@ impl App {
                 .filter(|signal| !is_risk(signal))
                 .map(describe_signal)
                 .collect(),
-            scores: alert.signals.iter().filter_map(scale_score).collect(),
+            scores: alert
+                .signals
+                .iter()
+                .filter_map(|signal| scale_score(signal, labels))
+                .collect(),
             why: alert
                 .signals
                 .iter()
@@ -796,7 +805,6 @@ impl App {
             latest.signals.shrink_to_fit();
             latest.scores.shrink_to_fit();
         }
-        view.refresh_search_key();
         if is_new {
             let student_id = view.case.student_id.clone();
             self.by_student
@@ -871,10 +879,10 @@ impl App {
         for c in cases {
             for a in &c.alerts {
                 for s in &a.scores {
-                    match series.iter_mut().find(|x| x.instrument == s.instrument) {
+                    match series.iter_mut().find(|x| *x.instrument == *s.instrument) {
                         Some(x) => x.points.push((a.observed_at, s.score)),
                         None => series.push(ScoreSeries {
-                            instrument: s.instrument.clone(),
+                            instrument: s.instrument.to_string(),
                             points: vec![(a.observed_at, s.score)],
                         }),
                     }
@@ -916,7 +924,7 @@ impl App {
                 (&mut view.class, "class"),
             ] {
                 if let Some(v) = text(key) {
-                    *field = Some(v);
+                    *field = Some(v.into());
                 }
             }
         }
@@ -1615,7 +1623,7 @@ fn why_line(s: &Strings, signal: &serde_json::Value) -> Option<String> {
 
 /// A scale result from a signal, if it is one: `kind` "scale", a text
 /// `instrument` and a numeric `score`. Anything else is not charted.
-fn scale_score(signal: &serde_json::Value) -> Option<ScaleScore> {
+fn scale_score(signal: &serde_json::Value, labels: &mut Labels) -> Option<ScaleScore> {
     let obj = signal.as_object()?;
     if obj.get("kind")?.as_str()? != "scale" {
         return None;
@@ -1626,7 +1634,7 @@ fn scale_score(signal: &serde_json::Value) -> Option<ScaleScore> {
         return None;
     }
     Some(ScaleScore {
-        instrument: crate::text::fit(&inert(instrument), 16),
+        instrument: labels.get(&crate::text::fit(&inert(instrument), 16)),
         score,
     })
 }

@@ -3,7 +3,8 @@
 //! into it, so a pass over 40,000 cases is a walk over integers with no
 //! hashing and no string copies (see `benches/console.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
@@ -116,19 +117,38 @@ pub struct EscalationView {
     pub reason: OverdueReason,
 }
 
+/// Text many cases share (school, grade, class), kept once: 40,000 cases
+/// name 178 schools, a few grades and a few dozen classes, and a string
+/// per case per field was megabytes of copies (issue 10).
+#[derive(Debug, Default)]
+pub struct Labels(HashSet<Arc<str>>);
+
+impl Labels {
+    /// The shared copy of `text`, made inert first.
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        let text = crate::text::inert(text);
+        if let Some(known) = self.0.get(text.as_str()) {
+            return known.clone();
+        }
+        let label: Arc<str> = text.into();
+        self.0.insert(label.clone());
+        label
+    }
+}
+
 /// A student as a responder sees them, from the latest alert that named
-/// them. All text is already made inert.
+/// them. All text is already made inert. The student's id is the case's
+/// (`CaseSnapshot::student_id`), not kept twice.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StudentView {
-    pub id: String,
     /// Only after this console asked the relay to reveal it (`r`, with a
     /// reason, audited); the stream itself never carries names.
     pub name: Option<String>,
     /// What the relay sends instead of the name (`王**`).
     pub initials: Option<String>,
-    pub school: Option<String>,
-    pub grade: Option<String>,
-    pub class: Option<String>,
+    pub school: Option<Arc<str>>,
+    pub grade: Option<Arc<str>>,
+    pub class: Option<Arc<str>>,
     pub under_14: bool,
 }
 
@@ -147,8 +167,8 @@ impl StudentView {
 /// "instrument": "PHQ-9", "score": 17}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScaleScore {
-    /// Inert and at most 16 cells.
-    pub instrument: String,
+    /// Inert and at most 16 cells; shared (see [`Labels`]).
+    pub instrument: Arc<str>,
     pub score: f64,
 }
 
@@ -209,8 +229,6 @@ pub struct CaseView {
     pub outcome: Option<CloseOutcome>,
     /// Open steps of every checklist (see [`OpenStep`]).
     pub open_steps: Vec<OpenStep>,
-    /// Lower-case case id, student id, grade and class, for `/` search.
-    pub search_key: String,
     /// Scheduled check-ins not yet recorded, by number (see
     /// `followups.rs`); recorded ones live in the relay's record.
     pub checkins: Vec<super::followups::PendingCheckin>,
@@ -237,14 +255,51 @@ impl CaseView {
             .join(" ")
     }
 
-    pub(super) fn refresh_search_key(&mut self) {
-        self.search_key = format!(
-            "{}\t{}\t{}",
-            self.case.id,
-            self.student.id,
-            self.class_label()
-        )
-        .to_lowercase();
+    /// The student's id as screens may show it.
+    pub fn student_id(&self) -> String {
+        crate::text::inert(&self.case.student_id)
+    }
+
+    /// `/` search: whether `needle` (lower-case) occurs in the lower-case
+    /// of "case id, tab, student id, tab, class label". Matched in place:
+    /// a key kept per case for this was 40,000 more strings.
+    pub fn matches_search(&self, needle: &str) -> bool {
+        let grade = self.student.grade.as_deref();
+        let class = self.student.class.as_deref();
+        let between = if grade.is_some() && class.is_some() {
+            " "
+        } else {
+            ""
+        };
+        let key = self
+            .case
+            .id
+            .chars()
+            .chain(std::iter::once('\t'))
+            .chain(self.case.student_id.chars())
+            .chain(std::iter::once('\t'))
+            .chain(grade.unwrap_or_default().chars())
+            .chain(between.chars())
+            .chain(class.unwrap_or_default().chars());
+        folded_contains(key, needle)
+    }
+}
+
+/// Whether `needle` occurs in the lower-case of the text `hay` yields,
+/// without building that text.
+fn folded_contains<I: Iterator<Item = char> + Clone>(hay: I, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    let mut rest = hay.flat_map(char::to_lowercase);
+    loop {
+        let mut probe = rest.clone();
+        if needle.chars().all(|n| probe.next() == Some(n)) {
+            return true;
+        }
+        if rest.next().is_none() {
+            return false;
+        }
     }
 }
 

@@ -95,6 +95,8 @@ impl MySteps {
                 push_keys(&mut self.keys, slot, case, role);
             }
             self.keys.sort_unstable();
+            // Built by pushing: up to half of it would be spare room.
+            self.keys.shrink_to_fit();
             self.rebuild = false;
             self.dirty.clear();
             return;
@@ -248,7 +250,7 @@ impl Filter {
                 .as_deref()
                 .is_none_or(|s| c.student.school.as_deref() == Some(s))
             && (!self.mine || c.is_mine(me))
-            && (self.search.is_empty() || c.search_key.contains(&self.search))
+            && c.matches_search(&self.search)
     }
 }
 

@@ -182,7 +182,9 @@ pub async fn run(options: ConsoleOptions) -> anyhow::Result<()> {
 }
 
 pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Result<()> {
-    let (action_tx, mut actions) = mpsc::channel::<Action>(4096);
+    // Room for a few frames' worth: a replay waits on the UI (and the
+    // socket on the relay) rather than queue decoded events in memory.
+    let (action_tx, mut actions) = mpsc::channel::<Action>(256);
     let (command_tx, command_rx) = mpsc::channel(256);
     // Small: a notifier that cannot keep up drops notes rather than make
     // the UI wait; the banner and the bell still fire.
@@ -248,25 +250,17 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
         let Some(first) = first else {
             break Ok(());
         };
-        let mut batch = vec![first];
-        // Coalesce: take everything already queued, and whatever arrives
-        // before the next frame is due. `timeout_at` takes a deadline, so
-        // no time is ever subtracted (a deadline already past returns at
-        // once).
-        while batch.len() < MAX_BATCH {
-            match actions.try_recv() {
-                Ok(action) => batch.push(action),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(next_frame, actions.recv()).await {
-                        Ok(Some(action)) => batch.push(action),
-                        _ => break,
-                    }
-                }
-            }
-        }
+        // Coalesce: apply everything already queued, and whatever arrives
+        // before the next frame is due, then draw once. Each action is
+        // applied as it is taken, not gathered first: during a replay a
+        // gathered batch held thousands of decoded frames at once, and
+        // that peak stayed resident (issue 10). `timeout_at` takes a
+        // deadline, so no time is ever subtracted (a deadline already past
+        // returns at once).
         let waiting_before = unsent.len();
-        for action in batch {
+        let mut next = Some(first);
+        let mut applied = 0;
+        while let Some(action) = next.take() {
             for effect in app.update(action) {
                 match effect {
                     Effect::Send(cmd) => unsent.push_back(cmd),
@@ -278,6 +272,20 @@ pub async fn run_with(options: ConsoleOptions, settings: Settings) -> anyhow::Re
                     }
                 }
             }
+            applied += 1;
+            if applied >= MAX_BATCH {
+                break;
+            }
+            next = match actions.try_recv() {
+                Ok(action) => Some(action),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    tokio::time::timeout_at(next_frame, actions.recv())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+            };
         }
         flush_commands(&command_tx, &mut unsent);
         if unsent.len() != waiting_before {

@@ -39,11 +39,12 @@ pub(super) fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect
     lines.push(Line::from(title));
 
     let st = &c.student;
+    let id = c.student_id();
     let mut who: Vec<String> = match &st.name {
-        Some(name) => vec![name.clone(), format!("({})", st.id)],
+        Some(name) => vec![name.clone(), format!("({id})")],
         None => vec![
             st.initials.clone().unwrap_or_default(),
-            format!("({})", st.id),
+            format!("({id})"),
             format!("[{}]", s.identity_hidden),
         ],
     };
@@ -51,7 +52,7 @@ pub(super) fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect
         [&st.school, &st.grade, &st.class]
             .into_iter()
             .flatten()
-            .cloned(),
+            .map(|label| label.to_string()),
     );
     if st.under_14 {
         who.push(s.under_14.to_string());

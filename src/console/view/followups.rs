@@ -25,7 +25,7 @@ fn row_line(app: &App, row: &FollowupRow, selected: bool, width: usize) -> Line<
     let (left, overdue) = countdown(s, app.now, row.checkin.due_at);
     let case = app.cases.at(row.slot);
     let who = match case.student.list_name() {
-        name if name.is_empty() => case.student.id.clone(),
+        name if name.is_empty() => case.student_id(),
         name => name,
     };
     let text = format!(
