@@ -867,7 +867,9 @@ fn console_rss(dir: &std::path::Path, n: usize) {
     let relay = Relay::start(&sqlite_url(&dir.join("district.db")), None);
     let agent = agent();
     for b in 0..n.div_ceil(1000) {
-        let alerts: Vec<Value> = (b * 1000..((b + 1) * 1000).min(n)).map(district_alert).collect();
+        let alerts: Vec<Value> = (b * 1000..((b + 1) * 1000).min(n))
+            .map(district_alert)
+            .collect();
         let reply = agent
             .post(&relay.url("/v1/alerts/batch"))
             .header("Authorization", &format!("Bearer {}", relay.producer))

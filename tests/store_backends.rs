@@ -375,7 +375,12 @@ async fn two_racing_step_commands_have_one_winner() {
                 .find(|(p, _)| p == "imminent_suicide_risk")
                 .unwrap();
             assert!(
-                progress.steps.get("counselor_arrives").unwrap().outcome.is_some(),
+                progress
+                    .steps
+                    .get("counselor_arrives")
+                    .unwrap()
+                    .outcome
+                    .is_some(),
                 "{}",
                 db.label
             );

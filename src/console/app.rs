@@ -13,7 +13,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 pub use super::action::{Action, ConnectionState, DesktopNote, Effect, NotifierHealth};
 pub use super::cases::{
     AlertView, CaseStore, CaseView, EscalationView, Labels, OpenStep, ScaleScore, ScoreSeries,
-    Slot, StudentView,
+    Slot, StudentCases, StudentView,
 };
 use super::config::AlertPrefs;
 use super::frames::{Frame, RefusalCode, Route};
@@ -35,16 +35,6 @@ use crate::protocol::{
     EventBody, Level, Role,
 };
 use crate::text::{inert, inert_block};
-
-/// A student's cases on this console, and their last check-in.
-#[derive(Debug, Clone, Default)]
-pub struct StudentCases {
-    /// In the order the cases opened.
-    pub slots: Vec<Slot>,
-    /// When the latest check-in on any of them was recorded (the 三个一
-    /// review, `cadence.rs`).
-    pub reviewed_at: Option<DateTime<Utc>>,
-}
 
 /// A connected relay that has said nothing for this long is shown as stale
 /// (it pings every 15 s, so two pings have been missed).
@@ -79,7 +69,6 @@ pub struct App {
     pub cases: CaseStore,
     /// Cases by student id, in the order the cases opened, and when the
     /// student's last check-in was recorded.
-    pub by_student: HashMap<String, StudentCases>,
     /// Schools, grades and classes, each kept once (see [`Labels`]).
     labels: Labels,
     /// Every open case in sort order; kept up to date by [`App::refresh`].
@@ -175,7 +164,6 @@ impl App {
             relay_label: String::new(),
             banner: None,
             cases: CaseStore::default(),
-            by_student: HashMap::new(),
             labels: Labels::default(),
             sorted: Vec::new(),
             order: Vec::new(),
@@ -289,7 +277,6 @@ impl App {
             Action::Answered(command, result) => self.on_result(*result, Some(&command)),
             Action::Reset => {
                 self.cases.clear();
-                self.by_student.clear();
                 self.sorted.clear();
                 self.order.clear();
                 self.dirty.clear();
@@ -560,7 +547,7 @@ impl App {
                 let case_id = case.id.clone();
                 if let CaseChange::CheckinRecorded { checkin } = &change
                     && let Some(done) = checkin.done_at
-                    && let Some(student) = self.by_student.get_mut(&case.student_id)
+                    && let Some(student) = self.cases.student_mut(&case.student_id)
                 {
                     student.reviewed_at = Some(student.reviewed_at.map_or(done, |t| t.max(done)));
                 }
@@ -735,21 +722,18 @@ impl App {
         route: Route,
     ) -> Slot {
         let strings = self.strings;
-        let (slot, is_new) = match self.cases.slot(&case.id) {
-            Some(slot) => (slot, false),
-            None => {
-                let slot = self.cases.insert(CaseView {
-                    case: case.clone(),
-                    student: StudentView::default(),
-                    alerts: Vec::new(),
-                    checklists: Vec::new(),
-                    escalations: Vec::new(),
-                    outcome: None,
-                    open_steps: Vec::new(),
-                    checkins: Vec::new(),
-                });
-                (slot, true)
-            }
+        let slot = match self.cases.slot(&case.id) {
+            Some(slot) => slot,
+            None => self.cases.insert(CaseView {
+                case: case.clone(),
+                student: StudentView::default(),
+                alerts: Vec::new(),
+                checklists: Vec::new(),
+                escalations: Vec::new(),
+                outcome: None,
+                open_steps: Vec::new(),
+                checkins: Vec::new(),
+            }),
         };
         let Some(view) = self.cases.get_mut(&case.id) else {
             return slot;
@@ -805,14 +789,6 @@ impl App {
             latest.signals.shrink_to_fit();
             latest.scores.shrink_to_fit();
         }
-        if is_new {
-            let student_id = view.case.student_id.clone();
-            self.by_student
-                .entry(student_id)
-                .or_default()
-                .slots
-                .push(slot);
-        }
         slot
     }
 
@@ -837,14 +813,14 @@ impl App {
                     u16::try_from(checklist),
                     u16::try_from(step),
                 ) {
-                    open.push(OpenStep {
-                        role: v.step.role,
-                        due: v.due,
-                        act_by: v.act_by(),
-                        exhausted: v.overdue == Some(OverdueReason::AttemptsExhausted),
+                    open.push(OpenStep::new(
+                        v.step.role,
+                        v.due,
+                        v.act_by(),
+                        v.overdue == Some(OverdueReason::AttemptsExhausted),
                         checklist,
                         step,
-                    });
+                    ));
                 }
             }
         }
@@ -859,8 +835,8 @@ impl App {
     /// drills with drills), newest first.
     pub fn student_history(&self, case: &CaseView) -> Vec<&CaseView> {
         let mut earlier: Vec<&CaseView> = self
-            .by_student
-            .get(&case.case.student_id)
+            .cases
+            .student(&case.case.student_id)
             .into_iter()
             .flat_map(|s| &s.slots)
             .map(|slot| self.cases.at(*slot))

@@ -105,7 +105,7 @@ fn shift(n: u32, was: bool, is: bool) -> u32 {
 impl App {
     /// Where `student` stands now, for the month being counted.
     fn standing(&self, student: &str, month_start: Option<DateTime<Utc>>) -> Standing {
-        let Some(entry) = self.by_student.get(student) else {
+        let Some(entry) = self.cases.student(student) else {
             return Standing::default();
         };
         let listed = entry
@@ -161,8 +161,9 @@ impl App {
             return;
         }
         let reviewed = self
-            .by_student
-            .keys()
+            .cases
+            .students()
+            .map(|(id, _)| id)
             .filter(|s| {
                 let st = self.standing(s, Some(start));
                 st.listed && !st.due

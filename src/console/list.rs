@@ -4,8 +4,6 @@
 //! changed case by case (the live stream) and rebuilt only when most of it
 //! changes at once (a replay, a new session). See `benches/console.rs`.
 
-use chrono::{DateTime, Utc};
-
 use super::cases::{CaseStore, CaseView, Slot};
 use crate::protocol::{Actor, CaseStatus, Category, Level, Role};
 
@@ -135,9 +133,7 @@ fn push_keys(out: &mut Vec<MyStepKey>, slot: Slot, case: &CaseView, role: Role) 
             break;
         };
         out.push(MyStepKey {
-            act_by: step
-                .act_by
-                .map_or(i64::MAX, |t: DateTime<Utc>| t.timestamp_micros()),
+            act_by: step.act_by_micros(),
             band,
             opened,
             slot,

@@ -25,7 +25,10 @@ pub(super) fn draw_history(app: &App, c: &CaseView, frame: &mut Frame, area: Rec
         fit(
             &format!(
                 "{} {} · {} {student} ({})",
-                s.col_case, c.case.id, s.detail_student, c.student_id()
+                s.col_case,
+                c.case.id,
+                s.detail_student,
+                c.student_id()
             ),
             w,
         ),
