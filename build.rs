@@ -1,7 +1,7 @@
 //! Embeds the shipped playbooks (`playbooks/*.toml`) and drill scenarios
 //! (`playbooks/drills/*.toml`) in the binary, so an installed relay, demo
 //! or `drill run` needs no files beside it. Generates the lists
-//! `relay::playbooks::EMBEDDED` and `drill::EMBEDDED` include; adding a file
+//! `playbook::shipped::EMBEDDED` and `drill::EMBEDDED` include; adding a file
 //! needs no code change.
 
 use std::fmt::Write;

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::console::{self, ConsoleOptions, Lang};
 use crate::drill::{self, Scenario};
+use crate::playbook;
 use crate::protocol::{Alert, AlertStatus, Category, Level, Role, Source, Student};
 use crate::relay::{self, Relay};
 use crate::store::{Credential, Store};
@@ -69,7 +70,7 @@ pub async fn run(dir: &Path, lang: Lang) -> anyhow::Result<()> {
         .create_credential("demo-counselor", Role::Counselor)
         .await?;
 
-    let library = relay::playbooks::load(None).map_err(|problems| {
+    let library = playbook::shipped::load(None).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("built-in playbooks are invalid:\n{}", lines.join("\n"))
     })?;
@@ -402,7 +403,7 @@ mod tests {
     }
 
     fn shipped() -> Vec<Scenario> {
-        let library = crate::relay::playbooks::load(None).unwrap();
+        let library = crate::playbook::shipped::load(None).unwrap();
         drill::shipped(&library).unwrap()
     }
 

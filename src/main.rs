@@ -11,11 +11,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "console")]
 use crisisdesk::console::{self, ConsoleOptions, Lang};
+#[cfg(all(feature = "relay", feature = "console"))]
+use crisisdesk::demo;
+#[cfg(any(feature = "relay", feature = "console"))]
+use crisisdesk::logging;
 use crisisdesk::protocol::Role;
+#[cfg(feature = "relay")]
+use crisisdesk::relay;
 use crisisdesk::review::{self, Format};
 use crisisdesk::store::{self, Store};
-use crisisdesk::{audit, demo, drill, logging, playbook, relay};
+use crisisdesk::{audit, drill, playbook};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,6 +38,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Everything in one process, no set-up: relay, drill feed and console.
+    #[cfg(all(feature = "relay", feature = "console"))]
     Demo {
         /// Where the demo keeps its SQLite file (default: the per-user data
         /// directory, e.g. ~/.local/share/crisisdesk/demo).
@@ -41,6 +49,7 @@ enum Command {
         lang: Option<Lang>,
     },
     /// The alert relay: HTTP ingest and websocket stream.
+    #[cfg(feature = "relay")]
     Relay {
         /// Address to listen on, e.g. 127.0.0.1:7710.
         #[arg(long, default_value = "127.0.0.1:7710")]
@@ -131,6 +140,7 @@ enum Command {
         command: TokenCommand,
     },
     /// The duty console (TUI).
+    #[cfg(feature = "console")]
     #[command(after_help = console::config::help_footer())]
     Console {
         /// Relay URL, e.g. ws://127.0.0.1:7710 or http://127.0.0.1:7710
@@ -267,11 +277,7 @@ struct ReviewOptions {
 
 impl ReviewOptions {
     fn offset(&self) -> anyhow::Result<chrono::FixedOffset> {
-        match &self.utc_offset {
-            Some(text) => parse_offset(text)
-                .ok_or_else(|| anyhow::anyhow!("--utc-offset: expected like +08:00, got `{text}`")),
-            None => Ok(*chrono::Local::now().offset()),
-        }
+        crisisdesk::period::utc_offset(self.utc_offset.as_deref())
     }
 
     fn as_of(&self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
@@ -286,7 +292,7 @@ impl ReviewOptions {
     }
 
     fn library(&self) -> anyhow::Result<playbook::Library> {
-        relay::playbooks::load(self.playbooks.as_deref()).map_err(|problems| {
+        playbook::shipped::load(self.playbooks.as_deref()).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid playbooks:\n{}", lines.join("\n"))
         })
@@ -302,12 +308,6 @@ impl ReviewOptions {
             }
         }
     }
-}
-
-fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
-    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{text}"))
-        .ok()
-        .map(|t| *t.offset())
 }
 
 #[derive(Subcommand, Debug)]
@@ -366,6 +366,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// decoded every frame on one thread and the UI kept the result on
 /// another, and the allocator's per-thread pages held both, the frames'
 /// temporaries interleaved with the cases kept (issue 10).
+#[cfg(feature = "console")]
 fn console_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -374,6 +375,7 @@ fn console_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        #[cfg(all(feature = "relay", feature = "console"))]
         Command::Demo { data_dir, lang } => {
             let dir = match data_dir {
                 Some(dir) => dir,
@@ -382,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _log = logging::to_file(&dir.join("crisisdesk.log"))?;
             runtime()?.block_on(demo::run(&dir, Lang::resolve(lang)))?;
         }
+        #[cfg(feature = "relay")]
         Command::Relay {
             listen,
             db,
@@ -403,7 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             logging::to_stderr();
-            let library = match relay::playbooks::load(playbooks.as_deref()) {
+            let library = match playbook::shipped::load(playbooks.as_deref()) {
                 Ok(library) => library,
                 Err(problems) => {
                     for p in &problems {
@@ -427,11 +430,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             let tls = match (&tls_cert, &tls_key) {
-                (Some(cert), Some(key)) => Some(relay::tls::server_config(cert, key)?),
+                (Some(cert), Some(key)) => Some(crisisdesk::tls::server_config(cert, key)?),
                 _ => None,
             };
             let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
-            if tls.is_none() && !insecure && !relay::tls::is_loopback(host) {
+            if tls.is_none() && !insecure && !crisisdesk::tls::is_loopback(host) {
                 eprintln!(
                     "crisisdesk: refusing plain HTTP on {listen}: give --tls-cert and --tls-key, \
                      listen on 127.0.0.1, or pass --insecure on a trusted network"
@@ -543,6 +546,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("revoked credential {id}");
         }
+        #[cfg(feature = "console")]
         Command::Console {
             relay,
             config,
@@ -745,6 +749,7 @@ async fn audit_verify(db: &str, checkpoints: Option<PathBuf>) -> anyhow::Result<
     }
 }
 
+#[cfg(feature = "relay")]
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

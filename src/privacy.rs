@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn nobody_receives_the_name_everyone_receives_initials() {
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let out = redact_event(role, &event("screening", "suicide_risk"));
             assert!(!out.contains("欧阳若曦"), "{role}");
             let v: Value = serde_json::from_str(&out).unwrap();
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn tree_hole_text_reaches_only_counselor_and_leader() {
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let out = redact_event(role, &event("treehole", "suicide_risk"));
             let shows = out.contains("今晚就结束吧");
             assert_eq!(
@@ -210,7 +210,7 @@ mod tests {
                        "stages": [{"stage": "first", "form": {"student_name": "欧阳若曦"}}, {"stage": "final"}]}
         })
         .to_string();
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let out = redact_report_event(role, &event);
             assert_eq!(
                 out.contains("欧阳若曦"),

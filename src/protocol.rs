@@ -27,7 +27,22 @@ pub const MAX_SHORT_TEXT_CHARS: usize = 128;
 pub const MAX_SIGNALS: usize = 64;
 
 /// Risk level as the seeds grade it: 一般关注 / 重点关注 / 高危关注.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     General,
@@ -36,27 +51,34 @@ pub enum Level {
 }
 
 impl Level {
+    /// The wire name: strum's snake_case, the same as serde's (the test
+    /// `strum_names_are_the_wire_names` holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Level::General => "general",
-            Level::Key => "key",
-            Level::High => "high",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Level> {
-        match s {
-            "general" => Some(Level::General),
-            "key" => Some(Level::Key),
-            "high" => Some(Level::High),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
 /// Whether an alert is real, part of a drill or a technical test (CAP 1.2's
 /// Actual / Exercise / Test). Drill and test alerts never join real cases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     #[default]
@@ -66,25 +88,31 @@ pub enum AlertStatus {
 }
 
 impl AlertStatus {
+    /// The wire name: strum's snake_case, the same as serde's (the test
+    /// `strum_names_are_the_wire_names` holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Actual => "actual",
-            AlertStatus::Exercise => "exercise",
-            AlertStatus::Test => "test",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<AlertStatus> {
-        match s {
-            "actual" => Some(AlertStatus::Actual),
-            "exercise" => Some(AlertStatus::Exercise),
-            "test" => Some(AlertStatus::Test),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Screening,
@@ -99,22 +127,27 @@ pub enum Source {
 }
 
 impl Source {
+    /// The wire name: strum's snake_case, the same as serde's (the test
+    /// `strum_names_are_the_wire_names` holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Screening => "screening",
-            Source::Behavior => "behavior",
-            Source::Treehole => "treehole",
-            Source::TeacherReport => "teacher_report",
-            Source::ParentReport => "parent_report",
-            Source::SelfReferral => "self_referral",
-            Source::PeerTip => "peer_tip",
-            Source::Hotline => "hotline",
-            Source::Manual => "manual",
-        }
+        self.into()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     SuicideRisk,
@@ -127,22 +160,30 @@ pub enum Category {
 }
 
 impl Category {
+    /// The wire name: strum's snake_case, the same as serde's (the test
+    /// `strum_names_are_the_wire_names` holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Category::SuicideRisk => "suicide_risk",
-            Category::SelfHarm => "self_harm",
-            Category::ViolenceThreat => "violence_threat",
-            Category::Bullying => "bullying",
-            Category::TraumaBereavement => "trauma_bereavement",
-            Category::AcuteDistress => "acute_distress",
-            Category::Other => "other",
-        }
+        self.into()
     }
 }
 
 /// A credential's role. Producers post alerts; responders stream and act;
 /// reviewers only read; admins manage credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Producer,
@@ -160,34 +201,17 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 9] = [
-        Role::Producer,
-        Role::Counselor,
-        Role::HeadTeacher,
-        Role::Leader,
-        Role::Nurse,
-        Role::Security,
-        Role::Reviewer,
-        Role::Admin,
-        Role::District,
-    ];
+    /// Every role, in declaration order.
+    pub const ALL: &[Role] = <Role as strum::VariantArray>::VARIANTS;
 
+    /// The wire name: strum's snake_case, the same as serde's (the test
+    /// `strum_names_are_the_wire_names` holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Producer => "producer",
-            Role::Counselor => "counselor",
-            Role::HeadTeacher => "head_teacher",
-            Role::Leader => "leader",
-            Role::Nurse => "nurse",
-            Role::Security => "security",
-            Role::Reviewer => "reviewer",
-            Role::Admin => "admin",
-            Role::District => "district",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
+        Role::ALL.iter().copied().find(|r| r.as_str() == s)
     }
 
     /// Roles that take part in a response and so may watch the stream.
@@ -465,7 +489,20 @@ pub fn validate_alert(alert: &Alert) -> Result<(), ErrorDetail> {
 /// acknowledged (someone has it: the acute phase) → monitoring (scheduled
 /// check-ins, see [`crate::lifecycle`]) → closed with an outcome; a closed
 /// case re-opens with a reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     Open,
@@ -475,23 +512,14 @@ pub enum CaseStatus {
 }
 
 impl CaseStatus {
+    /// The wire name: strum's snake_case, the same as serde's (the test
+    /// `strum_names_are_the_wire_names` holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            CaseStatus::Open => "open",
-            CaseStatus::Acknowledged => "acknowledged",
-            CaseStatus::Closed => "closed",
-            CaseStatus::Monitoring => "monitoring",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<CaseStatus> {
-        match s {
-            "open" => Some(CaseStatus::Open),
-            "acknowledged" => Some(CaseStatus::Acknowledged),
-            "closed" => Some(CaseStatus::Closed),
-            "monitoring" => Some(CaseStatus::Monitoring),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
@@ -694,7 +722,20 @@ impl EventBody {
 }
 
 /// How a case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum CloseOutcome {
     /// Crisis over; follow-up done or handed to routine care.
@@ -712,24 +753,17 @@ pub enum CloseOutcome {
 }
 
 impl CloseOutcome {
-    pub const ALL: [CloseOutcome; 6] = [
-        CloseOutcome::Stabilized,
-        CloseOutcome::ReferredOut,
-        CloseOutcome::Transferred,
-        CloseOutcome::NoRisk,
-        CloseOutcome::Error,
-        CloseOutcome::Graduated,
-    ];
+    /// Every outcome, in declaration order.
+    pub const ALL: &[CloseOutcome] = <CloseOutcome as strum::VariantArray>::VARIANTS;
 
+    /// The wire name: strum's snake_case, the same as serde's (the test
+    /// `strum_names_are_the_wire_names` holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            CloseOutcome::Stabilized => "stabilized",
-            CloseOutcome::ReferredOut => "referred_out",
-            CloseOutcome::Transferred => "transferred",
-            CloseOutcome::NoRisk => "no_risk",
-            CloseOutcome::Error => "error",
-            CloseOutcome::Graduated => "graduated",
-        }
+        self.into()
+    }
+
+    pub fn parse(s: &str) -> Option<CloseOutcome> {
+        s.parse().ok()
     }
 }
 
@@ -756,7 +790,8 @@ pub struct Command {
     pub op: CommandOp,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum CommandOp {
     /// Acknowledge (claim) a case: "I have it".
@@ -862,27 +897,9 @@ pub enum CommandOp {
 }
 
 impl CommandOp {
+    /// The `op` on the wire (strum's snake_case, as serde's tag).
     pub fn name(&self) -> &'static str {
-        match self {
-            CommandOp::Acknowledge { .. } => "acknowledge",
-            CommandOp::Step { .. } => "step",
-            CommandOp::AddPlaybook { .. } => "add_playbook",
-            CommandOp::View { .. } => "view",
-            CommandOp::Reveal { .. } => "reveal",
-            CommandOp::Close { .. } => "close",
-            CommandOp::OpenReport { .. } => "open_report",
-            CommandOp::SubmitReport { .. } => "submit_report",
-            CommandOp::AcceptReport { .. } => "accept_report",
-            CommandOp::ReturnReport { .. } => "return_report",
-            CommandOp::ProposeLevel { .. } => "propose_level",
-            CommandOp::ConfirmLevel { .. } => "confirm_level",
-            CommandOp::Monitor { .. } => "monitor",
-            CommandOp::Reopen { .. } => "reopen",
-            CommandOp::Checkin { .. } => "checkin",
-            CommandOp::DistrictView {} => "district_view",
-            CommandOp::PeriodCharts { .. } => "period_charts",
-            CommandOp::Student { .. } => "student",
-        }
+        self.into()
     }
 
     /// Which roles may send this command. The relay checks it; the console
@@ -1158,6 +1175,62 @@ pub struct IngestReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each named enum's `as_str` (strum) is its serde name, and `parse`
+    /// reads it back: the two derives must never drift apart.
+    #[test]
+    fn strum_names_are_the_wire_names() {
+        fn check<T>(all: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+        where
+            T: Copy + PartialEq + std::fmt::Debug + Serialize,
+        {
+            for &v in all {
+                let wire = serde_json::to_value(v).unwrap();
+                assert_eq!(wire.as_str(), Some(as_str(v)), "{v:?}");
+                assert_eq!(parse(as_str(v)), Some(v), "{v:?}");
+            }
+            assert_eq!(parse("no_such_name"), None);
+        }
+        use strum::VariantArray;
+        check(Level::VARIANTS, Level::as_str, Level::parse);
+        check(
+            AlertStatus::VARIANTS,
+            AlertStatus::as_str,
+            AlertStatus::parse,
+        );
+        check(Source::VARIANTS, Source::as_str, |s| s.parse().ok());
+        check(Category::VARIANTS, Category::as_str, |s| s.parse().ok());
+        check(Role::ALL, Role::as_str, Role::parse);
+        check(CaseStatus::VARIANTS, CaseStatus::as_str, CaseStatus::parse);
+        check(CloseOutcome::ALL, CloseOutcome::as_str, CloseOutcome::parse);
+        check(
+            crate::audit::AuditKind::VARIANTS,
+            |k| k.as_str(),
+            |s| s.parse().ok(),
+        );
+        check(
+            crate::followup::CheckinOutcome::ALL,
+            crate::followup::CheckinOutcome::as_str,
+            crate::followup::CheckinOutcome::parse,
+        );
+        check(
+            crate::screening::rules::Flag::VARIANTS,
+            crate::screening::rules::Flag::as_str,
+            crate::screening::rules::Flag::parse,
+        );
+        check(
+            crate::reporting::Stage::ALL,
+            |s| s.as_str(),
+            |s| s.parse().ok(),
+        );
+        check(
+            crate::reporting::StageStatus::VARIANTS,
+            |s| s.as_str(),
+            |s| s.parse().ok(),
+        );
+        let op = CommandOp::DistrictView {};
+        assert_eq!(serde_json::to_value(&op).unwrap()["op"], op.name());
+    }
 
     fn minimal() -> serde_json::Value {
         serde_json::json!({

@@ -74,7 +74,6 @@ pub fn fit(text: &str, max: usize) -> String {
     out
 }
 
-/// Truncates or pads with spaces to exactly `cells` cells.
 /// `text` followed by spaces up to `cells` display cells, never cut: for
 /// CLI tables, where `{:<24}` would count chars and misalign every column
 /// after a Chinese name.
@@ -84,6 +83,15 @@ pub fn pad(text: &str, cells: usize) -> String {
     s
 }
 
+/// `text` right-aligned in `cells` display cells, never cut (`{:>8}` by
+/// display width: a Chinese column header over a column of numbers).
+pub fn pad_left(text: &str, cells: usize) -> String {
+    let mut s = " ".repeat(cells.saturating_sub(width(text)));
+    s.push_str(text);
+    s
+}
+
+/// Truncates or pads with spaces to exactly `cells` cells.
 pub fn fit_exact(text: &str, cells: usize) -> String {
     let mut s = fit(text, cells);
     let w = width(&s);

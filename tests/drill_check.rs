@@ -13,7 +13,7 @@ use crisisdesk::protocol::{Category, Level};
 const BIN: &str = env!("CARGO_BIN_EXE_crisisdesk");
 
 fn library() -> Library {
-    crisisdesk::relay::playbooks::load(None).expect("shipped playbooks load")
+    crisisdesk::playbook::shipped::load(None).expect("shipped playbooks load")
 }
 
 /// A valid scenario of 20 lines; tests append from line 21 on.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::{BIN, TestRelay};
 use crisisdesk::drill::DrillMark;
+use crisisdesk::playbook;
 use crisisdesk::protocol::{Alert, Role};
 use crisisdesk::relay::{self, Relay};
 use crisisdesk::store::Store;
@@ -121,7 +122,7 @@ async fn every_inject_arrives_as_an_exercise_and_one_student_is_one_case() {
     // Progress names injects, seqs and cases; never the student or the text.
     // (The stream itself withholds the name from every role, so take the
     // names from the scenario file.)
-    let library = relay::playbooks::load(None).unwrap();
+    let library = playbook::shipped::load(None).unwrap();
     let scenario = crisisdesk::drill::find("night_treehole_imminent", None, &library).unwrap();
     let names: Vec<String> = (0..scenario.injects.len())
         .filter_map(|i| {
@@ -324,7 +325,7 @@ async fn a_relay_that_comes_up_late_gets_every_inject_once() {
 
     // The first attempts find nothing listening; then the relay starts.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let relay = Relay::new(store, relay::playbooks::load(None).unwrap());
+    let relay = Relay::new(store, playbook::shipped::load(None).unwrap());
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(relay::serve(listener, relay.clone(), async {

@@ -182,7 +182,7 @@ fn check_invariants(pb: &Playbook, p: &Progress, now: DateTime<Utc>) -> Result<(
         prop_assert!(s.required);
         prop_assert!(p.state(pb, &s.id).is_some_and(StepState::is_open));
     }
-    for role in Role::ALL {
+    for &role in Role::ALL {
         let mine = p.steps_for(pb, role, now);
         prop_assert!(
             mine.iter()

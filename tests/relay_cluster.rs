@@ -329,7 +329,7 @@ async fn an_alert_posted_to_one_relay_reaches_consoles_on_the_other_in_seq_order
 #[tokio::test(flavor = "multi_thread")]
 async fn events_become_visible_in_seq_order_whichever_relay_commits_them() {
     let Some(db) = pg().await else { return };
-    let library = crisisdesk::relay::playbooks::load(None).unwrap();
+    let library = crisisdesk::playbook::shipped::load(None).unwrap();
     let library = Arc::new(library);
     let seed = db.open().await;
     let feed_token = seed

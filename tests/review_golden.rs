@@ -25,7 +25,7 @@ fn beijing() -> FixedOffset {
 }
 
 fn library() -> Library {
-    crisisdesk::relay::playbooks::load(None).unwrap()
+    crisisdesk::playbook::shipped::load(None).unwrap()
 }
 
 async fn cred(store: &Store, name: &str, role: Role) -> Credential {

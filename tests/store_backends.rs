@@ -21,7 +21,7 @@ use sqlx::Connection;
 use backends::{TestDb, databases};
 
 fn library() -> Library {
-    crisisdesk::relay::playbooks::load(None).unwrap()
+    crisisdesk::playbook::shipped::load(None).unwrap()
 }
 
 fn at(minutes: i64) -> DateTime<Utc> {

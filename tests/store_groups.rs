@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 fn library() -> Library {
-    crisisdesk::relay::playbooks::load(None).unwrap()
+    crisisdesk::playbook::shipped::load(None).unwrap()
 }
 
 fn at(minutes: i64) -> DateTime<Utc> {

@@ -41,7 +41,7 @@ async fn followed_up() -> (tempfile::TempDir, String, Store, Library) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("r.sqlite").display());
     let store = Store::open(&url).await.unwrap();
-    let lib = crisisdesk::relay::playbooks::load(None).unwrap();
+    let lib = crisisdesk::playbook::shipped::load(None).unwrap();
     let feed = cred(&store, "feed", Role::Producer).await;
     let wang = cred(&store, "王老师", Role::Counselor).await;
     let li = cred(&store, "李老师", Role::HeadTeacher).await;

@@ -116,7 +116,7 @@ async fn https_and_wss_end_to_end_with_a_test_ca() {
     assert_eq!(status, 201);
 
     // wss:// with the crate's own client config.
-    let config = crisisdesk::relay::tls::client_config(Some(Path::new(&ca))).unwrap();
+    let config = crisisdesk::tls::client_config(Some(Path::new(&ca))).unwrap();
     let mut request = format!("wss://localhost:{port}/v1/stream")
         .into_client_request()
         .unwrap();
@@ -137,7 +137,7 @@ async fn https_and_wss_end_to_end_with_a_test_ca() {
 
     // A client that trusts another CA is refused at the handshake.
     let stranger = write(dir.path(), "other-ca.pem", &pki_other_ca());
-    let wrong = crisisdesk::relay::tls::client_config(Some(Path::new(&stranger))).unwrap();
+    let wrong = crisisdesk::tls::client_config(Some(Path::new(&stranger))).unwrap();
     let mut request = format!("wss://localhost:{port}/v1/stream")
         .into_client_request()
         .unwrap();

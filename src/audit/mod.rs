@@ -17,7 +17,20 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What happened, in the audit's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
     AlertIngested,
@@ -33,19 +46,10 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// The stored name: strum's snake_case, as serde's (held together by
+    /// `protocol::tests::strum_names_are_the_wire_names`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuditKind::AlertIngested => "alert_ingested",
-            AuditKind::CommandAccepted => "command_accepted",
-            AuditKind::CommandRefused => "command_refused",
-            AuditKind::CaseViewed => "case_viewed",
-            AuditKind::IdentityRevealed => "identity_revealed",
-            AuditKind::EscalationRaised => "escalation_raised",
-            AuditKind::CredentialCreated => "credential_created",
-            AuditKind::CredentialRevoked => "credential_revoked",
-            AuditKind::ConnectionOpened => "connection_opened",
-            AuditKind::ConnectionClosed => "connection_closed",
-        }
+        self.into()
     }
 }
 

@@ -5,6 +5,7 @@ use super::frames::RefusalCode;
 use super::keymap::Cmd;
 use crate::playbook::StepState;
 use crate::protocol::{CaseStatus, Category, CloseOutcome, CommandOp, Level, Role, Source};
+use crate::vocabulary::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Lang {
@@ -167,80 +168,33 @@ pub struct Strings {
 }
 
 impl Strings {
+    /// The protocol's names, in this catalogue's language.
+    pub fn names(&self) -> &'static Names {
+        Names::for_lang(self.lang())
+    }
+
     pub fn level(&self, level: Level) -> &'static str {
-        match (self.is_zh(), level) {
-            (true, Level::High) => "高危",
-            (true, Level::Key) => "重点",
-            (true, Level::General) => "一般",
-            (false, Level::High) => "High",
-            (false, Level::Key) => "Key",
-            (false, Level::General) => "General",
-        }
+        self.names().level(level)
     }
 
     pub fn category(&self, c: Category) -> &'static str {
-        let zh = self.is_zh();
-        match c {
-            Category::SuicideRisk => pick(zh, "自杀风险", "Suicide risk"),
-            Category::SelfHarm => pick(zh, "自伤", "Self-harm"),
-            Category::ViolenceThreat => pick(zh, "暴力威胁", "Violence threat"),
-            Category::Bullying => pick(zh, "欺凌", "Bullying"),
-            Category::TraumaBereavement => pick(zh, "创伤/丧亲", "Trauma/loss"),
-            Category::AcuteDistress => pick(zh, "急性痛苦", "Acute distress"),
-            Category::Other => pick(zh, "其他", "Other"),
-        }
+        self.names().category(c)
     }
 
     pub fn source(&self, s: Source) -> &'static str {
-        let zh = self.is_zh();
-        match s {
-            Source::Screening => pick(zh, "心理普查", "Screening"),
-            Source::Behavior => pick(zh, "行为数据", "Behaviour data"),
-            Source::Treehole => pick(zh, "树洞", "Tree-hole post"),
-            Source::TeacherReport => pick(zh, "教师报告", "Teacher report"),
-            Source::ParentReport => pick(zh, "家长报告", "Parent report"),
-            Source::SelfReferral => pick(zh, "主动求助", "Self-referral"),
-            Source::PeerTip => pick(zh, "同伴报告", "Peer tip"),
-            Source::Hotline => pick(zh, "热线", "Hotline"),
-            Source::Manual => pick(zh, "手动录入", "Manual entry"),
-        }
+        self.names().source(s)
     }
 
     pub fn status(&self, s: CaseStatus) -> &'static str {
-        let zh = self.is_zh();
-        match s {
-            CaseStatus::Open => pick(zh, "待确认", "Unacked"),
-            CaseStatus::Acknowledged => pick(zh, "已确认", "Acked"),
-            CaseStatus::Closed => pick(zh, "已结案", "Closed"),
-            CaseStatus::Monitoring => pick(zh, "跟踪中", "Monitoring"),
-        }
+        self.names().status(s)
     }
 
     pub fn role(&self, role: Role) -> &'static str {
-        let zh = self.is_zh();
-        match role {
-            Role::Producer => pick(zh, "信息源", "producer"),
-            Role::Counselor => pick(zh, "心理教师", "counselor"),
-            Role::HeadTeacher => pick(zh, "班主任", "head teacher"),
-            Role::Leader => pick(zh, "校领导", "leader"),
-            Role::Nurse => pick(zh, "校医", "nurse"),
-            Role::Security => pick(zh, "保卫", "security"),
-            Role::Reviewer => pick(zh, "督导", "reviewer"),
-            Role::Admin => pick(zh, "管理员", "admin"),
-            Role::District => pick(zh, "教育局/区心理中心", "district"),
-        }
+        self.names().role(role)
     }
 
     pub fn outcome(&self, o: CloseOutcome) -> &'static str {
-        let zh = self.is_zh();
-        match o {
-            CloseOutcome::Stabilized => pick(zh, "已稳定", "stabilized"),
-            CloseOutcome::ReferredOut => pick(zh, "已转介", "referred out"),
-            CloseOutcome::Transferred => pick(zh, "已转学", "transferred"),
-            CloseOutcome::NoRisk => pick(zh, "评估无风险", "no risk found"),
-            CloseOutcome::Error => pick(zh, "误报/重复", "opened in error"),
-            CloseOutcome::Graduated => pick(zh, "已毕业", "graduated"),
-        }
+        self.names().outcome(o)
     }
 
     pub fn step_state(&self, state: StepState) -> &'static str {

@@ -111,7 +111,7 @@ pub fn transport(
     insecure: bool,
 ) -> anyhow::Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
     if stream_url.starts_with("wss://") {
-        return crate::relay::tls::client_config(ca).map(Some);
+        return crate::tls::client_config(ca).map(Some);
     }
     let host = stream_url
         .trim_start_matches("ws://")
@@ -122,7 +122,7 @@ pub fn transport(
         Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
         _ => host,
     };
-    if !insecure && !crate::relay::tls::is_loopback(host) {
+    if !insecure && !crate::tls::is_loopback(host) {
         anyhow::bail!(
             "--relay: plain ws:// to {host} would send student data unencrypted; use wss:// with --ca, \
              or pass --insecure on a trusted network"

@@ -3,14 +3,20 @@
 //! Exit codes as everywhere: 0 success, 1 a failed check or operation,
 //! 2 bad usage (clap's own errors, a bad `--speed` or `--exercise-id`).
 
+#[cfg(feature = "drill-client")]
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::run::{self, HttpRelay, RunOptions};
-use super::{DEFAULT_DIR, Diagnostic, Scenario};
+#[cfg(feature = "drill-client")]
+use super::Scenario;
+#[cfg(feature = "drill-client")]
+use super::http::HttpRelay;
+#[cfg(feature = "drill-client")]
+use super::run::{self, RunOptions};
+use super::{DEFAULT_DIR, Diagnostic};
 use crate::playbook::Library;
 
 #[derive(Subcommand, Debug)]
@@ -28,6 +34,7 @@ pub enum DrillCommand {
     List,
     /// Play a scenario into a relay over HTTP, every alert marked as a
     /// drill (`status: exercise`). Nothing is sent if the file has a problem.
+    #[cfg(feature = "drill-client")]
     Run {
         /// A scenario file, or the id of a built-in scenario (`drill list`).
         file: String,
@@ -54,6 +61,7 @@ pub enum DrillCommand {
     },
 }
 
+#[cfg(feature = "drill-client")]
 fn parse_speed(s: &str) -> Result<f64, String> {
     let speed: f64 = s
         .parse()
@@ -61,6 +69,7 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     run::check_speed(speed).map(|()| speed)
 }
 
+#[cfg(feature = "drill-client")]
 fn parse_exercise_id(s: &str) -> Result<String, String> {
     run::check_exercise_id(s).map(|()| s.to_string())
 }
@@ -104,6 +113,7 @@ pub fn run(command: DrillCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        #[cfg(feature = "drill-client")]
         DrillCommand::Run {
             file,
             relay,
@@ -150,6 +160,7 @@ pub fn run(command: DrillCommand) -> anyhow::Result<ExitCode> {
 
 /// A scenario from a file, or a built-in one by id when no such file
 /// exists (so an installed binary can run the shipped drills).
+#[cfg(feature = "drill-client")]
 fn load(file: &str, library: &Library) -> Result<Scenario, Vec<Diagnostic>> {
     let path = Path::new(file);
     let looks_like_id = !file.is_empty()
@@ -165,7 +176,7 @@ fn load(file: &str, library: &Library) -> Result<Scenario, Vec<Diagnostic>> {
 /// The playbook library `[[expect]]` is checked against; its problems are
 /// printed and `None` returned when it is broken.
 fn library(dir: Option<&Path>) -> Option<Library> {
-    match crate::relay::playbooks::load(dir) {
+    match crate::playbook::shipped::load(dir) {
         Ok(library) => Some(library),
         Err(problems) => {
             for p in &problems {

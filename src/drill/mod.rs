@@ -5,7 +5,8 @@
 //! - [`scenario`]: what a checked scenario is, and the alerts it becomes.
 //! - [`format`]: the TOML format drill authors write, and its checks.
 //! - [`check`]: `file:line: problem` diagnostics and the directory checker.
-//! - [`run`]: playing a timeline into a relay over HTTP, with retries.
+//! - [`run`]: playing a timeline into a relay, with retries.
+//! - `http`: the relay over HTTP (feature `drill-client`).
 //! - [`cli`]: `crisisdesk drill check | list | run`.
 //!
 //! `docs/drills.md` documents the format for drill authors. The shipped
@@ -15,6 +16,8 @@
 pub mod check;
 pub mod cli;
 pub mod format;
+#[cfg(feature = "drill-client")]
+pub mod http;
 pub mod run;
 pub mod scenario;
 

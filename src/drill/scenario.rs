@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn expectations_resolve_to_the_case_and_deadline_of_their_inject() {
-        let library = crate::relay::playbooks::load(None).unwrap();
+        let library = crate::playbook::shipped::load(None).unwrap();
         let night = crate::drill::find("night_treehole_imminent", None, &library).unwrap();
         let t0 = DateTime::parse_from_rfc3339("2026-11-22T23:40:00+08:00").unwrap();
         // Only the first two injects arrived, to case C000007.

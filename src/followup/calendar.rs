@@ -142,13 +142,6 @@ fn china_time() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::Utc.fix())
 }
 
-/// An offset written like `+08:00`.
-pub fn parse_offset(text: &str) -> Option<FixedOffset> {
-    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{text}"))
-        .ok()
-        .map(|t| *t.offset())
-}
-
 /// Longest a search for the next school day looks ahead: a summer break is
 /// far shorter, so running out means the calendar has no more school days.
 const SEARCH_DAYS: i64 = 400;
@@ -179,7 +172,7 @@ impl Calendar {
         if file.school.trim().is_empty() {
             problems.push("`school` must name the school".to_string());
         }
-        let offset = parse_offset(&file.utc_offset).unwrap_or_else(|| {
+        let offset = crate::period::parse_offset(&file.utc_offset).unwrap_or_else(|| {
             problems.push(format!(
                 "`utc_offset` `{}` is not an offset like +08:00",
                 file.utc_offset

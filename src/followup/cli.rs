@@ -169,7 +169,7 @@ pub fn run_student(command: StudentCommand) -> anyhow::Result<ExitCode> {
         format,
         utc_offset,
     } = command;
-    let offset = super::calendar::parse_offset(&utc_offset)
+    let offset = crate::period::parse_offset(&utc_offset)
         .ok_or_else(|| anyhow::anyhow!("--utc-offset: expected like +08:00, got `{utc_offset}`"))?;
     let record = runtime()?.block_on(async {
         let store = Store::open_existing(&db).await?;

@@ -17,7 +17,20 @@ use crate::lifecycle::{Grade, LevelChange, LevelProposal};
 use crate::protocol::{Actor, Level, Role};
 
 /// What a check-in found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum CheckinOutcome {
     /// Seen, and well.
@@ -31,24 +44,17 @@ pub enum CheckinOutcome {
 }
 
 impl CheckinOutcome {
-    pub const ALL: [CheckinOutcome; 4] = [
-        CheckinOutcome::SeenWell,
-        CheckinOutcome::Concern,
-        CheckinOutcome::Escalate,
-        CheckinOutcome::NotReached,
-    ];
+    /// Every one, in declaration order.
+    pub const ALL: &[CheckinOutcome] = <CheckinOutcome as strum::VariantArray>::VARIANTS;
 
+    /// The stored name: strum's snake_case, as serde's (held together by
+    /// `protocol::tests::strum_names_are_the_wire_names`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            CheckinOutcome::SeenWell => "seen_well",
-            CheckinOutcome::Concern => "concern",
-            CheckinOutcome::Escalate => "escalate",
-            CheckinOutcome::NotReached => "not_reached",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<CheckinOutcome> {
-        CheckinOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+        s.parse().ok()
     }
 
     /// Whether this outcome may carry a raise of the level.

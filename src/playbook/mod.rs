@@ -13,6 +13,7 @@ pub mod format;
 pub mod library;
 pub mod model;
 pub mod progress;
+pub mod shipped;
 
 pub use check::{
     Diagnostic, Problem, check_dir, check_file, check_str, load_dir, load_file, load_texts,

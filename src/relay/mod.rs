@@ -10,11 +10,9 @@ mod error;
 mod ingest;
 pub mod limits;
 mod metrics;
-pub mod playbooks;
 mod queries;
 mod stream;
 mod student;
-pub mod tls;
 mod writer;
 
 use std::future::Future;

@@ -519,8 +519,8 @@ fn close(code: u16, reason: &'static str) -> Message {
 
 /// The close code and words for a frame the relay could not accept.
 fn close_reason(err: &axum::Error) -> (u16, &'static str) {
-    use tokio_tungstenite::tungstenite::Error as WsError;
-    use tokio_tungstenite::tungstenite::error::CapacityError;
+    use tungstenite::Error as WsError;
+    use tungstenite::error::CapacityError;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(ws) = e.downcast_ref::<WsError>() {

@@ -71,15 +71,6 @@ pub fn load_checked(
     }
 }
 
-pub fn parse_offset(text: Option<&str>) -> anyhow::Result<chrono::FixedOffset> {
-    match text {
-        Some(t) => chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{t}"))
-            .map(|d| *d.offset())
-            .map_err(|_| anyhow::anyhow!("--utc-offset: expected like +08:00, got `{t}`")),
-        None => Ok(*chrono::Local::now().offset()),
-    }
-}
-
 pub fn run_incident(command: IncidentCommand) -> anyhow::Result<ExitCode> {
     match command {
         IncidentCommand::Check { file, playbooks } => {
@@ -144,7 +135,7 @@ pub fn run_incident(command: IncidentCommand) -> anyhow::Result<ExitCode> {
             utc_offset,
             rules,
         } => {
-            let offset = parse_offset(utc_offset.as_deref())?;
+            let offset = crate::period::utc_offset(utc_offset.as_deref())?;
             let library = library(None)?;
             let rules = load_checked(rules.as_deref(), &library)
                 .map_err(|ps| anyhow::anyhow!("invalid reporting rules:\n{}", ps.join("\n")))?;
@@ -199,7 +190,7 @@ pub fn run_district(db: &str, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn library(dir: Option<&Path>) -> anyhow::Result<crate::playbook::Library> {
-    crate::relay::playbooks::load(dir).map_err(|problems| {
+    crate::playbook::shipped::load(dir).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("invalid playbooks:\n{}", lines.join("\n"))
     })

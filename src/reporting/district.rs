@@ -14,7 +14,7 @@ use super::{IncidentReport, StageStatus};
 use crate::playbook::Library;
 use crate::protocol::Level;
 use crate::store::{Store, StoreError};
-use crate::text::{inert, pad};
+use crate::text::{inert, pad, pad_left};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchoolRow {
@@ -197,15 +197,17 @@ pub fn summarise(
 
 pub fn render_text(v: &DistrictView) -> String {
     let mut out = format!(
-        "District view 区级总览  as of {}\n\n{}  {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}\n",
+        "District view 区级总览  as of {}\n\n{}  {} {} {} {} {} {}\n",
         v.as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         pad("学校 school", 28),
-        "高危",
-        "紧迫",
-        "逾期步骤",
-        "逾期回访",
-        "待审报告",
-        "逾期报告"
+        // Headers right-aligned by display width over the numbers below
+        // (`{:>6}` would count the two characters of 高危 as two cells).
+        pad_left("高危", 6),
+        pad_left("紧迫", 6),
+        pad_left("逾期步骤", 8),
+        pad_left("逾期回访", 8),
+        pad_left("待审报告", 8),
+        pad_left("逾期报告", 8)
     );
     for row in v.schools.iter().chain([&v.total]) {
         let _ = writeln!(
@@ -239,4 +241,45 @@ pub fn render_text(v: &DistrictView) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::width;
+
+    /// Every line of the table is as wide as the header, measured in
+    /// display cells: the Chinese headers sit over their numbers.
+    #[test]
+    fn the_text_table_lines_up_by_display_width() {
+        let row = |school: &str, n: usize| SchoolRow {
+            school: school.into(),
+            open_high: n,
+            open_imminent: n,
+            overdue_steps: n,
+            overdue_checkins: n,
+            reports_awaiting_review: n,
+            reports_overdue: n,
+        };
+        let view = DistrictView {
+            as_of: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            schools: vec![row("第一中学", 3), row("Riverside High", 12)],
+            total: row("合计 total", 15),
+            reports: Vec::new(),
+        };
+        let text = render_text(&view);
+        let table: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("学校"))
+            .take(4)
+            .collect();
+        assert_eq!(table.len(), 4, "{text}");
+        let header = width(table[0]);
+        for line in &table {
+            assert_eq!(width(line), header, "{line:?} in\n{text}");
+        }
+        // And the last column's number ends where its header does.
+        assert!(table[0].ends_with("逾期报告"), "{text}");
+        assert!(table[1].ends_with(" 3"), "{text}");
+    }
 }

@@ -12,9 +12,9 @@ use chrono::FixedOffset;
 use serde::Serialize;
 
 use super::{IncidentReport, Rules, StageStatus};
-use crate::console::i18n::ZH;
 use crate::review::{esc, local};
 use crate::text::{inert, inert_block};
+use crate::vocabulary::ZH;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {

@@ -18,7 +18,22 @@ use crate::protocol::{Actor, CaseStatus, Category, CloseOutcome, ErrorDetail, Le
 pub use rules::{CaseSigns, Rule, Rules};
 
 /// The three stages local rules ask for, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     First,
@@ -27,14 +42,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::First, Stage::FollowUp, Stage::Final];
+    /// Every one, in declaration order.
+    pub const ALL: &[Stage] = <Stage as strum::VariantArray>::VARIANTS;
 
+    /// The stored name: strum's snake_case, as serde's (held together by
+    /// `protocol::tests::strum_names_are_the_wire_names`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::First => "first",
-            Stage::FollowUp => "follow_up",
-            Stage::Final => "final",
-        }
+        self.into()
     }
 
     pub fn label_zh(self) -> &'static str {
@@ -62,7 +76,20 @@ impl Stage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum StageStatus {
     /// Not yet sent to the district.
@@ -75,13 +102,10 @@ pub enum StageStatus {
 }
 
 impl StageStatus {
+    /// The stored name: strum's snake_case, as serde's (held together by
+    /// `protocol::tests::strum_names_are_the_wire_names`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            StageStatus::Pending => "pending",
-            StageStatus::Submitted => "submitted",
-            StageStatus::Accepted => "accepted",
-            StageStatus::Returned => "returned",
-        }
+        self.into()
     }
 
     pub fn label_zh(self) -> &'static str {

@@ -403,7 +403,7 @@ mod tests {
     use super::*;
 
     fn library() -> Library {
-        crate::relay::playbooks::load(None).unwrap()
+        crate::playbook::shipped::load(None).unwrap()
     }
 
     #[test]

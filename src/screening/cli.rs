@@ -133,12 +133,6 @@ fn valid_plan_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
-    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{text}"))
-        .ok()
-        .map(|t| *t.offset())
-}
-
 pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
     match command {
         ScreeningCommand::Plan {
@@ -325,7 +319,7 @@ pub fn run_screening(command: ScreeningCommand) -> anyhow::Result<ExitCode> {
             utc_offset,
             quiet,
         } => {
-            let Some(offset) = parse_offset(&utc_offset) else {
+            let Some(offset) = crate::period::parse_offset(&utc_offset) else {
                 eprintln!("crisisdesk: --utc-offset: expected like +08:00");
                 return Ok(ExitCode::from(2));
             };

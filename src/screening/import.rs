@@ -156,6 +156,10 @@ pub enum ImportError {
         "无法读取本计划已存的结果 / could not read the plan's stored results: {0}. 未保存、未发送任何内容；原样重新运行同一命令即可 / nothing was stored or sent; run the same command again"
     )]
     Standings(String),
+    /// This build lacks the part the options ask for (a cargo feature);
+    /// checked before anything is stored.
+    #[error("{0}")]
+    NotBuilt(&'static str),
 }
 
 /// A digest of everything the row says except the name, so a re-import of
@@ -334,10 +338,24 @@ pub async fn run(
     // playbook set fails the import before it starts.
     let mut outbox = match &opts.destination {
         Destination::DryRun => None,
+        #[cfg(feature = "drill-client")]
         Destination::Relay { url, token } => Some(Outbox::relay(store, &plan.id, url, token)),
+        #[cfg(not(feature = "drill-client"))]
+        Destination::Relay { .. } => {
+            return Err(ImportError::NotBuilt(
+                "--relay needs the HTTP client (cargo feature `drill-client`); import with --db alone, or use a build with it",
+            ));
+        }
+        #[cfg(feature = "relay")]
         Destination::Store => Some(Outbox::store(store, &plan.id).await?),
+        #[cfg(not(feature = "relay"))]
+        Destination::Store => {
+            return Err(ImportError::NotBuilt(
+                "sending without --relay needs the relay's ingest (cargo feature `relay`); pass --relay URL --token T, or --dry-run",
+            ));
+        }
     }
-    .map(|o| o.with_progress(opts.progress));
+    .map(|o: Outbox<'_>| o.with_progress(opts.progress));
 
     // Grade, count and store a slice at a time, and hand each stored
     // slice's alerts to the outbox, which sends them while the next slice
@@ -614,6 +632,10 @@ fn tally_of(r: &StoredResult) -> sstore::Tally {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "relay", feature = "drill-client")),
+    allow(dead_code, reason = "only the outbox refuses rows")
+)]
 pub(super) fn refusal(row: &str, student: &str, e: &ErrorDetail) -> RowError {
     RowError {
         row: row.to_string(),

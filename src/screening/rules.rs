@@ -52,8 +52,21 @@ pub const EMBEDDED_RISK: (&str, &str) = ("rules/risk.toml", include_str!("../../
 /// A screening level, lowest first. `None` is a graded class that is not
 /// flagged (PHQ-9 "mild", UPI Class III).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     None,
@@ -63,23 +76,14 @@ pub enum Flag {
 }
 
 impl Flag {
+    /// The stored name: strum's snake_case, as serde's (held together by
+    /// `protocol::tests::strum_names_are_the_wire_names`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Flag::None => "none",
-            Flag::General => "general",
-            Flag::Key => "key",
-            Flag::High => "high",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Flag> {
-        match s {
-            "none" => Some(Flag::None),
-            "general" => Some(Flag::General),
-            "key" => Some(Flag::Key),
-            "high" => Some(Flag::High),
-            _ => None,
-        }
+        s.parse().ok()
     }
 
     pub fn zh(self) -> &'static str {

@@ -10,25 +10,39 @@
 //! answered for it, so an import stopped anywhere is finished by running it
 //! again.
 
+// A build with neither the relay nor the HTTP client has nowhere to send
+// (the importer refuses before it starts), so nothing here is called.
+#![cfg_attr(
+    not(any(feature = "relay", feature = "drill-client")),
+    allow(dead_code, clippy::never_loop)
+)]
+
 use std::collections::VecDeque;
+#[cfg(feature = "drill-client")]
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+#[cfg(feature = "drill-client")]
 use tokio::task::JoinHandle;
 
 use super::import::ImportError;
 use super::map::RowError;
-use crate::protocol::{ErrorDetail, Role};
-use crate::store::{Credential, IngestOutcome, Store};
+use crate::protocol::ErrorDetail;
+#[cfg(feature = "relay")]
+use crate::protocol::Role;
+#[cfg(feature = "relay")]
+use crate::store::Credential;
+use crate::store::Store;
 
 /// Batches posted before the first answer is awaited: while the relay
 /// commits one, the next is on the wire, and batches that arrive together
 /// share the relay's group commit.
+#[cfg(feature = "drill-client")]
 const BATCHES_IN_FLIGHT: usize = 3;
 
 /// Built batches waiting for a free slot before grading waits for the
 /// relay: bounds the JSON held when grading outruns sending.
+#[cfg(feature = "drill-client")]
 const MAX_QUEUED: usize = 3;
 
 /// How long [`Outbox::pump`] may wait for answers.
@@ -66,9 +80,15 @@ enum Sent {
     Refused(ErrorDetail),
 }
 
+#[cfg(feature = "drill-client")]
 type Posted = JoinHandle<Result<Vec<Sent>, String>>;
 
+/// Where batches go. Each way is built only with the feature that brings
+/// what it needs: the HTTP client (`drill-client`), the relay's ingest
+/// (`relay`); [`Destination`](super::import::Destination) names them all
+/// and the importer refuses the one this build lacks.
 enum Sink {
+    #[cfg(feature = "drill-client")]
     Relay {
         agent: ureq::Agent,
         url: String,
@@ -77,6 +97,7 @@ enum Sink {
     },
     /// The relay's own ingest path, in process (`--db` without `--relay`):
     /// cases, dedup, playbooks and audit as for any alert.
+    #[cfg(feature = "relay")]
     Store {
         relay: std::sync::Arc<crate::relay::Relay>,
         credential: Credential,
@@ -101,6 +122,7 @@ pub struct Outbox<'a> {
 
 impl<'a> Outbox<'a> {
     /// Posts to a running relay's batch endpoint with a producer token.
+    #[cfg(feature = "drill-client")]
     pub fn relay(store: &'a Store, plan_id: &'a str, url: &str, token: &str) -> Outbox<'a> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -121,8 +143,9 @@ impl<'a> Outbox<'a> {
 
     /// Ingests in this process, under the import's own producer credential
     /// (created on first use).
+    #[cfg(feature = "relay")]
     pub async fn store(store: &'a Store, plan_id: &'a str) -> Result<Outbox<'a>, ImportError> {
-        let library = crate::relay::playbooks::load(None).map_err(|p| {
+        let library = crate::playbook::shipped::load(None).map_err(|p| {
             ImportError::Rules(
                 p.iter()
                     .map(ToString::to_string)
@@ -218,8 +241,13 @@ impl<'a> Outbox<'a> {
     /// Records finished answers in order and posts queued batches while
     /// there is room, waiting as `wait` says.
     async fn pump(&mut self, wait: Wait) -> Result<(), ImportError> {
+        // Only posts over HTTP are answered later; the in-process ingest
+        // answers each batch as it takes it.
+        #[cfg(not(feature = "drill-client"))]
+        let _ = wait;
         loop {
             match &mut self.sink {
+                #[cfg(feature = "drill-client")]
                 Sink::Relay {
                     agent,
                     url,
@@ -235,7 +263,7 @@ impl<'a> Outbox<'a> {
                         // for the answer.
                         let bodies = std::mem::take(&mut batch.bodies);
                         let posted = tokio::task::spawn_blocking(move || {
-                            post_batch(&agent, &url, &token, &bodies)
+                            http::post_batch(&agent, &url, &token, &bodies)
                         });
                         in_flight.push_back((batch, posted));
                     }
@@ -258,13 +286,17 @@ impl<'a> Outbox<'a> {
                         .map_err(ImportError::Send)?;
                     self.record(&batch, answers);
                 }
+                #[cfg(feature = "relay")]
                 Sink::Store { relay, credential } => {
                     let Some(batch) = self.queued.pop_front() else {
                         return Ok(());
                     };
-                    let answers = ingest_here(relay, credential, &batch).await?;
+                    let answers = local::ingest_here(relay, credential, &batch).await?;
                     self.record(&batch, answers);
                 }
+                // A build with neither way never makes an outbox.
+                #[cfg(not(any(feature = "relay", feature = "drill-client")))]
+                _ => return Ok(()),
             }
         }
     }
@@ -300,115 +332,133 @@ impl<'a> Outbox<'a> {
     }
 }
 
-/// The in-process ingest of one batch, answered as the relay would.
-async fn ingest_here(
-    relay: &crate::relay::Relay,
-    credential: &Credential,
-    batch: &Batch,
-) -> Result<Vec<Sent>, ImportError> {
-    let mut answers: Vec<Option<Sent>> = Vec::with_capacity(batch.bodies.len());
-    let mut parsed = Vec::with_capacity(batch.bodies.len());
-    for body in &batch.bodies {
-        let bytes = serde_json::to_vec(body).map_err(|e| ImportError::Send(e.to_string()))?;
-        match crate::protocol::parse_alert(&bytes) {
-            Ok(alert) => {
-                parsed.push(alert);
-                answers.push(None);
+#[cfg(feature = "relay")]
+mod local {
+    use super::{Batch, ImportError, Sent};
+    use crate::protocol::ErrorDetail;
+    use crate::store::{Credential, IngestOutcome};
+
+    /// The in-process ingest of one batch, answered as the relay would.
+    pub(super) async fn ingest_here(
+        relay: &crate::relay::Relay,
+        credential: &Credential,
+        batch: &Batch,
+    ) -> Result<Vec<Sent>, ImportError> {
+        let mut answers: Vec<Option<Sent>> = Vec::with_capacity(batch.bodies.len());
+        let mut parsed = Vec::with_capacity(batch.bodies.len());
+        for body in &batch.bodies {
+            let bytes = serde_json::to_vec(body).map_err(|e| ImportError::Send(e.to_string()))?;
+            match crate::protocol::parse_alert(&bytes) {
+                Ok(alert) => {
+                    parsed.push(alert);
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Sent::Refused(e))),
             }
-            Err(e) => answers.push(Some(Sent::Refused(e))),
         }
-    }
-    let mut outcomes = relay.ingest_batch(parsed, credential).await?.into_iter();
-    Ok(answers
-        .into_iter()
-        .map(|slot| {
-            slot.unwrap_or_else(|| match outcomes.next() {
-                Some(IngestOutcome::Created { case_id, .. }) => Sent::Created(case_id),
-                Some(IngestOutcome::Duplicate { case_id, .. }) => Sent::Duplicate(case_id),
-                Some(IngestOutcome::Conflict) | None => Sent::Refused(ErrorDetail::new(
-                    "conflict",
-                    "a different alert already has this id",
-                )),
+        let mut outcomes = relay.ingest_batch(parsed, credential).await?.into_iter();
+        Ok(answers
+            .into_iter()
+            .map(|slot| {
+                slot.unwrap_or_else(|| match outcomes.next() {
+                    Some(IngestOutcome::Created { case_id, .. }) => Sent::Created(case_id),
+                    Some(IngestOutcome::Duplicate { case_id, .. }) => Sent::Duplicate(case_id),
+                    Some(IngestOutcome::Conflict) | None => Sent::Refused(ErrorDetail::new(
+                        "conflict",
+                        "a different alert already has this id",
+                    )),
+                })
             })
-        })
-        .collect())
-}
-
-#[derive(Deserialize)]
-struct BatchAnswer {
-    results: Vec<BatchResult>,
-}
-
-#[derive(Deserialize)]
-struct BatchResult {
-    status: String,
-    #[serde(default)]
-    case_id: Option<String>,
-    #[serde(default)]
-    error: Option<ErrorDetail>,
-}
-
-/// Posts one batch, retrying a relay that is restarting or briefly
-/// unavailable; a refusal of the whole request is final.
-fn post_batch(
-    agent: &ureq::Agent,
-    url: &str,
-    token: &str,
-    alerts: &[Value],
-) -> Result<Vec<Sent>, String> {
-    let body = serde_json::to_vec(&json!({ "alerts": alerts })).map_err(|e| e.to_string())?;
-    let endpoint = format!("{}/v1/alerts/batch", url.trim_end_matches('/'));
-    let mut delay = Duration::from_millis(200);
-    let mut last = String::new();
-    for _ in 0..8 {
-        let resp = agent
-            .post(&endpoint)
-            .header("Authorization", &format!("Bearer {token}"))
-            .header("Content-Type", "application/json")
-            .send(&body[..]);
-        match resp {
-            Ok(mut resp) if resp.status() == 200 => {
-                let text = resp
-                    .body_mut()
-                    .read_to_string()
-                    .map_err(|e| e.to_string())?;
-                let answer: BatchAnswer = serde_json::from_str(&text)
-                    .map_err(|e| format!("the relay's answer is not a batch result: {e}"))?;
-                if answer.results.len() != alerts.len() {
-                    return Err(format!(
-                        "the relay answered {} results for {} alerts",
-                        answer.results.len(),
-                        alerts.len()
-                    ));
-                }
-                return Ok(answer
-                    .results
-                    .into_iter()
-                    .map(|r| match (r.status.as_str(), r.case_id) {
-                        ("created", Some(c)) => Sent::Created(c),
-                        ("duplicate", Some(c)) => Sent::Duplicate(c),
-                        _ => Sent::Refused(
-                            r.error
-                                .unwrap_or_else(|| ErrorDetail::new("refused", r.status)),
-                        ),
-                    })
-                    .collect());
-            }
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let text = resp.body_mut().read_to_string().unwrap_or_default();
-                let detail = serde_json::from_str::<crate::protocol::ErrorBody>(&text)
-                    .map(|b| format!("{} {}", b.error.code, b.error.message))
-                    .unwrap_or_default();
-                last = format!("HTTP {status} {detail}");
-                if status != 503 && status != 429 && status < 500 {
-                    return Err(last);
-                }
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_secs(3));
+            .collect())
     }
-    Err(format!("relay {url}: {last}"))
+}
+
+#[cfg(feature = "drill-client")]
+mod http {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    use super::Sent;
+    use crate::protocol::ErrorDetail;
+
+    #[derive(Deserialize)]
+    struct BatchAnswer {
+        results: Vec<BatchResult>,
+    }
+
+    #[derive(Deserialize)]
+    struct BatchResult {
+        status: String,
+        #[serde(default)]
+        case_id: Option<String>,
+        #[serde(default)]
+        error: Option<ErrorDetail>,
+    }
+
+    /// Posts one batch, retrying a relay that is restarting or briefly
+    /// unavailable; a refusal of the whole request is final.
+    pub(super) fn post_batch(
+        agent: &ureq::Agent,
+        url: &str,
+        token: &str,
+        alerts: &[Value],
+    ) -> Result<Vec<Sent>, String> {
+        let body = serde_json::to_vec(&json!({ "alerts": alerts })).map_err(|e| e.to_string())?;
+        let endpoint = format!("{}/v1/alerts/batch", url.trim_end_matches('/'));
+        let mut delay = Duration::from_millis(200);
+        let mut last = String::new();
+        for _ in 0..8 {
+            let resp = agent
+                .post(&endpoint)
+                .header("Authorization", &format!("Bearer {token}"))
+                .header("Content-Type", "application/json")
+                .send(&body[..]);
+            match resp {
+                Ok(mut resp) if resp.status() == 200 => {
+                    let text = resp
+                        .body_mut()
+                        .read_to_string()
+                        .map_err(|e| e.to_string())?;
+                    let answer: BatchAnswer = serde_json::from_str(&text)
+                        .map_err(|e| format!("the relay's answer is not a batch result: {e}"))?;
+                    if answer.results.len() != alerts.len() {
+                        return Err(format!(
+                            "the relay answered {} results for {} alerts",
+                            answer.results.len(),
+                            alerts.len()
+                        ));
+                    }
+                    return Ok(answer
+                        .results
+                        .into_iter()
+                        .map(|r| match (r.status.as_str(), r.case_id) {
+                            ("created", Some(c)) => Sent::Created(c),
+                            ("duplicate", Some(c)) => Sent::Duplicate(c),
+                            _ => Sent::Refused(
+                                r.error
+                                    .unwrap_or_else(|| ErrorDetail::new("refused", r.status)),
+                            ),
+                        })
+                        .collect());
+                }
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    let text = resp.body_mut().read_to_string().unwrap_or_default();
+                    let detail = serde_json::from_str::<crate::protocol::ErrorBody>(&text)
+                        .map(|b| format!("{} {}", b.error.code, b.error.message))
+                        .unwrap_or_default();
+                    last = format!("HTTP {status} {detail}");
+                    if status != 503 && status != 429 && status < 500 {
+                        return Err(last);
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(3));
+        }
+        Err(format!("relay {url}: {last}"))
+    }
 }

@@ -43,7 +43,7 @@ fn after_help() -> String {
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let offset = crate::reporting::cli::parse_offset(args.utc_offset.as_deref())?;
+    let offset = crate::period::utc_offset(args.utc_offset.as_deref())?;
     let (from, to) = (
         crate::period::boundary(&args.from, offset, "--from")?,
         crate::period::boundary(&args.to, offset, "--to")?,
@@ -71,7 +71,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("crisisdesk: --format xlsx needs --out FILE.xlsx");
         return Ok(ExitCode::from(2));
     }
-    let library = crate::relay::playbooks::load(None).map_err(|problems| {
+    let library = crate::playbook::shipped::load(None).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("invalid playbooks:\n{}", lines.join("\n"))
     })?;

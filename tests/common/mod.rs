@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+use crisisdesk::playbook;
 use crisisdesk::protocol::Role;
 use crisisdesk::relay::{self, Relay};
 use crisisdesk::store::Store;
@@ -48,7 +49,7 @@ impl TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = format!("sqlite:{}", dir.path().join("relay.sqlite").display());
         let store = adjust(Store::open(&db_url).await.expect("open store"));
-        let library = relay::playbooks::load(None).expect("built-in playbooks load");
+        let library = playbook::shipped::load(None).expect("built-in playbooks load");
         let relay = Relay::with_config(store, library, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

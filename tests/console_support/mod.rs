@@ -72,7 +72,7 @@ pub fn alert_event(seq: i64, case_num: u32, body: Value, opened_at: &str) -> Act
 pub fn library() -> &'static crisisdesk::playbook::Library {
     // Loaded once: the district fixture asks for it 40,000 times.
     static LIBRARY: std::sync::OnceLock<crisisdesk::playbook::Library> = std::sync::OnceLock::new();
-    LIBRARY.get_or_init(|| crisisdesk::relay::playbooks::load(None).expect("built-in playbooks"))
+    LIBRARY.get_or_init(|| crisisdesk::playbook::shipped::load(None).expect("built-in playbooks"))
 }
 
 /// The session frame; events up to `latest_seq` are history to the console.

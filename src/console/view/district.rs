@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::widgets::{MINUTE, age, fitted, local};
 use crate::console::app::App;
 use crate::reporting::district::SchoolRow;
-use crate::text::{fit_exact, width};
+use crate::text::{fit_exact, pad_left, width};
 
 pub(super) fn draw_district(app: &App, frame: &mut Frame, area: Rect) {
     let w = app.strings.upward();
@@ -177,11 +177,4 @@ fn stage_words(app: &App, text: &str) -> String {
     } else {
         format!("{} {}{late}", stage.as_str(), status.as_str())
     }
-}
-
-/// `text` right-aligned in `cells` display cells.
-fn pad_left(text: &str, cells: usize) -> String {
-    let mut s = " ".repeat(cells.saturating_sub(width(text)));
-    s.push_str(text);
-    s
 }

@@ -97,7 +97,8 @@ async fn escalated_stages(tx: &mut Tx<'_>, report_id: &str) -> Result<Vec<Stage>
             .fetch_all(&mut **tx)
             .await?;
     Ok(Stage::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|s| rows.iter().any(|r| r == s.as_str()))
         .collect())
 }
@@ -156,7 +157,7 @@ async fn build_form(
         .bind(&case.id)
         .fetch_one(&mut **tx)
         .await?;
-    let outcome = outcome.and_then(|o| CloseOutcome::ALL.into_iter().find(|c| c.as_str() == o));
+    let outcome = outcome.as_deref().and_then(CloseOutcome::parse);
     let checklists = checklists_in(tx, &case.id).await?;
     let mut actions = Vec::new();
     let mut calls = Vec::new();

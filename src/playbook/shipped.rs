@@ -1,5 +1,6 @@
-//! The playbook library a relay runs: the shipped `playbooks/` compiled into
-//! the binary, or a directory the operator names with `--playbooks`.
+//! The playbook library the relay and every tool run: the shipped
+//! `playbooks/` compiled into the binary, or a directory the operator names
+//! with `--playbooks`.
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
-//! TLS for the relay (rustls with the ring provider) and for its clients.
+//! TLS for the relay (rustls with the ring provider) and for its clients
+//! (the console); outside `relay` so a console-only build has it too.
 //! One place builds every rustls config so the provider and protocol
 //! versions are chosen once.
 
