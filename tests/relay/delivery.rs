@@ -2,7 +2,7 @@
 //! a loopback proxy, observed through the console's own websocket
 //! supervisor; and a consumer that stops reading while others carry on.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

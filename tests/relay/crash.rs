@@ -7,7 +7,7 @@
 //!
 //! Rounds: `CRISISDESK_CRASH_ROUNDS` (default 50, as CI runs it).
 
-mod common;
+use crate::common;
 
 /// This test is about durability, not rate limits.
 const UNLIMITED: &[&str] = &["--rate-limit", "100000", "--rate-burst", "100000"];

@@ -2,7 +2,7 @@
 //! action lands in it, and `crisisdesk audit verify` catches each way of
 //! tampering with the file (modify, delete, insert, reorder, truncate).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

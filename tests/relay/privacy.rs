@@ -3,7 +3,7 @@
 //! the leader, and an identity is revealed only by a deliberate, audited
 //! command, to the one connection that asked.
 
-mod common;
+use crate::common;
 
 use common::*;
 use crisisdesk::protocol::Role;

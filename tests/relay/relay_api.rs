@@ -1,7 +1,7 @@
 //! The relay's contract, exercised over real sockets: HTTP ingest with a
 //! real client, the stream with a real websocket client.
 
-mod common;
+use crate::common;
 
 use common::*;
 use crisisdesk::protocol::Role;

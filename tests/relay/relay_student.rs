@@ -5,9 +5,8 @@
 //! show --format json` prints for that role (one function builds both),
 //! and every reading audited.
 
-mod common;
-#[path = "console_support/mod.rs"]
-mod console_support;
+use crate::common;
+use crate::console_support;
 
 use std::process::Command as Process;
 

@@ -4,7 +4,7 @@
 //! `Store::open` of one URL are several pools, as several processes or
 //! relays would be.
 
-mod backends;
+use crate::backends;
 
 use std::collections::HashSet;
 

@@ -6,7 +6,7 @@
 //! proptest on real SQLite files, and on real PostgreSQL databases when
 //! `CRISISDESK_TEST_PG` names a server.
 
-mod backends;
+use crate::backends;
 
 use chrono::{DateTime, Duration, Utc};
 use crisisdesk::playbook::Library;

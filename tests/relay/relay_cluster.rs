@@ -5,8 +5,8 @@
 //! needs `CRISISDESK_TEST_PG` (`.ci/run` starts a throwaway cluster; with
 //! `CI` set a missing server fails the test).
 
-mod backends;
-mod common;
+use crate::backends;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;

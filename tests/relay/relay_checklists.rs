@@ -1,7 +1,7 @@
 //! Checklist progress lives in the relay: consoles send step commands over
 //! the websocket, the relay checks role and state, stores, and broadcasts.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

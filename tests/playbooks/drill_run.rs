@@ -3,7 +3,7 @@
 //! join one case, a broken file sends nothing, failures retry and then name
 //! the inject, and a drill never touches a real case.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::process::{Command, Output};

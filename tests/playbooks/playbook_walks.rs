@@ -8,7 +8,7 @@
 //! states are computed from the streamed progress and the playbook the relay
 //! sent in its session frame (the computation every console uses).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! order when the relay is back. The relay applies each once and keeps the
 //! console's time beside its own.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

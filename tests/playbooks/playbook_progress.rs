@@ -12,7 +12,7 @@ use crisisdesk::playbook::{
 use crisisdesk::protocol::Role;
 use proptest::prelude::*;
 
-const FIXTURE: &str = include_str!("../src/playbook/testdata/fixture.toml");
+const FIXTURE: &str = include_str!("../../src/playbook/testdata/fixture.toml");
 
 fn playbooks() -> Vec<Playbook> {
     let fixture = parse(Path::new("fixture.toml"), FIXTURE).expect("fixture checks");

@@ -3,8 +3,8 @@
 //! `--db postgres://…` (a fresh database each). The relay listens on a
 //! real socket; a real websocket client sees what a real HTTP client posts.
 
-mod backends;
-mod common;
+use crate::backends;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! did, the overdue-step gauge after a real escalation, who may scrape, and
 //! no student data in the text.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! size-limited tmpfs, which needs permission to mount (root, as on the
 //! project's CI machine); without it the test says so and checks nothing.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

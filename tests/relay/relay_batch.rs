@@ -3,7 +3,7 @@
 //! as duplicates, and many producers at once leaving a dense stream with
 //! every acknowledged alert stored once.
 
-mod common;
+use crate::common;
 
 use common::*;
 use crisisdesk::protocol::Role;

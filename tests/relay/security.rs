@@ -2,7 +2,7 @@
 //! runaway clients are refused cleanly: auth for every role × operation,
 //! live revocation, Origin, rate and connection limits, frame limits.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

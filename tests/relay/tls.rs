@@ -4,7 +4,7 @@
 //! that does not trust the CA is refused. Plain transport off loopback is
 //! refused unless asked for.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! own expectations are found through the drill mark and judged against
 //! the team's actual times.
 
-mod common;
+use crate::common;
 
 use common::*;
 use crisisdesk::protocol::Role;

@@ -1,7 +1,7 @@
 //! A relay killed with SIGKILL and restarted on the same database still has
 //! every alert it answered 201 for, with the same `seq`s.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
