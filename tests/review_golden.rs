@@ -428,6 +428,17 @@ async fn drill_score_compares_deadlines_with_the_teams_times() {
     assert!(score.missed > 0, "most steps were never done");
     assert!(score.score < 50);
     insta::assert_snapshot!(review::drill::render(&score, Format::Md, beijing()));
+    // The page has the Markdown's sections as real tables, not its lines.
+    let html = review::drill::render(&score, Format::Html, beijing());
+    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"zh-CN\">"));
+    assert!(html.contains("<h1>Drill score 演练评分 <code>night-drill</code>:"));
+    assert!(html.contains("<td class=\"alarm\">LATE 超时完成</td>"));
+    assert!(!html.contains("|---"), "no Markdown left in the page");
+    assert_eq!(
+        html.matches("<table>").count(),
+        score.cases.len() + usize::from(!score.scenario_expectations.is_empty())
+    );
+    check_balanced(&html);
 }
 
 #[tokio::test]

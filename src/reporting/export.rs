@@ -182,55 +182,47 @@ th{background:#eee;text-align:left}\
 .drill{border:2px solid #b00;color:#b00;padding:.3em;font-weight:bold}";
 
 pub fn to_html(doc: &Document) -> String {
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>{PRINT_CSS}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
-        t = esc(&doc.title)
-    );
-    if doc.drill {
-        out.push_str("<p class=\"drill\">演练 DRILL — 不计入事件统计 (not an incident)</p>\n");
-    }
-    out.push_str("<table>\n");
-    for (k, v) in &doc.fields {
-        let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
-    }
-    out.push_str("</table>\n<h2>报送阶段 Stages</h2>\n");
-    table_html(
-        &mut out,
-        &STAGE_HEADERS,
-        doc.stages.iter().map(|r| r.as_slice()),
-    );
-    out.push_str("<h2>已采取措施 Actions taken</h2>\n");
-    table_html(
-        &mut out,
-        &ACTION_HEADERS,
-        doc.actions.iter().map(|r| r.as_slice()),
-    );
-    out.push_str("<h2>学校说明 School's account</h2>\n");
-    let _ = writeln!(
-        out,
-        "<p>{}</p>",
-        esc(doc.narrative.as_deref().unwrap_or("—")).replace('\n', "<br>")
-    );
-    out.push_str(
-        "<p>填报人（签字）：__________ 　 学校（盖章）：__________</p>\n</body>\n</html>\n",
-    );
-    out
+    let narrative = doc.narrative.as_deref().unwrap_or("—");
+    let body = maud::html! {
+        h1 { (doc.title) } "\n"
+        @if doc.drill {
+            p class="drill" { "演练 DRILL — 不计入事件统计 (not an incident)" } "\n"
+        }
+        table {
+            "\n"
+            @for (k, v) in &doc.fields { tr { th { (k) } td { (v) } } "\n" }
+        }
+        "\n"
+        h2 { "报送阶段 Stages" } "\n"
+        (table_html(&STAGE_HEADERS, doc.stages.iter().map(|r| r.as_slice())))
+        h2 { "已采取措施 Actions taken" } "\n"
+        (table_html(&ACTION_HEADERS, doc.actions.iter().map(|r| r.as_slice())))
+        h2 { "学校说明 School's account" } "\n"
+        p {
+            @for (i, line) in narrative.split('\n').enumerate() {
+                @if i > 0 { br; }
+                (line)
+            }
+        }
+        "\n"
+        p { "填报人（签字）：__________ 　 学校（盖章）：__________" } "\n"
+    };
+    crate::review::page(&doc.title, &[PRINT_CSS], body)
 }
 
-fn table_html<'a>(out: &mut String, headers: &[&str], rows: impl Iterator<Item = &'a [String]>) {
-    out.push_str("<table>\n<tr>");
-    for h in headers {
-        let _ = write!(out, "<th>{}</th>", esc(h));
-    }
-    out.push_str("</tr>\n");
-    for row in rows {
-        out.push_str("<tr>");
-        for cell in row {
-            let _ = write!(out, "<td>{}</td>", esc(cell));
+fn table_html<'a>(headers: &[&str], rows: impl Iterator<Item = &'a [String]>) -> maud::Markup {
+    maud::html! {
+        table {
+            "\n"
+            tr { @for h in headers { th { (h) } } }
+            "\n"
+            @for row in rows {
+                tr { @for cell in row { td { (cell) } } }
+                "\n"
+            }
         }
-        out.push_str("</tr>\n");
+        "\n"
     }
-    out.push_str("</table>\n");
 }
 
 const CONTENT_TYPES: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -326,4 +318,38 @@ pub fn to_docx(doc: &Document) -> Result<Vec<u8>, String> {
     zip.finish()
         .map(std::io::Cursor::into_inner)
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hostile() -> Document {
+        let text = "<script>alert(1)</script> & \"quoted\"";
+        Document {
+            title: format!("事件报告 {text}"),
+            drill: true,
+            fields: vec![("学校 School", format!("<b>一中</b>{text}"))],
+            stages: vec![std::array::from_fn(|_| text.to_string())],
+            actions: vec![std::array::from_fn(|_| text.to_string())],
+            narrative: Some(format!("第一行 {text}\n第二行 <i>")),
+        }
+    }
+
+    #[test]
+    fn html_escapes_every_field_and_breaks_narrative_lines() {
+        let html = to_html(&hostile());
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<b>") && !html.contains("<i>"), "{html}");
+        // Title (twice: <title> and <h1>), one field, 6 stage cells, 4
+        // action cells, the narrative.
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;";
+        assert_eq!(html.matches(escaped).count(), 2 + 1 + 6 + 4 + 1, "{html}");
+        assert!(html.contains("<p>第一行 "));
+        assert!(html.contains("&quot;<br>第二行 &lt;i&gt;</p>"), "{html}");
+        assert!(html.contains("<p class=\"drill\">"));
+        assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n"));
+        assert!(html.contains(&format!("<style>{PRINT_CSS}</style>")));
+        assert!(html.ends_with("</body>\n</html>\n"));
+    }
 }

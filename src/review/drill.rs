@@ -7,7 +7,7 @@ use std::fmt::Write;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
-use super::{Format, ReviewError, Verdict, build_story, esc, local, span};
+use super::{Format, ReviewError, Verdict, build_story, local, span};
 use std::collections::HashMap;
 
 use crate::drill::scenario::{DrillMark, Received};
@@ -215,19 +215,71 @@ pub fn render(s: &DrillScore, format: Format, offset: FixedOffset) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(s).unwrap_or_default(),
         Format::Md => markdown(s, offset),
-        Format::Html => {
-            let md = markdown(s, offset);
-            let mut out = format!(
-                "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>Drill {}</title>\n</head>\n<body>\n",
-                esc(&s.exercise_id)
-            );
-            for line in md.lines().filter(|l| !l.trim().is_empty()) {
-                let _ = writeln!(out, "<p>{}</p>", esc(line));
-            }
-            out.push_str("</body>\n</html>\n");
-            out
-        }
+        Format::Html => html(s, offset),
     }
+}
+
+/// The score as a page: the Markdown's sections, with real tables.
+fn html(s: &DrillScore, offset: FixedOffset) -> String {
+    let t = |at| local(at, offset);
+    let alarm = |v: Verdict| matches!(v, Verdict::Late | Verdict::Missed).then_some("alarm");
+    let body = maud::html! {
+        h1 { "Drill score 演练评分 " code { (s.exercise_id) } ": " (s.score) "/100" } "\n"
+        p {
+            (s.expected) " expected steps: " (s.on_time) " on time, " (s.late) " late, "
+            (s.missed) " missed, " (s.open) " still open."
+        }
+        "\n"
+        @if !s.scenario_expectations.is_empty() {
+            h2 { "Scenario expectations 情境要求" } "\n"
+            table {
+                "\n"
+                tr { th { "scenario" } th { "inject" } th { "step" } th { "case" } th { "due" } th { "done" } th { "verdict" } }
+                "\n"
+                @for e in &s.scenario_expectations {
+                    tr {
+                        td { (e.scenario) }
+                        td { (e.inject) }
+                        td { (e.step) }
+                        td { (e.case_id.as_deref().unwrap_or("(never arrived)")) }
+                        td { (e.due.map(t).unwrap_or_default()) }
+                        td { (e.done_at.map(t).unwrap_or_default()) }
+                        td class=[alarm(e.verdict)] { (e.verdict.label()) }
+                    }
+                    "\n"
+                }
+            }
+            "\n"
+        }
+        @for c in &s.cases {
+            h2 {
+                (c.case_id) " (student " (c.student_id) ") — acknowledged "
+                (c.time_to_ack_secs.map(|secs| format!("after {}", span(secs))).unwrap_or_else(|| "never".into()))
+            }
+            "\n"
+            table {
+                "\n"
+                tr { th { "step" } th { "role" } th { "due" } th { "done" } th { "verdict" } }
+                "\n"
+                @for e in &c.expectations {
+                    tr {
+                        td { (e.title) " (" (e.step) ")" }
+                        td { (e.role) }
+                        td { (t(e.due)) }
+                        td { (e.done_at.map(t).unwrap_or_default()) }
+                        td class=[alarm(e.verdict)] { (e.verdict.label()) }
+                    }
+                    "\n"
+                }
+            }
+            "\n"
+        }
+    };
+    super::html::page(
+        &format!("Drill {}", s.exercise_id),
+        &[super::html::STYLE, super::html::PRINT_STYLE],
+        body,
+    )
 }
 
 fn markdown(s: &DrillScore, offset: FixedOffset) -> String {

@@ -1,19 +1,22 @@
 //! The review as one self-contained HTML page: inline CSS, an inline SVG
 //! swimlane chart (a lane per role), no scripts, no external resources, so
 //! it opens offline and carries nothing that could phone home.
-
-use std::fmt::Write;
-
-use chrono::FixedOffset;
+//!
+//! Every page is a maud template: text spliced in is escaped by maud, and
+//! the only markup let through unescaped is this crate's own CSS.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::markdown::{audit_summary, story_lists};
 use super::svg;
-use super::{CaseReview, Lane, Verdict, local, render_markdown, span};
+use super::{CaseReview, Lane, Verdict, local, span};
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for XML element content and attribute values. The HTML
+/// pages go through maud; this is for the DOCX writer's WordprocessingML
+/// (`reporting::export`).
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -29,7 +32,7 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:2em;max-width:70em;color:#111}\
+pub const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:2em;max-width:70em;color:#111}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}\
 .alarm{font-weight:bold;color:#a00}.drill{background:#fd0;padding:.2em .6em;font-weight:bold}\
 .note{color:#555;font-style:italic}svg text{font-size:11px}";
@@ -42,100 +45,108 @@ svg{max-width:100%;height:auto}figure.chart{margin:1em 0;max-width:100%}figcapti
 table{max-width:100%}td,th{overflow-wrap:anywhere}\
 @media print{body{margin:0;max-width:none}h2{break-after:avoid}tr,figure,svg{break-inside:avoid}}";
 
+/// A whole page: `lang="zh-CN"`, UTF-8, the title, the given style sheets
+/// inline (this crate's own constants, the one thing not escaped) and the
+/// body. Block elements end their line, so the source reads and diffs
+/// line by line.
+pub fn page(title: &str, css: &[&'static str], body: Markup) -> String {
+    html! {
+        (DOCTYPE) "\n"
+        html lang="zh-CN" {
+            "\n"
+            head {
+                "\n"
+                meta charset="utf-8"; "\n"
+                title { (title) } "\n"
+                style { @for sheet in css { (PreEscaped(*sheet)) } } "\n"
+            }
+            "\n"
+            body { "\n" (body) }
+            "\n"
+        }
+        "\n"
+    }
+    .into_string()
+}
+
 pub fn render_html(r: &CaseReview, offset: FixedOffset) -> String {
     let t = |at| local(at, offset);
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>Case review {id}</title>\n<style>{STYLE}{PRINT_STYLE}</style>\n</head>\n<body>\n",
-        id = esc(&r.case_id)
-    );
-    let _ = writeln!(out, "<h1>Case review 个案复盘 {}</h1>", esc(&r.case_id));
-    if r.drill {
-        let _ = writeln!(
-            out,
-            "<p class=\"drill\">DRILL 演练 {}</p>",
-            esc(r.exercise_id.as_deref().unwrap_or_default())
-        );
-    }
-    let _ = writeln!(
-        out,
-        "<p class=\"note\">Confidential: minors' mental-health data (PIPL §28). Names are masked.</p>"
-    );
-    let _ = writeln!(
-        out,
-        "<p>Opened {} · acknowledged {} · {}</p>",
-        esc(&t(r.opened_at)),
-        esc(&r
-            .time_to_ack_secs
-            .map(|s| format!("{} after opening", span(s)))
-            .unwrap_or_else(|| "never".into())),
-        esc(&match (r.closed_at, r.outcome) {
-            (Some(at), Some(o)) => format!("closed {} ({})", t(at), o.as_str()),
-            _ => "still open".into(),
-        })
-    );
-    out.push_str(&swimlanes(r, offset));
-    out.push_str(&step_times_chart(r));
-
-    let _ = writeln!(
-        out,
-        "<h2>Steps against their deadlines 步骤与时限</h2>\n<table>\n<tr><th>step</th><th>role</th><th>required</th><th>due</th><th>done</th><th>verdict</th><th>how</th></tr>"
-    );
-    for s in r
+    let acknowledged = r
+        .time_to_ack_secs
+        .map(|s| format!("{} after opening", span(s)))
+        .unwrap_or_else(|| "never".into());
+    let closed = match (r.closed_at, r.outcome) {
+        (Some(at), Some(o)) => format!("closed {} ({})", t(at), o.as_str()),
+        _ => "still open".into(),
+    };
+    let steps = r
         .steps
         .iter()
-        .filter(|s| s.verdict != Verdict::NotApplicable)
-    {
-        let class = if matches!(s.verdict, Verdict::Late | Verdict::Missed) {
-            " class=\"alarm\""
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "<tr><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td><td>{}</td></tr>",
-            esc(&s.title_zh),
-            esc(&s.title_en),
-            s.role,
-            if s.required { "yes" } else { "" },
-            esc(&match (s.due.map(t), &s.limit_zh, &s.due_basis_zh) {
-                (Some(due), Some(limit), Some(basis)) => format!("{due} ({limit} · {basis})"),
-                (Some(due), Some(why), None) | (Some(due), None, Some(why)) => {
-                    format!("{due} ({why})")
-                }
-                (due, _, _) => due.unwrap_or_default(),
-            }),
-            esc(&s.done_at.map(t).unwrap_or_default()),
-            s.verdict.label(),
-            esc(s.how.as_deref().unwrap_or(""))
-        );
-    }
-    out.push_str("</table>\n");
-
-    // The rest of the story reads best as the Markdown report's sections;
-    // each line is escaped, never interpreted.
-    let md = render_markdown(r, offset);
-    let rest = md
-        .split("\n## ")
-        .skip_while(|s| !s.starts_with("Contact attempts"))
-        .collect::<Vec<_>>();
-    for sec in rest {
-        let mut lines = sec.lines();
-        let title = lines.next().unwrap_or_default();
-        let _ = writeln!(out, "<h2>{}</h2>\n<ul>", esc(title));
-        for line in lines.filter(|l| !l.trim().is_empty()) {
-            let _ = writeln!(out, "<li>{}</li>", esc(line.trim_start_matches("- ")));
+        .filter(|s| s.verdict != Verdict::NotApplicable);
+    let body = html! {
+        h1 { "Case review 个案复盘 " (r.case_id) } "\n"
+        @if r.drill {
+            p class="drill" { "DRILL 演练 " (r.exercise_id.as_deref().unwrap_or_default()) } "\n"
         }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("</body>\n</html>\n");
-    out
+        p class="note" { "Confidential: minors' mental-health data (PIPL §28). Names are masked." } "\n"
+        p { "Opened " (t(r.opened_at)) " · acknowledged " (acknowledged) " · " (closed) } "\n"
+        (swimlanes(r, offset))
+        (step_times_chart(r))
+        h2 { "Steps against their deadlines 步骤与时限" } "\n"
+        table {
+            "\n"
+            tr { th { "step" } th { "role" } th { "required" } th { "due" } th { "done" } th { "verdict" } th { "how" } } "\n"
+            @for s in steps {
+                @let due = match (s.due.map(t), &s.limit_zh, &s.due_basis_zh) {
+                    (Some(due), Some(limit), Some(basis)) => format!("{due} ({limit} · {basis})"),
+                    (Some(due), Some(why), None) | (Some(due), None, Some(why)) => format!("{due} ({why})"),
+                    (due, _, _) => due.unwrap_or_default(),
+                };
+                @let alarm = matches!(s.verdict, Verdict::Late | Verdict::Missed);
+                tr {
+                    td { (s.title_zh) " / " (s.title_en) }
+                    td { (s.role) }
+                    td { @if s.required { "yes" } }
+                    td { (due) }
+                    td { (s.done_at.map(t).unwrap_or_default()) }
+                    td class=[alarm.then_some("alarm")] { (s.verdict.label()) }
+                    td { (s.how.as_deref().unwrap_or("")) }
+                }
+                "\n"
+            }
+        }
+        "\n"
+        // The rest of the story: the same lists the Markdown report has,
+        // from the review's data.
+        @for (title, items) in story_lists(r, offset) {
+            h2 { (title) } "\n"
+            ul {
+                "\n"
+                @for item in &items { li { (item) } "\n" }
+                @if items.is_empty() { li { "none 无" } "\n" }
+            }
+            "\n"
+        }
+        h2 { "Audit 审计" } "\n"
+        ul {
+            "\n"
+            li {
+                @if r.audit.chain_intact { "✓ " } @else { "✗ " strong class="alarm" { "BROKEN" } " " }
+                (audit_summary(r))
+            }
+            "\n"
+        }
+        "\n"
+    };
+    page(
+        &format!("Case review {}", r.case_id),
+        &[STYLE, PRINT_STYLE],
+        body,
+    )
 }
 
 /// One lane per role with a dot per timeline item, placed by time.
-fn swimlanes(r: &CaseReview, offset: FixedOffset) -> String {
+fn swimlanes(r: &CaseReview, offset: FixedOffset) -> Markup {
     let lanes: Vec<Lane> = Lane::ORDER
         .into_iter()
         .filter(|l| *l == Lane::Alerts || r.timeline.iter().any(|i| i.lane == *l))
@@ -151,88 +162,62 @@ fn swimlanes(r: &CaseReview, offset: FixedOffset) -> String {
     let total = (end - start).num_seconds().max(60) as f64;
     let (left, width, lane_h) = (170.0, 760.0, 34.0);
     let height = lane_h * lanes.len() as f64 + 30.0;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        "<h2>Timeline 时间线</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {height}\" width=\"{w}\" height=\"{height}\" role=\"img\" aria-label=\"swimlane timeline\">",
-        w = left + width + 20.0
-    );
-    for (row, lane) in lanes.iter().enumerate() {
-        let y = 10.0 + lane_h * row as f64;
-        let _ = writeln!(
-            svg,
-            "<rect x=\"0\" y=\"{y}\" width=\"{}\" height=\"{lane_h}\" fill=\"{}\"/><text x=\"6\" y=\"{}\">{}</text>",
-            left + width,
-            if row % 2 == 0 { "#f4f4f4" } else { "#ffffff" },
-            y + lane_h / 2.0 + 4.0,
-            esc(lane.label())
-        );
+    let w = left + width + 20.0;
+    html! {
+        h2 { "Timeline 时间线" } "\n"
+        svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {w} {height}")) width=(w) height=(height) role="img" aria-label="swimlane timeline" {
+            "\n"
+            @for (row, lane) in lanes.iter().enumerate() {
+                @let y = 10.0 + lane_h * row as f64;
+                rect x="0" y=(y) width=(left + width) height=(lane_h) fill=(if row % 2 == 0 { "#f4f4f4" } else { "#ffffff" }) {}
+                text x="6" y=(y + lane_h / 2.0 + 4.0) { (lane.label()) }
+                "\n"
+            }
+            @for item in &r.timeline {
+                @if let Some(row) = lanes.iter().position(|l| *l == item.lane) {
+                    @let x = left + width * (item.at - start).num_seconds() as f64 / total;
+                    @let y = 10.0 + lane_h * row as f64 + lane_h / 2.0;
+                    @let tip = html! {
+                        title {
+                            (local(item.at, offset)) " "
+                            @if let Some(who) = &item.who { (who) " — " }
+                            (item.what)
+                        }
+                    };
+                    @if item.alarm {
+                        rect x=(x - 5.0) y=(y - 5.0) width="10" height="10" fill="#c00000" { (tip) }
+                    } @else {
+                        circle cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="5" fill="#1f5fa8" { (tip) }
+                    }
+                    "\n"
+                }
+            }
+            text x=(left) y=(height - 4.0) { (local(start, offset)) }
+            text x=(left + width) y=(height - 4.0) text-anchor="end" { (local(end, offset)) }
+            "\n"
+        }
+        "\n"
+        // The same items as a table, for screen readers and printing.
+        table {
+            "\n"
+            tr { th { "time" } th { "lane" } th { "who" } th { "what" } } "\n"
+            @for item in &r.timeline {
+                tr class=[item.alarm.then_some("alarm")] {
+                    td { (local(item.at, offset)) }
+                    td { (item.lane.label()) }
+                    td { (item.who.as_deref().unwrap_or("")) }
+                    td { (item.what) }
+                }
+                "\n"
+            }
+        }
+        "\n"
     }
-    for item in &r.timeline {
-        let Some(row) = lanes.iter().position(|l| *l == item.lane) else {
-            continue;
-        };
-        let x = left + width * (item.at - start).num_seconds() as f64 / total;
-        let y = 10.0 + lane_h * row as f64 + lane_h / 2.0;
-        let (fill, shape) = if item.alarm {
-            (
-                "#c00000",
-                format!(
-                    "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\"",
-                    x - 5.0,
-                    y - 5.0
-                ),
-            )
-        } else {
-            (
-                "#1f5fa8",
-                format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\""),
-            )
-        };
-        let _ = writeln!(
-            svg,
-            "{shape} fill=\"{fill}\"><title>{} {}{}</title></{}>",
-            esc(&local(item.at, offset)),
-            item.who
-                .as_deref()
-                .map(|w| format!("{} — ", esc(w)))
-                .unwrap_or_default(),
-            esc(&item.what),
-            if item.alarm { "rect" } else { "circle" }
-        );
-    }
-    let _ = writeln!(
-        svg,
-        "<text x=\"{left}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n</svg>",
-        height - 4.0,
-        esc(&local(start, offset)),
-        left + width,
-        height - 4.0,
-        esc(&local(end, offset))
-    );
-    // The same items as a table, for screen readers and printing.
-    let _ = writeln!(
-        svg,
-        "<table>\n<tr><th>time</th><th>lane</th><th>who</th><th>what</th></tr>"
-    );
-    for item in &r.timeline {
-        let _ = writeln!(
-            svg,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if item.alarm { " class=\"alarm\"" } else { "" },
-            esc(&local(item.at, offset)),
-            esc(item.lane.label()),
-            esc(item.who.as_deref().unwrap_or("")),
-            esc(&item.what)
-        );
-    }
-    svg.push_str("</table>\n");
-    svg
 }
 
 /// How long each done step with a limit took from the case's opening, in
 /// minutes: the part within its limit and the part over it.
-fn step_times_chart(r: &CaseReview) -> String {
+fn step_times_chart(r: &CaseReview) -> Markup {
     let rows: Vec<(String, Vec<usize>)> = r
         .steps
         .iter()
@@ -249,7 +234,7 @@ fn step_times_chart(r: &CaseReview) -> String {
         })
         .collect();
     if rows.is_empty() {
-        return String::new();
+        return html! {};
     }
     svg::stacked_bars(
         "步骤用时（分钟，自开案起）Minutes to each step",
@@ -317,35 +302,32 @@ impl ChartData {
 
 /// The period report's charts: level distribution per school, the monthly
 /// trend and the time-to-acknowledge histogram.
-pub fn period_charts(c: &ChartData, offset: FixedOffset) -> String {
+pub fn period_charts(c: &ChartData, offset: FixedOffset) -> Markup {
     if c.opened.is_empty() {
-        return String::new();
+        return html! {};
     }
     let rows: Vec<(String, Vec<usize>)> = c
         .school_levels
         .iter()
         .map(|(k, v)| (k.clone(), v.to_vec()))
         .collect();
-    let mut out = String::from("<h2>Charts 图表</h2>\n");
-    out.push_str(&svg::stacked_bars(
-        "各校个案级别分布 Cases by level per school",
-        &rows,
-        &["一般 general", "重点 key", "高危 high"],
-        &svg::LEVEL_COLOURS,
-    ));
-    out.push_str(&svg::columns(
-        "月度趋势 Cases opened per month",
-        &c.monthly(offset),
-        "#1f5fa8",
-    ));
-    if !c.time_to_ack_secs.is_empty() {
-        out.push_str(&svg::columns(
-            "确认用时分布 Time to acknowledge",
-            &svg::ack_histogram(&c.time_to_ack_secs),
-            "#6a51a3",
-        ));
+    html! {
+        h2 { "Charts 图表" } "\n"
+        (svg::stacked_bars(
+            "各校个案级别分布 Cases by level per school",
+            &rows,
+            &["一般 general", "重点 key", "高危 high"],
+            &svg::LEVEL_COLOURS,
+        ))
+        (svg::columns("月度趋势 Cases opened per month", &c.monthly(offset), "#1f5fa8"))
+        @if !c.time_to_ack_secs.is_empty() {
+            (svg::columns(
+                "确认用时分布 Time to acknowledge",
+                &svg::ack_histogram(&c.time_to_ack_secs),
+                "#6a51a3",
+            ))
+        }
     }
-    out
 }
 
 #[cfg(test)]

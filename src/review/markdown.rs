@@ -147,79 +147,109 @@ pub fn render_markdown(r: &CaseReview, offset: FixedOffset) -> String {
         counted.len()
     );
 
-    section(
-        &mut out,
-        "Contact attempts 联系记录",
-        &r.contacts,
-        |c| format!("{} — {} by {}: {}", t(c.at), c.step, c.by, c.outcome),
-    );
-    section(&mut out, "Referrals 转介", &r.referrals, |f| {
-        format!(
-            "{} — {} by {}: {} (appointment {})",
-            t(f.at),
-            f.step,
-            f.by,
-            f.institution,
-            t(f.appointment)
-        )
-    });
-    section(&mut out, "Escalations 升级", &r.escalations, |e| {
-        format!(
-            "{} — {} (owner {}) escalated to {}",
-            t(e.at),
-            e.step,
-            e.owner,
-            e.to
-        )
-    });
-    section(&mut out, "Notes 记录", &r.notes, |n| {
-        format!(
-            "{} — {} ({}): {}",
-            t(n.at),
-            n.step,
-            n.by,
-            n.text.replace('\n', " ")
-        )
-    });
-    section(&mut out, "Alerts 预警", &r.alerts, |a| {
-        format!(
-            "#{} {} — {} {}{} via {}: {}",
-            a.seq,
-            t(a.at),
-            a.level.as_str(),
-            a.category.as_str(),
-            if a.imminent { " imminent" } else { "" },
-            a.source.as_str(),
-            a.summary.as_deref().unwrap_or("").replace('\n', " ")
-        )
-    });
-    section(&mut out, "Viewed by 查看记录", &r.viewers, |v| {
-        format!("{} — {} ({})", t(v.at), v.name, v.role)
-    });
+    for (title, items) in story_lists(r, offset) {
+        let _ = writeln!(out, "\n## {title}\n");
+        if items.is_empty() {
+            let _ = writeln!(out, "none 无");
+        }
+        for item in items {
+            let _ = writeln!(out, "- {item}");
+        }
+    }
 
     let _ = writeln!(out, "\n## Audit 审计\n");
     let _ = writeln!(
         out,
-        "{} {} — {} entries about this case.",
+        "{} {}",
         if r.audit.chain_intact {
             "✓"
         } else {
             "✗ **BROKEN**"
         },
-        r.audit.message,
-        r.audit.entries_for_case
+        audit_summary(r)
     );
     out
 }
 
-fn section<T>(out: &mut String, title: &str, items: &[T], line: impl Fn(&T) -> String) {
-    let _ = writeln!(out, "\n## {title}\n");
-    if items.is_empty() {
-        let _ = writeln!(out, "none 无");
+/// The story after the steps, as titled lists of one-line entries (line
+/// breaks in notes and alert text become spaces): the Markdown report's
+/// bullet sections and the HTML page's lists, from the same data.
+pub(super) fn story_lists(r: &CaseReview, offset: FixedOffset) -> [(&'static str, Vec<String>); 6] {
+    let t = |at| local(at, offset);
+    fn lines<T>(items: &[T], line: impl Fn(&T) -> String) -> Vec<String> {
+        items
+            .iter()
+            .map(|item| line(item).replace(['\n', '\r'], " "))
+            .collect()
     }
-    for item in items {
-        let _ = writeln!(out, "- {}", line(item).replace(['\n', '\r'], " "));
-    }
+    [
+        (
+            "Contact attempts 联系记录",
+            lines(&r.contacts, |c| {
+                format!("{} — {} by {}: {}", t(c.at), c.step, c.by, c.outcome)
+            }),
+        ),
+        (
+            "Referrals 转介",
+            lines(&r.referrals, |f| {
+                format!(
+                    "{} — {} by {}: {} (appointment {})",
+                    t(f.at),
+                    f.step,
+                    f.by,
+                    f.institution,
+                    t(f.appointment)
+                )
+            }),
+        ),
+        (
+            "Escalations 升级",
+            lines(&r.escalations, |e| {
+                format!(
+                    "{} — {} (owner {}) escalated to {}",
+                    t(e.at),
+                    e.step,
+                    e.owner,
+                    e.to
+                )
+            }),
+        ),
+        (
+            "Notes 记录",
+            lines(&r.notes, |n| {
+                format!("{} — {} ({}): {}", t(n.at), n.step, n.by, n.text)
+            }),
+        ),
+        (
+            "Alerts 预警",
+            lines(&r.alerts, |a| {
+                format!(
+                    "#{} {} — {} {}{} via {}: {}",
+                    a.seq,
+                    t(a.at),
+                    a.level.as_str(),
+                    a.category.as_str(),
+                    if a.imminent { " imminent" } else { "" },
+                    a.source.as_str(),
+                    a.summary.as_deref().unwrap_or("")
+                )
+            }),
+        ),
+        (
+            "Viewed by 查看记录",
+            lines(&r.viewers, |v| {
+                format!("{} — {} ({})", t(v.at), v.name, v.role)
+            }),
+        ),
+    ]
+}
+
+/// What the audit check found, after its mark (✓, or ✗ BROKEN).
+pub(super) fn audit_summary(r: &CaseReview) -> String {
+    format!(
+        "{} — {} entries about this case.",
+        r.audit.message, r.audit.entries_for_case
+    )
 }
 
 /// The due time with what it rests on, so a default is never read as a rule.

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
-use super::{CaseReview, Format, ReviewError, Verdict, build_story, esc, local, span};
+use super::{CaseReview, Format, ReviewError, Verdict, build_story, local, span};
 use crate::followup::effect::{CaseFacts, Effect, checkin_counts, effect};
 use crate::playbook::Library;
 use crate::store::Store;
@@ -321,33 +321,34 @@ fn markdown(r: &PeriodReport, offset: FixedOffset) -> String {
     out
 }
 
+/// The period report's own style sheet (plainer than the review's).
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:.25em .5em}";
+
 fn html(r: &PeriodReport, offset: FixedOffset) -> String {
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.25em .5em}}{print}</style>\n\
-         </head>\n<body>\n<h1>{t}</h1>\n<table>\n",
-        t = esc(&title(r, offset)),
-        print = super::html::PRINT_STYLE
-    );
-    for (k, v) in rows(r) {
-        let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
-    }
-    out.push_str("</table>\n");
-    out.push_str(&super::html::period_charts(&r.charts, offset));
-    for (name, map) in groups(r) {
-        let _ = writeln!(out, "<h2>{}</h2>\n<table>", esc(name));
-        for (k, v) in map {
-            let _ = writeln!(out, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
+    let title = title(r, offset);
+    let body = maud::html! {
+        h1 { (title) } "\n"
+        table {
+            "\n"
+            @for (k, v) in rows(r) { tr { th { (k) } td { (v) } } "\n" }
         }
-        out.push_str("</table>\n");
-    }
-    out.push_str("</body>\n</html>\n");
-    out
+        "\n"
+        (super::html::period_charts(&r.charts, offset))
+        @for (name, map) in groups(r) {
+            h2 { (name) } "\n"
+            table {
+                "\n"
+                @for (k, v) in map { tr { td { (k) } td { (v) } } "\n" }
+            }
+            "\n"
+        }
+    };
+    super::html::page(&title, &[STYLE, super::html::PRINT_STYLE], body)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::*;
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -356,5 +357,28 @@ mod tests {
         assert_eq!(percentile(&v, 90.0), Some(90));
         assert_eq!(percentile(&[7], 90.0), Some(7));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn html_escapes_school_names_in_tables_and_charts() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut r = summarise(
+            &[],
+            t("2026-09-01T00:00:00Z"),
+            t("2026-12-01T00:00:00Z"),
+            false,
+        );
+        let school = "<script>alert(1)</script>一中 & \"二中\"";
+        r.cases = 1;
+        r.by_school.insert(school.into(), 1);
+        r.charts.school_levels.insert(school.into(), [1, 0, 0]);
+        r.charts.opened.push(t("2026-10-08T01:00:00Z"));
+        let html = render(&r, Format::Html, FixedOffset::east_opt(8 * 3600).unwrap());
+        assert!(!html.contains("<script"), "{html}");
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;一中 &amp; &quot;二中&quot;";
+        // The by-school table, and in the chart the mark's tooltip (the
+        // row label is cut to fit).
+        assert_eq!(html.matches(escaped).count(), 2, "{html}");
+        assert!(html.contains("<h2>Charts 图表</h2>") && html.contains("<svg"));
     }
 }

@@ -1,13 +1,14 @@
 //! Small inline SVG charts for the HTML report and review: stacked bars,
 //! a monthly line and a histogram. Plain functions from numbers to markup,
-//! no scripts, no external fonts or links; every label is escaped. Each
-//! chart scales to its container (`viewBox`, width 100%), so it never
-//! overflows an A4 page, and carries a `<title>` per mark and a caption
-//! table so the figures survive printing in black and white.
+//! no scripts, no external fonts or links; every label is text that maud
+//! escapes. Each chart scales to its container (`viewBox`, width 100%), so
+//! it never overflows an A4 page, and carries a `<title>` per mark and a
+//! caption so the figures survive printing in black and white.
+//!
+//! Marks with no content are written `<rect ...></rect>`: in an HTML page
+//! an SVG element must be closed explicitly (maud writes no `/>`).
 
-use std::fmt::Write;
-
-use super::html::esc;
+use maud::{Markup, html};
 
 /// The drawing area every chart uses, in viewBox units.
 const W: f64 = 640.0;
@@ -18,20 +19,28 @@ const TOP: f64 = 28.0;
 /// Colours of the three levels (一般/重点/高危), readable in greyscale.
 pub const LEVEL_COLOURS: [&str; 3] = ["#9ecae1", "#fdae6b", "#c00000"];
 
-fn open(out: &mut String, height: f64, label: &str) {
-    let _ = write!(
-        out,
-        "<figure class=\"chart\"><svg viewBox=\"0 0 {W} {height}\" width=\"100%\" role=\"img\" aria-label=\"{l}\" preserveAspectRatio=\"xMinYMin meet\"><title>{l}</title>",
-        l = esc(label)
-    );
+/// A chart's frame: the figure, the scalable SVG with its title, and the
+/// caption under it.
+fn figure(height: f64, title: &str, marks: Markup) -> Markup {
+    html! {
+        figure class="chart" {
+            svg viewBox=(format!("0 0 {W} {height}")) width="100%" role="img" aria-label=(title) preserveAspectRatio="xMinYMin meet" {
+                title { (title) }
+                text x="0" y="16" font-weight="bold" { (title) }
+                (marks)
+            }
+            figcaption { (title) }
+        }
+        "\n"
+    }
 }
 
-fn close(out: &mut String, caption: &str) {
-    let _ = writeln!(
-        out,
-        "</svg><figcaption>{}</figcaption></figure>",
-        esc(caption)
-    );
+/// One drawn part of a stacked bar.
+struct Segment {
+    series: usize,
+    x: f64,
+    width: f64,
+    count: usize,
 }
 
 /// A "nice" axis maximum at or above `max` (1, 2 or 5 times a power of ten).
@@ -53,7 +62,7 @@ pub fn stacked_bars(
     rows: &[(String, Vec<usize>)],
     series: &[&str],
     colours: &[&str],
-) -> String {
+) -> Markup {
     let bar_h = 18.0;
     let gap = 8.0;
     let height = TOP + (bar_h + gap) * rows.len().max(1) as f64 + 40.0;
@@ -64,65 +73,58 @@ pub fn stacked_bars(
         .unwrap_or(0);
     let scale_max = nice_max(max as f64);
     let plot = W - LEFT - RIGHT;
-    let mut out = String::new();
-    open(&mut out, height, title);
-    let _ = write!(
-        out,
-        "<text x=\"0\" y=\"16\" font-weight=\"bold\">{}</text>",
-        esc(title)
-    );
-    for (i, (label, values)) in rows.iter().enumerate() {
-        let y = TOP + (bar_h + gap) * i as f64;
-        let _ = write!(
-            out,
-            "<text x=\"{x}\" y=\"{ty:.1}\" text-anchor=\"end\">{}</text>",
-            esc(&crate::text::fit(label, 22)),
-            x = LEFT - 6.0,
-            ty = y + bar_h - 5.0
-        );
-        let mut x = LEFT;
-        for (s, v) in values.iter().enumerate() {
-            if *v == 0 {
-                continue;
+    let colour = |s: usize| colours.get(s).copied().unwrap_or("#777");
+    // Each row's drawn segments and where the row ends.
+    let placed: Vec<(Vec<Segment>, f64)> = rows
+        .iter()
+        .map(|(_, values)| {
+            let mut x = LEFT;
+            let mut segments = Vec::new();
+            for (s, v) in values.iter().enumerate().filter(|(_, v)| **v > 0) {
+                let w = plot * *v as f64 / scale_max;
+                segments.push(Segment {
+                    series: s,
+                    x,
+                    width: w,
+                    count: *v,
+                });
+                x += w;
             }
-            let w = plot * *v as f64 / scale_max;
-            let _ = write!(
-                out,
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{bar_h}\" fill=\"{}\"><title>{}: {} {v}</title></rect>",
-                colours.get(s).copied().unwrap_or("#777"),
-                esc(label),
-                esc(series.get(s).copied().unwrap_or("")),
-            );
-            x += w;
-        }
-        let total: usize = values.iter().sum();
-        let _ = write!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{total}</text>",
-            x + 4.0,
-            y + bar_h - 5.0
-        );
-    }
-    // Legend under the bars.
+            (segments, x)
+        })
+        .collect();
+    // Legend under the bars, each entry after the one before.
     let ly = height - 12.0;
-    let mut lx = LEFT;
-    for (s, name) in series.iter().enumerate() {
-        let _ = write!(
-            out,
-            "<rect x=\"{lx}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{ly:.1}\">{}</text>",
-            ly - 9.0,
-            colours.get(s).copied().unwrap_or("#777"),
-            lx + 14.0,
-            esc(name)
-        );
-        lx += 14.0 + 8.0 * crate::text::width(name) as f64 + 16.0;
-    }
-    close(&mut out, title);
-    out
+    let legend: Vec<(f64, &str)> = series
+        .iter()
+        .scan(LEFT, |lx, name| {
+            let at = *lx;
+            *lx += 14.0 + 8.0 * crate::text::width(name) as f64 + 16.0;
+            Some((at, *name))
+        })
+        .collect();
+    let marks = html! {
+        @for (i, ((label, values), (segments, end))) in rows.iter().zip(&placed).enumerate() {
+            @let y = TOP + (bar_h + gap) * i as f64;
+            @let ty = format!("{:.1}", y + bar_h - 5.0);
+            text x=(LEFT - 6.0) y=(ty) text-anchor="end" { (crate::text::fit(label, 22)) }
+            @for seg in segments {
+                rect x=(format!("{:.1}", seg.x)) y=(format!("{y:.1}")) width=(format!("{:.1}", seg.width)) height=(bar_h) fill=(colour(seg.series)) {
+                    title { (label) ": " (series.get(seg.series).copied().unwrap_or("")) " " (seg.count) }
+                }
+            }
+            text x=(format!("{:.1}", end + 4.0)) y=(ty) { (values.iter().sum::<usize>()) }
+        }
+        @for (s, (lx, name)) in legend.iter().enumerate() {
+            rect x=(lx) y=(format!("{:.1}", ly - 9.0)) width="10" height="10" fill=(colour(s)) {}
+            text x=(format!("{:.1}", lx + 14.0)) y=(format!("{ly:.1}")) { (name) }
+        }
+    };
+    figure(height, title, marks)
 }
 
 /// Vertical bars over ordered buckets (a histogram, or months).
-pub fn columns(title: &str, buckets: &[(String, usize)], colour: &str) -> String {
+pub fn columns(title: &str, buckets: &[(String, usize)], colour: &str) -> Markup {
     let height = 220.0;
     let base = height - 40.0;
     let left = 40.0;
@@ -132,48 +134,24 @@ pub fn columns(title: &str, buckets: &[(String, usize)], colour: &str) -> String
     let scale_max = nice_max(max as f64);
     let slot = plot_w / buckets.len().max(1) as f64;
     let bar_w = (slot * 0.7).max(2.0);
-    let mut out = String::new();
-    open(&mut out, height, title);
-    let _ = write!(
-        out,
-        "<text x=\"0\" y=\"16\" font-weight=\"bold\">{}</text>",
-        esc(title)
-    );
-    let _ = write!(
-        out,
-        "<line x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#333\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{scale_max}</text><text x=\"{}\" y=\"{base}\" text-anchor=\"end\">0</text>",
-        W - RIGHT,
-        left - 4.0,
-        TOP + 4.0,
-        left - 4.0
-    );
-    for (i, (label, n)) in buckets.iter().enumerate() {
-        let h = plot_h * *n as f64 / scale_max;
-        let x = left + slot * i as f64 + (slot - bar_w) / 2.0;
-        let _ = write!(
-            out,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar_w:.1}\" height=\"{h:.1}\" fill=\"{colour}\"><title>{}: {n}</title></rect>",
-            base - h,
-            esc(label)
-        );
-        if *n > 0 {
-            let _ = write!(
-                out,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>",
-                x + bar_w / 2.0,
-                base - h - 3.0
-            );
+    let marks = html! {
+        line x1=(left) y1=(base) x2=(W - RIGHT) y2=(base) stroke="#333" {}
+        text x=(left - 4.0) y=(format!("{:.1}", TOP + 4.0)) text-anchor="end" { (scale_max) }
+        text x=(left - 4.0) y=(base) text-anchor="end" { "0" }
+        @for (i, (label, n)) in buckets.iter().enumerate() {
+            @let h = plot_h * *n as f64 / scale_max;
+            @let x = left + slot * i as f64 + (slot - bar_w) / 2.0;
+            @let mid = format!("{:.1}", x + bar_w / 2.0);
+            rect x=(format!("{x:.1}")) y=(format!("{:.1}", base - h)) width=(format!("{bar_w:.1}")) height=(format!("{h:.1}")) fill=(colour) {
+                title { (label) ": " (n) }
+            }
+            @if *n > 0 {
+                text x=(mid) y=(format!("{:.1}", base - h - 3.0)) text-anchor="middle" { (n) }
+            }
+            text x=(mid) y=(format!("{:.1}", base + 14.0)) text-anchor="middle" { (label) }
         }
-        let _ = write!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            x + bar_w / 2.0,
-            base + 14.0,
-            esc(label)
-        );
-    }
-    close(&mut out, title);
-    out
+    };
+    figure(height, title, marks)
 }
 
 /// Time-to-acknowledge buckets, as a duty team thinks of them.
@@ -227,7 +205,8 @@ mod tests {
             ],
             &["一般", "重点", "高危"],
             &LEVEL_COLOURS,
-        );
+        )
+        .into_string();
         assert!(!svg.contains("<b>"), "labels are escaped");
         assert!(svg.contains("&lt;b&gt;二中&lt;/b&gt;"));
         // Max 4 → axis 5; plot width 474: a count of 2 is 189.6 wide.
@@ -243,7 +222,7 @@ mod tests {
         let h = ack_histogram(&[0, 59, 60, 299, 300, 3600, 100_000]);
         let counts: Vec<usize> = h.iter().map(|(_, n)| *n).collect();
         assert_eq!(counts, [2, 2, 1, 0, 0, 1, 1]);
-        let svg = columns("确认用时", &h, "#1f5fa8");
+        let svg = columns("确认用时", &h, "#1f5fa8").into_string();
         assert_eq!(svg.matches("<rect").count(), 7);
         // The tallest bar (2 of axis 2) fills the plot: 180 - 28 = 152.
         assert!(svg.contains("height=\"152.0\""), "{svg}");
