@@ -12,7 +12,7 @@ use chrono::FixedOffset;
 use serde::Serialize;
 
 use super::{IncidentReport, Rules, StageStatus};
-use crate::review::{esc, local};
+use crate::review::local;
 use crate::text::{inert, inert_block};
 use crate::vocabulary::ZH;
 
@@ -318,6 +318,23 @@ pub fn to_docx(doc: &Document) -> Result<Vec<u8>, String> {
     zip.finish()
         .map(std::io::Cursor::into_inner)
         .map_err(|e| e.to_string())
+}
+
+/// Escapes text for XML element content and attribute values: the DOCX
+/// writer's WordprocessingML (the HTML pages go through maud).
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -14,24 +14,6 @@ use super::markdown::{audit_summary, story_lists};
 use super::svg;
 use super::{CaseReview, Lane, Verdict, local, span};
 
-/// Escapes text for XML element content and attribute values. The HTML
-/// pages go through maud; this is for the DOCX writer's WordprocessingML
-/// (`reporting::export`).
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 pub const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:2em;max-width:70em;color:#111}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}\
 .alarm{font-weight:bold;color:#a00}.drill{background:#fd0;padding:.2em .6em;font-weight:bold}\

@@ -24,7 +24,7 @@ use crate::protocol::{
 use crate::store::{Store, StoreError};
 use crate::text::{inert, inert_block, masked_name};
 
-pub use html::{esc, page, render_html};
+pub use html::{page, render_html};
 pub use markdown::render_markdown;
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! a second role's sign-off, missed check-ins escalating like overdue
 //! steps, re-opening, and the offline race on one check-in.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ fn time(v: &Value) -> DateTime<Utc> {
 #[tokio::test(flavor = "multi_thread")]
 async fn monitoring_plans_check_ins_on_the_school_calendar_and_records_them() {
     let relay = TestRelay::start().await;
-    let calendar = include_str!("../calendars/example.toml").replace("示例一中", "第一中学");
+    let calendar = include_str!("../../calendars/example.toml").replace("示例一中", "第一中学");
     assert_eq!(
         relay.relay.store().load_calendar(&calendar).await.unwrap(),
         Ok("第一中学".to_string())

@@ -483,7 +483,7 @@ async fn review_shows_school_day_limits_and_their_calendar() {
     let url = format!("sqlite:{}", dir.path().join("r.sqlite").display());
     let store = Store::open(&url).await.unwrap();
     let lib = library();
-    let calendar = include_str!("../calendars/example.toml").replace("示例一中", "第一中学");
+    let calendar = include_str!("../../calendars/example.toml").replace("示例一中", "第一中学");
     assert_eq!(
         store.load_calendar(&calendar).await.unwrap(),
         Ok("第一中学".to_string())

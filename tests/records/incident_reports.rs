@@ -3,7 +3,7 @@
 //! accepts, deadlines escalate, refusals carry clear codes, and nothing
 //! that leaves the relay carries the student's name.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

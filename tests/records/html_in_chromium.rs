@@ -15,7 +15,7 @@
 //! `CI=true`: then a missing Chromium fails it (`.ci/browser-deps`
 //! installs Debian's `chromium`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

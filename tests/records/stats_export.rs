@@ -2,7 +2,7 @@
 //! XLSX (calamine) and the CSV, over a record made by a real relay plus
 //! screening results, with a drill that must not count as an incident.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
