@@ -1,7 +1,7 @@
 //! The student view (一生一档) and the history tab's screenings: `S` on a
 //! case sends one quiet `student` read; the relay's answer is drawn as
 //! given, made inert; `r` reveals on the case as on the case screen. The
-//! record's shape here is the relay's (`tests/relay_student.rs` checks it
+//! record's shape here is the relay's (`tests/relay/relay_student.rs` checks it
 //! against a real relay and `student show`).
 
 use crate::console_support::*;

@@ -31,7 +31,7 @@ async fn ok(ws: &mut Ws, cmd: Value) {
 }
 
 /// Screening results written the way `screening import` stores them (the
-/// import itself is tested in tests/screening_import.rs).
+/// import itself is tested in tests/screening/screening_import.rs).
 async fn seed_screening(db_url: &str, school: &str, levels: &[Option<&str>], invalid: usize) {
     use sqlx::Connection;
     let mut conn = sqlx::SqliteConnection::connect(db_url).await.unwrap();
@@ -221,7 +221,7 @@ async fn stats_per_school_and_total_read_back_from_xlsx_and_csv() {
     assert_eq!(value(&rows, "合计", "结案数"), "1");
     assert_eq!(value(&rows, "合计", "危机事件数"), "1");
     // No case reached monitoring here: the follow-up rates are blank (no
-    // denominator), never a made-up 0% (tests/followup.rs computes them).
+    // denominator), never a made-up 0% (tests/records/followup.rs computes them).
     assert_eq!(value(&rows, "合计", "跟踪回访按时率(%)"), "");
     assert_eq!(value(&rows, "合计", "干预有效率(%)"), "");
     let drills: Vec<Vec<String>> = book

@@ -20,7 +20,7 @@
 //! placeholders (`$1`; sqlx binds them by number on SQLite too), booleans
 //! compared as booleans (`NOT drill`, never `drill = 0`), no engine's own
 //! functions (those live in the engine as `engine::...`). The store tests
-//! run against both engines, and `tests/store_groups.rs` compares their
+//! run against both engines, and `tests/store/store_groups.rs` compares their
 //! streams byte for byte.
 
 use std::collections::{HashMap, HashSet};
