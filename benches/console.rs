@@ -38,7 +38,7 @@ fn press(app: &mut App, terminal: &mut Screen, code: KeyCode) {
 
 fn list(c: &mut Criterion) {
     let mut app = district_app(CASES);
-    assert_eq!(app.order.len(), CASES as usize);
+    assert_eq!(app.list.order.len(), CASES as usize);
     let mut group = c.benchmark_group("list_40000");
     for (w, h) in [(80u16, 24u16), (120, 40)] {
         let mut terminal = screen(w, h);

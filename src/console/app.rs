@@ -11,6 +11,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 pub use super::action::{Action, ConnectionState, DesktopNote, Effect, NotifierHealth};
+use super::alarms::Alarms;
 pub use super::cases::{
     AlertView, CaseStore, CaseView, EscalationView, Labels, OpenStep, ScaleScore, ScoreSeries,
     Slot, StudentCases, StudentView,
@@ -19,10 +20,11 @@ use super::config::AlertPrefs;
 use super::frames::{Frame, RefusalCode, Route};
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
+use super::ledger::Ledger;
 use super::list::MySteps;
 pub use super::list::{
-    CATEGORIES, DrillFilter, Filter, LevelFilter, RESORT_ABOVE, Rank, SortKey, Stats, StatusFilter,
-    rank,
+    CATEGORIES, DrillFilter, Filter, LevelFilter, ListIndex, RESORT_ABOVE, Rank, SortKey, Stats,
+    StatusFilter, rank,
 };
 pub use super::nav::{Ask, DetailTab, Prompt, Screen, StepRef};
 use super::theme::Theme;
@@ -51,10 +53,6 @@ pub enum Freshness {
     Offline { secs: Option<i64> },
 }
 
-/// After an escalation rings, later ones within this long only add to the
-/// banner's count (see `App::last_escalation_alarm`).
-const ESCALATION_ALARM_QUIET: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
-
 pub struct App {
     pub lang: Lang,
     pub strings: &'static Strings,
@@ -71,24 +69,11 @@ pub struct App {
     /// student's last check-in was recorded.
     /// Schools, grades and classes, each kept once (see [`Labels`]).
     labels: Labels,
-    /// Every open case in sort order; kept up to date by [`App::refresh`].
-    pub sorted: Vec<Slot>,
-    /// The list as shown: `sorted` through `filter`.
-    pub order: Vec<Slot>,
-    pub filter: Filter,
-    pub sort: SortKey,
+    /// The list screen's rows and the header's counts, kept up to date by
+    /// [`App::refresh`].
+    pub list: ListIndex,
     /// The search line has the keyboard.
     pub searching: bool,
-    pub stats: Stats,
-    /// Cases whose place in the sort may have changed since the last refresh.
-    dirty: Vec<Slot>,
-    /// Re-sort everything (a new sort key, a replay).
-    resort: bool,
-    filter_stale: bool,
-    /// The filter only got stricter (a character added to the search) and
-    /// no case changed: filter what is shown instead of everything.
-    narrowing: bool,
-    stats_stale: bool,
     pub selected: usize,
     pub screen: Screen,
     pub detail_tab: DetailTab,
@@ -103,12 +88,13 @@ pub struct App {
     /// Events up to this seq were history when this console connected;
     /// only later ones are news worth a bell or a notification.
     pub live_after: Option<i64>,
-    /// New high/imminent cases not yet acknowledged, oldest first.
-    pub alarms: Vec<String>,
-    pub notifier: NotifierHealth,
     /// The latest outcome line (a refused command, an acknowledgement).
     pub notice: Option<String>,
     pub should_quit: bool,
+    /// New high/imminent cases and escalations to my role, sounding.
+    pub alarms: Alarms,
+    /// Commands sent and awaiting answers.
+    pub ledger: Ledger,
     /// Who the relay says we are (from the session frame).
     pub me: Option<Actor>,
     pub playbooks: HashMap<String, Playbook>,
@@ -117,31 +103,13 @@ pub struct App {
     /// Show every role's steps on the case screen, not only mine.
     pub all_roles: bool,
     pub prompt: Option<Prompt>,
-    /// Escalations addressed to my role not yet dismissed on this console.
-    pub unseen_escalations: Vec<(String, EscalationView)>,
     /// Incident reports by case id, as the stream last showed them (the
     /// header counts down to the soonest open stage).
     pub reports: std::collections::BTreeMap<String, crate::reporting::IncidentReport>,
-    /// When an escalation last rang the bell or raised a notification. A
-    /// storm (a screening day's first deadlines passing together) arrives
-    /// as thousands of escalations within seconds: one bell and one
-    /// notification for it, and the banner counts them all.
-    last_escalation_alarm: Option<chrono::DateTime<chrono::Utc>>,
-    next_command: u64,
-    /// Identifies this console run in command ids.
-    session_tag: String,
-    pending: HashMap<String, String>,
-    /// Reveal commands awaiting their answer: command id → case id.
-    reveals: HashMap<String, String>,
-    /// Actions recorded but not yet answered by the relay (the outbox).
-    pub outbox_waiting: usize,
     /// "My steps", kept up to date by [`App::refresh`].
     pub my_steps: MySteps,
     /// The follow-ups view's rows, rebuilt by [`App::refresh`] when stale.
     pub followups: super::followups::FollowupList,
-    /// Commands not yet taken by the connection task (see
-    /// [`Action::Sending`]).
-    pub sending: usize,
     /// The district screen's figures, as the relay last answered.
     pub district: super::district::DistrictState,
     /// The report view's chart figures and the period asked for.
@@ -165,17 +133,8 @@ impl App {
             banner: None,
             cases: CaseStore::default(),
             labels: Labels::default(),
-            sorted: Vec::new(),
-            order: Vec::new(),
-            filter: Filter::default(),
-            sort: SortKey::default(),
+            list: ListIndex::default(),
             searching: false,
-            stats: Stats::default(),
-            dirty: Vec::new(),
-            resort: false,
-            filter_stale: false,
-            narrowing: false,
-            stats_stale: false,
             selected: 0,
             screen: Screen::List,
             detail_tab: DetailTab::default(),
@@ -186,24 +145,16 @@ impl App {
             last_heard: None,
             last_seq: 0,
             live_after: None,
-            alarms: Vec::new(),
-            notifier: NotifierHealth::default(),
             notice: None,
             should_quit: false,
+            alarms: Alarms::default(),
+            ledger: Ledger::default(),
             me: None,
             playbooks: HashMap::new(),
             step_cursor: 0,
             all_roles: false,
             prompt: None,
-            unseen_escalations: Vec::new(),
             reports: std::collections::BTreeMap::new(),
-            last_escalation_alarm: None,
-            next_command: 0,
-            session_tag: format!("{:x}", fastrand::u64(..)),
-            pending: HashMap::new(),
-            reveals: HashMap::new(),
-            outbox_waiting: 0,
-            sending: 0,
             my_steps: MySteps::default(),
             followups: Default::default(),
             district: Default::default(),
@@ -219,7 +170,7 @@ impl App {
             Action::Tick(now) => {
                 self.now = now;
                 // Steps go overdue by the clock alone.
-                self.stats_stale = true;
+                self.list.counts_changed();
                 self.cadence_tick();
                 return self.upward_tick();
             }
@@ -244,8 +195,8 @@ impl App {
                         }
                         self.my_steps.invalidate();
                         self.followups.invalidate();
-                        self.filter_stale = true;
-                        self.stats_stale = true;
+                        self.list.filter_changed();
+                        self.list.counts_changed();
                     }
                     // Folded into the session by the connection; a stray
                     // one (a relay that sent more than it announced) joins
@@ -266,28 +217,24 @@ impl App {
             Action::Relay(label) => self.relay_label = label,
             Action::Heard(at) => self.last_heard = Some(at.max(self.last_heard.unwrap_or(at))),
             Action::Notifier(health) => {
-                if health == NotifierHealth::Unavailable && self.notifier != health {
+                if health == NotifierHealth::Unavailable && self.alarms.notifier != health {
                     // Said once; the console carries on with bell and banner.
                     self.notice = Some(self.strings.notify_unavailable.to_string());
                 }
-                self.notifier = health;
+                self.alarms.notifier = health;
             }
-            Action::Outbox(n) => self.outbox_waiting = n,
-            Action::Sending(n) => self.sending = n,
+            Action::Outbox(n) => self.ledger.outbox_waiting = n,
+            Action::Sending(n) => self.ledger.sending = n,
             Action::Answered(command, result) => self.on_result(*result, Some(&command)),
             Action::Reset => {
                 self.cases.clear();
-                self.sorted.clear();
-                self.order.clear();
-                self.dirty.clear();
+                self.list.clear();
                 self.last_seq = 0;
                 self.live_after = None;
                 self.selected = 0;
                 self.step_cursor = 0;
                 self.screen = Screen::List;
-                self.unseen_escalations.clear();
                 self.alarms.clear();
-                self.stats = Stats::default();
                 self.my_steps.clear();
                 self.followups.invalidate();
                 self.followups.cadence.clear();
@@ -304,53 +251,8 @@ impl App {
     /// drawing, so a replay of thousands of events sorts once, not once per
     /// event; each part is redone only when what it depends on changed.
     pub fn refresh(&mut self) {
-        let by = self.sort;
-        if self.resort || !self.dirty.is_empty() {
-            self.narrowing = false;
-        }
-        if self.resort {
-            let mut ranked: Vec<Rank> = self
-                .cases
-                .iter()
-                .filter(|(_, c)| c.case.status != CaseStatus::Closed)
-                .map(|(slot, c)| rank(c, slot, by))
-                .collect();
-            ranked.sort_unstable();
-            self.sorted = ranked.into_iter().map(|r| r.4).collect();
-            self.resort = false;
-            self.dirty.clear();
-            self.filter_stale = true;
-            self.stats_stale = true;
-        } else if !self.dirty.is_empty() {
-            // A few cases changed (the live stream): move each to its place
-            // instead of sorting 40,000 again.
-            let mut dirty = std::mem::take(&mut self.dirty);
-            dirty.sort_unstable();
-            dirty.dedup();
-            // All changed cases out first: the rest keep their keys, so the
-            // list stays sorted for the binary searches that follow.
-            self.sorted.retain(|s| dirty.binary_search(s).is_err());
-            for slot in dirty {
-                let c = self.cases.at(slot);
-                if c.case.status != CaseStatus::Closed {
-                    let key = rank(c, slot, by);
-                    let cases = &self.cases;
-                    let at = self
-                        .sorted
-                        .partition_point(|s| rank(cases.at(*s), *s, by) < key);
-                    self.sorted.insert(at, slot);
-                }
-            }
-            self.filter_stale = true;
-            self.stats_stale = true;
-        }
-        if self.filter_stale {
-            self.apply_filter();
-        }
-        if self.stats_stale {
-            self.stats = self.count();
-            self.stats_stale = false;
-        }
+        self.list
+            .refresh(&self.cases, self.me.as_ref(), self.now, &mut self.selected);
         let role = self.my_role();
         self.my_steps.refresh(&self.cases, role);
         if self.screen == Screen::Followups {
@@ -361,66 +263,13 @@ impl App {
     /// Notes that a case's place in the list may have changed.
     fn touch(&mut self, slot: Slot) {
         self.my_steps.touch(slot);
-        if self.dirty.len() >= RESORT_ABOVE {
-            self.resort = true;
-        } else {
-            self.dirty.push(slot);
-        }
-    }
-
-    fn apply_filter(&mut self) {
-        let keep = self.order.get(self.selected).copied();
-        self.order = if self.filter.is_active() {
-            let me = self.me.as_ref();
-            let base = if self.narrowing {
-                std::mem::take(&mut self.order)
-            } else {
-                self.sorted.clone()
-            };
-            base.into_iter()
-                .filter(|s| self.filter.admits(self.cases.at(*s), me))
-                .collect()
-        } else {
-            self.sorted.clone()
-        };
-        self.filter_stale = false;
-        self.narrowing = false;
-        if let Some(slot) = keep
-            && let Some(i) = self.order.iter().position(|x| *x == slot)
-        {
-            self.selected = i;
-        }
-        self.selected = self.selected.min(self.order.len().saturating_sub(1));
-    }
-
-    fn count(&self) -> Stats {
-        let mut stats = Stats::default();
-        let my_role = self.my_role();
-        // In slab order: a straight walk through memory.
-        for (_, c) in self
-            .cases
-            .iter()
-            .filter(|(_, c)| c.case.status != CaseStatus::Closed)
-        {
-            stats.open += 1;
-            stats.by_level[c.case.level as usize] += 1;
-            stats.imminent += usize::from(c.case.imminent);
-            stats.unacknowledged += usize::from(c.case.status == CaseStatus::Open);
-            stats.drills += usize::from(c.is_drill());
-            if let Some(role) = my_role {
-                stats.my_overdue += c
-                    .open_steps
-                    .iter()
-                    .filter(|s| s.role == role && s.overdue_at(self.now))
-                    .count();
-            }
-        }
-        stats
+        self.list.touch(slot);
     }
 
     /// The list's case ids, top to bottom.
     pub fn order_ids(&self) -> Vec<&str> {
-        self.order
+        self.list
+            .order
             .iter()
             .map(|s| self.cases.at(*s).case.id.as_str())
             .collect()
@@ -428,14 +277,16 @@ impl App {
 
     /// Every open case id in sort order, whatever the filter.
     pub fn sorted_ids(&self) -> Vec<&str> {
-        self.sorted
+        self.list
+            .sorted
             .iter()
             .map(|s| self.cases.at(*s).case.id.as_str())
             .collect()
     }
 
     pub fn selected_case_id(&self) -> Option<&str> {
-        self.order
+        self.list
+            .order
             .get(self.selected)
             .map(|s| self.cases.at(*s).case.id.as_str())
     }
@@ -444,7 +295,7 @@ impl App {
         match &self.screen {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
-            Screen::List | Screen::MySteps | Screen::Followups => self.stats.drills > 0,
+            Screen::List | Screen::MySteps | Screen::Followups => self.list.stats.drills > 0,
             Screen::Student(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             Screen::Reports => self.reports.values().any(|r| r.drill),
             Screen::District => false,
@@ -470,7 +321,7 @@ impl App {
     /// Alarms whose case still waits for someone to acknowledge it.
     pub fn open_alarms(&self) -> impl Iterator<Item = &CaseView> {
         self.alarms
-            .iter()
+            .case_ids()
             .filter_map(|id| self.cases.get(id))
             .filter(|c| c.case.status == CaseStatus::Open)
     }
@@ -574,7 +425,7 @@ impl App {
                     self.touch(slot);
                     self.followups_changed(slot);
                 }
-                self.unseen_escalations.retain(|(c, _)| *c != id);
+                self.alarms.case_closed(&id);
             }
             EventBody::ChecklistAdded {
                 case_id, progress, ..
@@ -598,9 +449,9 @@ impl App {
                 if let Some(slot) = self.cases.slot(&case_id) {
                     self.recount_steps(slot);
                 }
-                self.stats_stale = true;
-                if self.filter.mine {
-                    self.filter_stale = true;
+                self.list.counts_changed();
+                if self.list.filter.mine {
+                    self.list.filter_changed();
                 }
             }
             EventBody::Escalation {
@@ -625,14 +476,7 @@ impl App {
                 let mut tell = false;
                 if let Some(view) = self.cases.get_mut(&case_id) {
                     if mine && view.case.status != CaseStatus::Closed {
-                        self.unseen_escalations.push((case_id.clone(), esc.clone()));
-                        let quiet = self.last_escalation_alarm.is_none_or(|last| {
-                            event.at.signed_duration_since(last) >= ESCALATION_ALARM_QUIET
-                        });
-                        tell = live && quiet;
-                        if tell {
-                            self.last_escalation_alarm = Some(event.at);
-                        }
+                        tell = self.alarms.escalate(&case_id, esc.clone(), live);
                     }
                     view.escalations.push(esc);
                 }
@@ -668,8 +512,8 @@ impl App {
     /// as the config file allows.
     fn raise_alarm(&mut self, case_id: &str) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if self.alert_prefs.banner && !self.alarms.iter().any(|a| a == case_id) {
-            self.alarms.push(case_id.to_string());
+        if self.alert_prefs.banner {
+            self.alarms.raise_case(case_id);
         }
         if self.alert_prefs.bell {
             effects.push(Effect::Bell);
@@ -886,7 +730,7 @@ impl App {
         if self.take_student_result(&result) {
             return;
         }
-        if let Some(case_id) = self.reveals.remove(&result.id)
+        if let Some(case_id) = self.ledger.take_reveal(&result.id)
             && result.ok
             && let Some(student) = result.data.as_ref().and_then(|d| d.get("student"))
             && let Some(case) = self.cases.get_mut(&case_id)
@@ -909,7 +753,7 @@ impl App {
         let earlier = command
             .filter(|c| !matches!(c.op, CommandOp::View { .. } | CommandOp::Student { .. }))
             .map(|c| format!("{} {}", c.op.case_id(), self.strings.op_name(&c.op)));
-        let Some(what) = self.pending.remove(&result.id).or(earlier) else {
+        let Some(what) = self.ledger.take_label(&result.id).or(earlier) else {
             if let (false, Some(e)) = (result.ok, &result.error) {
                 tracing::warn!(code = %e.code, "a quiet command was refused");
             }
@@ -977,7 +821,7 @@ impl App {
             Cmd::Quit => self.should_quit = true,
             Cmd::Help => self.show_help = true,
             Cmd::Acknowledge => return self.acknowledge_current(),
-            Cmd::DismissEscalations => self.unseen_escalations.clear(),
+            Cmd::DismissEscalations => self.alarms.dismiss_escalations(),
             Cmd::MySteps => {
                 self.screen = Screen::MySteps;
                 self.step_cursor = 0;
@@ -1018,31 +862,31 @@ impl App {
             KeyCode::Enter => self.searching = false,
             KeyCode::Esc => {
                 self.searching = false;
-                self.filter.search.clear();
+                self.list.filter.search.clear();
             }
             KeyCode::Backspace => {
-                self.filter.search.pop();
+                self.list.filter.search.pop();
             }
             KeyCode::Down => return self.move_selection(1),
             KeyCode::Up => return self.move_selection(-1),
-            KeyCode::Char(c) if !c.is_control() && self.filter.search.chars().count() < 64 => {
-                self.filter.search.extend(c.to_lowercase());
+            KeyCode::Char(c) if !c.is_control() && self.list.filter.search.chars().count() < 64 => {
+                self.list.filter.search.extend(c.to_lowercase());
                 // Every match of the longer text matches the shorter one.
-                self.narrowing = !self.filter_stale;
+                self.list.search_narrowed();
             }
             _ => return,
         }
-        self.filter_stale = true;
+        self.list.filter_changed();
         self.refresh();
     }
 
     fn move_selection(&mut self, by: isize) {
-        let last = self.order.len().saturating_sub(1);
+        let last = self.list.order.len().saturating_sub(1);
         self.selected = self.selected.saturating_add_signed(by).min(last);
     }
 
     fn on_list_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let last = self.order.len().saturating_sub(1);
+        let last = self.list.order.len().saturating_sub(1);
         match cmd {
             Cmd::Down => self.move_selection(1),
             Cmd::Up => self.move_selection(-1),
@@ -1057,7 +901,7 @@ impl App {
             }
             Cmd::Search => self.searching = true,
             Cmd::FilterLevel => {
-                self.filter.level = match self.filter.level {
+                self.list.filter.level = match self.list.filter.level {
                     LevelFilter::Any => LevelFilter::KeyOrHigher,
                     LevelFilter::KeyOrHigher => LevelFilter::High,
                     LevelFilter::High => LevelFilter::Imminent,
@@ -1065,14 +909,14 @@ impl App {
                 };
             }
             Cmd::FilterStatus => {
-                self.filter.status = match self.filter.status {
+                self.list.filter.status = match self.list.filter.status {
                     StatusFilter::Any => StatusFilter::Unacknowledged,
                     StatusFilter::Unacknowledged => StatusFilter::Acknowledged,
                     StatusFilter::Acknowledged => StatusFilter::Any,
                 };
             }
             Cmd::FilterCategory => {
-                self.filter.category = match self.filter.category {
+                self.list.filter.category = match self.list.filter.category {
                     None => Some(CATEGORIES[0]),
                     Some(c) => CATEGORIES
                         .iter()
@@ -1081,23 +925,23 @@ impl App {
                         .copied(),
                 };
             }
-            Cmd::FilterSchool => self.filter.school = self.next_school(),
-            Cmd::FilterMine => self.filter.mine = !self.filter.mine,
+            Cmd::FilterSchool => self.list.filter.school = self.next_school(),
+            Cmd::FilterMine => self.list.filter.mine = !self.list.filter.mine,
             Cmd::FilterDrills => {
-                self.filter.drills = match self.filter.drills {
+                self.list.filter.drills = match self.list.filter.drills {
                     DrillFilter::Any => DrillFilter::RealOnly,
                     DrillFilter::RealOnly => DrillFilter::DrillsOnly,
                     DrillFilter::DrillsOnly => DrillFilter::Any,
                 };
             }
-            Cmd::ClearFilters => self.filter = Filter::default(),
+            Cmd::ClearFilters => self.list.filter = Filter::default(),
             Cmd::Sort => {
-                self.sort = self.sort.next();
-                self.resort = true;
+                self.list.sort = self.list.sort.next();
+                self.list.resort();
             }
             _ => return Vec::new(),
         }
-        self.filter_stale = true;
+        self.list.filter_changed();
         self.refresh();
         Vec::new()
     }
@@ -1107,7 +951,7 @@ impl App {
     fn next_school(&self) -> Option<String> {
         // One pass for the smallest name after the current one: no sorting
         // of 40,000 names on a key press.
-        let current = self.filter.school.as_deref();
+        let current = self.list.filter.school.as_deref();
         self.cases
             .iter()
             .filter(|(_, c)| c.case.status != CaseStatus::Closed)
@@ -1342,7 +1186,7 @@ impl App {
                 });
                 for effect in &effects {
                     if let Effect::Send(cmd) = effect {
-                        self.reveals.insert(cmd.id.clone(), case_id.clone());
+                        self.ledger.reveal(&cmd.id, case_id);
                     }
                 }
                 Ok(effects)
@@ -1386,14 +1230,13 @@ impl App {
     }
 
     pub(super) fn send(&mut self, op: CommandOp) -> Vec<Effect> {
-        self.next_command += 1;
-        let id = format!("{}-{}", self.session_tag, self.next_command);
+        let id = self.ledger.next_id();
         // Opening a case is not news to the one who opened it: a view is
         // sent quietly, and a refusal of it goes to the log.
         if !matches!(op, CommandOp::View { .. } | CommandOp::Student { .. }) && !op.is_query() {
             let label = format!("{} {}", op.case_id(), self.strings.op_name(&op));
             self.notice = Some(format!("{label} {}", self.strings.sent));
-            self.pending.insert(id.clone(), label);
+            self.ledger.label(&id, label);
         }
         vec![Effect::Send(Command {
             id,

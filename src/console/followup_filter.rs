@@ -199,8 +199,8 @@ impl App {
         if !mine || !open {
             return Vec::new();
         }
-        self.unseen_escalations.push((
-            case_id.to_string(),
+        self.alarms.note_escalation(
+            case_id,
             EscalationView {
                 seq,
                 at,
@@ -211,7 +211,7 @@ impl App {
                 owner: checkin.role,
                 reason: OverdueReason::PastDue,
             },
-        ));
+        );
         let quiet = self
             .followups
             .last_missed_alarm

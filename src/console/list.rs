@@ -1,8 +1,10 @@
 //! Derived rows kept up to date as cases change, never rebuilt per frame:
-//! "my steps", every open step for my role across all open cases, soonest
+//! the case list ([`ListIndex`]: sorted, filtered, counted) and "my steps", every open step for my role across all open cases, soonest
 //! first. At 40,000 cases a rebuild walks every checklist, so the index is
 //! changed case by case (the live stream) and rebuilt only when most of it
 //! changes at once (a replay, a new session). See `benches/console.rs`.
+
+use chrono::{DateTime, Utc};
 
 use super::cases::{CaseStore, CaseView, Slot};
 use crate::protocol::{Actor, CaseStatus, Category, Level, Role};
@@ -291,4 +293,172 @@ pub struct Stats {
     pub my_overdue: usize,
     pub open: usize,
     pub drills: usize,
+}
+
+/// The case list as the list screen shows it: every open case in sort
+/// order, that order through the filter, and the header's counts. Each is
+/// redone by [`ListIndex::refresh`] only when what it depends on changed,
+/// and a few changed cases move to their places instead of sorting 40,000
+/// again.
+#[derive(Debug, Default)]
+pub struct ListIndex {
+    /// Every open case in sort order.
+    pub sorted: Vec<Slot>,
+    /// The list as shown: `sorted` through `filter`.
+    pub order: Vec<Slot>,
+    pub filter: Filter,
+    pub sort: SortKey,
+    pub stats: Stats,
+    /// Cases whose place in the sort may have changed since the last refresh.
+    dirty: Vec<Slot>,
+    /// Re-sort everything (a new sort key, a replay).
+    resort: bool,
+    filter_stale: bool,
+    /// The filter only got stricter (a character added to the search) and
+    /// no case changed: filter what is shown instead of everything.
+    narrowing: bool,
+    stats_stale: bool,
+}
+
+impl ListIndex {
+    /// A case's place in the sort may have changed.
+    pub fn touch(&mut self, slot: Slot) {
+        if self.dirty.len() >= RESORT_ABOVE {
+            self.resort = true;
+        } else {
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Sort everything again (the sort key changed).
+    pub fn resort(&mut self) {
+        self.resort = true;
+    }
+
+    /// The filter, or what it reads (my role, a case's steps), changed.
+    pub fn filter_changed(&mut self) {
+        self.filter_stale = true;
+    }
+
+    /// The search text grew by a character: every case it still admits is
+    /// among those shown now.
+    pub fn search_narrowed(&mut self) {
+        self.narrowing = !self.filter_stale;
+        self.filter_stale = true;
+    }
+
+    /// The header's counts may be out of date (the clock moved, a step).
+    pub fn counts_changed(&mut self) {
+        self.stats_stale = true;
+    }
+
+    /// No cases any more (a new connection replays them).
+    pub fn clear(&mut self) {
+        self.sorted.clear();
+        self.order.clear();
+        self.dirty.clear();
+        self.stats = Stats::default();
+    }
+
+    /// Brings the sorted list, the filtered list and the counts up to date;
+    /// `selected` (a row of `order`) stays on its case where it can.
+    pub fn refresh(
+        &mut self,
+        cases: &CaseStore,
+        me: Option<&Actor>,
+        now: DateTime<Utc>,
+        selected: &mut usize,
+    ) {
+        let by = self.sort;
+        if self.resort || !self.dirty.is_empty() {
+            self.narrowing = false;
+        }
+        if self.resort {
+            let mut ranked: Vec<Rank> = cases
+                .iter()
+                .filter(|(_, c)| c.case.status != CaseStatus::Closed)
+                .map(|(slot, c)| rank(c, slot, by))
+                .collect();
+            ranked.sort_unstable();
+            self.sorted = ranked.into_iter().map(|r| r.4).collect();
+            self.resort = false;
+            self.dirty.clear();
+            self.filter_stale = true;
+            self.stats_stale = true;
+        } else if !self.dirty.is_empty() {
+            let mut dirty = std::mem::take(&mut self.dirty);
+            dirty.sort_unstable();
+            dirty.dedup();
+            // All changed cases out first: the rest keep their keys, so the
+            // list stays sorted for the binary searches that follow.
+            self.sorted.retain(|s| dirty.binary_search(s).is_err());
+            for slot in dirty {
+                let c = cases.at(slot);
+                if c.case.status != CaseStatus::Closed {
+                    let key = rank(c, slot, by);
+                    let at = self
+                        .sorted
+                        .partition_point(|s| rank(cases.at(*s), *s, by) < key);
+                    self.sorted.insert(at, slot);
+                }
+            }
+            self.filter_stale = true;
+            self.stats_stale = true;
+        }
+        if self.filter_stale {
+            self.apply_filter(cases, me, selected);
+        }
+        if self.stats_stale {
+            self.stats = count(cases, me.map(|m| m.role), now);
+            self.stats_stale = false;
+        }
+    }
+
+    fn apply_filter(&mut self, cases: &CaseStore, me: Option<&Actor>, selected: &mut usize) {
+        let keep = self.order.get(*selected).copied();
+        self.order = if self.filter.is_active() {
+            let base = if self.narrowing {
+                std::mem::take(&mut self.order)
+            } else {
+                self.sorted.clone()
+            };
+            base.into_iter()
+                .filter(|s| self.filter.admits(cases.at(*s), me))
+                .collect()
+        } else {
+            self.sorted.clone()
+        };
+        self.filter_stale = false;
+        self.narrowing = false;
+        if let Some(slot) = keep
+            && let Some(i) = self.order.iter().position(|x| *x == slot)
+        {
+            *selected = i;
+        }
+        *selected = (*selected).min(self.order.len().saturating_sub(1));
+    }
+}
+
+/// The header's numbers over every open case, in slab order (a straight
+/// walk through memory).
+fn count(cases: &CaseStore, my_role: Option<Role>, now: DateTime<Utc>) -> Stats {
+    let mut stats = Stats::default();
+    for (_, c) in cases
+        .iter()
+        .filter(|(_, c)| c.case.status != CaseStatus::Closed)
+    {
+        stats.open += 1;
+        stats.by_level[c.case.level as usize] += 1;
+        stats.imminent += usize::from(c.case.imminent);
+        stats.unacknowledged += usize::from(c.case.status == CaseStatus::Open);
+        stats.drills += usize::from(c.is_drill());
+        if let Some(role) = my_role {
+            stats.my_overdue += c
+                .open_steps
+                .iter()
+                .filter(|s| s.role == role && s.overdue_at(now))
+                .count();
+        }
+    }
+    stats
 }

@@ -9,6 +9,8 @@
 //! - [`list`]: sort, filter and header counts over the cases, and the
 //!   "my steps" index, all kept up to date incrementally.
 //! - [`nav`]: which screen, tab and question is open (a leaf).
+//! - [`alarms`]: new high/imminent cases and escalations to my role, and
+//!   when one last rang; [`ledger`]: command ids, what each awaits.
 //! - [`frames`]: frames from the relay, typed; refusal codes.
 //!
 //! Around it:
@@ -23,6 +25,7 @@
 //!   high-contrast and no-colour styles.
 
 pub mod action;
+pub mod alarms;
 pub mod app;
 pub mod cadence;
 pub mod cases;
@@ -36,6 +39,7 @@ pub mod frames;
 pub mod i18n;
 pub mod i18n_reports;
 pub mod keymap;
+pub mod ledger;
 pub mod list;
 pub mod nav;
 pub mod notify;

@@ -296,7 +296,7 @@ fn an_escalation_storm_rings_once_and_the_banner_counts_every_step() {
         notes_ += notes(&effects).len();
     }
     assert_eq!((bells, notes_), (1, 1), "one alarm for the storm");
-    assert_eq!(app.unseen_escalations.len(), 300);
+    assert_eq!(app.alarms.escalations().len(), 300);
     let screen = render(&app, 120, 40);
     assert!(
         screen.contains("300"),

@@ -447,18 +447,18 @@ fn a_missed_check_in_for_my_role_rings_once_per_storm() {
         "{effects:?}"
     );
     app.refresh();
-    assert_eq!(app.unseen_escalations.len(), 1);
+    assert_eq!(app.alarms.escalations().len(), 1);
     let screen = render(&app, 80, 24);
     assert!(screen.contains("C000001 check-in #1"), "{screen}");
     // A second within 30 s joins the banner's count without a bell.
     let effects = app.update(missed(2003, "2026-11-20T13:31:20Z", 2, "counselor"));
     assert!(!effects.contains(&Effect::Bell), "{effects:?}");
-    assert_eq!(app.unseen_escalations.len(), 2);
+    assert_eq!(app.alarms.escalations().len(), 2);
     // `e` dismisses; one addressed to the leader is not mine.
     key(&mut app, KeyCode::Char('e'));
-    assert!(app.unseen_escalations.is_empty());
+    assert!(app.alarms.escalations().is_empty());
     let effects = app.update(missed(2004, "2026-11-20T13:40:00Z", 3, "leader"));
-    assert!(effects.is_empty() && app.unseen_escalations.is_empty());
+    assert!(effects.is_empty() && app.alarms.escalations().is_empty());
 }
 
 #[test]

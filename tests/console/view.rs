@@ -426,33 +426,33 @@ fn filters_narrow_the_list_and_say_so() {
     assert_eq!(app.order_ids(), ["C000002"]);
     assert!(render(&app, 80, 24).contains("Filter: imminent only"));
     key(&mut app, KeyCode::Char('l')); // back to all
-    assert_eq!(app.order.len(), 4);
+    assert_eq!(app.list.order.len(), 4);
 
     key(&mut app, KeyCode::Char('d')); // real only
     assert_eq!(app.order_ids(), ["C000002", "C000001", "C000003"]);
     key(&mut app, KeyCode::Char('d')); // drills only
     assert_eq!(app.order_ids(), ["C000004"]);
     key(&mut app, KeyCode::Char('x'));
-    assert_eq!(app.order.len(), 4);
+    assert_eq!(app.list.order.len(), 4);
 
     key(&mut app, KeyCode::Char('c')); // the first category: suicide risk
     assert_eq!(app.order_ids(), ["C000002", "C000001"]);
     key(&mut app, KeyCode::Char('x'));
 
     key(&mut app, KeyCode::Char('h')); // schools in name order: 实验小学 first
-    let school = app.filter.school.clone().unwrap();
+    let school = app.list.filter.school.clone().unwrap();
     assert!(
         app.order_ids()
             .iter()
             .all(|id| app.cases[*id].student.school.as_deref() == Some(school.as_str()))
     );
-    assert_eq!(app.order.len(), 1);
+    assert_eq!(app.list.order.len(), 1);
     key(&mut app, KeyCode::Char('x'));
 
     key(&mut app, KeyCode::Char('u')); // unacknowledged: all four
-    assert_eq!(app.order.len(), 4);
+    assert_eq!(app.list.order.len(), 4);
     key(&mut app, KeyCode::Char('u')); // acknowledged: none
-    assert!(app.order.is_empty());
+    assert!(app.list.order.is_empty());
     assert!(render(&app, 80, 24).contains("No case matches the filter"));
 }
 
@@ -503,7 +503,7 @@ fn search_matches_case_id_student_id_and_class() {
     type_text(&mut app, "c000003");
     assert_eq!(app.order_ids(), ["C000003"], "by case id, any case");
     key(&mut app, KeyCode::Esc);
-    assert_eq!(app.order.len(), 4, "Esc clears the search");
+    assert_eq!(app.list.order.len(), 4, "Esc clears the search");
 
     key(&mut app, KeyCode::Char('/'));
     type_text(&mut app, "S1004");
@@ -521,7 +521,7 @@ fn search_matches_case_id_student_id_and_class() {
     assert!(render(&app, 80, 24).contains("/(12)班"));
     // Keys are list keys again: `q` would quit, `x` clears.
     key(&mut app, KeyCode::Char('x'));
-    assert_eq!(app.order.len(), 4);
+    assert_eq!(app.list.order.len(), 4);
 }
 
 /// Over SSH, Esc and the key after it can arrive in one read, which the
@@ -560,7 +560,7 @@ fn esc_and_a_key_run_together_are_both_obeyed() {
     key(&mut apart, KeyCode::Char('j'));
     alt(&mut together, 'j');
     assert!(!together.searching, "the Esc closed the search");
-    assert_eq!(together.order.len(), 4, "and cleared it");
+    assert_eq!(together.list.order.len(), 4, "and cleared it");
     assert_eq!(together.order_ids(), apart.order_ids());
     assert_eq!(
         together.selected, apart.selected,
@@ -574,7 +574,7 @@ fn search_never_matches_the_students_name() {
     let mut app = sample_app(Lang::Zh);
     key(&mut app, KeyCode::Char('/'));
     type_text(&mut app, "欧阳");
-    assert!(app.order.is_empty(), "names are not a search key");
+    assert!(app.list.order.is_empty(), "names are not a search key");
 }
 
 #[test]
@@ -868,7 +868,7 @@ fn repeated_event_is_applied_once() {
     app.update(alert_event(last, 9, body, "2026-11-20T13:00:00Z"));
     app.refresh();
     assert_eq!(
-        app.order.len(),
+        app.list.order.len(),
         4,
         "an event at or below the last seq is ignored"
     );
@@ -991,7 +991,7 @@ fn a_reset_forgets_a_history_the_relay_no_longer_has() {
     key(&mut app, KeyCode::Enter);
     app.update(Action::Reset);
     app.refresh();
-    assert!(app.cases.is_empty() && app.order.is_empty());
+    assert!(app.cases.is_empty() && app.list.order.is_empty());
     assert_eq!(
         app.last_seq, 0,
         "the next connection replays from the start"

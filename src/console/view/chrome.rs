@@ -18,7 +18,7 @@ use super::widgets::{fitted, level_mark};
 pub(super) fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     let s = app.strings;
     let t = &app.theme;
-    let st = &app.stats;
+    let st = &app.list.stats;
     let total = area.width as usize;
     let mut counts: Vec<Span> = Vec::new();
     if st.imminent > 0 {
@@ -71,14 +71,14 @@ pub(super) fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     let mut row2 = vec![Span::styled(state, state_style)];
     // Unsent actions come right after the connection state: a responder
     // working offline must see that their actions have not reached anyone.
-    if app.sending > 0 {
+    if app.ledger.sending > 0 {
         row2.push(Span::raw(" · "));
         row2.push(Span::styled(s.sending, t.warn));
     }
-    if app.outbox_waiting > 0 {
+    if app.ledger.outbox_waiting > 0 {
         row2.push(Span::raw(" · "));
         row2.push(Span::styled(
-            s.actions_waiting(app.outbox_waiting),
+            s.actions_waiting(app.ledger.outbox_waiting),
             if app.connection == ConnectionState::Connected {
                 t.warn
             } else {
@@ -192,7 +192,7 @@ pub(super) fn draw_alarm_banner(app: &App, frame: &mut Frame, area: Rect) {
 
 pub(super) fn draw_escalation_banner(app: &App, frame: &mut Frame, area: Rect) {
     let s = app.strings;
-    let latest = app.unseen_escalations.last().map(|(case_id, e)| {
+    let latest = app.alarms.escalations().last().map(|(case_id, e)| {
         let title = app
             .playbooks
             .get(&e.playbook)
@@ -205,7 +205,7 @@ pub(super) fn draw_escalation_banner(app: &App, frame: &mut Frame, area: Rect) {
     let text = format!(
         " ⚠ {} {} · {} · {} ",
         s.escalated,
-        app.unseen_escalations.len(),
+        app.alarms.escalations().len(),
         s.escalation_dismiss,
         latest.unwrap_or_default(),
     );

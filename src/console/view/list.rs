@@ -24,7 +24,7 @@ pub(super) fn sort_name(s: &Strings, sort: SortKey) -> &'static str {
 /// The active filters in words, or `None` when nothing filters.
 pub(super) fn filter_words(app: &App) -> Vec<String> {
     let s = app.strings;
-    let f = &app.filter;
+    let f = &app.list.filter;
     let mut words = Vec::new();
     match f.level {
         LevelFilter::Any => {}
@@ -77,12 +77,21 @@ pub(super) const W_STATUS: usize = 8;
 pub(super) fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
     let s = app.strings;
     let t = &app.theme;
-    let shown = if app.filter.is_active() {
-        format!("{}/{} {}", app.order.len(), app.sorted.len(), s.open_count)
+    let shown = if app.list.filter.is_active() {
+        format!(
+            "{}/{} {}",
+            app.list.order.len(),
+            app.list.sorted.len(),
+            s.open_count
+        )
     } else {
-        format!("{} {}", app.sorted.len(), s.open_count)
+        format!("{} {}", app.list.sorted.len(), s.open_count)
     };
-    let title = format!(" {shown} · {}: {} ", s.sort_label, sort_name(s, app.sort));
+    let title = format!(
+        " {shown} · {}: {} ",
+        s.sort_label,
+        sort_name(s, app.list.sort)
+    );
     let block = Block::new()
         .borders(Borders::TOP)
         .title(fit(&title, area.width as usize));
@@ -94,7 +103,7 @@ pub(super) fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
     let bar_line = if app.searching {
         Line::from(vec![
             Span::styled(
-                format!("/ {}▏", crate::text::inert(&app.filter.search)),
+                format!("/ {}▏", crate::text::inert(&app.list.filter.search)),
                 t.title,
             ),
             Span::raw(format!("  {}", s.search_hint)),
@@ -115,8 +124,8 @@ pub(super) fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
         bar,
     );
 
-    if app.order.is_empty() {
-        let empty = if app.sorted.is_empty() {
+    if app.list.order.is_empty() {
+        let empty = if app.list.sorted.is_empty() {
             s.no_cases
         } else {
             s.no_match
@@ -132,6 +141,7 @@ pub(super) fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
     let visible = table.height.saturating_sub(1) as usize;
     let first = app.selected.saturating_sub(visible.saturating_sub(1));
     let rows = app
+        .list
         .order
         .iter()
         .enumerate()

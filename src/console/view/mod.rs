@@ -45,7 +45,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
     frame.render_widget(Block::new().style(app.theme.base), area);
     let drill = app.shows_drill() || app.banner.is_some();
     let alarmed = app.alert_prefs.banner && app.open_alarms().next().is_some();
-    let escalated = !app.unseen_escalations.is_empty();
+    let escalated = !app.alarms.escalations().is_empty();
     let prompt_height = if app.prompt.is_some() { 4 } else { 0 };
     let [header, banner, alarm, escalation, body, prompt, status] = Layout::vertical([
         Constraint::Length(2),
