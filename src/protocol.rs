@@ -26,6 +26,27 @@ pub const MAX_SHORT_TEXT_CHARS: usize = 128;
 /// Most signals one alert may carry.
 pub const MAX_SIGNALS: usize = 64;
 
+/// `as_str` and `parse` for enums whose strum names are their wire names:
+/// `IntoStaticStr` and `EnumString` derived with `serialize_all =
+/// "snake_case"`, the same as serde's `rename_all` (the test
+/// `strum_names_are_the_wire_names` holds the two together).
+macro_rules! wire_names {
+    ($ty:ident) => {
+        impl $ty {
+            /// The name on the wire and in the store.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            /// The variant a wire name stands for.
+            pub fn parse(s: &str) -> Option<$ty> {
+                s.parse().ok()
+            }
+        }
+    };
+}
+pub(crate) use wire_names;
+
 /// Risk level as the seeds grade it: 一般关注 / 重点关注 / 高危关注.
 #[derive(
     Debug,
@@ -50,17 +71,7 @@ pub enum Level {
     High,
 }
 
-impl Level {
-    /// The wire name: strum's snake_case, the same as serde's (the test
-    /// `strum_names_are_the_wire_names` holds them together).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(s: &str) -> Option<Level> {
-        s.parse().ok()
-    }
-}
+wire_names!(Level);
 
 /// Whether an alert is real, part of a drill or a technical test (CAP 1.2's
 /// Actual / Exercise / Test). Drill and test alerts never join real cases.
@@ -87,17 +98,7 @@ pub enum AlertStatus {
     Test,
 }
 
-impl AlertStatus {
-    /// The wire name: strum's snake_case, the same as serde's (the test
-    /// `strum_names_are_the_wire_names` holds them together).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(s: &str) -> Option<AlertStatus> {
-        s.parse().ok()
-    }
-}
+wire_names!(AlertStatus);
 
 #[derive(
     Debug,
@@ -126,13 +127,7 @@ pub enum Source {
     Manual,
 }
 
-impl Source {
-    /// The wire name: strum's snake_case, the same as serde's (the test
-    /// `strum_names_are_the_wire_names` holds them together).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+wire_names!(Source);
 
 #[derive(
     Debug,
@@ -159,13 +154,7 @@ pub enum Category {
     Other,
 }
 
-impl Category {
-    /// The wire name: strum's snake_case, the same as serde's (the test
-    /// `strum_names_are_the_wire_names` holds them together).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+wire_names!(Category);
 
 /// A credential's role. Producers post alerts; responders stream and act;
 /// reviewers only read; admins manage credentials.
@@ -511,17 +500,7 @@ pub enum CaseStatus {
     Monitoring,
 }
 
-impl CaseStatus {
-    /// The wire name: strum's snake_case, the same as serde's (the test
-    /// `strum_names_are_the_wire_names` holds them together).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(s: &str) -> Option<CaseStatus> {
-        s.parse().ok()
-    }
-}
+wire_names!(CaseStatus);
 
 /// The state of a case after an event, carried with every case event so a
 /// console never has to recompute it.
@@ -755,17 +734,8 @@ pub enum CloseOutcome {
 impl CloseOutcome {
     /// Every outcome, in declaration order.
     pub const ALL: &[CloseOutcome] = <CloseOutcome as strum::VariantArray>::VARIANTS;
-
-    /// The wire name: strum's snake_case, the same as serde's (the test
-    /// `strum_names_are_the_wire_names` holds them together).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(s: &str) -> Option<CloseOutcome> {
-        s.parse().ok()
-    }
 }
+wire_names!(CloseOutcome);
 
 /// A frame a console sends. Today only commands; the enum leaves room for
 /// more (ping is handled by the websocket layer itself).

@@ -45,13 +45,7 @@ pub enum AuditKind {
     ConnectionClosed,
 }
 
-impl AuditKind {
-    /// The stored name: strum's snake_case, as serde's (held together by
-    /// `protocol::tests::strum_names_are_the_wire_names`).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+crate::protocol::wire_names!(AuditKind);
 
 /// An entry before it is chained: what the store is asked to append.
 #[derive(Debug, Clone, PartialEq)]

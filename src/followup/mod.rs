@@ -47,21 +47,12 @@ impl CheckinOutcome {
     /// Every one, in declaration order.
     pub const ALL: &[CheckinOutcome] = <CheckinOutcome as strum::VariantArray>::VARIANTS;
 
-    /// The stored name: strum's snake_case, as serde's (held together by
-    /// `protocol::tests::strum_names_are_the_wire_names`).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(s: &str) -> Option<CheckinOutcome> {
-        s.parse().ok()
-    }
-
     /// Whether this outcome may carry a raise of the level.
     pub fn may_raise(self) -> bool {
         matches!(self, CheckinOutcome::Concern | CheckinOutcome::Escalate)
     }
 }
+crate::protocol::wire_names!(CheckinOutcome);
 
 /// Longest check-in note (as a step note).
 pub const MAX_NOTE_CHARS: usize = crate::protocol::MAX_SUMMARY_CHARS;

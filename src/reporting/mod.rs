@@ -45,12 +45,6 @@ impl Stage {
     /// Every one, in declaration order.
     pub const ALL: &[Stage] = <Stage as strum::VariantArray>::VARIANTS;
 
-    /// The stored name: strum's snake_case, as serde's (held together by
-    /// `protocol::tests::strum_names_are_the_wire_names`).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     pub fn label_zh(self) -> &'static str {
         match self {
             Stage::First => "首报",
@@ -75,6 +69,7 @@ impl Stage {
         }
     }
 }
+crate::protocol::wire_names!(Stage);
 
 #[derive(
     Debug,
@@ -102,12 +97,6 @@ pub enum StageStatus {
 }
 
 impl StageStatus {
-    /// The stored name: strum's snake_case, as serde's (held together by
-    /// `protocol::tests::strum_names_are_the_wire_names`).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     pub fn label_zh(self) -> &'static str {
         match self {
             StageStatus::Pending => "待报",
@@ -117,6 +106,7 @@ impl StageStatus {
         }
     }
 }
+crate::protocol::wire_names!(StageStatus);
 
 /// A return (退回) by the district, with its reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

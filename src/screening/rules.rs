@@ -76,16 +76,6 @@ pub enum Flag {
 }
 
 impl Flag {
-    /// The stored name: strum's snake_case, as serde's (held together by
-    /// `protocol::tests::strum_names_are_the_wire_names`).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(s: &str) -> Option<Flag> {
-        s.parse().ok()
-    }
-
     pub fn zh(self) -> &'static str {
         match self {
             Flag::None => "未预警",
@@ -105,6 +95,7 @@ impl Flag {
         }
     }
 }
+crate::protocol::wire_names!(Flag);
 
 /// Where a flagged result goes: the duty console's crisis queue, or the
 /// school's screening follow-up list (no bell, no banner).
