@@ -150,6 +150,8 @@ struct Relay {
     addr: SocketAddr,
     producer: String,
     counselor: String,
+    /// Reads `/metrics` (group commit counts and times).
+    reviewer: String,
 }
 
 impl Relay {
@@ -168,12 +170,19 @@ impl Relay {
             "counselor",
             &["--max-connections", "5000"],
         );
-        Relay::spawn(url, playbooks, producer, counselor)
+        let reviewer = token(url, "load-reviewer", "reviewer", &[]);
+        Relay::spawn(url, playbooks, producer, counselor, reviewer)
     }
 
     /// A second relay on the same database, with the same credentials.
     fn another(&self, url: &str) -> Relay {
-        Relay::spawn(url, None, self.producer.clone(), self.counselor.clone())
+        Relay::spawn(
+            url,
+            None,
+            self.producer.clone(),
+            self.counselor.clone(),
+            self.reviewer.clone(),
+        )
     }
 
     fn spawn(
@@ -181,6 +190,7 @@ impl Relay {
         playbooks: Option<&std::path::Path>,
         producer: String,
         counselor: String,
+        reviewer: String,
     ) -> Relay {
         let mut cmd = Command::new(bin());
         cmd.args(["relay", "--listen", "127.0.0.1:0", "--db", url]);
@@ -207,7 +217,31 @@ impl Relay {
             addr,
             producer,
             counselor,
+            reviewer,
         }
+    }
+
+    /// Write groups committed so far and their total time, from the
+    /// relay's own `group_commit_seconds` histogram: with the alerts posted
+    /// in between, how large the groups were and what one cost.
+    fn groups(&self) -> (u64, f64) {
+        let text = agent()
+            .get(&self.url("/metrics"))
+            .header("Authorization", &format!("Bearer {}", self.reviewer))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (
+            value("crisisdesk_group_commit_seconds_count ") as u64,
+            value("crisisdesk_group_commit_seconds_sum "),
+        )
     }
 
     fn url(&self, path: &str) -> String {
@@ -354,6 +388,7 @@ fn acked_run(relay: &Relay, prefix: &str, n: usize) -> Vec<Duration> {
 }
 
 fn throughput(relay: &Relay, scale: &Scale) {
+    let before = relay.groups();
     let t = Instant::now();
     let lat = acked_run(relay, "one", scale.acked / 2);
     let rate = lat.len() as f64 / t.elapsed().as_secs_f64();
@@ -362,9 +397,11 @@ fn throughput(relay: &Relay, scale: &Scale) {
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99))
     );
+    print_groups(relay, before, lat.len());
 
     let producers = 16;
     let per = scale.acked / producers * 4;
+    let before = relay.groups();
     let t = Instant::now();
     let all: Vec<Duration> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..producers)
@@ -381,9 +418,11 @@ fn throughput(relay: &Relay, scale: &Scale) {
         "acked alerts/s, 16 producers:      {rate:>9.0}   ack p99 {}   (target >= 20,000/s)",
         ms(percentile(&all, 0.99))
     );
+    print_groups(relay, before, all.len());
 
     let batch_producers = 4;
     let per = scale.batches / batch_producers;
+    let before = relay.groups();
     let t = Instant::now();
     std::thread::scope(|s| {
         for p in 0..batch_producers {
@@ -408,6 +447,22 @@ fn throughput(relay: &Relay, scale: &Scale) {
     let rate = n as f64 / t.elapsed().as_secs_f64();
     println!(
         "alerts/s through the batch endpoint: {rate:>8.0}   ({batch_producers} producers, 1,000 per batch; target >= 100,000/s)"
+    );
+    print_groups(relay, before, n);
+}
+
+/// How the writer grouped the alerts of one phase: groups committed, alerts
+/// per group, and the mean time one group held the writer.
+fn print_groups(relay: &Relay, before: (u64, f64), alerts: usize) {
+    let after = relay.groups();
+    let groups = after.0.saturating_sub(before.0);
+    if groups == 0 {
+        return;
+    }
+    println!(
+        "    {groups} write groups, {:.1} alerts per group, {:.2} ms per group",
+        alerts as f64 / groups as f64,
+        (after.1 - before.1) * 1000.0 / groups as f64
     );
 }
 
