@@ -224,19 +224,22 @@ impl Relay {
     /// Write groups committed so far and their total time, from the
     /// relay's own `group_commit_seconds` histogram: with the alerts posted
     /// in between, how large the groups were and what one cost.
+    /// Panics when the scrape fails or the metric is gone, so a renamed
+    /// metric cannot silently drop these lines from the report.
     fn groups(&self) -> (u64, f64) {
         let text = agent()
             .get(&self.url("/metrics"))
             .header("Authorization", &format!("Bearer {}", self.reviewer))
             .call()
-            .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
-            .unwrap_or_default();
+            .expect("scrape /metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("read /metrics");
         let value = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
+                .unwrap_or_else(|| panic!("/metrics has no {name}"))
         };
         (
             value("crisisdesk_group_commit_seconds_count ") as u64,
