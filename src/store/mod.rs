@@ -276,13 +276,7 @@ pub fn new_token() -> Result<String, getrandom::Error> {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(bytes)
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
