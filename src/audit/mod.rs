@@ -125,7 +125,9 @@ impl Entry {
             case_id: new.case_id.clone(),
             drill: new.drill,
             // serde_json's map is ordered by key, so this text is canonical.
-            detail: new.detail.to_string(),
+            // Encoded by the serializer itself, not printed through `fmt`
+            // (`Display` gives the same bytes, more slowly).
+            detail: serde_json::to_string(&new.detail).unwrap_or_else(|_| new.detail.to_string()),
             prev_hash: prev_hash.to_string(),
             hash: String::new(),
         };
@@ -136,23 +138,55 @@ impl Entry {
     /// SHA-256 over the previous hash and the canonical encoding of every
     /// other field, as lowercase hex.
     pub fn compute_hash(&self) -> String {
-        let canonical = serde_json::json!([
-            self.seq,
-            self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            self.kind,
-            self.actor_name,
-            self.actor_role,
-            self.terminal,
-            self.case_id,
-            self.drill,
-            self.detail,
-        ]);
         let mut hasher = Sha256::new();
         hasher.update(self.prev_hash.as_bytes());
         hasher.update(b"\n");
-        hasher.update(canonical.to_string().as_bytes());
-        crate::store::hex(&hasher.finalize())
+        // Encoded straight into the hasher, not built as a `Value` and
+        // printed: every alert appends an entry, and building the array
+        // (a copy of each field) then printing it through `fmt` was most of
+        // an entry's cost. The bytes are the same compact JSON array the
+        // chain has always hashed (see the test beside `canonical_array`).
+        if serde_json::to_writer(&mut hasher, &self.canonical_fields()).is_err() {
+            // Unreachable: the fields are strings, numbers and booleans,
+            // which always encode, and the hasher's writes never fail. Kept
+            // as the old path rather than a panic in the audit trail.
+            hasher.update(canonical_array(self).to_string().as_bytes());
+        }
+        hex::encode(hasher.finalize())
     }
+
+    /// The fields the hash covers, in the chain's order.
+    #[allow(clippy::type_complexity)]
+    fn canonical_fields(
+        &self,
+    ) -> (
+        i64,
+        String,
+        &str,
+        &Option<String>,
+        &Option<String>,
+        &Option<String>,
+        &Option<String>,
+        bool,
+        &str,
+    ) {
+        (
+            self.seq,
+            self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            &self.kind,
+            &self.actor_name,
+            &self.actor_role,
+            &self.terminal,
+            &self.case_id,
+            self.drill,
+            &self.detail,
+        )
+    }
+}
+
+/// The hashed fields as the JSON array the chain was defined by.
+fn canonical_array(entry: &Entry) -> Value {
+    serde_json::json!(entry.canonical_fields())
 }
 
 /// The chain's head at some moment, recorded outside the database.
@@ -356,6 +390,59 @@ mod tests {
         assert_eq!(v.entries, 5);
         assert_eq!(v.head, Some(head));
         assert_eq!(v.checkpoints_checked, 1);
+    }
+
+    /// The hash as the chain first defined it: a `json!` array printed
+    /// with `Display`. Entries already stored were hashed this way, so the
+    /// faster encoding must give the same bytes.
+    fn hash_as_first_defined(e: &Entry) -> String {
+        let canonical = serde_json::json!([
+            e.seq,
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            e.kind,
+            e.actor_name,
+            e.actor_role,
+            e.terminal,
+            e.case_id,
+            e.drill,
+            e.detail,
+        ]);
+        let mut hasher = Sha256::new();
+        hasher.update(e.prev_hash.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(canonical.to_string().as_bytes());
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn the_hash_is_the_one_the_chain_was_defined_with() {
+        let at = DateTime::parse_from_rfc3339("2026-11-20T13:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let awkward = serde_json::json!({
+            "quote": "say \"no\"\n\ttab \\ slash",
+            "zh": "王小明 · 高危",
+            "control": "\u{1b}[2J\u{7}",
+            "n": -3,
+            "f": 1.5,
+            "none": null,
+        });
+        let entries = [
+            NewEntry::new(AuditKind::AlertIngested, awkward.clone())
+                .by("王老师", "counselor")
+                .on_case("C000001", true)
+                .from_terminal(Some("duty-1")),
+            NewEntry::new(AuditKind::CommandAccepted, serde_json::json!({})),
+        ];
+        for new in &entries {
+            let e = Entry::chain(7, at, new, GENESIS);
+            assert_eq!(e.hash, hash_as_first_defined(&e));
+            assert_eq!(e.detail, new.detail.to_string());
+        }
     }
 
     #[test]
