@@ -1331,6 +1331,37 @@ async fn touch_case(tx: &mut Tx<'_>, case_id: &str, now: DateTime<Utc>) -> Resul
 /// staying well below leaves room and keeps each statement's parse short.
 const MAX_BINDS: usize = 30_000;
 
+/// Rows per multi-row insert of the writer's logs and an ingest's tables.
+/// A fixed size, so a busy relay prepares each full statement once per
+/// connection and binds it again and again: with one statement per group
+/// sized to the group, every group of a batch load parsed a new statement
+/// of thousands of parameters (4% of the writer's time) and pushed the
+/// statement cache's useful entries out.
+const ROWS_PER_INSERT: usize = 256;
+
+/// Remainder statements up to this many rows are kept prepared too: a lone
+/// producer's groups are one or a few rows and recur constantly. Larger
+/// remainders are one-off shapes, prepared, run and finalised.
+const CACHED_REMAINDER: usize = 32;
+
+/// `INSERT` of `rows` after `head` (`"INSERT INTO t (a, b) "`) in
+/// statements of [`ROWS_PER_INSERT`], each row's values bound by `bind`.
+/// Bind text as `&str`: sqlx-sqlite copies a bound `&String` first.
+async fn insert_rows<'r, T>(
+    tx: &mut Tx<'_>,
+    head: &str,
+    rows: &'r [T],
+    mut bind: impl FnMut(sqlx::query_builder::Separated<'_, 'r, Db, &'static str>, &'r T),
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Db>::new(head);
+        insert.push_values(chunk, &mut bind);
+        let keep = chunk.len() == ROWS_PER_INSERT || chunk.len() <= CACHED_REMAINDER;
+        insert.build().persistent(keep).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// The two append-only logs of one write transaction: stream events and
 /// audit entries. Their heads are read once when the transaction starts
 /// (under SQLite's write lock, so no other process can append meanwhile);
@@ -1407,18 +1438,19 @@ impl Logs {
     /// Writes the events appended so far (rows that reference an event's
     /// `seq` may be inserted after this).
     async fn flush_events(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        for chunk in self.events.chunks(MAX_BINDS / 5) {
-            let mut insert =
-                QueryBuilder::<Db>::new("INSERT INTO events (seq, at, type, case_id, body) ");
-            insert.push_values(chunk, |mut row, e| {
+        insert_rows(
+            tx,
+            "INSERT INTO events (seq, at, type, case_id, body) ",
+            &self.events,
+            |mut row, e| {
                 row.push_bind(e.seq)
-                    .push_bind(&e.at)
+                    .push_bind(e.at.as_str())
                     .push_bind(e.kind)
-                    .push_bind(&e.case_id)
+                    .push_bind(e.case_id.as_str())
                     .push_bind(&*e.json);
-            });
-            insert.build().execute(&mut **tx).await?;
-        }
+            },
+        )
+        .await?;
         if let Some(last) = self.events.last() {
             engine::event_head_moved(tx, last.seq).await?;
         }
@@ -1429,26 +1461,26 @@ impl Logs {
     /// Writes everything appended so far.
     async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         self.flush_events(tx).await?;
-        for chunk in self.audit.chunks(MAX_BINDS / 11) {
-            let mut insert = QueryBuilder::<Db>::new(
-                "INSERT INTO audit (seq, at, kind, actor_name, actor_role, terminal, case_id, \
-                 drill, detail, prev_hash, hash) ",
-            );
-            insert.push_values(chunk, |mut row, e| {
+        insert_rows(
+            tx,
+            "INSERT INTO audit (seq, at, kind, actor_name, actor_role, terminal, case_id, \
+             drill, detail, prev_hash, hash) ",
+            &self.audit,
+            |mut row, e| {
                 row.push_bind(e.seq)
                     .push_bind(ts(e.at))
-                    .push_bind(&e.kind)
-                    .push_bind(&e.actor_name)
-                    .push_bind(&e.actor_role)
-                    .push_bind(&e.terminal)
-                    .push_bind(&e.case_id)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.actor_name.as_deref())
+                    .push_bind(e.actor_role.as_deref())
+                    .push_bind(e.terminal.as_deref())
+                    .push_bind(e.case_id.as_deref())
                     .push_bind(e.drill)
-                    .push_bind(&e.detail)
-                    .push_bind(&e.prev_hash)
-                    .push_bind(&e.hash);
-            });
-            insert.build().execute(&mut **tx).await?;
-        }
+                    .push_bind(e.detail.as_str())
+                    .push_bind(e.prev_hash.as_str())
+                    .push_bind(e.hash.as_str());
+            },
+        )
+        .await?;
         if !self.audit.is_empty() {
             engine::audit_head_moved(tx, self.audit_seq).await?;
         }
@@ -1690,29 +1722,30 @@ async fn ingest_run(
 
     // Foreign keys are checked per statement: cases, then events, then the
     // rows that point at them.
-    for chunk in rows.new_cases.chunks(MAX_BINDS / 13) {
-        let mut insert = QueryBuilder::<Db>::new(
-            "INSERT INTO cases (num, id, student_id, mode, status, level, imminent, category, \
-             alert_status, exercise_id, opened_at, updated_at, alert_count) ",
-        );
-        insert.push_values(chunk, |mut row, id| {
-            let (num, mode, case) = &touched[id];
+    let new_cases: Vec<&(i64, String, CaseSnapshot)> =
+        rows.new_cases.iter().map(|id| &touched[id]).collect();
+    insert_rows(
+        tx,
+        "INSERT INTO cases (num, id, student_id, mode, status, level, imminent, category, \
+         alert_status, exercise_id, opened_at, updated_at, alert_count) ",
+        &new_cases,
+        |mut row, (num, mode, case)| {
             row.push_bind(*num)
-                .push_bind(&case.id)
-                .push_bind(&case.student_id)
-                .push_bind(mode)
+                .push_bind(case.id.as_str())
+                .push_bind(case.student_id.as_str())
+                .push_bind(mode.as_str())
                 .push_bind(case.status.as_str())
                 .push_bind(case.level.as_str())
                 .push_bind(case.imminent)
                 .push_bind(case.category.as_str())
                 .push_bind(case.alert_status.as_str())
-                .push_bind(&case.exercise_id)
+                .push_bind(case.exercise_id.as_deref())
                 .push_bind(ts(case.opened_at))
                 .push_bind(ts(case.updated_at))
                 .push_bind(i64::from(case.alert_count));
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
+        },
+    )
+    .await?;
     for id in &rows.joined {
         let (_, _, case) = &touched[id];
         sqlx::query(
@@ -1730,37 +1763,34 @@ async fn ingest_run(
         .await?;
     }
     logs.flush_events(tx).await?;
-    for chunk in rows.checklists.chunks(MAX_BINDS / 5) {
-        let mut insert = QueryBuilder::<Db>::new(
-            "INSERT INTO checklists (case_id, playbook, progress, added_at, next_due_at) ",
-        );
-        insert.push_values(chunk, |mut row, (case_id, playbook, progress, next_due)| {
-            row.push_bind(case_id)
-                .push_bind(playbook)
-                .push_bind(progress)
-                .push_bind(&at)
-                .push_bind(next_due);
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
-    for chunk in rows.alerts.chunks(MAX_BINDS / 7) {
-        let mut insert = QueryBuilder::<Db>::new(
-            "INSERT INTO alerts (id, body_hash, case_id, seq, received_at, credential_id, body) ",
-        );
-        insert.push_values(
-            chunk,
-            |mut row, (id, hash, case_id, seq, credential, body)| {
-                row.push_bind(id)
-                    .push_bind(hash)
-                    .push_bind(case_id)
-                    .push_bind(*seq)
-                    .push_bind(&at)
-                    .push_bind(*credential)
-                    .push_bind(body);
-            },
-        );
-        insert.build().execute(&mut **tx).await?;
-    }
+    insert_rows(
+        tx,
+        "INSERT INTO checklists (case_id, playbook, progress, added_at, next_due_at) ",
+        &rows.checklists,
+        |mut row, (case_id, playbook, progress, next_due)| {
+            row.push_bind(case_id.as_str())
+                .push_bind(playbook.as_str())
+                .push_bind(progress.as_str())
+                .push_bind(at.as_str())
+                .push_bind(next_due.as_deref());
+        },
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "INSERT INTO alerts (id, body_hash, case_id, seq, received_at, credential_id, body) ",
+        &rows.alerts,
+        |mut row, (id, hash, case_id, seq, credential, body)| {
+            row.push_bind(id.as_str())
+                .push_bind(hash.as_str())
+                .push_bind(case_id.as_str())
+                .push_bind(*seq)
+                .push_bind(at.as_str())
+                .push_bind(*credential)
+                .push_bind(body.as_str());
+        },
+    )
+    .await?;
     Ok(outcomes)
 }
 
