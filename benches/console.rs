@@ -365,7 +365,7 @@ fn student(c: &mut Criterion) {
     let mut app = district_app(CASES);
     let mut terminal = screen(120, 40);
     key(&mut app, KeyCode::Enter);
-    let case_id = match &app.screen {
+    let case_id = match &app.nav.screen {
         crisisdesk::console::app::Screen::Detail(id) => id.clone(),
         other => panic!("{other:?}"),
     };

@@ -26,7 +26,7 @@ pub use super::list::{
     CATEGORIES, DrillFilter, Filter, LevelFilter, ListIndex, RESORT_ABOVE, Rank, SortKey, Stats,
     StatusFilter, rank,
 };
-pub use super::nav::{Ask, DetailTab, Prompt, Screen, StepRef};
+pub use super::nav::{Ask, DetailTab, Nav, Prompt, Screen, StepRef};
 use super::theme::Theme;
 use crate::followup::CaseChange;
 use crate::playbook::{
@@ -72,15 +72,8 @@ pub struct App {
     /// The list screen's rows and the header's counts, kept up to date by
     /// [`App::refresh`].
     pub list: ListIndex,
-    /// The search line has the keyboard.
-    pub searching: bool,
-    pub selected: usize,
-    pub screen: Screen,
-    pub detail_tab: DetailTab,
-    /// Which instrument the history chart shows (index into the series).
-    pub chart_pick: usize,
-    pub detail_scroll: u16,
-    pub show_help: bool,
+    /// Which screen, cursor and question (see [`Nav`]).
+    pub nav: Nav,
     pub connection: ConnectionState,
     /// When the relay was last heard from (a frame or a ping).
     pub last_heard: Option<DateTime<Utc>>,
@@ -98,11 +91,6 @@ pub struct App {
     /// Who the relay says we are (from the session frame).
     pub me: Option<Actor>,
     pub playbooks: HashMap<String, Playbook>,
-    /// Cursor over the steps shown on the case screen or in "my steps".
-    pub step_cursor: usize,
-    /// Show every role's steps on the case screen, not only mine.
-    pub all_roles: bool,
-    pub prompt: Option<Prompt>,
     /// Incident reports by case id, as the stream last showed them (the
     /// header counts down to the soonest open stage).
     pub reports: std::collections::BTreeMap<String, crate::reporting::IncidentReport>,
@@ -134,13 +122,7 @@ impl App {
             cases: CaseStore::default(),
             labels: Labels::default(),
             list: ListIndex::default(),
-            searching: false,
-            selected: 0,
-            screen: Screen::List,
-            detail_tab: DetailTab::default(),
-            chart_pick: 0,
-            detail_scroll: 0,
-            show_help: false,
+            nav: Nav::default(),
             connection: ConnectionState::Connecting { attempt: 1 },
             last_heard: None,
             last_seq: 0,
@@ -151,9 +133,6 @@ impl App {
             ledger: Ledger::default(),
             me: None,
             playbooks: HashMap::new(),
-            step_cursor: 0,
-            all_roles: false,
-            prompt: None,
             reports: std::collections::BTreeMap::new(),
             my_steps: MySteps::default(),
             followups: Default::default(),
@@ -231,9 +210,7 @@ impl App {
                 self.list.clear();
                 self.last_seq = 0;
                 self.live_after = None;
-                self.selected = 0;
-                self.step_cursor = 0;
-                self.screen = Screen::List;
+                self.nav.restart();
                 self.alarms.clear();
                 self.my_steps.clear();
                 self.followups.invalidate();
@@ -251,11 +228,15 @@ impl App {
     /// drawing, so a replay of thousands of events sorts once, not once per
     /// event; each part is redone only when what it depends on changed.
     pub fn refresh(&mut self) {
-        self.list
-            .refresh(&self.cases, self.me.as_ref(), self.now, &mut self.selected);
+        self.list.refresh(
+            &self.cases,
+            self.me.as_ref(),
+            self.now,
+            &mut self.nav.selected,
+        );
         let role = self.my_role();
         self.my_steps.refresh(&self.cases, role);
-        if self.screen == Screen::Followups {
+        if self.nav.screen == Screen::Followups {
             self.refresh_followups();
         }
     }
@@ -287,12 +268,12 @@ impl App {
     pub fn selected_case_id(&self) -> Option<&str> {
         self.list
             .order
-            .get(self.selected)
+            .get(self.nav.selected)
             .map(|s| self.cases.at(*s).case.id.as_str())
     }
 
     pub fn shows_drill(&self) -> bool {
-        match &self.screen {
+        match &self.nav.screen {
             Screen::Detail(id) => self.cases.get(id).is_some_and(CaseView::is_drill),
             // Counted in `refresh`: drawing must not walk 40,000 cases.
             Screen::List | Screen::MySteps | Screen::Followups => self.list.stats.drills > 0,
@@ -794,23 +775,23 @@ impl App {
             effects.extend(self.on_key(rest));
             return effects;
         }
-        if self.prompt.is_some() {
+        if self.nav.prompt.is_some() {
             return self.on_prompt_key(key.code);
         }
-        if self.searching {
+        if self.nav.searching {
             self.on_search_key(key.code);
             return Vec::new();
         }
-        if self.show_help {
+        if self.nav.show_help {
             // Any key closes the overlay; q still quits.
-            self.show_help = false;
+            self.nav.show_help = false;
             if key.code == KeyCode::Char('q') {
                 self.should_quit = true;
             }
             return Vec::new();
         }
         self.refresh();
-        match keymap::lookup_for(&self.screen, key.code, self.my_role()) {
+        match keymap::lookup_for(&self.nav.screen, key.code, self.my_role()) {
             Some(cmd) => self.run(cmd),
             None => Vec::new(),
         }
@@ -819,20 +800,13 @@ impl App {
     fn run(&mut self, cmd: Cmd) -> Vec<Effect> {
         match cmd {
             Cmd::Quit => self.should_quit = true,
-            Cmd::Help => self.show_help = true,
+            Cmd::Help => self.nav.show_help = true,
             Cmd::Acknowledge => return self.acknowledge_current(),
             Cmd::DismissEscalations => self.alarms.dismiss_escalations(),
-            Cmd::MySteps => {
-                self.screen = Screen::MySteps;
-                self.step_cursor = 0;
-            }
-            Cmd::Reports => {
-                self.screen = Screen::Reports;
-                self.step_cursor = 0;
-            }
+            Cmd::MySteps => self.nav.open(Screen::MySteps),
+            Cmd::Reports => self.nav.open(Screen::Reports),
             Cmd::Followups => {
-                self.screen = Screen::Followups;
-                self.step_cursor = 0;
+                self.nav.open(Screen::Followups);
                 // Rebuilt only if something changed since (see FollowupList).
                 self.refresh_followups();
             }
@@ -843,7 +817,7 @@ impl App {
                     return self.open_case(id);
                 }
             }
-            _ => match self.screen.clone() {
+            _ => match self.nav.screen.clone() {
                 Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
@@ -859,30 +833,25 @@ impl App {
 
     fn on_search_key(&mut self, code: KeyCode) {
         match code {
-            KeyCode::Enter => self.searching = false,
+            KeyCode::Enter => self.nav.searching = false,
             KeyCode::Esc => {
-                self.searching = false;
+                self.nav.searching = false;
                 self.list.filter.search.clear();
+                self.list.filter_changed();
             }
-            KeyCode::Backspace => {
-                self.list.filter.search.pop();
-            }
+            KeyCode::Backspace => self.list.search_pop(),
             KeyCode::Down => return self.move_selection(1),
             KeyCode::Up => return self.move_selection(-1),
             KeyCode::Char(c) if !c.is_control() && self.list.filter.search.chars().count() < 64 => {
-                self.list.filter.search.extend(c.to_lowercase());
-                // Every match of the longer text matches the shorter one.
-                self.list.search_narrowed();
+                self.list.search_push(c);
             }
             _ => return,
         }
-        self.list.filter_changed();
         self.refresh();
     }
 
     fn move_selection(&mut self, by: isize) {
-        let last = self.list.order.len().saturating_sub(1);
-        self.selected = self.selected.saturating_add_signed(by).min(last);
+        self.nav.move_selection(by, self.list.order.len());
     }
 
     fn on_list_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
@@ -892,14 +861,14 @@ impl App {
             Cmd::Up => self.move_selection(-1),
             Cmd::PageDown => self.move_selection(10),
             Cmd::PageUp => self.move_selection(-10),
-            Cmd::First => self.selected = 0,
-            Cmd::Last => self.selected = last,
+            Cmd::First => self.nav.selected = 0,
+            Cmd::Last => self.nav.selected = last,
             Cmd::Open => {
                 if let Some(id) = self.selected_case_id() {
                     return self.open_case(id.to_string());
                 }
             }
-            Cmd::Search => self.searching = true,
+            Cmd::Search => self.nav.searching = true,
             Cmd::FilterLevel => {
                 self.list.filter.level = match self.list.filter.level {
                     LevelFilter::Any => LevelFilter::KeyOrHigher,
@@ -965,41 +934,39 @@ impl App {
     /// deliberate reveal, so the relay records who looked (a `view`
     /// command, audited; DOMAIN.md privacy).
     pub(super) fn open_case(&mut self, case_id: String) -> Vec<Effect> {
-        self.screen = Screen::Detail(case_id.clone());
-        self.detail_scroll = 0;
-        self.step_cursor = 0;
-        self.chart_pick = 0;
+        self.nav.open_case(case_id.clone());
         self.send(CommandOp::View { case_id })
     }
 
     fn on_detail_cmd(&mut self, case_id: &str, cmd: Cmd) -> Vec<Effect> {
         match cmd {
-            Cmd::Back => self.screen = Screen::List,
+            Cmd::Back => self.nav.back_to_list(),
             Cmd::ToggleRoles => {
-                self.all_roles = !self.all_roles;
-                self.step_cursor = 0;
+                self.nav.all_roles = !self.nav.all_roles;
+                self.nav.step_cursor = 0;
             }
             Cmd::ToggleHistory => {
-                self.detail_tab = match self.detail_tab {
+                self.nav.detail_tab = match self.nav.detail_tab {
                     DetailTab::Checklist => DetailTab::History,
                     DetailTab::History => DetailTab::Checklist,
                 };
                 // The tab lists the student's screenings from the record.
-                if self.detail_tab == DetailTab::History {
+                if self.nav.detail_tab == DetailTab::History {
                     return self.history_record(case_id);
                 }
             }
             Cmd::StudentRecord => return self.open_student(case_id),
-            Cmd::NextScale => self.chart_pick = self.chart_pick.wrapping_add(1),
-            Cmd::ScrollDown => self.detail_scroll = self.detail_scroll.saturating_add(1),
-            Cmd::ScrollUp => self.detail_scroll = self.detail_scroll.saturating_sub(1),
-            Cmd::AddPlaybook => self.ask(Ask::AddPlaybook(case_id.to_string())),
-            Cmd::CloseCase => self.ask(Ask::CloseOutcome(case_id.to_string())),
-            Cmd::Reveal => self.ask(Ask::RevealReason(case_id.to_string())),
+            Cmd::NextScale => self.nav.chart_pick = self.nav.chart_pick.wrapping_add(1),
+            Cmd::ScrollDown => self.nav.detail_scroll = self.nav.detail_scroll.saturating_add(1),
+            Cmd::ScrollUp => self.nav.detail_scroll = self.nav.detail_scroll.saturating_sub(1),
+            Cmd::AddPlaybook => self.nav.ask(Ask::AddPlaybook(case_id.to_string())),
+            Cmd::CloseCase => self.nav.ask(Ask::CloseOutcome(case_id.to_string())),
+            Cmd::Reveal => self.nav.ask(Ask::RevealReason(case_id.to_string())),
             _ => {
                 let mut rows = self.case_step_rows(case_id);
                 let len = rows.len();
-                let current = (self.step_cursor < len).then(|| rows.swap_remove(self.step_cursor));
+                let current =
+                    (self.nav.step_cursor < len).then(|| rows.swap_remove(self.nav.step_cursor));
                 return self.on_step_list_cmd(len, current, cmd);
             }
         }
@@ -1007,9 +974,9 @@ impl App {
     }
 
     fn on_my_steps_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let current = self.my_step_row(self.step_cursor);
+        let current = self.my_step_row(self.nav.step_cursor);
         match cmd {
-            Cmd::Back => self.screen = Screen::List,
+            Cmd::Back => self.nav.back_to_list(),
             Cmd::OpenStepCase => {
                 if let Some(row) = current {
                     return self.open_case(row.target.case_id);
@@ -1023,10 +990,9 @@ impl App {
     /// Commands shared by every list of steps: move, do, skip. `len` rows,
     /// `current` the one under the cursor.
     fn on_step_list_cmd(&mut self, len: usize, current: Option<StepRow>, cmd: Cmd) -> Vec<Effect> {
-        let last = len.saturating_sub(1);
         match cmd {
-            Cmd::Down => self.step_cursor = self.step_cursor.saturating_add(1).min(last),
-            Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            Cmd::Down => self.nav.step_down(len),
+            Cmd::Up => self.nav.step_up(),
             Cmd::DoStep => {
                 if let Some(row) = current {
                     return self.do_step(row.target, &row.kind);
@@ -1034,7 +1000,7 @@ impl App {
             }
             Cmd::SkipStep => {
                 if let Some(row) = current {
-                    self.ask(Ask::SkipReason(row.target));
+                    self.nav.ask(Ask::SkipReason(row.target));
                 }
             }
             _ => {}
@@ -1046,28 +1012,20 @@ impl App {
     fn do_step(&mut self, target: StepRef, kind: &StepKind) -> Vec<Effect> {
         match kind {
             StepKind::Check => return self.send_step(target, StepAction::Complete),
-            StepKind::Note => self.ask(Ask::NoteText(target)),
-            StepKind::Choice { .. } => self.ask(Ask::Choice(target)),
-            StepKind::Contact { .. } => self.ask(Ask::ContactOutcome(target)),
-            StepKind::Referral => self.ask(Ask::ReferralInstitution(target)),
+            StepKind::Note => self.nav.ask(Ask::NoteText(target)),
+            StepKind::Choice { .. } => self.nav.ask(Ask::Choice(target)),
+            StepKind::Contact { .. } => self.nav.ask(Ask::ContactOutcome(target)),
+            StepKind::Referral => self.nav.ask(Ask::ReferralInstitution(target)),
         }
         Vec::new()
     }
 
-    pub(super) fn ask(&mut self, ask: Ask) {
-        self.prompt = Some(Prompt {
-            ask,
-            input: String::new(),
-            error: None,
-        });
-    }
-
     fn on_prompt_key(&mut self, code: KeyCode) -> Vec<Effect> {
-        let Some(prompt) = self.prompt.as_mut() else {
+        let Some(prompt) = self.nav.prompt.as_mut() else {
             return Vec::new();
         };
         match code {
-            KeyCode::Esc => self.prompt = None,
+            KeyCode::Esc => self.nav.prompt = None,
             KeyCode::Backspace => {
                 prompt.input.pop();
             }
@@ -1075,13 +1033,13 @@ impl App {
                 prompt.input.push(c)
             }
             KeyCode::Enter => {
-                let Some(prompt) = self.prompt.take() else {
+                let Some(prompt) = self.nav.prompt.take() else {
                     return Vec::new();
                 };
                 return match self.submit(&prompt.ask, prompt.input.trim()) {
                     Ok(effects) => effects,
                     Err(error) => {
-                        self.prompt = Some(Prompt {
+                        self.nav.prompt = Some(Prompt {
                             error: Some(error.to_string()),
                             ..prompt
                         });
@@ -1143,7 +1101,7 @@ impl App {
             }
             Ask::ReferralInstitution(t) => {
                 let institution = nonempty(input)?;
-                self.ask(Ask::ReferralTime(t.clone(), institution));
+                self.nav.ask(Ask::ReferralTime(t.clone(), institution));
                 Ok(Vec::new())
             }
             Ask::ReferralTime(t, institution) => {
@@ -1168,7 +1126,7 @@ impl App {
             Ask::CloseOutcome(case_id) => {
                 let outcome = CloseOutcome::ALL[pick(CloseOutcome::ALL.len())?];
                 if self.me.as_ref().is_some_and(|m| m.role == Role::Leader) {
-                    self.ask(Ask::CloseReason(case_id.clone(), outcome));
+                    self.nav.ask(Ask::CloseReason(case_id.clone(), outcome));
                     return Ok(Vec::new());
                 }
                 Ok(self.send(CommandOp::Close {
@@ -1247,10 +1205,12 @@ impl App {
     }
 
     fn acknowledge_current(&mut self) -> Vec<Effect> {
-        let case_id = match &self.screen {
+        let case_id = match &self.nav.screen {
             Screen::Detail(id) => Some(id.clone()),
             Screen::List => self.selected_case_id().map(str::to_string),
-            Screen::MySteps => self.my_step_row(self.step_cursor).map(|r| r.target.case_id),
+            Screen::MySteps => self
+                .my_step_row(self.nav.step_cursor)
+                .map(|r| r.target.case_id),
             Screen::Reports => None,
             Screen::Followups => self.followup_case(),
             Screen::District | Screen::Charts => None,
@@ -1286,7 +1246,7 @@ impl App {
                 // owner (`also`): at night the guard on the roof records
                 // "stay with the student".
                 let mine = role.is_some_and(|r| v.step.role == r || v.step.also.contains(&r));
-                if !self.all_roles && !mine {
+                if !self.nav.all_roles && !mine {
                     continue;
                 }
                 rows.push(StepRow::new(case_id, pb, &v));

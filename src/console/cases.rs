@@ -12,6 +12,7 @@ use hashbrown::HashTable;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::frames::Route;
+use crate::followup::Checkin;
 use crate::playbook::{OverdueReason, Progress};
 use crate::protocol::{
     Actor, AlertStatus, CaseSnapshot, Category, CloseOutcome, Level, Role, Source,
@@ -332,6 +333,28 @@ impl OpenStep {
     }
 }
 
+/// A check-in still to make, as small as the view needs: a district
+/// follows 40,000 students with a dozen check-ins each, so no ids, notes
+/// or names are kept per row (about 20 bytes each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingCheckin {
+    pub num: u32,
+    pub role: Role,
+    pub escalate_to: Role,
+    pub due_at: DateTime<Utc>,
+}
+
+impl From<&Checkin> for PendingCheckin {
+    fn from(k: &Checkin) -> Self {
+        PendingCheckin {
+            num: k.num,
+            role: k.role,
+            escalate_to: k.escalate_to,
+            due_at: k.due_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseView {
     pub case: CaseSnapshot,
@@ -346,7 +369,7 @@ pub struct CaseView {
     pub open_steps: Vec<OpenStep>,
     /// Scheduled check-ins not yet recorded, by number (see
     /// `followups.rs`); recorded ones live in the relay's record.
-    pub checkins: Vec<super::followups::PendingCheckin>,
+    pub checkins: Vec<PendingCheckin>,
 }
 
 impl CaseView {
@@ -386,41 +409,55 @@ impl CaseView {
         } else {
             ""
         };
-        let key = self
-            .case
-            .id
-            .chars()
-            .chain(std::iter::once('\t'))
-            .chain(self.case.student_id.chars())
-            .chain(std::iter::once('\t'))
-            .chain(grade.unwrap_or_default().chars())
-            .chain(between.chars())
-            .chain(class.unwrap_or_default().chars());
-        folded_contains(key, needle)
+        folded_contains(
+            &[
+                &self.case.id,
+                "\t",
+                &self.case.student_id,
+                "\t",
+                grade.unwrap_or_default(),
+                between,
+                class.unwrap_or_default(),
+            ],
+            needle,
+        )
     }
 }
 
 /// Whether `needle` (already lower-case) occurs in the lower-case of the
-/// text `hay` yields. The folded text is written into a buffer on the
-/// stack and searched as bytes (a UTF-8 needle can only match at a
-/// character boundary): a search keystroke runs this for every one of
-/// 40,000 cases, and stepping a cloned chain of lower-casing iterators at
-/// every position took 30 ms a keystroke (`benches/console.rs`). Text too
-/// long for the buffer, which no id or class name reaches, is searched
-/// that slow way.
-fn folded_contains<I: Iterator<Item = char> + Clone>(hay: I, needle: &str) -> bool {
+/// text `pieces` make one after another. The folded text is written into a
+/// buffer on the stack and searched as bytes (a UTF-8 needle can only
+/// match at a character boundary): a search keystroke runs this for every
+/// one of 40,000 cases, and stepping a cloned chain of lower-casing
+/// iterators at every position took 30 ms a keystroke
+/// (`benches/console.rs`). ASCII pieces (ids, digits) are copied and
+/// folded a slice at a time; only the others go character by character.
+/// Text too long for the buffer, which no id or class name reaches, is
+/// searched that slow way.
+fn folded_contains(pieces: &[&str], needle: &str) -> bool {
     if needle.is_empty() {
         return true;
     }
     let mut buf = [0u8; 1024];
     let mut len = 0;
-    for c in hay.clone().flat_map(char::to_lowercase) {
-        let need = c.len_utf8();
-        if len + need > buf.len() {
-            return folded_contains_slowly(hay, needle);
+    for piece in pieces {
+        if piece.is_ascii() {
+            let Some(to) = buf.get_mut(len..len + piece.len()) else {
+                return folded_contains_slowly(pieces.iter().flat_map(|p| p.chars()), needle);
+            };
+            to.copy_from_slice(piece.as_bytes());
+            to.make_ascii_lowercase();
+            len += piece.len();
+            continue;
         }
-        c.encode_utf8(&mut buf[len..len + need]);
-        len += need;
+        for c in piece.chars().flat_map(char::to_lowercase) {
+            let need = c.len_utf8();
+            let Some(to) = buf.get_mut(len..len + need) else {
+                return folded_contains_slowly(pieces.iter().flat_map(|p| p.chars()), needle);
+            };
+            c.encode_utf8(to);
+            len += need;
+        }
     }
     buf[..len]
         .windows(needle.len())
@@ -466,17 +503,30 @@ mod search_tests {
             "c000012\ts",
         ];
         for hay in hays {
+            // Whole, and cut into pieces at every tab as a case's key is.
+            let pieces: Vec<&str> = hay.split_inclusive('\t').collect();
             for needle in needles {
+                let slow = folded_contains_slowly(hay.chars(), needle);
                 assert_eq!(
-                    folded_contains(hay.chars(), needle),
-                    folded_contains_slowly(hay.chars(), needle),
+                    folded_contains(&[hay], needle),
+                    slow,
                     "{hay:?} / {needle:?}"
+                );
+                assert_eq!(
+                    folded_contains(&pieces, needle),
+                    slow,
+                    "{pieces:?} / {needle:?}"
                 );
             }
         }
-        assert!(folded_contains("C000012".chars(), "c0000"));
-        assert!(folded_contains(long.chars(), "高高"), "past the buffer");
-        assert!(!folded_contains("abc".chars(), "abcd"));
+        assert!(folded_contains(&["C000012"], "c0000"));
+        assert!(folded_contains(&[&long], "高高"), "past the buffer");
+        assert!(folded_contains(&["ab", &long], "b高"), "past the buffer");
+        assert!(!folded_contains(&["abc"], "abcd"));
+        assert!(
+            folded_contains(&["C1", "\t", "S-77"], "1\ts-"),
+            "across pieces"
+        );
     }
 }
 

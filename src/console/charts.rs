@@ -7,8 +7,10 @@
 
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 
-use super::app::{App, Effect, Screen};
+use super::action::Effect;
+use super::app::App;
 use super::keymap::Cmd;
+use super::nav::Screen;
 use crate::protocol::{CommandOp, CommandResult};
 use crate::review::figures::ChartFigures;
 
@@ -53,7 +55,7 @@ impl ChartsState {
 
 impl App {
     pub(super) fn open_charts(&mut self) -> Vec<Effect> {
-        self.screen = Screen::Charts;
+        self.nav.screen = Screen::Charts;
         self.ask_charts()
     }
 
@@ -93,7 +95,7 @@ impl App {
 
     pub(super) fn on_charts_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         match cmd {
-            Cmd::Back => self.screen = Screen::List,
+            Cmd::Back => self.nav.back_to_list(),
             Cmd::ChartPeriod => {
                 self.charts.period = (self.charts.period + 1) % PERIODS.len();
                 return self.ask_charts();

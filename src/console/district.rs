@@ -14,8 +14,10 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::app::{App, Effect, Screen};
+use super::action::Effect;
+use super::app::App;
 use super::keymap::Cmd;
+use super::nav::Screen;
 use crate::protocol::{Command, CommandOp, CommandResult};
 use crate::reporting::district::DistrictView;
 
@@ -38,7 +40,7 @@ pub struct DistrictState {
 
 impl App {
     pub(super) fn open_district(&mut self) -> Vec<Effect> {
-        self.screen = Screen::District;
+        self.nav.screen = Screen::District;
         self.district.cursor = 0;
         self.ask_district()
     }
@@ -60,7 +62,7 @@ impl App {
     pub(super) fn on_district_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         let rows = self.district.view.as_ref().map_or(0, |v| v.schools.len());
         match cmd {
-            Cmd::Back => self.screen = Screen::List,
+            Cmd::Back => self.nav.back_to_list(),
             Cmd::Down => {
                 self.district.cursor = (self.district.cursor + 1).min(rows.saturating_sub(1))
             }
@@ -73,7 +75,7 @@ impl App {
 
     /// A report changed: the district's figures did too.
     pub(super) fn district_on_report_event(&mut self) -> Vec<Effect> {
-        if self.screen == Screen::District {
+        if self.nav.screen == Screen::District {
             self.ask_district()
         } else {
             Vec::new()
@@ -84,7 +86,7 @@ impl App {
     /// the periodic refresh of an open district screen or chart request.
     pub(super) fn upward_tick(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if self.screen == Screen::District && self.district.pending.is_none() {
+        if self.nav.screen == Screen::District && self.district.pending.is_none() {
             let old = self
                 .district
                 .received_at
@@ -93,7 +95,7 @@ impl App {
                 effects.extend(self.ask_district());
             }
         }
-        if self.screen == Screen::Charts && self.charts.pending.is_none() && self.charts.again {
+        if self.nav.screen == Screen::Charts && self.charts.pending.is_none() && self.charts.again {
             effects.extend(self.ask_charts());
         }
         effects

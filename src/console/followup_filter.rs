@@ -12,8 +12,11 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::app::{App, CaseStore, Effect, EscalationView};
+use super::action::Effect;
+use super::app::App;
+use super::cases::{CaseStore, EscalationView};
 use super::followups::{Bucket, FollowupRow, SchoolIds};
+use super::list::FollowupSort;
 use crate::followup::CaseChange;
 use crate::playbook::OverdueReason;
 use crate::protocol::{Actor, CaseStatus};
@@ -34,28 +37,6 @@ impl When {
             When::Only(Bucket::Overdue) => When::Only(Bucket::Today),
             When::Only(Bucket::Today) => When::Only(Bucket::ThisWeek),
             When::Only(Bucket::ThisWeek) => When::Any,
-        }
-    }
-}
-
-/// The order within a heading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FollowupSort {
-    /// Soonest due first (the default).
-    #[default]
-    Due,
-    /// Imminent, then high, key, general; soonest due first within.
-    Level,
-    /// By school name, then soonest due.
-    School,
-}
-
-impl FollowupSort {
-    pub fn next(self) -> FollowupSort {
-        match self {
-            FollowupSort::Due => FollowupSort::Level,
-            FollowupSort::Level => FollowupSort::School,
-            FollowupSort::School => FollowupSort::Due,
         }
     }
 }

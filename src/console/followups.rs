@@ -8,11 +8,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::app::{App, Ask, CaseView, Effect, Screen, Slot};
-use super::followup_filter::{self, FollowupFilter, FollowupSort};
+use super::action::Effect;
+use super::app::App;
+use super::cases::{CaseView, PendingCheckin, Slot};
+use super::followup_filter::{self, FollowupFilter};
 use super::i18n::Strings;
 use super::keymap::Cmd;
-use crate::followup::{CaseChange, Checkin, CheckinOutcome};
+use super::list::FollowupSort;
+use super::nav::Ask;
+use crate::followup::{CaseChange, CheckinOutcome};
 use crate::protocol::{CaseStatus, CommandOp, Level, Role};
 
 /// Which part of the view a check-in is listed in.
@@ -21,28 +25,6 @@ pub enum Bucket {
     Overdue,
     Today,
     ThisWeek,
-}
-
-/// A check-in still to make, as small as the view needs: a district
-/// follows 40,000 students with a dozen check-ins each, so no ids, notes
-/// or names are kept per row (about 20 bytes each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingCheckin {
-    pub num: u32,
-    pub role: Role,
-    pub escalate_to: Role,
-    pub due_at: DateTime<Utc>,
-}
-
-impl From<&Checkin> for PendingCheckin {
-    fn from(k: &Checkin) -> Self {
-        PendingCheckin {
-            num: k.num,
-            role: k.role,
-            escalate_to: k.escalate_to,
-            due_at: k.due_at,
-        }
-    }
 }
 
 /// One check-in on the follow-ups view: the case by its slot, so a build
@@ -362,9 +344,7 @@ impl App {
         // of events must not redo it per event.
         self.followups.view_stale = true;
         if self.followups.view.is_none() {
-            self.step_cursor = self
-                .step_cursor
-                .min(self.followups.rows.len().saturating_sub(1));
+            self.nav.keep_step_within(self.followups.rows.len());
         }
     }
 
@@ -403,9 +383,7 @@ impl App {
             self.followups.view = view;
             self.followups.view_stale = false;
         }
-        self.step_cursor = self
-            .step_cursor
-            .min(self.followups.rows().len().saturating_sub(1));
+        self.nav.keep_step_within(self.followups.rows().len());
     }
 
     /// The case id of a row.
@@ -419,20 +397,15 @@ impl App {
         let current = self
             .followups
             .rows()
-            .get(self.step_cursor)
+            .get(self.nav.step_cursor)
             .map(|r| (self.followup_case_id(r).to_string(), r.checkin.num));
         match cmd {
-            Cmd::Back => self.screen = Screen::List,
-            Cmd::Down => {
-                self.step_cursor = self
-                    .step_cursor
-                    .saturating_add(1)
-                    .min(len.saturating_sub(1))
-            }
-            Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            Cmd::Back => self.nav.back_to_list(),
+            Cmd::Down => self.nav.step_down(len),
+            Cmd::Up => self.nav.step_up(),
             Cmd::RecordCheckin => {
                 if let Some((case_id, num)) = current {
-                    self.ask(Ask::CheckinOutcome(case_id, num));
+                    self.nav.ask(Ask::CheckinOutcome(case_id, num));
                 }
             }
             Cmd::OpenStepCase => {
@@ -463,7 +436,7 @@ impl App {
                     }
                 }
                 self.followups.view_stale = true;
-                self.step_cursor = 0;
+                self.nav.step_cursor = 0;
                 self.refresh_followup_view();
             }
             _ => {}
@@ -475,7 +448,7 @@ impl App {
     pub(super) fn followup_case(&self) -> Option<String> {
         self.followups
             .rows()
-            .get(self.step_cursor)
+            .get(self.nav.step_cursor)
             .map(|r| self.followup_case_id(r).to_string())
     }
 
@@ -493,7 +466,8 @@ impl App {
                     .and_then(|n| n.checked_sub(1))
                     .and_then(|i| CheckinOutcome::ALL.get(i).copied())
                     .ok_or(self.strings.prompt_pick_number)?;
-                self.ask(Ask::CheckinNote(case_id.clone(), *num, outcome));
+                self.nav
+                    .ask(Ask::CheckinNote(case_id.clone(), *num, outcome));
                 Ok(Vec::new())
             }
             Ask::CheckinNote(case_id, num, outcome) => Ok(self.send(CommandOp::Checkin {

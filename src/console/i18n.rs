@@ -804,8 +804,8 @@ impl Strings {
         pick(self.is_zh(), "我的", "mine")
     }
 
-    pub fn followup_sort(&self, sort: super::followup_filter::FollowupSort) -> &'static str {
-        use super::followup_filter::FollowupSort;
+    pub fn followup_sort(&self, sort: super::list::FollowupSort) -> &'static str {
+        use super::list::FollowupSort;
         let zh = self.is_zh();
         match sort {
             FollowupSort::Due => pick(zh, "按到期", "by due"),

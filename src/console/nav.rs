@@ -3,8 +3,9 @@
 
 use crate::protocol::CloseOutcome;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Screen {
+    #[default]
     List,
     Detail(String),
     /// Every open step for my role across all cases, soonest due first.
@@ -71,4 +72,87 @@ pub enum Ask {
     ReportNarrative(String, crate::reporting::Stage),
     /// The district's reason for returning a stage (required): case id.
     ReturnReason(String, crate::reporting::Stage),
+}
+
+/// Where the responder is and what has the keyboard, as `App::nav`: the
+/// screen, the list's cursor, the case screen's tab, scroll and step
+/// cursor, the open question. The moves below are the ones several
+/// screens share; what a key means on a screen is `App`'s to decide.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Nav {
+    pub screen: Screen,
+    /// The search line has the keyboard.
+    pub searching: bool,
+    /// The list's cursor, a row of `ListIndex::order`.
+    pub selected: usize,
+    pub detail_tab: DetailTab,
+    /// Which instrument the history chart shows (index into the series).
+    pub chart_pick: usize,
+    pub detail_scroll: u16,
+    pub show_help: bool,
+    /// Cursor over the steps shown on the case screen or in "my steps"
+    /// (and the rows of the reports and follow-ups views).
+    pub step_cursor: usize,
+    /// Show every role's steps on the case screen, not only mine.
+    pub all_roles: bool,
+    pub prompt: Option<Prompt>,
+}
+
+impl Nav {
+    /// Another screen, its cursor at the top.
+    pub fn open(&mut self, screen: Screen) {
+        self.screen = screen;
+        self.step_cursor = 0;
+    }
+
+    /// The case screen of `case_id`, from its top.
+    pub fn open_case(&mut self, case_id: String) {
+        self.open(Screen::Detail(case_id));
+        self.detail_scroll = 0;
+        self.chart_pick = 0;
+    }
+
+    /// Back to the list, where the list's cursor still is.
+    pub fn back_to_list(&mut self) {
+        self.screen = Screen::List;
+    }
+
+    /// The list's cursor `by` rows on, within `rows` rows.
+    pub fn move_selection(&mut self, by: isize, rows: usize) {
+        let last = rows.saturating_sub(1);
+        self.selected = self.selected.saturating_add_signed(by).min(last);
+    }
+
+    /// The step cursor one row down, within `rows` rows.
+    pub fn step_down(&mut self, rows: usize) {
+        self.step_cursor = self
+            .step_cursor
+            .saturating_add(1)
+            .min(rows.saturating_sub(1));
+    }
+
+    /// The step cursor one row up.
+    pub fn step_up(&mut self) {
+        self.step_cursor = self.step_cursor.saturating_sub(1);
+    }
+
+    /// The step cursor on a row of `rows`, after rows went away.
+    pub fn keep_step_within(&mut self, rows: usize) {
+        self.step_cursor = self.step_cursor.min(rows.saturating_sub(1));
+    }
+
+    /// Asks a question, its input empty.
+    pub fn ask(&mut self, ask: Ask) {
+        self.prompt = Some(Prompt {
+            ask,
+            input: String::new(),
+            error: None,
+        });
+    }
+
+    /// A new connection replays every case: the list from its top.
+    pub fn restart(&mut self) {
+        self.selected = 0;
+        self.open(Screen::List);
+    }
 }

@@ -9,9 +9,11 @@
 
 use std::collections::HashMap;
 
-use super::app::{App, Ask, Effect, Prompt, Screen};
+use super::action::Effect;
+use super::app::App;
 use super::frames::RefusalCode;
 use super::keymap::Cmd;
+use super::nav::{Ask, Prompt, Screen};
 use crate::protocol::{Command, CommandOp, CommandResult};
 use crate::reporting::{IncidentReport, MAX_REASON_CHARS, Stage, StageStatus};
 
@@ -57,7 +59,7 @@ impl App {
     /// The report under the cursor on the reports screen (case id).
     pub fn selected_report_case(&self) -> Option<String> {
         let rows = self.report_rows();
-        let i = self.step_cursor.min(rows.len().checked_sub(1)?);
+        let i = self.nav.step_cursor.min(rows.len().checked_sub(1)?);
         rows.into_iter().nth(i).map(|r| r.case_id)
     }
 
@@ -72,7 +74,7 @@ impl App {
         let w = self.strings.upward();
         match cmd {
             Cmd::SubmitReport => match stage_to_submit(report) {
-                Some(stage) => self.ask(Ask::ReportNarrative(case_id, stage)),
+                Some(stage) => self.nav.ask(Ask::ReportNarrative(case_id, stage)),
                 None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_submit)),
             },
             Cmd::AcceptReport => match stage_to_review(report) {
@@ -89,7 +91,7 @@ impl App {
                 None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_review)),
             },
             Cmd::ReturnReport => match stage_to_review(report) {
-                Some(stage) => self.ask(Ask::ReturnReason(case_id, stage)),
+                Some(stage) => self.nav.ask(Ask::ReturnReason(case_id, stage)),
                 None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_review)),
             },
             _ => {}
@@ -200,12 +202,12 @@ impl App {
             .map(str::to_string)
             .unwrap_or_else(|| crate::text::inert(&error.message));
         if code == RefusalCode::NameNotAllowed
-            && self.prompt.is_none()
-            && self.screen == Screen::Reports
+            && self.nav.prompt.is_none()
+            && self.nav.screen == Screen::Reports
             && let Some(report) = self.reports.get(&sent.case_id)
             && let Some(stage) = stage_to_submit(report)
         {
-            self.prompt = Some(Prompt {
+            self.nav.prompt = Some(Prompt {
                 ask: Ask::ReportNarrative(sent.case_id.clone(), stage),
                 input: sent.narrative.clone().unwrap_or_default(),
                 error: Some(words.clone()),

@@ -177,13 +177,12 @@ impl App {
 
     /// Keys on the reports screen: move, go back to the list, or submit
     /// and review (`report_actions.rs`).
-    pub(crate) fn on_reports_cmd(&mut self, cmd: super::keymap::Cmd) -> Vec<super::app::Effect> {
+    pub(crate) fn on_reports_cmd(&mut self, cmd: super::keymap::Cmd) -> Vec<super::action::Effect> {
         use super::keymap::Cmd;
-        let last = self.reports.len().saturating_sub(1);
         match cmd {
-            Cmd::Back => self.screen = super::nav::Screen::List,
-            Cmd::Down => self.step_cursor = self.step_cursor.saturating_add(1).min(last),
-            Cmd::Up => self.step_cursor = self.step_cursor.saturating_sub(1),
+            Cmd::Back => self.nav.back_to_list(),
+            Cmd::Down => self.nav.step_down(self.reports.len()),
+            Cmd::Up => self.nav.step_up(),
             Cmd::SubmitReport | Cmd::AcceptReport | Cmd::ReturnReport => {
                 return self.on_report_action(cmd);
             }

@@ -14,9 +14,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::app::{App, Ask, Effect, Screen};
+use super::action::Effect;
+use super::app::App;
 use super::frames::RefusalCode;
 use super::keymap::Cmd;
+use super::nav::{Ask, Screen};
 use crate::followup::student::StudentRecord;
 use crate::protocol::{CommandOp, CommandResult};
 use crate::text::{inert, inert_block};
@@ -119,7 +121,7 @@ impl App {
     /// Opens the student view from a case and asks the relay for the
     /// record (the relay audits the read on every case it shows).
     pub(super) fn open_student(&mut self, case_id: &str) -> Vec<Effect> {
-        self.screen = Screen::Student(case_id.to_string());
+        self.nav.screen = Screen::Student(case_id.to_string());
         self.student.scroll = 0;
         self.student.refused = None;
         self.request_student(case_id)
@@ -219,14 +221,14 @@ impl App {
         let last = u16::try_from(self.student_lines().saturating_sub(1)).unwrap_or(u16::MAX);
         let scroll = &mut self.student.scroll;
         match cmd {
-            Cmd::Back => self.screen = Screen::Detail(case_id.to_string()),
+            Cmd::Back => self.nav.screen = Screen::Detail(case_id.to_string()),
             Cmd::Down | Cmd::ScrollDown => *scroll = scroll.saturating_add(1).min(last),
             Cmd::Up | Cmd::ScrollUp => *scroll = scroll.saturating_sub(1),
             Cmd::PageDown => *scroll = scroll.saturating_add(10).min(last),
             Cmd::PageUp => *scroll = scroll.saturating_sub(10),
             Cmd::First => *scroll = 0,
             Cmd::Last => *scroll = last,
-            Cmd::Reveal => self.ask(Ask::RevealReason(case_id.to_string())),
+            Cmd::Reveal => self.nav.ask(Ask::RevealReason(case_id.to_string())),
             // Read again: the record may have grown since.
             Cmd::StudentRecord => return self.request_student(case_id),
             _ => {}

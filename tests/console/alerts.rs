@@ -190,7 +190,7 @@ fn the_banner_stays_until_the_case_is_acknowledged() {
     );
     // `n` opens it.
     key(&mut app, KeyCode::Char('n'));
-    assert_eq!(app.screen, Screen::Detail("C000020".into()));
+    assert_eq!(app.nav.screen, Screen::Detail("C000020".into()));
     assert!(
         render(&app, 80, 24).contains("新高危 1"),
         "opening is not acknowledging"

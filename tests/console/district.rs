@@ -93,7 +93,7 @@ fn the_district_screen_asks_the_relay_and_shows_counts_per_school() {
     ] {
         let mut app = sample_app_as(lang, "district");
         let cmds = sent(&key(&mut app, KeyCode::Char('D')));
-        assert_eq!(app.screen, Screen::District);
+        assert_eq!(app.nav.screen, Screen::District);
         assert_eq!(cmds.len(), 1);
         assert_eq!(cmds[0].op, CommandOp::DistrictView {});
         assert_eq!(app.notice, None, "a question is not an action to report on");
@@ -129,7 +129,7 @@ fn the_district_screen_asks_the_relay_and_shows_counts_per_school() {
         ));
         assert!(sent(&app.update(Action::Tick(at("2026-11-20T13:30:02Z")))).is_empty());
         key(&mut app, KeyCode::Esc);
-        assert_eq!(app.screen, Screen::List);
+        assert_eq!(app.nav.screen, Screen::List);
     }
 }
 
@@ -279,7 +279,7 @@ fn the_report_view_draws_the_period_reports_charts_as_text() {
     ] {
         let mut app = sample_app_as(lang, "leader");
         let cmds = sent(&key(&mut app, KeyCode::Char('P')));
-        assert_eq!(app.screen, Screen::Charts);
+        assert_eq!(app.nav.screen, Screen::Charts);
         // Six months by default: from local midnight on 1 June (Beijing).
         assert_eq!(
             cmds[0].op,
@@ -346,7 +346,7 @@ fn keys_for_the_district_and_charts_follow_the_role() {
     let mut nurse = sample_app_as(Lang::Zh, "nurse");
     assert!(key(&mut nurse, KeyCode::Char('D')).is_empty());
     assert!(key(&mut nurse, KeyCode::Char('P')).is_empty());
-    assert_eq!(nurse.screen, Screen::List);
+    assert_eq!(nurse.nav.screen, Screen::List);
     let mut reviewer: App = sample_app_as(Lang::Zh, "reviewer");
     assert_eq!(sent(&key(&mut reviewer, KeyCode::Char('D'))).len(), 1);
 }

@@ -49,7 +49,7 @@ pub fn followups_app(lang: Lang, role: &str) -> App {
 #[test]
 fn my_check_ins_are_grouped_overdue_today_this_week() {
     let app = followups_app(Lang::En, "head_teacher");
-    assert_eq!(app.screen, Screen::Followups);
+    assert_eq!(app.nav.screen, Screen::Followups);
     let rows = app.followup_rows();
     let seen: Vec<(u32, Bucket)> = rows.iter().map(|r| (r.checkin.num, r.bucket)).collect();
     assert_eq!(
@@ -98,7 +98,7 @@ fn recording_a_check_in_asks_the_outcome_then_a_note_and_sends_one_command() {
     type_text(&mut app, "9");
     assert!(key(&mut app, KeyCode::Enter).is_empty(), "9 is no outcome");
     let bad = render(&app, 80, 24);
-    assert!(app.prompt.is_some(), "{bad}");
+    assert!(app.nav.prompt.is_some(), "{bad}");
     key(&mut app, KeyCode::Backspace);
     type_text(&mut app, "2");
     assert!(key(&mut app, KeyCode::Enter).is_empty());
@@ -154,7 +154,7 @@ fn recording_a_check_in_asks_the_outcome_then_a_note_and_sends_one_command() {
 fn a_closed_case_has_no_follow_ups_and_o_opens_the_case() {
     let mut app = followups_app(Lang::En, "head_teacher");
     key(&mut app, KeyCode::Char('o'));
-    assert_eq!(app.screen, Screen::Detail("C000001".into()));
+    assert_eq!(app.nav.screen, Screen::Detail("C000001".into()));
     let mut app = followups_app(Lang::En, "head_teacher");
     let body = json!({"id": "a1", "source": "screening", "category": "suicide_risk", "level": "key",
         "student": {"id": "S1001"}, "observed_at": "2026-11-20T20:00:00+08:00"});

@@ -151,7 +151,7 @@ async fn a_leader_console_submits_and_a_district_console_returns_then_accepts() 
     let screen = leader.screen();
     assert!(screen.contains("叙述中含有学生姓名"), "{screen}");
     assert_eq!(
-        leader.app.prompt.as_ref().map(|p| p.input.as_str()),
+        leader.app.nav.prompt.as_ref().map(|p| p.input.as_str()),
         Some("王小明已由120送医")
     );
     // Reworded: the name out, 该生 in.

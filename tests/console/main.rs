@@ -18,5 +18,6 @@ mod live_reports;
 mod notify_dbus;
 mod report_actions;
 mod reports;
+mod search;
 mod student;
 mod view;

@@ -95,7 +95,7 @@ fn the_leader_submits_with_a_narrative_and_a_name_in_it_comes_back_to_be_reworde
         key(&mut app, KeyCode::Char('R'));
         assert!(key(&mut app, KeyCode::Char('s')).is_empty());
         assert!(matches!(
-            app.prompt.as_ref().map(|p| &p.ask),
+            app.nav.prompt.as_ref().map(|p| &p.ask),
             Some(Ask::ReportNarrative(c, Stage::First)) if c == "C000001"
         ));
         type_text(&mut app, "王小明已送医");
@@ -109,7 +109,7 @@ fn the_leader_submits_with_a_narrative_and_a_name_in_it_comes_back_to_be_reworde
                 narrative: Some("王小明已送医".into()),
             }
         );
-        assert!(app.prompt.is_none());
+        assert!(app.nav.prompt.is_none());
         app.update(refused(
             &cmds[0],
             "name_not_allowed",
@@ -117,7 +117,7 @@ fn the_leader_submits_with_a_narrative_and_a_name_in_it_comes_back_to_be_reworde
         ));
         app.refresh();
         // Back in the prompt with the text, to reword it.
-        let prompt = app.prompt.as_ref().expect("the narrative prompt again");
+        let prompt = app.nav.prompt.as_ref().expect("the narrative prompt again");
         assert_eq!(prompt.input, "王小明已送医");
         assert!(
             prompt.error.as_deref().unwrap().contains(words),
@@ -180,7 +180,7 @@ fn a_late_submission_is_listed_as_late_and_nothing_is_left_to_submit_after_the_f
     // The next stage to send is the follow-up.
     key(&mut app, KeyCode::Char('s'));
     assert!(matches!(
-        app.prompt.as_ref().map(|p| &p.ask),
+        app.nav.prompt.as_ref().map(|p| &p.ask),
         Some(Ask::ReportNarrative(_, Stage::FollowUp))
     ));
     key(&mut app, KeyCode::Esc);
@@ -196,7 +196,7 @@ fn a_late_submission_is_listed_as_late_and_nothing_is_left_to_submit_after_the_f
     }
     show(&mut app, 1002, &report, "report_updated");
     assert!(key(&mut app, KeyCode::Char('s')).is_empty());
-    assert!(app.prompt.is_none());
+    assert!(app.nav.prompt.is_none());
     assert!(app.notice.as_deref().unwrap().contains("没有可上报的阶段"));
 }
 
@@ -213,7 +213,7 @@ fn the_district_accepts_or_returns_with_a_reason_refused_locally_when_empty() {
         // Nothing submitted yet: nothing to review.
         assert!(key(&mut app, KeyCode::Char('y')).is_empty());
         assert!(key(&mut app, KeyCode::Char('x')).is_empty());
-        assert!(app.prompt.is_none());
+        assert!(app.nav.prompt.is_none());
         report
             .submit(
                 Stage::First,
@@ -225,7 +225,7 @@ fn the_district_accepts_or_returns_with_a_reason_refused_locally_when_empty() {
         show(&mut app, 1002, &report, "report_updated");
         key(&mut app, KeyCode::Char('x'));
         assert!(matches!(
-            app.prompt.as_ref().map(|p| &p.ask),
+            app.nav.prompt.as_ref().map(|p| &p.ask),
             Some(Ask::ReturnReason(_, Stage::First))
         ));
         assert!(
@@ -233,7 +233,7 @@ fn the_district_accepts_or_returns_with_a_reason_refused_locally_when_empty() {
             "no reason, nothing sent"
         );
         assert_eq!(
-            app.prompt.as_ref().and_then(|p| p.error.as_deref()),
+            app.nav.prompt.as_ref().and_then(|p| p.error.as_deref()),
             Some(empty)
         );
         let screen = render(&app, 80, 24);
@@ -277,9 +277,9 @@ fn each_role_sees_and_uses_only_its_own_report_keys() {
     assert!(screen.contains("report charts"), "{screen}");
     assert!(key(&mut leader_app, KeyCode::Char('y')).is_empty());
     assert!(key(&mut leader_app, KeyCode::Char('x')).is_empty());
-    assert!(leader_app.prompt.is_none());
+    assert!(leader_app.nav.prompt.is_none());
     assert!(key(&mut leader_app, KeyCode::Char('D')).is_empty());
-    assert_eq!(leader_app.screen, Screen::Reports);
+    assert_eq!(leader_app.nav.screen, Screen::Reports);
 
     let mut district_app = sample_app_as(Lang::En, "district");
     show(&mut district_app, 1001, &opened(), "report_opened");
@@ -290,7 +290,10 @@ fn each_role_sees_and_uses_only_its_own_report_keys() {
     assert!(screen.contains("district view"), "{screen}");
     assert!(!screen.contains("submit the next stage"), "{screen}");
     key(&mut district_app, KeyCode::Char('s'));
-    assert!(district_app.prompt.is_none(), "the district cannot submit");
+    assert!(
+        district_app.nav.prompt.is_none(),
+        "the district cannot submit"
+    );
 
     // A counselor sees none of them.
     let mut counselor = sample_app_as(Lang::En, "counselor");
@@ -301,7 +304,7 @@ fn each_role_sees_and_uses_only_its_own_report_keys() {
         assert!(!screen.contains(word), "{word}: {screen}");
     }
     assert!(key(&mut counselor, KeyCode::Char('s')).is_empty());
-    assert!(counselor.prompt.is_none());
+    assert!(counselor.nav.prompt.is_none());
 }
 
 #[test]

@@ -172,7 +172,7 @@ fn the_reports_screen_lists_stages_and_a_returns_reason_in_both_languages() {
             });
         }
         crate::console_support::key(&mut app, crossterm::event::KeyCode::Esc);
-        assert_eq!(app.screen, crisisdesk::console::app::Screen::List);
+        assert_eq!(app.nav.screen, crisisdesk::console::app::Screen::List);
     }
 }
 

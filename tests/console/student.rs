@@ -55,7 +55,7 @@ pub fn counselor_record() -> Value {
 /// app and the command it sent.
 fn opened(lang: Lang, role: &str) -> (App, crisisdesk::protocol::Command) {
     let mut app = sample_app_as(lang, role);
-    app.selected = app
+    app.nav.selected = app
         .order_ids()
         .iter()
         .position(|c| *c == "C000001")
@@ -95,7 +95,7 @@ pub fn student_app(lang: Lang) -> App {
 /// The history tab of C000001 with the record received.
 pub fn history_app(lang: Lang) -> App {
     let mut app = sample_app(lang);
-    app.selected = app
+    app.nav.selected = app
         .order_ids()
         .iter()
         .position(|c| *c == "C000001")
@@ -123,7 +123,7 @@ pub fn loading_app(lang: Lang) -> App {
 #[test]
 fn s_on_a_case_sends_one_quiet_read_and_shows_the_record() {
     let (mut app, cmd) = opened(Lang::En, "counselor");
-    assert_eq!(app.screen, Screen::Student("C000001".into()));
+    assert_eq!(app.nav.screen, Screen::Student("C000001".into()));
     assert_eq!(
         cmd.op,
         CommandOp::Student {
@@ -159,7 +159,7 @@ fn s_on_a_case_sends_one_quiet_read_and_shows_the_record() {
     assert!(!screen.contains("王小明"), "no name without a reveal");
     // Esc goes back to the case.
     key(&mut app, KeyCode::Esc);
-    assert_eq!(app.screen, Screen::Detail("C000001".into()));
+    assert_eq!(app.nav.screen, Screen::Detail("C000001".into()));
 }
 
 #[test]
@@ -240,13 +240,13 @@ fn r_reveals_on_the_case_and_the_record_shows_the_name() {
     );
     let screen = render(&app, 120, 40);
     assert!(screen.contains("· 王小明"), "{screen}");
-    assert_eq!(app.screen, Screen::Student("C000001".into()));
+    assert_eq!(app.nav.screen, Screen::Student("C000001".into()));
 }
 
 #[test]
 fn the_history_tab_lists_the_screenings_from_the_record() {
     let app = history_app(Lang::En);
-    assert_eq!(app.detail_tab, DetailTab::History);
+    assert_eq!(app.nav.detail_tab, DetailTab::History);
     let screen = render(&app, 120, 40);
     assert!(screen.contains("Screenings (3)"), "{screen}");
     assert!(

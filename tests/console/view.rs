@@ -166,7 +166,7 @@ fn views() -> Vec<(&'static str, Build)> {
 
 fn open_case(app: &mut App, id: &str) {
     app.refresh();
-    app.selected = app.order_ids().iter().position(|c| *c == id).unwrap();
+    app.nav.selected = app.order_ids().iter().position(|c| *c == id).unwrap();
     key(app, KeyCode::Enter);
 }
 
@@ -183,7 +183,7 @@ fn school_day_step(lang: Lang) -> App {
     for _ in 0..i {
         key(&mut app, KeyCode::Down);
     }
-    assert_eq!(app.step_cursor, i);
+    assert_eq!(app.nav.step_cursor, i);
     app
 }
 
@@ -238,7 +238,7 @@ fn open_history(lang: Lang) -> App {
         .iter()
         .position(|id| *id == "C000001")
         .unwrap();
-    app.selected = i;
+    app.nav.selected = i;
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::Tab);
     app
@@ -269,7 +269,7 @@ fn cjk_app(lang: Lang, open: bool) -> App {
             .iter()
             .position(|id| *id == "C000030")
             .unwrap();
-        app.selected = i;
+        app.nav.selected = i;
         key(&mut app, KeyCode::Enter);
     }
     app
@@ -515,7 +515,7 @@ fn search_matches_case_id_student_id_and_class() {
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.order_ids(), ["C000002"], "by class");
     assert!(
-        !app.searching,
+        !app.nav.searching,
         "Enter keeps the search and gives the keys back"
     );
     assert!(render(&app, 80, 24).contains("/(12)班"));
@@ -546,11 +546,14 @@ fn esc_and_a_key_run_together_are_both_obeyed() {
     key(&mut apart, KeyCode::Char('/'));
     alt(&mut together, '/');
     assert_eq!(
-        together.screen,
+        together.nav.screen,
         Screen::List,
         "the Esc took the console back"
     );
-    assert!(together.searching, "and the key after it opened the search");
+    assert!(
+        together.nav.searching,
+        "and the key after it opened the search"
+    );
 
     // Inside the search: Esc clears it, then j moves down the list.
     for app in [&mut apart, &mut together] {
@@ -559,11 +562,11 @@ fn esc_and_a_key_run_together_are_both_obeyed() {
     key(&mut apart, KeyCode::Esc);
     key(&mut apart, KeyCode::Char('j'));
     alt(&mut together, 'j');
-    assert!(!together.searching, "the Esc closed the search");
+    assert!(!together.nav.searching, "the Esc closed the search");
     assert_eq!(together.list.order.len(), 4, "and cleared it");
     assert_eq!(together.order_ids(), apart.order_ids());
     assert_eq!(
-        together.selected, apart.selected,
+        together.nav.selected, apart.nav.selected,
         "then j moved as it would"
     );
     assert_eq!(render(&together, 80, 24), render(&apart, 80, 24));
@@ -580,7 +583,7 @@ fn search_never_matches_the_students_name() {
 #[test]
 fn the_student_history_shows_earlier_cases_and_the_score_trend() {
     let app = open_history(Lang::En);
-    assert_eq!(app.detail_tab, DetailTab::History);
+    assert_eq!(app.nav.detail_tab, DetailTab::History);
     let case = &app.cases["C000001"];
     let earlier: Vec<&str> = app
         .student_history(case)
@@ -734,7 +737,7 @@ fn the_help_overlay_lists_every_key_of_the_current_view() {
             for (w, h) in SIZES {
                 let mut app = sample_app(lang);
                 go(&mut app);
-                assert_eq!(&app.screen, screen);
+                assert_eq!(&app.nav.screen, screen);
                 key(&mut app, KeyCode::Char('?'));
                 let text = render(&app, w, h);
                 let role = app.me.as_ref().map(|m| m.role);
@@ -939,7 +942,7 @@ fn skip_needs_a_reason_and_the_prompt_says_so() {
     type_text(&mut app, "家长已在场");
     let effects = key(&mut app, KeyCode::Enter);
     assert_eq!(effects.len(), 1);
-    assert!(app.prompt.is_none());
+    assert!(app.nav.prompt.is_none());
 }
 
 #[test]
@@ -951,7 +954,7 @@ fn choice_prompt_lists_the_options() {
         .flat_map(|id| app.case_step_rows(id))
         .find(|r| matches!(r.kind, crisisdesk::playbook::StepKind::Choice { .. }))
         .expect("the sample cases have a choice step for the counselor");
-    app.prompt = Some(crisisdesk::console::app::Prompt {
+    app.nav.prompt = Some(crisisdesk::console::app::Prompt {
         ask: crisisdesk::console::app::Ask::Choice(choice.target.clone()),
         input: "9".into(),
         error: None,
@@ -996,7 +999,7 @@ fn a_reset_forgets_a_history_the_relay_no_longer_has() {
         app.last_seq, 0,
         "the next connection replays from the start"
     );
-    assert_eq!(app.screen, Screen::List);
+    assert_eq!(app.nav.screen, Screen::List);
     assert!(render(&app, 80, 24).contains("reloaded"));
 }
 

@@ -130,10 +130,10 @@ async fn the_console_app_shows_the_record_a_real_relay_returns() {
         feed(&mut app, v);
     }
     app.refresh();
-    app.selected = app.order_ids().iter().position(|c| *c == case_id).unwrap();
+    app.nav.selected = app.order_ids().iter().position(|c| *c == case_id).unwrap();
     console_support::key(&mut app, KeyCode::Enter);
     let effects = console_support::key(&mut app, KeyCode::Char('S'));
-    assert_eq!(app.screen, Screen::Student(case_id.clone()));
+    assert_eq!(app.nav.screen, Screen::Student(case_id.clone()));
     let [Effect::Send(cmd)] = effects.as_slice() else {
         panic!("{effects:?}");
     };

@@ -7,7 +7,9 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::Paragraph;
 
-use crate::console::app::{App, CaseView, ConnectionState, Freshness};
+use crate::console::action::ConnectionState;
+use crate::console::app::{App, Freshness};
+use crate::console::cases::CaseView;
 use crate::protocol::Level;
 use crate::text::{fit, width};
 

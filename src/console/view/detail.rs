@@ -5,7 +5,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use crate::console::app::{App, CaseView, DetailTab};
+use crate::console::app::App;
+use crate::console::cases::CaseView;
+use crate::console::nav::DetailTab;
 use crate::text::{fit, width};
 
 use super::history::draw_history;
@@ -15,7 +17,7 @@ use super::widgets::{MINUTE, SECOND, age, fitted, level_mark, local};
 pub(super) fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect) {
     let [tabs, area] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     draw_tabs(app, frame, tabs);
-    if app.detail_tab == DetailTab::History {
+    if app.nav.detail_tab == DetailTab::History {
         draw_history(app, c, frame, area);
         return;
     }
@@ -176,7 +178,7 @@ pub(super) fn draw_detail(app: &App, c: &CaseView, frame: &mut Frame, area: Rect
         Paragraph::new(lines)
             .block(Block::new().borders(Borders::TOP))
             .wrap(Wrap { trim: false })
-            .scroll((app.detail_scroll, 0)),
+            .scroll((app.nav.detail_scroll, 0)),
         info,
     );
     draw_checklist(app, c, frame, checklist);
@@ -246,7 +248,7 @@ pub(super) fn draw_checklist(app: &App, c: &CaseView, frame: &mut Frame, area: R
     let mut notes: Vec<Line> = Vec::new();
     if inner.height >= 6
         && let Some(line) = rows
-            .get(app.step_cursor)
+            .get(app.nav.step_cursor)
             .and_then(|row| step_basis(app, row))
     {
         for part in footnote_lines(&line, inner.width as usize) {
@@ -408,9 +410,9 @@ pub(super) fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
         }
     };
     let line = vec![
-        tab(s.tab_checklist, app.detail_tab == DetailTab::Checklist),
+        tab(s.tab_checklist, app.nav.detail_tab == DetailTab::Checklist),
         Span::raw(" "),
-        tab(s.tab_history, app.detail_tab == DetailTab::History),
+        tab(s.tab_history, app.nav.detail_tab == DetailTab::History),
         Span::raw(format!("  {}", s.tab_hint)),
     ];
     frame.render_widget(Paragraph::new(fitted(line, area.width as usize)), area);

@@ -8,8 +8,9 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::console::app::App;
-use crate::console::followup_filter::{FollowupSort, When};
+use crate::console::followup_filter::When;
 use crate::console::followups::FollowupRow;
+use crate::console::list::FollowupSort;
 use crate::text::{fit, pad};
 
 use super::list::W_CASE;
@@ -131,7 +132,7 @@ pub(super) fn draw_followups(app: &App, frame: &mut Frame, area: Rect) {
             .count()
             + 1
     };
-    let cursor = app.step_cursor.min(rows.len() - 1);
+    let cursor = app.nav.step_cursor.min(rows.len() - 1);
     let cursor_line = cursor + heading_before(cursor);
     let visible = inner.height as usize;
     let first = cursor_line.saturating_sub(visible.saturating_sub(1));
@@ -158,7 +159,7 @@ pub(super) fn draw_followups(app: &App, frame: &mut Frame, area: Rect) {
             }
         }
         if line >= first {
-            shown.push(row_line(app, row, i == app.step_cursor, width));
+            shown.push(row_line(app, row, i == app.nav.step_cursor, width));
         }
         line += 1;
     }

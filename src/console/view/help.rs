@@ -20,7 +20,7 @@ pub(super) fn draw_help(app: &App, frame: &mut Frame, area: Rect) {
     // Only the keys this role may use (`keymap::permits`).
     let role = app.me.as_ref().map(|m| m.role);
     let allowed = |b: &&keymap::Binding| keymap::permits(b.cmd, role);
-    let view: Vec<&keymap::Binding> = keymap::for_screen(&app.screen)
+    let view: Vec<&keymap::Binding> = keymap::for_screen(&app.nav.screen)
         .iter()
         .filter(allowed)
         .collect();

@@ -7,10 +7,11 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph};
 
-use crate::console::app::{App, CaseView};
+use crate::console::app::App;
+use crate::console::cases::CaseView;
 use crate::text::fit;
 
-use super::widgets::{DAY, MINUTE, fitted, level_mark, local};
+use super::widgets::{DAY, MINUTE, fitted, level_mark, local, number};
 
 /// The student's history: other cases seen for the same student id, this
 /// case's alerts, and scale scores over time as a chart, so a responder
@@ -95,7 +96,10 @@ pub(super) fn draw_history(app: &App, c: &CaseView, frame: &mut Frame, area: Rec
     let facts_height = (lines.len() as u16).min(area.height / 2);
     let [facts, chart] =
         Layout::vertical([Constraint::Length(facts_height), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(lines).scroll((app.detail_scroll, 0)), facts);
+    frame.render_widget(
+        Paragraph::new(lines).scroll((app.nav.detail_scroll, 0)),
+        facts,
+    );
     draw_scores(app, &series, frame, chart);
 }
 
@@ -118,14 +122,6 @@ pub(super) fn scale_max(instrument: &str, data_max: f64) -> f64 {
     known.max(data_max).max(1.0)
 }
 
-pub(super) fn number(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
 pub(super) fn draw_scores(
     app: &App,
     series: &[crate::console::cases::ScoreSeries],
@@ -138,7 +134,8 @@ pub(super) fn draw_scores(
         return;
     }
     let w = area.width as usize;
-    let Some(pick) = (!series.is_empty()).then(|| &series[app.chart_pick % series.len()]) else {
+    let Some(pick) = (!series.is_empty()).then(|| &series[app.nav.chart_pick % series.len()])
+    else {
         let block = Block::new()
             .borders(Borders::TOP)
             .title(fit(&format!(" {} ", s.scores_title), w));

@@ -6,8 +6,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
-use crate::console::app::{App, CaseView, DrillFilter, LevelFilter, SortKey, StatusFilter};
+use crate::console::app::App;
+use crate::console::cases::CaseView;
 use crate::console::i18n::Strings;
+use crate::console::list::{DrillFilter, LevelFilter, SortKey, StatusFilter};
 use crate::text::{fit, fit_exact};
 
 use super::widgets::{age, fitted, level_mark};
@@ -51,7 +53,7 @@ pub(super) fn filter_words(app: &App) -> Vec<String> {
         DrillFilter::RealOnly => words.push(s.filter_real_only.to_string()),
         DrillFilter::DrillsOnly => words.push(s.filter_drills_only.to_string()),
     }
-    if !f.search.is_empty() && !app.searching {
+    if !f.search.is_empty() && !app.nav.searching {
         words.push(format!("/{}", f.search));
     }
     words
@@ -100,7 +102,7 @@ pub(super) fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
     let [bar, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
 
     // The filter bar: what filters now, or how to filter.
-    let bar_line = if app.searching {
+    let bar_line = if app.nav.searching {
         Line::from(vec![
             Span::styled(
                 format!("/ {}▏", crate::text::inert(&app.list.filter.search)),
@@ -139,7 +141,7 @@ pub(super) fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
     // Only the rows that fit are built: a district can have tens of
     // thousands of open cases.
     let visible = table.height.saturating_sub(1) as usize;
-    let first = app.selected.saturating_sub(visible.saturating_sub(1));
+    let first = app.nav.selected.saturating_sub(visible.saturating_sub(1));
     let rows = app
         .list
         .order
@@ -148,7 +150,7 @@ pub(super) fn draw_list(app: &App, frame: &mut Frame, area: Rect) {
         .skip(first)
         .take(visible)
         .map(|(i, slot)| (i, app.cases.at(*slot)))
-        .map(|(i, c)| case_row(app, c, i == app.selected, w_category));
+        .map(|(i, c)| case_row(app, c, i == app.nav.selected, w_category));
 
     let header = Row::new([
         "",

@@ -27,7 +27,8 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::widgets::Block;
 
-use super::app::{App, Screen};
+use super::app::App;
+use super::nav::Screen;
 
 use chrome::{
     draw_alarm_banner, draw_drill_banner, draw_escalation_banner, draw_header, draw_status,
@@ -46,7 +47,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
     let drill = app.shows_drill() || app.banner.is_some();
     let alarmed = app.alert_prefs.banner && app.open_alarms().next().is_some();
     let escalated = !app.alarms.escalations().is_empty();
-    let prompt_height = if app.prompt.is_some() { 4 } else { 0 };
+    let prompt_height = if app.nav.prompt.is_some() { 4 } else { 0 };
     let [header, banner, alarm, escalation, body, prompt, status] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(u16::from(drill)),
@@ -68,7 +69,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
     if escalated {
         draw_escalation_banner(app, frame, escalation);
     }
-    match &app.screen {
+    match &app.nav.screen {
         Screen::List => draw_list(app, frame, body),
         Screen::Detail(id) => match app.cases.get(id) {
             Some(case) => draw_detail(app, case, frame, body),
@@ -81,11 +82,11 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Screen::Charts => charts::draw_charts(app, frame, body),
         Screen::Student(id) => student::draw_student(app, id, frame, body),
     }
-    if let Some(p) = &app.prompt {
+    if let Some(p) = &app.nav.prompt {
         draw_prompt(app, p, frame, prompt);
     }
     draw_status(app, frame, status);
-    if app.show_help {
+    if app.nav.show_help {
         draw_help(app, frame, area);
     }
 }

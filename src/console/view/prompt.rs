@@ -5,7 +5,8 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use crate::console::app::{App, Ask, Prompt};
+use crate::console::app::App;
+use crate::console::nav::{Ask, Prompt};
 use crate::text::fit;
 
 pub(super) fn draw_prompt(app: &App, prompt: &Prompt, frame: &mut Frame, area: Rect) {

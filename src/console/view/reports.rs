@@ -37,7 +37,7 @@ pub(super) fn draw_reports(app: &App, frame: &mut Frame, area: Rect) {
         Line::raw(fit(w.stages, w_stages)),
     ])
     .style(app.theme.title);
-    let selected = app.step_cursor.min(rows.len() - 1);
+    let selected = app.nav.step_cursor.min(rows.len() - 1);
     let body: Vec<Row> = rows
         .iter()
         .enumerate()

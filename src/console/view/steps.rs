@@ -82,6 +82,7 @@ pub(super) fn step_table<'a>(app: &App, rows: &[StepRow], offset: usize, area: R
     let title_width = (area.width as usize).saturating_sub(1 + 1 + W_DUE + W_STATE + W_ROLE + 5);
     let visible = area.height.saturating_sub(1) as usize;
     let first = app
+        .nav
         .step_cursor
         .saturating_sub(visible.saturating_sub(1))
         .saturating_sub(offset);
@@ -90,7 +91,7 @@ pub(super) fn step_table<'a>(app: &App, rows: &[StepRow], offset: usize, area: R
         .enumerate()
         .skip(first)
         .take(visible)
-        .map(|(i, r)| step_row(app, r, i + offset == app.step_cursor, title_width))
+        .map(|(i, r)| step_row(app, r, i + offset == app.nav.step_cursor, title_width))
         .collect();
     let widths = [1, 1, W_DUE, W_STATE, title_width, W_ROLE].map(|w| Constraint::Length(w as u16));
     let s = app.strings;
@@ -122,7 +123,10 @@ pub(super) fn draw_my_steps(app: &App, frame: &mut Frame, area: Rect) {
         Layout::horizontal([Constraint::Length(W_CASE as u16 + 1), Constraint::Min(10)])
             .areas(inner);
     let visible = inner.height.saturating_sub(1) as usize;
-    let first = app.step_cursor.saturating_sub(visible.saturating_sub(1));
+    let first = app
+        .nav
+        .step_cursor
+        .saturating_sub(visible.saturating_sub(1));
     // Only the rows on screen are built (the order is kept in `my_steps`).
     let rows: Vec<StepRow> = (first..total.min(first.saturating_add(visible)))
         .filter_map(|i| app.my_step_row(i))

@@ -8,14 +8,14 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::console::app::{App, ConnectionState};
+use crate::console::action::ConnectionState;
+use crate::console::app::App;
 use crate::console::student::Loaded;
 use crate::followup::student::{CaseLine, ScreeningLine};
 use crate::protocol::{CaseStatus, Category, CloseOutcome, Level};
 use crate::text::fit;
 
-use super::history::number;
-use super::widgets::{DAY, MINUTE, fitted, level_mark, local};
+use super::widgets::{DAY, MINUTE, fitted, level_mark, local, number};
 
 /// A wire name read back as the console's type (`"key"` → `Level::Key`).
 fn parse<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {

@@ -85,3 +85,12 @@ pub(super) fn local(app: &App, t: DateTime<Utc>, pattern: &str) -> String {
         .format(pattern)
         .to_string()
 }
+
+/// A score as charts and records show it: whole numbers without a point.
+pub(super) fn number(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
