@@ -12,6 +12,7 @@
 //! | signals (scale items)  | counselor, leader                                 |
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::protocol::{Category, Role, Source};
 use crate::text::masked_name;
@@ -90,7 +91,58 @@ pub const WITHHELD: &str = "withheld";
 /// and the summary and signals are removed where the role may not read
 /// them. Other events pass through unchanged. Unparseable input is
 /// withheld entirely rather than sent raw.
+///
+/// Every alert event a console replays goes through here once per role, so
+/// the usual path copies the JSON it keeps as it is and decodes only what
+/// the rule reads (`RawObject`); an event it cannot walk that way (an
+/// escaped key, say) takes the slower, general path over a `Value`. Both
+/// give the same JSON value (tested below).
 pub fn redact_event(role: Role, json: &str) -> String {
+    redact_alert_raw(role, json).unwrap_or_else(|| redact_alert_value(role, json))
+}
+
+/// The fast path of `redact_event`, or None to take the general one.
+fn redact_alert_raw(role: Role, json: &str) -> Option<String> {
+    let mut event: RawObject = serde_json::from_str(json).ok()?;
+    if event.get("type").map(RawValue::get) != Some(r#""alert""#) {
+        return None;
+    }
+    let mut alert: RawObject = serde_json::from_str(event.get("alert")?.get()).ok()?;
+    let source: Option<Source> = alert.decode("source");
+    let category: Option<Category> = alert.decode("category");
+    let mut withheld = Vec::new();
+    let mut initials = None;
+    if let Some(raw) = alert.get("student")
+        && raw.get().starts_with('{')
+    {
+        let mut student: RawObject = serde_json::from_str(raw.get()).ok()?;
+        if let Some(name) = student.remove("name")
+            && let Ok(name) = serde_json::from_str::<String>(name.get())
+        {
+            initials = Some(masked_name(&name));
+            withheld.push("student.name");
+        }
+        alert.replace("student", student.to_json());
+    }
+    let summary_ok = match (source, category) {
+        (Some(s), Some(c)) => may_read_summary(role, s, c),
+        _ => false,
+    };
+    if !summary_ok && alert.remove("summary").is_some() {
+        withheld.push("summary");
+    }
+    if !may_read_signals(role) && alert.remove("signals").is_some() {
+        withheld.push("signals");
+    }
+    event.replace("alert", alert.to_json());
+    event.remove(WITHHELD);
+    let note = serde_json::json!({ "fields": withheld, "initials": initials });
+    event.push(WITHHELD, note.to_string());
+    Some(event.to_json())
+}
+
+/// The general path of `redact_event`, over a whole `Value`.
+fn redact_alert_value(role: Role, json: &str) -> String {
     let Ok(mut event) = serde_json::from_str::<Value>(json) else {
         return String::new();
     };
@@ -125,6 +177,112 @@ pub fn redact_event(role: Role, json: &str) -> String {
         "initials": initials,
     });
     event.to_string()
+}
+
+/// A JSON object as its members' unparsed text, in the order written.
+/// Keys must be unescaped (the relay's own encoder writes them so);
+/// anything else fails to parse and the caller takes the general path.
+struct RawObject<'a> {
+    members: Vec<(&'a str, Member<'a>)>,
+}
+
+/// A member's value: as it was read, or text put in its place.
+enum Member<'a> {
+    Read(&'a RawValue),
+    Put(String),
+}
+
+impl Member<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Member::Read(raw) => raw.get(),
+            Member::Put(text) => text.as_str(),
+        }
+    }
+}
+
+impl<'a> RawObject<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        // The last copy of a key, as a `Value` would keep.
+        self.members.iter().rev().find_map(|(k, v)| match v {
+            Member::Read(raw) if *k == key => Some(*raw),
+            _ => None,
+        })
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        serde_json::from_str(self.get(key)?.get()).ok()
+    }
+
+    /// Removes `key` (every copy, as a `Value` keeps only the last), and
+    /// returns the last value read for it.
+    fn remove(&mut self, key: &str) -> Option<&'a RawValue> {
+        let mut last = None;
+        self.members.retain(|(k, v)| {
+            if *k != key {
+                return true;
+            }
+            if let Member::Read(raw) = v {
+                last = Some(*raw);
+            }
+            false
+        });
+        last
+    }
+
+    fn replace(&mut self, key: &str, text: String) {
+        if let Some((_, v)) = self.members.iter_mut().rev().find(|(k, _)| *k == key) {
+            *v = Member::Put(text);
+        }
+    }
+
+    fn push(&mut self, key: &'a str, text: String) {
+        self.members.push((key, Member::Put(text)));
+    }
+
+    fn to_json(&self) -> String {
+        let size = self
+            .members
+            .iter()
+            .map(|(k, v)| k.len() + v.text().len() + 4);
+        let mut out = String::with_capacity(size.sum::<usize>() + 2);
+        out.push('{');
+        for (n, (key, value)) in self.members.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            // Keys were read unescaped, so they are written back as they were.
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(value.text());
+        }
+        out.push('}');
+        out
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((key, value)) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    members.push((key, Member::Read(value)));
+                }
+                Ok(RawObject { members })
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
 }
 
 fn field<T: serde::de::DeserializeOwned>(
@@ -226,6 +384,64 @@ mod tests {
         }
         let nurse: Value = serde_json::from_str(&redact_report_event(Role::Nurse, &event)).unwrap();
         assert_eq!(nurse["withheld"]["fields"][0], "report.form.student_name");
+    }
+
+    /// Events the fast path walks and ones it must hand to the general
+    /// path: each role must get the same JSON value from both.
+    fn awkward_events() -> Vec<String> {
+        let mut events = vec![
+            event("screening", "suicide_risk"),
+            event("treehole", "self_harm"),
+            event("teacher_report", "violence_threat"),
+        ];
+        let mut v: Value = serde_json::from_str(&event("hotline", "bullying")).unwrap();
+        v["alert"]["student"]["name"] = Value::Null;
+        v["withheld"] = serde_json::json!({"fields": ["old"]});
+        events.push(v.to_string());
+        let mut v: Value = serde_json::from_str(&event("screening", "other")).unwrap();
+        v["alert"]["summary"] = "引号\"、反斜杠\\、换行\n、\u{1b}[31m".into();
+        v["alert"]["student"] = "not an object".into();
+        events.push(v.to_string());
+        let mut v: Value = serde_json::from_str(&event("screening", "other")).unwrap();
+        v["alert"].as_object_mut().unwrap().remove("source");
+        v["alert"].as_object_mut().unwrap().remove("student");
+        events.push(v.to_string());
+        // Written by hand: whitespace, a repeated key, an escaped key, an
+        // alert that is not an object, an unknown category.
+        events.push(
+            r#"{ "seq" : 3 , "type" : "alert", "alert" : { "source": "teacher_report",
+                "category": "self_harm", "summary": "a", "summary": "b",
+                "student": { "name": "王小明", "name": "李四", "id": "S9" } } }"#
+                .to_string(),
+        );
+        events.push(
+            r#"{"type":"alert","alert":{"student":{"na\u006de":"王小明"}},"case":{}}"#.to_string(),
+        );
+        events.push(r#"{"type":"alert","alert":[1,2]}"#.to_string());
+        events.push(
+            r#"{"type":"alert","alert":{"source":"sms","category":"x","signals":[]}}"#.to_string(),
+        );
+        events.push(r#"{"type":"alert"}"#.to_string());
+        events
+    }
+
+    #[test]
+    fn the_fast_path_gives_what_the_general_path_gives() {
+        let mut walked = 0;
+        for json in awkward_events() {
+            walked += usize::from(redact_alert_raw(Role::Nurse, &json).is_some());
+            for &role in Role::ALL {
+                let fast: Value = serde_json::from_str(&redact_event(role, &json)).unwrap();
+                let general: Value =
+                    serde_json::from_str(&redact_alert_value(role, &json)).unwrap();
+                assert_eq!(fast, general, "{role}: {json}");
+                assert!(!fast.to_string().contains("王小明"), "{role}: {json}");
+            }
+        }
+        assert!(
+            walked >= 8,
+            "the fast path took only {walked} of the events"
+        );
     }
 
     #[test]
