@@ -282,10 +282,24 @@ impl Connection {
     where
         S: SinkExt<Message> + Unpin,
     {
+        self.feed_event(tx, event).await?;
+        tx.flush().await.map_err(|_| SendError::Closed)
+    }
+
+    /// Queues one event as this credential's role may see it, without
+    /// flushing: a replay writes its frames into the connection's buffer
+    /// and reaches the socket once per buffer-full, not once per event.
+    async fn feed_event<S>(&self, tx: &mut S, event: &StoredEvent) -> Result<(), SendError>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
         if !event.visible_to(self.credential.role) {
             return Ok(());
         }
-        send_text(tx, &event.for_role(self.credential.role)).await
+        let text = event.for_role(self.credential.role);
+        tx.feed(Message::Text(text.as_ref().into()))
+            .await
+            .map_err(|_| SendError::Closed)
     }
 
     /// The first frame: who this credential is and the playbooks in force.
@@ -359,9 +373,12 @@ impl Connection {
                 return Ok(());
             }
             for event in page {
-                self.send_event(tx, &event).await?;
+                self.feed_event(tx, &event).await?;
                 self.sent = event.seq;
             }
+            // Each page reaches the console before the next is read, so a
+            // slow store never holds back what was already read.
+            tx.flush().await.map_err(|_| SendError::Closed)?;
         }
     }
 
