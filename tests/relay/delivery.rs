@@ -172,12 +172,25 @@ async fn a_consumer_that_stops_reading_slows_nobody_and_memory_stays_bounded() {
         let evs = alert_events(&mut live, N).await;
         (evs, live)
     });
+    // Posted by eight producers at once: the stuck console answers no
+    // pings, and the relay drops a connection silent for 45 s, so the
+    // flow must be over well before that even on a slow debug build.
     let summary = "持续情绪低落，".repeat(100);
-    for i in 0..N {
-        let mut a = alert(&format!("slow-{i}"), &format!("S{i}"), "general");
-        a["summary"] = summary.clone().into();
-        let r = post_alert_to(addr, &producer, &a).await;
-        assert_eq!(r.status, 201);
+    const PRODUCERS: usize = 8;
+    let mut posting = Vec::new();
+    for p in 0..PRODUCERS {
+        let (producer, summary) = (producer.clone(), summary.clone());
+        posting.push(tokio::spawn(async move {
+            for i in (p..N).step_by(PRODUCERS) {
+                let mut a = alert(&format!("slow-{i}"), &format!("S{i}"), "general");
+                a["summary"] = summary.clone().into();
+                let r = post_alert_to(addr, &producer, &a).await;
+                assert_eq!(r.status, 201);
+            }
+        }));
+    }
+    for p in posting {
+        p.await.unwrap();
     }
     let (evs, _live) = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
