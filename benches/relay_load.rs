@@ -5,7 +5,7 @@
 //! `cargo bench --bench relay_load` prints one line per figure, beside the
 //! target of the relay-at-district-scale issue. `-- --quick` runs smaller
 //! counts (a smoke run, not figures to publish); `-- --skip-open-cases`
-//! leaves out the 40,000-case part. `CRISISDESK_BIN=path` runs another
+//! leaves out the 40,000-case part, `-- --open-cases-only` runs only it. `CRISISDESK_BIN=path` runs another
 //! build of the binary (an A/B of two builds, e.g. with and without the
 //! `mimalloc` feature). Nothing here asserts a speed: it measures and prints.
 //!
@@ -129,11 +129,13 @@ fn main() {
         "relay load benchmark ({})",
         if quick { "quick" } else { "full" }
     );
-    let relay = Relay::start(&sqlite_url(&dir.path().join("load.db")), None);
-    throughput(&relay, scale);
-    runtime.block_on(streaming(&relay, scale));
-    drop(relay);
-    if std::env::args().any(|a| a == "--skip-open-cases") {
+    if !args.iter().any(|a| a == "--open-cases-only") {
+        let relay = Relay::start(&sqlite_url(&dir.path().join("load.db")), None);
+        throughput(&relay, scale);
+        runtime.block_on(streaming(&relay, scale));
+        drop(relay);
+    }
+    if args.iter().any(|a| a == "--skip-open-cases") {
         return;
     }
 
