@@ -704,7 +704,7 @@ impl App {
 
     fn on_result(&mut self, result: CommandResult, command: Option<&Command>) {
         // Answers to questions (district view, charts) and the fate of a
-        // report submission or review (see `district.rs`).
+        // report submission or review.
         if self.take_upward_result(&result, command) {
             return;
         }
@@ -823,8 +823,16 @@ impl App {
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
                 Screen::Reports => return self.on_reports_cmd(cmd),
                 Screen::Followups => return self.on_followups_cmd(cmd),
-                Screen::District => return self.on_district_cmd(cmd),
-                Screen::Charts => return self.on_charts_cmd(cmd),
+                Screen::District => {
+                    let op = self.district.on_cmd(cmd, &mut self.nav);
+                    return self.ask_district(op);
+                }
+                Screen::Charts => {
+                    let op = self
+                        .charts
+                        .on_cmd(cmd, &mut self.nav, self.now, self.display_offset);
+                    return self.ask_charts(op);
+                }
                 Screen::Student(case_id) => return self.on_student_cmd(&case_id, cmd),
             },
         }
@@ -928,6 +936,83 @@ impl App {
             .filter(|s| current.is_none_or(|cur| *s > cur))
             .min()
             .map(str::to_string)
+    }
+
+    fn open_district(&mut self) -> Vec<Effect> {
+        self.nav.screen = Screen::District;
+        let op = self.district.open();
+        self.ask_district(op)
+    }
+
+    /// Sends the district question the screen wants, if any, and tells the
+    /// screen which command id will answer it.
+    fn ask_district(&mut self, op: Option<CommandOp>) -> Vec<Effect> {
+        let Some(op) = op else {
+            return Vec::new();
+        };
+        let effects = self.send(op);
+        self.district.sent(sent_id(&effects));
+        effects
+    }
+
+    /// A report changed: the district's figures did too.
+    fn district_on_report_event(&mut self) -> Vec<Effect> {
+        if self.nav.screen != Screen::District {
+            return Vec::new();
+        }
+        let op = self.district.ask();
+        self.ask_district(op)
+    }
+
+    /// Each clock tick: what the open district screen or report view asks
+    /// again (a question deferred while one was in flight, the periodic
+    /// refresh).
+    fn upward_tick(&mut self) -> Vec<Effect> {
+        match self.nav.screen {
+            Screen::District => {
+                let op = self.district.tick(self.now);
+                self.ask_district(op)
+            }
+            Screen::Charts => {
+                let op = self.charts.tick(self.now, self.display_offset);
+                self.ask_charts(op)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Routes an answer the reporting screens wait for. True when it was
+    /// a question's answer (nothing more to say about it); a report
+    /// command's answer is noted and then told like any other.
+    fn take_upward_result(&mut self, result: &CommandResult, command: Option<&Command>) -> bool {
+        let op = command.map(|c| &c.op);
+        if self.district.answers(result, op) {
+            self.district.on_answer(result, self.strings, self.now);
+            return true;
+        }
+        if self.charts.answers(result, op) {
+            self.charts.on_answer(result, self.strings);
+            return true;
+        }
+        self.note_report_result(result, command);
+        false
+    }
+
+    fn open_charts(&mut self) -> Vec<Effect> {
+        self.nav.screen = Screen::Charts;
+        let op = self.charts.ask(self.now, self.display_offset);
+        self.ask_charts(op)
+    }
+
+    /// Sends the chart question the report view wants, if any, and tells
+    /// the view which command id will answer it.
+    fn ask_charts(&mut self, op: Option<CommandOp>) -> Vec<Effect> {
+        let Some(op) = op else {
+            return Vec::new();
+        };
+        let effects = self.send(op);
+        self.charts.sent(sent_id(&effects));
+        effects
     }
 
     /// Opens a case's screen, where the student's name shows in full: a
@@ -1301,6 +1386,15 @@ impl StepRow {
             failed_attempts: v.failed_attempts,
         }
     }
+}
+
+/// The id of the command among `effects` (a question waits for its answer
+/// by it).
+fn sent_id(effects: &[Effect]) -> Option<String> {
+    effects.iter().find_map(|e| match e {
+        Effect::Send(cmd) => Some(cmd.id.clone()),
+        _ => None,
+    })
 }
 
 /// A time typed by a responder: `+30m`, `+2h`, `+1d`, or local
