@@ -27,6 +27,7 @@ pub use super::list::{
     StatusFilter, rank,
 };
 pub use super::nav::{Ask, DetailTab, Nav, Prompt, Screen, StepRef};
+use super::report_actions::{self, ReportCommand, ReportKey};
 use super::theme::Theme;
 use crate::followup::CaseChange;
 use crate::playbook::{
@@ -93,7 +94,7 @@ pub struct App {
     pub playbooks: HashMap<String, Playbook>,
     /// Incident reports by case id, as the stream last showed them (the
     /// header counts down to the soonest open stage).
-    pub reports: std::collections::BTreeMap<String, crate::reporting::IncidentReport>,
+    pub reports: super::reports::Reports,
     /// "My steps", kept up to date by [`App::refresh`].
     pub my_steps: MySteps,
     /// The follow-ups view's rows, rebuilt by [`App::refresh`] when stale.
@@ -821,7 +822,24 @@ impl App {
                 Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
-                Screen::Reports => return self.on_reports_cmd(cmd),
+                Screen::Reports => {
+                    let key = report_actions::on_cmd(
+                        cmd,
+                        &self.reports,
+                        self.lang,
+                        self.strings,
+                        self.now,
+                        &mut self.nav,
+                    );
+                    return match key {
+                        ReportKey::Nothing => Vec::new(),
+                        ReportKey::Notice(text) => {
+                            self.notice = Some(text);
+                            Vec::new()
+                        }
+                        ReportKey::Send(command) => self.send_report(command),
+                    };
+                }
                 Screen::Followups => return self.on_followups_cmd(cmd),
                 Screen::District => {
                     let op = self.district.on_cmd(cmd, &mut self.nav);
@@ -994,8 +1012,26 @@ impl App {
             self.charts.on_answer(result, self.strings);
             return true;
         }
-        self.note_report_result(result, command);
+        self.report_actions.note_result(
+            result,
+            command,
+            &self.reports,
+            self.strings,
+            &mut self.nav,
+        );
         false
+    }
+
+    fn send_report(&mut self, command: ReportCommand) -> Vec<Effect> {
+        let ReportCommand {
+            case_id,
+            narrative,
+            op,
+        } = command;
+        let effects = self.send(op);
+        self.report_actions
+            .sent(sent_id(&effects), case_id, narrative);
+        effects
     }
 
     fn open_charts(&mut self) -> Vec<Effect> {
@@ -1236,7 +1272,10 @@ impl App {
             }
             Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => self.submit_checkin(ask, input),
             Ask::ReportNarrative(..) | Ask::ReturnReason(..) => {
-                self.submit_report_prompt(ask, input)
+                Ok(match report_actions::submit_prompt(ask, input, s)? {
+                    Some(command) => self.send_report(command),
+                    None => Vec::new(),
+                })
             }
             Ask::CloseReason(case_id, outcome) => Ok(self.send(CommandOp::Close {
                 case_id: case_id.clone(),
@@ -1307,7 +1346,7 @@ impl App {
         }
     }
 
-    fn my_role(&self) -> Option<Role> {
+    pub fn my_role(&self) -> Option<Role> {
         self.me.as_ref().map(|m| m.role)
     }
 
