@@ -709,7 +709,7 @@ impl App {
         if self.take_upward_result(&result, command) {
             return;
         }
-        if self.take_student_result(&result) {
+        if self.student.take_result(&result, self.strings, self.now) {
             return;
         }
         if let Some(case_id) = self.ledger.take_reveal(&result.id)
@@ -851,7 +851,10 @@ impl App {
                         .on_cmd(cmd, &mut self.nav, self.now, self.display_offset);
                     return self.ask_charts(op);
                 }
-                Screen::Student(case_id) => return self.on_student_cmd(&case_id, cmd),
+                Screen::Student(case_id) => {
+                    let op = self.student.on_cmd(&case_id, cmd, &mut self.nav);
+                    return self.read_student(&case_id, op);
+                }
             },
         }
         Vec::new()
@@ -954,6 +957,38 @@ impl App {
             .filter(|s| current.is_none_or(|cur| *s > cur))
             .min()
             .map(str::to_string)
+    }
+
+    /// Opens the student view from a case and asks the relay for the
+    /// record (the relay audits the read on every case it shows).
+    fn open_student(&mut self, case_id: &str) -> Vec<Effect> {
+        self.nav.screen = Screen::Student(case_id.to_string());
+        self.student.open();
+        let op = self.student.request(case_id);
+        self.read_student(case_id, op)
+    }
+
+    /// The history tab lists the student's screenings from the record.
+    fn history_record(&mut self, case_id: &str) -> Vec<Effect> {
+        let Some(student_id) = self.cases.get(case_id).map(|c| &c.case.student_id) else {
+            return Vec::new();
+        };
+        if !self.student.wants_record(student_id, self.now) {
+            return Vec::new();
+        }
+        let op = self.student.request(case_id);
+        self.read_student(case_id, op)
+    }
+
+    /// Sends the `student` read the view wants, if any, and tells the view
+    /// which command id will answer it.
+    fn read_student(&mut self, case_id: &str, op: Option<CommandOp>) -> Vec<Effect> {
+        let Some(op) = op else {
+            return Vec::new();
+        };
+        let effects = self.send(op);
+        self.student.sent(sent_id(&effects), case_id);
+        effects
     }
 
     fn open_district(&mut self) -> Vec<Effect> {
