@@ -151,7 +151,7 @@ impl App {
                 self.now = now;
                 // Steps go overdue by the clock alone.
                 self.list.counts_changed();
-                self.cadence_tick();
+                self.followups.cadence.tick(&self.cases, self.now);
                 return self.upward_tick();
             }
             Action::Frame(frame) => {
@@ -325,7 +325,10 @@ impl App {
         let mut effects = Vec::new();
         // Where the event's student stood in this month's review, when the
         // relay's count does not hold the event yet (`cadence.rs`).
-        let review = self.cadence_before(event.seq, &event.body);
+        let review = self
+            .followups
+            .cadence
+            .before(&self.cases, event.seq, &event.body);
         let initials = event
             .withheld
             .as_ref()
@@ -486,7 +489,7 @@ impl App {
                 effects.extend(self.district_on_report_event());
             }
         }
-        self.cadence_after(review);
+        self.followups.cadence.after(&self.cases, review);
         effects
     }
 
