@@ -17,6 +17,7 @@ pub use super::cases::{
     Slot, StudentCases, StudentView,
 };
 use super::config::AlertPrefs;
+use super::followups::{self, FollowupList, FollowupRow, Window};
 use super::frames::{Frame, RefusalCode, Route};
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
@@ -98,7 +99,7 @@ pub struct App {
     /// "My steps", kept up to date by [`App::refresh`].
     pub my_steps: MySteps,
     /// The follow-ups view's rows, rebuilt by [`App::refresh`] when stale.
-    pub followups: super::followups::FollowupList,
+    pub followups: FollowupList,
     /// The district screen's figures, as the relay last answered.
     pub district: super::district::DistrictState,
     /// The report view's chart figures and the period asked for.
@@ -391,7 +392,7 @@ impl App {
                     if let Some(view) = self.cases.get_mut(&case.id) {
                         view.case = case;
                         view.outcome = None;
-                        super::followups::apply_change(view, &change);
+                        followups::apply_change(view, &change);
                     }
                     self.followups_changed(slot);
                     self.touch(slot);
@@ -466,14 +467,7 @@ impl App {
                     view.escalations.push(esc);
                 }
                 if tell {
-                    if self.alert_prefs.bell {
-                        effects.push(Effect::Bell);
-                    }
-                    if self.alert_prefs.desktop
-                        && let Some(note) = self.desktop_note(&case_id, true)
-                    {
-                        effects.push(Effect::Notify(note));
-                    }
+                    effects.extend(self.call_attention(&case_id));
                 }
             }
             EventBody::ReportOpened { report, .. } | EventBody::ReportUpdated { report, .. } => {
@@ -539,6 +533,88 @@ impl App {
             body,
             critical: snap.level == Level::High || snap.imminent,
         })
+    }
+
+    /// An escalation or a missed check-in for my role: the bell and a
+    /// desktop notification, each as the config file allows.
+    fn call_attention(&self, case_id: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.alert_prefs.bell {
+            effects.push(Effect::Bell);
+        }
+        if self.alert_prefs.desktop
+            && let Some(note) = self.desktop_note(case_id, true)
+        {
+            effects.push(Effect::Notify(note));
+        }
+        effects
+    }
+
+    /// A check-in missed on an open case and addressed to my role: listed
+    /// in the escalation banner, and called out once per storm (see
+    /// [`FollowupList::missed_checkin`]).
+    fn missed_checkin_alarm(
+        &mut self,
+        case_id: &str,
+        change: &CaseChange,
+        live: bool,
+        seq: i64,
+        at: DateTime<Utc>,
+    ) -> Vec<Effect> {
+        if !matches!(change, CaseChange::CheckinMissed { .. }) {
+            return Vec::new();
+        }
+        let open = self
+            .cases
+            .get(case_id)
+            .is_some_and(|c| c.case.status != CaseStatus::Closed);
+        if !open {
+            return Vec::new();
+        }
+        let role = self.my_role();
+        let Some(missed) = self
+            .followups
+            .missed_checkin(change, role, self.strings, seq, at, live)
+        else {
+            return Vec::new();
+        };
+        self.alarms.note_escalation(case_id, missed.escalation);
+        if !missed.ring {
+            return Vec::new();
+        }
+        self.call_attention(case_id)
+    }
+
+    /// What places a follow-up row as of now.
+    fn followup_window(&self) -> Window {
+        Window::new(self.my_role(), self.now, self.display_offset)
+    }
+
+    /// The check-ins my role should make (or, once overdue, hears about),
+    /// due within a week or already overdue, on cases not closed: overdue
+    /// first, then by due time. Every role's when the relay has not said
+    /// who I am yet. Built afresh; the view uses the cached
+    /// [`App::followups`].
+    pub fn followup_rows(&self) -> Vec<FollowupRow> {
+        self.followups
+            .build_now(&self.cases, &self.followup_window())
+    }
+
+    /// The case id of a follow-up row.
+    pub fn followup_case_id(&self, row: &FollowupRow) -> &str {
+        &self.cases.at(row.slot).case.id
+    }
+
+    /// One case's follow-ups changed (or it closed): its rows move.
+    fn followups_changed(&mut self, slot: Slot) {
+        let w = self.followup_window();
+        self.followups.changed(slot, &self.cases, &w, &mut self.nav);
+    }
+
+    fn refresh_followups(&mut self) {
+        let w = self.followup_window();
+        self.followups
+            .refresh(&self.cases, &w, self.me.as_ref(), &mut self.nav);
     }
 
     /// Records an alert on its case (new or known); returns the case's slot.
@@ -843,7 +919,19 @@ impl App {
                         ReportKey::Send(command) => self.send_report(command),
                     };
                 }
-                Screen::Followups => return self.on_followups_cmd(cmd),
+                Screen::Followups => {
+                    let w = self.followup_window();
+                    let open = self.followups.on_cmd(
+                        cmd,
+                        &self.cases,
+                        &w,
+                        self.me.as_ref(),
+                        &mut self.nav,
+                    );
+                    if let Some(case_id) = open {
+                        return self.open_case(case_id);
+                    }
+                }
                 Screen::District => {
                     let op = self.district.on_cmd(cmd, &mut self.nav);
                     return self.ask_district(op);
@@ -1092,7 +1180,7 @@ impl App {
     /// Opens a case's screen, where the student's name shows in full: a
     /// deliberate reveal, so the relay records who looked (a `view`
     /// command, audited; DOMAIN.md privacy).
-    pub(super) fn open_case(&mut self, case_id: String) -> Vec<Effect> {
+    fn open_case(&mut self, case_id: String) -> Vec<Effect> {
         self.nav.open_case(case_id.clone());
         self.send(CommandOp::View { case_id })
     }
@@ -1308,7 +1396,14 @@ impl App {
                 }
                 Ok(effects)
             }
-            Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => self.submit_checkin(ask, input),
+            Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => {
+                Ok(
+                    match followups::submit_checkin(ask, input, s, &mut self.nav)? {
+                        Some(op) => self.send(op),
+                        None => Vec::new(),
+                    },
+                )
+            }
             Ask::ReportNarrative(..) | Ask::ReturnReason(..) => {
                 Ok(match report_actions::submit_prompt(ask, input, s)? {
                     Some(command) => self.send_report(command),
@@ -1349,7 +1444,7 @@ impl App {
         })
     }
 
-    pub(super) fn send(&mut self, op: CommandOp) -> Vec<Effect> {
+    fn send(&mut self, op: CommandOp) -> Vec<Effect> {
         let id = self.ledger.next_id();
         // Opening a case is not news to the one who opened it: a view is
         // sent quietly, and a refusal of it goes to the log.
@@ -1374,7 +1469,9 @@ impl App {
                 .my_step_row(self.nav.step_cursor)
                 .map(|r| r.target.case_id),
             Screen::Reports => None,
-            Screen::Followups => self.followup_case(),
+            Screen::Followups => self
+                .followups
+                .selected_case(&self.cases, self.nav.step_cursor),
             Screen::District | Screen::Charts => None,
             Screen::Student(id) => Some(id.clone()),
         };

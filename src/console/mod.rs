@@ -13,6 +13,20 @@
 //!   when one last rang; [`ledger`]: command ids, what each awaits.
 //! - [`frames`]: frames from the relay, typed; refusal codes.
 //!
+//! The screens' own state, each a module that `app` uses and that never
+//! reaches back into `App`: its methods take what they read (the cases,
+//! the clock, the [`nav::Nav`]) and return what `App` is to do, the
+//! question to send above all, which `App` sends, remembering its id.
+//! - [`followups`] (rows built and kept, check-in prompts, missed
+//!   check-ins), [`followup_filter`] (which rows and in what order),
+//!   [`followup_rows`] (the rows themselves, a leaf) and [`cadence`] (the
+//!   三个一 figures moved by each event).
+//! - [`district`] and [`charts`]: the questions the reporting screens ask
+//!   the relay, one in flight at a time, and their answers.
+//! - [`reports`] (the header's countdown and the reports screen's rows)
+//!   and [`report_actions`] (submit, accept, return, and their refusals).
+//! - [`student`]: the student record (一生一档) as the relay answers it.
+//!
 //! Around it:
 //! - [`view`]: drawing, a pure function of the state, one module per region.
 //! - [`connection`]: the websocket supervisor task; [`outbox`]: actions
@@ -34,6 +48,7 @@ pub mod config;
 pub mod connection;
 pub mod district;
 pub mod followup_filter;
+pub mod followup_rows;
 pub mod followups;
 pub mod frames;
 pub mod i18n;
