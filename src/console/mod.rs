@@ -77,6 +77,7 @@ use tokio::time::Instant;
 
 pub use app::{Action, App, Effect};
 pub use config::{AlertPrefs, ConsoleConfig};
+pub use connection::relay_label;
 pub use i18n::Lang;
 pub use theme::{Theme, ThemeName};
 
@@ -107,18 +108,6 @@ pub fn outbox_path(stream_urls: &[String], token: &str) -> anyhow::Result<std::p
     urls.dedup();
     let key = crate::store::hash_token(&format!("{}\n{token}", urls.join("\n")));
     Ok(crate::logging::default_dir()?.join(format!("outbox-{}.sqlite", &key[..16])))
-}
-
-/// How the chrome names relay `index` of `stream_urls`: its address, and
-/// with several, which of them (`ws://10.0.0.6:7710 (2/2)`).
-pub fn relay_label(stream_urls: &[String], index: usize) -> String {
-    let url = stream_urls
-        .get(index)
-        .map_or("", |u| u.trim_end_matches("/v1/stream"));
-    match stream_urls.len() {
-        0 | 1 => url.to_string(),
-        n => format!("{url} ({}/{n})", index + 1),
-    }
 }
 
 /// Checks the transport before anything connects: wss:// needs the CA that
