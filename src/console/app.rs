@@ -18,7 +18,7 @@ pub use super::cases::{
 };
 use super::config::AlertPrefs;
 use super::followups::{self, FollowupList, FollowupRow, Window};
-use super::frames::{Frame, RefusalCode, Route};
+use super::frames::{Frame, Route};
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
 use super::ledger::Ledger;
@@ -823,13 +823,7 @@ impl App {
         let s = self.strings;
         self.notice = Some(match (result.ok, result.error) {
             (true, _) => format!("{what} ✓ {}", s.done),
-            (false, Some(e)) => {
-                let why = s
-                    .refusal(RefusalCode::parse(&e.code))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| inert(&e.message));
-                format!("{what} {}: {why}", s.refused)
-            }
+            (false, Some(e)) => format!("{what} {}: {}", s.refused, s.refusal_of(&e)),
             (false, None) => format!("{what} {}", s.refused),
         });
     }
