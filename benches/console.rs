@@ -8,6 +8,7 @@
 mod console_support;
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use console_support::*;
 use crisisdesk::console::app::App;
@@ -94,6 +95,46 @@ fn search(c: &mut Criterion) {
         b.iter(|| {
             press(&mut app, &mut terminal, KeyCode::Char('9'));
             press(&mut app, &mut terminal, KeyCode::Backspace);
+        })
+    });
+    // The first character is the dearest: all 40,000 rows are shown, and
+    // `s` (every student id has one) keeps them all. Each key is timed on
+    // its own, the other one undoing it untimed.
+    let mut fresh = district_app(CASES);
+    key(&mut fresh, KeyCode::Char('/'));
+    let (first, back) = (KeyCode::Char('s'), KeyCode::Backspace);
+    for (name, timed, undo) in [
+        ("first_keystroke", first, back),
+        ("backspace_after_first", back, first),
+    ] {
+        if name.starts_with("backspace") {
+            key(&mut fresh, first);
+        }
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    press(&mut fresh, &mut terminal, timed);
+                    spent += start.elapsed();
+                    press(&mut fresh, &mut terminal, undo);
+                }
+                spent
+            })
+        });
+        if name.starts_with("backspace") {
+            key(&mut fresh, back);
+        }
+    }
+    // A student id typed in full and erased: ten keys.
+    group.bench_function("type_id_and_erase_10_keys", |b| {
+        b.iter(|| {
+            for c in "s0399".chars() {
+                press(&mut fresh, &mut terminal, KeyCode::Char(c));
+            }
+            for _ in 0..5 {
+                press(&mut fresh, &mut terminal, KeyCode::Backspace);
+            }
         })
     });
     group.finish();

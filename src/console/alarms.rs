@@ -1,7 +1,7 @@
 //! What the console is sounding the alarm about: new high and imminent
 //! cases until someone acknowledges them, escalations addressed to my role
 //! until I dismiss them, and whether the desktop notifier works. The
-//! header and the banner read it; [`App`](super::app::App) feeds it events.
+//! header and the banner read it; the console's `App` feeds it events.
 
 use chrono::{DateTime, TimeDelta, Utc};
 

@@ -17,7 +17,8 @@ pub use super::cases::{
     Slot, StudentCases, StudentView,
 };
 use super::config::AlertPrefs;
-use super::frames::{Frame, RefusalCode, Route};
+use super::followups::{self, FollowupList, FollowupRow, Window};
+use super::frames::{Frame, Route};
 use super::i18n::{Lang, Strings};
 use super::keymap::{self, Cmd};
 use super::ledger::Ledger;
@@ -27,6 +28,7 @@ pub use super::list::{
     StatusFilter, rank,
 };
 pub use super::nav::{Ask, DetailTab, Nav, Prompt, Screen, StepRef};
+use super::report_actions::{self, ReportCommand, ReportKey};
 use super::theme::Theme;
 use crate::followup::CaseChange;
 use crate::playbook::{
@@ -93,11 +95,11 @@ pub struct App {
     pub playbooks: HashMap<String, Playbook>,
     /// Incident reports by case id, as the stream last showed them (the
     /// header counts down to the soonest open stage).
-    pub reports: std::collections::BTreeMap<String, crate::reporting::IncidentReport>,
+    pub reports: super::reports::Reports,
     /// "My steps", kept up to date by [`App::refresh`].
     pub my_steps: MySteps,
     /// The follow-ups view's rows, rebuilt by [`App::refresh`] when stale.
-    pub followups: super::followups::FollowupList,
+    pub followups: FollowupList,
     /// The district screen's figures, as the relay last answered.
     pub district: super::district::DistrictState,
     /// The report view's chart figures and the period asked for.
@@ -150,7 +152,7 @@ impl App {
                 self.now = now;
                 // Steps go overdue by the clock alone.
                 self.list.counts_changed();
-                self.cadence_tick();
+                self.followups.cadence.tick(&self.cases, self.now);
                 return self.upward_tick();
             }
             Action::Frame(frame) => {
@@ -324,7 +326,10 @@ impl App {
         let mut effects = Vec::new();
         // Where the event's student stood in this month's review, when the
         // relay's count does not hold the event yet (`cadence.rs`).
-        let review = self.cadence_before(event.seq, &event.body);
+        let review = self
+            .followups
+            .cadence
+            .before(&self.cases, event.seq, &event.body);
         let initials = event
             .withheld
             .as_ref()
@@ -387,7 +392,7 @@ impl App {
                     if let Some(view) = self.cases.get_mut(&case.id) {
                         view.case = case;
                         view.outcome = None;
-                        super::followups::apply_change(view, &change);
+                        followups::apply_change(view, &change);
                     }
                     self.followups_changed(slot);
                     self.touch(slot);
@@ -462,14 +467,7 @@ impl App {
                     view.escalations.push(esc);
                 }
                 if tell {
-                    if self.alert_prefs.bell {
-                        effects.push(Effect::Bell);
-                    }
-                    if self.alert_prefs.desktop
-                        && let Some(note) = self.desktop_note(&case_id, true)
-                    {
-                        effects.push(Effect::Notify(note));
-                    }
+                    effects.extend(self.call_attention(&case_id));
                 }
             }
             EventBody::ReportOpened { report, .. } | EventBody::ReportUpdated { report, .. } => {
@@ -485,7 +483,7 @@ impl App {
                 effects.extend(self.district_on_report_event());
             }
         }
-        self.cadence_after(review);
+        self.followups.cadence.after(&self.cases, review);
         effects
     }
 
@@ -535,6 +533,88 @@ impl App {
             body,
             critical: snap.level == Level::High || snap.imminent,
         })
+    }
+
+    /// An escalation or a missed check-in for my role: the bell and a
+    /// desktop notification, each as the config file allows.
+    fn call_attention(&self, case_id: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.alert_prefs.bell {
+            effects.push(Effect::Bell);
+        }
+        if self.alert_prefs.desktop
+            && let Some(note) = self.desktop_note(case_id, true)
+        {
+            effects.push(Effect::Notify(note));
+        }
+        effects
+    }
+
+    /// A check-in missed on an open case and addressed to my role: listed
+    /// in the escalation banner, and called out once per storm (see
+    /// [`FollowupList::missed_checkin`]).
+    fn missed_checkin_alarm(
+        &mut self,
+        case_id: &str,
+        change: &CaseChange,
+        live: bool,
+        seq: i64,
+        at: DateTime<Utc>,
+    ) -> Vec<Effect> {
+        if !matches!(change, CaseChange::CheckinMissed { .. }) {
+            return Vec::new();
+        }
+        let open = self
+            .cases
+            .get(case_id)
+            .is_some_and(|c| c.case.status != CaseStatus::Closed);
+        if !open {
+            return Vec::new();
+        }
+        let role = self.my_role();
+        let Some(missed) = self
+            .followups
+            .missed_checkin(change, role, self.strings, seq, at, live)
+        else {
+            return Vec::new();
+        };
+        self.alarms.note_escalation(case_id, missed.escalation);
+        if !missed.ring {
+            return Vec::new();
+        }
+        self.call_attention(case_id)
+    }
+
+    /// What places a follow-up row as of now.
+    fn followup_window(&self) -> Window {
+        Window::new(self.my_role(), self.now, self.display_offset)
+    }
+
+    /// The check-ins my role should make (or, once overdue, hears about),
+    /// due within a week or already overdue, on cases not closed: overdue
+    /// first, then by due time. Every role's when the relay has not said
+    /// who I am yet. Built afresh; the view uses the cached
+    /// [`App::followups`].
+    pub fn followup_rows(&self) -> Vec<FollowupRow> {
+        self.followups
+            .build_now(&self.cases, &self.followup_window())
+    }
+
+    /// The case id of a follow-up row.
+    pub fn followup_case_id(&self, row: &FollowupRow) -> &str {
+        &self.cases.at(row.slot).case.id
+    }
+
+    /// One case's follow-ups changed (or it closed): its rows move.
+    fn followups_changed(&mut self, slot: Slot) {
+        let w = self.followup_window();
+        self.followups.changed(slot, &self.cases, &w, &mut self.nav);
+    }
+
+    fn refresh_followups(&mut self) {
+        let w = self.followup_window();
+        self.followups
+            .refresh(&self.cases, &w, self.me.as_ref(), &mut self.nav);
     }
 
     /// Records an alert on its case (new or known); returns the case's slot.
@@ -704,11 +784,11 @@ impl App {
 
     fn on_result(&mut self, result: CommandResult, command: Option<&Command>) {
         // Answers to questions (district view, charts) and the fate of a
-        // report submission or review (see `district.rs`).
+        // report submission or review.
         if self.take_upward_result(&result, command) {
             return;
         }
-        if self.take_student_result(&result) {
+        if self.student.take_result(&result, self.strings, self.now) {
             return;
         }
         if let Some(case_id) = self.ledger.take_reveal(&result.id)
@@ -743,13 +823,7 @@ impl App {
         let s = self.strings;
         self.notice = Some(match (result.ok, result.error) {
             (true, _) => format!("{what} ✓ {}", s.done),
-            (false, Some(e)) => {
-                let why = s
-                    .refusal(RefusalCode::parse(&e.code))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| inert(&e.message));
-                format!("{what} {}: {why}", s.refused)
-            }
+            (false, Some(e)) => format!("{what} {}: {}", s.refused, s.refusal_of(&e)),
             (false, None) => format!("{what} {}", s.refused),
         });
     }
@@ -821,11 +895,51 @@ impl App {
                 Screen::List => return self.on_list_cmd(cmd),
                 Screen::Detail(case_id) => return self.on_detail_cmd(&case_id, cmd),
                 Screen::MySteps => return self.on_my_steps_cmd(cmd),
-                Screen::Reports => return self.on_reports_cmd(cmd),
-                Screen::Followups => return self.on_followups_cmd(cmd),
-                Screen::District => return self.on_district_cmd(cmd),
-                Screen::Charts => return self.on_charts_cmd(cmd),
-                Screen::Student(case_id) => return self.on_student_cmd(&case_id, cmd),
+                Screen::Reports => {
+                    let key = report_actions::on_cmd(
+                        cmd,
+                        &self.reports,
+                        self.lang,
+                        self.strings,
+                        self.now,
+                        &mut self.nav,
+                    );
+                    return match key {
+                        ReportKey::Nothing => Vec::new(),
+                        ReportKey::Notice(text) => {
+                            self.notice = Some(text);
+                            Vec::new()
+                        }
+                        ReportKey::Send(command) => self.send_report(command),
+                    };
+                }
+                Screen::Followups => {
+                    let w = self.followup_window();
+                    let open = self.followups.on_cmd(
+                        cmd,
+                        &self.cases,
+                        &w,
+                        self.me.as_ref(),
+                        &mut self.nav,
+                    );
+                    if let Some(case_id) = open {
+                        return self.open_case(case_id);
+                    }
+                }
+                Screen::District => {
+                    let op = self.district.on_cmd(cmd, &mut self.nav);
+                    return self.ask_district(op);
+                }
+                Screen::Charts => {
+                    let op = self
+                        .charts
+                        .on_cmd(cmd, &mut self.nav, self.now, self.display_offset);
+                    return self.ask_charts(op);
+                }
+                Screen::Student(case_id) => {
+                    let op = self.student.on_cmd(&case_id, cmd, &mut self.nav);
+                    return self.read_student(&case_id, op);
+                }
             },
         }
         Vec::new()
@@ -930,10 +1044,137 @@ impl App {
             .map(str::to_string)
     }
 
+    /// Opens the student view from a case and asks the relay for the
+    /// record (the relay audits the read on every case it shows).
+    fn open_student(&mut self, case_id: &str) -> Vec<Effect> {
+        self.nav.screen = Screen::Student(case_id.to_string());
+        self.student.open();
+        let op = self.student.request(case_id);
+        self.read_student(case_id, op)
+    }
+
+    /// The history tab lists the student's screenings from the record.
+    fn history_record(&mut self, case_id: &str) -> Vec<Effect> {
+        let Some(student_id) = self.cases.get(case_id).map(|c| &c.case.student_id) else {
+            return Vec::new();
+        };
+        if !self.student.wants_record(student_id, self.now) {
+            return Vec::new();
+        }
+        let op = self.student.request(case_id);
+        self.read_student(case_id, op)
+    }
+
+    /// Sends the `student` read the view wants, if any, and tells the view
+    /// which command id will answer it.
+    fn read_student(&mut self, case_id: &str, op: Option<CommandOp>) -> Vec<Effect> {
+        let Some(op) = op else {
+            return Vec::new();
+        };
+        let effects = self.send(op);
+        self.student.sent(sent_id(&effects), case_id);
+        effects
+    }
+
+    fn open_district(&mut self) -> Vec<Effect> {
+        self.nav.screen = Screen::District;
+        let op = self.district.open();
+        self.ask_district(op)
+    }
+
+    /// Sends the district question the screen wants, if any, and tells the
+    /// screen which command id will answer it.
+    fn ask_district(&mut self, op: Option<CommandOp>) -> Vec<Effect> {
+        let Some(op) = op else {
+            return Vec::new();
+        };
+        let effects = self.send(op);
+        self.district.sent(sent_id(&effects));
+        effects
+    }
+
+    /// A report changed: the district's figures did too.
+    fn district_on_report_event(&mut self) -> Vec<Effect> {
+        if self.nav.screen != Screen::District {
+            return Vec::new();
+        }
+        let op = self.district.ask();
+        self.ask_district(op)
+    }
+
+    /// Each clock tick: what the open district screen or report view asks
+    /// again (a question deferred while one was in flight, the periodic
+    /// refresh).
+    fn upward_tick(&mut self) -> Vec<Effect> {
+        match self.nav.screen {
+            Screen::District => {
+                let op = self.district.tick(self.now);
+                self.ask_district(op)
+            }
+            Screen::Charts => {
+                let op = self.charts.tick(self.now, self.display_offset);
+                self.ask_charts(op)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Routes an answer the reporting screens wait for. True when it was
+    /// a question's answer (nothing more to say about it); a report
+    /// command's answer is noted and then told like any other.
+    fn take_upward_result(&mut self, result: &CommandResult, command: Option<&Command>) -> bool {
+        let op = command.map(|c| &c.op);
+        if self.district.answers(result, op) {
+            self.district.on_answer(result, self.strings, self.now);
+            return true;
+        }
+        if self.charts.answers(result, op) {
+            self.charts.on_answer(result, self.strings);
+            return true;
+        }
+        self.report_actions.note_result(
+            result,
+            command,
+            &self.reports,
+            self.strings,
+            &mut self.nav,
+        );
+        false
+    }
+
+    fn send_report(&mut self, command: ReportCommand) -> Vec<Effect> {
+        let ReportCommand {
+            case_id,
+            narrative,
+            op,
+        } = command;
+        let effects = self.send(op);
+        self.report_actions
+            .sent(sent_id(&effects), case_id, narrative);
+        effects
+    }
+
+    fn open_charts(&mut self) -> Vec<Effect> {
+        self.nav.screen = Screen::Charts;
+        let op = self.charts.ask(self.now, self.display_offset);
+        self.ask_charts(op)
+    }
+
+    /// Sends the chart question the report view wants, if any, and tells
+    /// the view which command id will answer it.
+    fn ask_charts(&mut self, op: Option<CommandOp>) -> Vec<Effect> {
+        let Some(op) = op else {
+            return Vec::new();
+        };
+        let effects = self.send(op);
+        self.charts.sent(sent_id(&effects));
+        effects
+    }
+
     /// Opens a case's screen, where the student's name shows in full: a
     /// deliberate reveal, so the relay records who looked (a `view`
     /// command, audited; DOMAIN.md privacy).
-    pub(super) fn open_case(&mut self, case_id: String) -> Vec<Effect> {
+    fn open_case(&mut self, case_id: String) -> Vec<Effect> {
         self.nav.open_case(case_id.clone());
         self.send(CommandOp::View { case_id })
     }
@@ -1149,9 +1390,19 @@ impl App {
                 }
                 Ok(effects)
             }
-            Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => self.submit_checkin(ask, input),
+            Ask::CheckinOutcome(..) | Ask::CheckinNote(..) => {
+                Ok(
+                    match followups::submit_checkin(ask, input, s, &mut self.nav)? {
+                        Some(op) => self.send(op),
+                        None => Vec::new(),
+                    },
+                )
+            }
             Ask::ReportNarrative(..) | Ask::ReturnReason(..) => {
-                self.submit_report_prompt(ask, input)
+                Ok(match report_actions::submit_prompt(ask, input, s)? {
+                    Some(command) => self.send_report(command),
+                    None => Vec::new(),
+                })
             }
             Ask::CloseReason(case_id, outcome) => Ok(self.send(CommandOp::Close {
                 case_id: case_id.clone(),
@@ -1187,7 +1438,7 @@ impl App {
         })
     }
 
-    pub(super) fn send(&mut self, op: CommandOp) -> Vec<Effect> {
+    fn send(&mut self, op: CommandOp) -> Vec<Effect> {
         let id = self.ledger.next_id();
         // Opening a case is not news to the one who opened it: a view is
         // sent quietly, and a refusal of it goes to the log.
@@ -1212,7 +1463,9 @@ impl App {
                 .my_step_row(self.nav.step_cursor)
                 .map(|r| r.target.case_id),
             Screen::Reports => None,
-            Screen::Followups => self.followup_case(),
+            Screen::Followups => self
+                .followups
+                .selected_case(&self.cases, self.nav.step_cursor),
             Screen::District | Screen::Charts => None,
             Screen::Student(id) => Some(id.clone()),
         };
@@ -1222,7 +1475,7 @@ impl App {
         }
     }
 
-    fn my_role(&self) -> Option<Role> {
+    pub fn my_role(&self) -> Option<Role> {
         self.me.as_ref().map(|m| m.role)
     }
 
@@ -1301,6 +1554,15 @@ impl StepRow {
             failed_attempts: v.failed_attempts,
         }
     }
+}
+
+/// The id of the command among `effects` (a question waits for its answer
+/// by it).
+fn sent_id(effects: &[Effect]) -> Option<String> {
+    effects.iter().find_map(|e| match e {
+        Effect::Send(cmd) => Some(cmd.id.clone()),
+        _ => None,
+    })
 }
 
 /// A time typed by a responder: `+30m`, `+2h`, `+1d`, or local

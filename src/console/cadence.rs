@@ -15,8 +15,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::app::App;
-use super::cases::CaseView;
+use super::cases::{CaseStore, CaseView};
 use crate::followup::cadence::{self, Cadence};
 use crate::followup::calendar::Calendar;
 use crate::protocol::{AlertStatus, CaseStatus, EventBody, Level};
@@ -84,7 +83,7 @@ fn under_special_attention(c: &CaseView) -> bool {
 
 /// The student an event may move on the review list: the student of the
 /// case it carries.
-pub(super) fn touched_student(body: &EventBody) -> Option<&str> {
+fn touched_student(body: &EventBody) -> Option<&str> {
     match body {
         EventBody::Alert { case, .. }
         | EventBody::CaseUpdated { case, .. }
@@ -102,47 +101,51 @@ fn shift(n: u32, was: bool, is: bool) -> u32 {
     }
 }
 
-impl App {
-    /// Where `student` stands now, for the month being counted.
-    fn standing(&self, student: &str, month_start: Option<DateTime<Utc>>) -> Standing {
-        let Some(entry) = self.cases.student(student) else {
-            return Standing::default();
-        };
-        let listed = entry
-            .slots
-            .iter()
-            .any(|s| under_special_attention(self.cases.at(*s)));
-        let reviewed = entry
-            .reviewed_at
-            .zip(month_start)
-            .is_some_and(|(at, start)| at >= start);
-        Standing {
-            listed,
-            due: listed && !reviewed,
-        }
+/// Where `student` stands now, for the month starting at `month_start`.
+fn standing(cases: &CaseStore, student: &str, month_start: Option<DateTime<Utc>>) -> Standing {
+    let Some(entry) = cases.student(student) else {
+        return Standing::default();
+    };
+    let listed = entry
+        .slots
+        .iter()
+        .any(|s| under_special_attention(cases.at(*s)));
+    let reviewed = entry
+        .reviewed_at
+        .zip(month_start)
+        .is_some_and(|(at, start)| at >= start);
+    Standing {
+        listed,
+        due: listed && !reviewed,
     }
+}
 
+impl CadenceFigures {
     /// Before an event at `seq` is applied: where its student stands, if
     /// the event is news to the relay's count.
-    pub(super) fn cadence_before(&self, seq: i64, body: &EventBody) -> Option<(String, Standing)> {
-        let figures = &self.followups.cadence;
-        if !figures.counts(seq) {
+    pub fn before(
+        &self,
+        cases: &CaseStore,
+        seq: i64,
+        body: &EventBody,
+    ) -> Option<(String, Standing)> {
+        if !self.counts(seq) {
             return None;
         }
         let student = touched_student(body)?;
         Some((
             student.to_string(),
-            self.standing(student, figures.month_start),
+            standing(cases, student, self.month_start),
         ))
     }
 
     /// After the event: the figures move by the student's difference.
-    pub(super) fn cadence_after(&mut self, before: Option<(String, Standing)>) {
+    pub fn after(&mut self, cases: &CaseStore, before: Option<(String, Standing)>) {
         let Some((student, before)) = before else {
             return;
         };
-        let after = self.standing(&student, self.followups.cadence.month_start);
-        if let Some(shown) = self.followups.cadence.shown.as_mut() {
+        let after = standing(cases, &student, self.month_start);
+        if let Some(shown) = self.shown.as_mut() {
             shown.review_students = shift(shown.review_students, before.listed, after.listed);
             shown.review_due = shift(shown.review_due, before.due, after.due);
         }
@@ -150,28 +153,26 @@ impl App {
 
     /// A new month (school time) by this console's clock: everyone on the
     /// list is due again, except those already seen since it began.
-    pub(super) fn cadence_tick(&mut self) {
-        let Some(shown) = self.followups.cadence.shown.as_ref() else {
+    pub fn tick(&mut self, cases: &CaseStore, now: DateTime<Utc>) {
+        let Some(shown) = self.shown.as_ref() else {
             return;
         };
-        let (start, month) = cadence::month_start(self.now, &Calendar::fallback());
+        let (start, month) = cadence::month_start(now, &Calendar::fallback());
         // "YYYY-MM" orders as the months do; a console whose clock is
         // behind the relay's never turns the month back.
         if month <= shown.month {
             return;
         }
-        let reviewed = self
-            .cases
+        let reviewed = cases
             .students()
             .map(|(id, _)| id)
             .filter(|s| {
-                let st = self.standing(s, Some(start));
+                let st = standing(cases, s, Some(start));
                 st.listed && !st.due
             })
             .count();
-        let figures = &mut self.followups.cadence;
-        figures.month_start = Some(start);
-        if let Some(shown) = figures.shown.as_mut() {
+        self.month_start = Some(start);
+        if let Some(shown) = self.shown.as_mut() {
             shown.month = month;
             shown.review_due = shown
                 .review_students

@@ -5,12 +5,11 @@
 //! (`review::report::build`, the figures of `review::figures`), so the
 //! console shows the same numbers as the HTML report's SVG charts.
 
-use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Months, TimeZone, Utc};
 
-use super::action::Effect;
-use super::app::App;
+use super::i18n::Strings;
 use super::keymap::Cmd;
-use super::nav::Screen;
+use super::nav::Nav;
 use crate::protocol::{CommandOp, CommandResult};
 use crate::review::figures::ChartFigures;
 
@@ -51,76 +50,100 @@ impl ChartsState {
     pub fn shows_drills(&self) -> bool {
         self.figures.as_ref().is_some_and(|f| f.drills_included)
     }
-}
-
-impl App {
-    pub(super) fn open_charts(&mut self) -> Vec<Effect> {
-        self.nav.screen = Screen::Charts;
-        self.ask_charts()
-    }
 
     /// The period asked for: from local midnight on the first of the month
     /// `months - 1` before this one, to now.
-    pub fn chart_period(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        let local = self.now.with_timezone(&self.display_offset);
+    pub fn period_at(
+        &self,
+        now: DateTime<Utc>,
+        offset: FixedOffset,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        let local = now.with_timezone(&offset);
         let first = local
             .date_naive()
             .with_day(1)
-            .and_then(|d| d.checked_sub_months(Months::new(self.charts.months() - 1)))
+            .and_then(|d| d.checked_sub_months(Months::new(self.months() - 1)))
             .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .and_then(|t| self.display_offset.from_local_datetime(&t).single())
-            .map_or(self.now, |t| t.with_timezone(&Utc));
-        (first, self.now)
+            .and_then(|t| offset.from_local_datetime(&t).single())
+            .map_or(now, |t| t.with_timezone(&Utc));
+        (first, now)
     }
 
-    pub(super) fn ask_charts(&mut self) -> Vec<Effect> {
-        if self.charts.pending.is_some() {
-            self.charts.again = true;
-            return Vec::new();
+    /// The question to send for the figures now wanted, or None while one
+    /// is in flight: one question at a time, and the latest wish is asked
+    /// once its answer is in. The caller sends it and hands back its id
+    /// with [`ChartsState::sent`].
+    pub fn ask(&mut self, now: DateTime<Utc>, offset: FixedOffset) -> Option<CommandOp> {
+        if self.pending.is_some() {
+            self.again = true;
+            return None;
         }
-        self.charts.again = false;
-        let (from, to) = self.chart_period();
-        let effects = self.send(CommandOp::PeriodCharts {
+        self.again = false;
+        let (from, to) = self.period_at(now, offset);
+        Some(CommandOp::PeriodCharts {
             from,
             to,
-            utc_offset: Some(self.display_offset.to_string()),
-            drills: self.charts.drills,
-        });
-        self.charts.pending = effects.iter().find_map(|e| match e {
-            Effect::Send(cmd) => Some(cmd.id.clone()),
-            _ => None,
-        });
-        effects
+            utc_offset: Some(offset.to_string()),
+            drills: self.drills,
+        })
     }
 
-    pub(super) fn on_charts_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+    /// The command id the question went out under.
+    pub fn sent(&mut self, id: Option<String>) {
+        self.pending = id;
+    }
+
+    /// A key on the report view; Some when it calls for new figures.
+    pub fn on_cmd(
+        &mut self,
+        cmd: Cmd,
+        nav: &mut Nav,
+        now: DateTime<Utc>,
+        offset: FixedOffset,
+    ) -> Option<CommandOp> {
         match cmd {
-            Cmd::Back => self.nav.back_to_list(),
+            Cmd::Back => nav.back_to_list(),
             Cmd::ChartPeriod => {
-                self.charts.period = (self.charts.period + 1) % PERIODS.len();
-                return self.ask_charts();
+                self.period = (self.period + 1) % PERIODS.len();
+                return self.ask(now, offset);
             }
             Cmd::ChartDrills => {
-                self.charts.drills = !self.charts.drills;
-                return self.ask_charts();
+                self.drills = !self.drills;
+                return self.ask(now, offset);
             }
-            Cmd::Refresh => return self.ask_charts(),
+            Cmd::Refresh => return self.ask(now, offset),
             _ => {}
         }
-        Vec::new()
+        None
     }
 
-    pub(super) fn on_charts_answer(&mut self, result: &CommandResult) {
-        let mine = self.charts.pending.as_deref() == Some(result.id.as_str());
+    /// Each clock tick with the view open: the question deferred while
+    /// another was in flight.
+    pub fn tick(&mut self, now: DateTime<Utc>, offset: FixedOffset) -> Option<CommandOp> {
+        if self.pending.is_none() && self.again {
+            return self.ask(now, offset);
+        }
+        None
+    }
+
+    /// Whether `result` answers a chart question: the one in flight, or
+    /// one sent before a restart (`op`, the command it answers, if known).
+    pub fn answers(&self, result: &CommandResult, op: Option<&CommandOp>) -> bool {
+        self.pending.as_deref() == Some(result.id.as_str())
+            || matches!(op, Some(CommandOp::PeriodCharts { .. }))
+    }
+
+    pub fn on_answer(&mut self, result: &CommandResult, strings: &Strings) {
+        let mine = self.pending.as_deref() == Some(result.id.as_str());
         if mine {
-            self.charts.pending = None;
-        } else if self.charts.figures.is_some() || self.charts.pending.is_some() {
+            self.pending = None;
+        } else if self.figures.is_some() || self.pending.is_some() {
             // An answer to an older question (sent before a restart): the
             // one asked since is what the screen waits for.
             return;
         }
         if !result.ok {
-            self.charts.error = Some(self.refusal_words(result));
+            self.error = Some(strings.refusal_words(result));
             return;
         }
         let Some(mut figures) = result
@@ -141,7 +164,7 @@ impl App {
         {
             *label = crate::text::inert(label);
         }
-        self.charts.figures = Some(figures);
-        self.charts.error = None;
+        self.figures = Some(figures);
+        self.error = None;
     }
 }

@@ -19,6 +19,18 @@ use super::frames::{self, Frame};
 use super::outbox::Outbox;
 use crate::protocol::{ClientFrame, Command};
 
+/// How the chrome names relay `index` of `stream_urls`: its address, and
+/// with several, which of them (`ws://10.0.0.6:7710 (2/2)`).
+pub fn relay_label(stream_urls: &[String], index: usize) -> String {
+    let url = stream_urls
+        .get(index)
+        .map_or("", |u| u.trim_end_matches("/v1/stream"));
+    match stream_urls.len() {
+        0 | 1 => url.to_string(),
+        n => format!("{url} ({}/{n})", index + 1),
+    }
+}
+
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// A refused credential will not fix itself quickly; ask rarely.
@@ -91,7 +103,7 @@ impl Supervisor {
             attempt += 1;
             if shown != Some(current) {
                 shown = Some(current);
-                let label = super::relay_label(&self.stream_urls, current);
+                let label = relay_label(&self.stream_urls, current);
                 if self.actions.send(Action::Relay(label)).await.is_err() {
                     return;
                 }

@@ -8,17 +8,13 @@
 //! minute while it stays open (steps go overdue by the clock). One
 //! question in flight at a time: what arrives meanwhile asks once more
 //! after the answer.
-//!
-//! This module also routes every answer the reporting screens wait for
-//! (see [`App::take_upward_result`]).
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::action::Effect;
-use super::app::App;
+use super::i18n::Strings;
 use super::keymap::Cmd;
-use super::nav::Screen;
-use crate::protocol::{Command, CommandOp, CommandResult};
+use super::nav::Nav;
+use crate::protocol::{CommandOp, CommandResult};
 use crate::reporting::district::DistrictView;
 
 /// While the district screen is open, ask again this often.
@@ -38,100 +34,69 @@ pub struct DistrictState {
     pub cursor: usize,
 }
 
-impl App {
-    pub(super) fn open_district(&mut self) -> Vec<Effect> {
-        self.nav.screen = Screen::District;
-        self.district.cursor = 0;
-        self.ask_district()
+impl DistrictState {
+    /// The screen opens at the top, with figures asked afresh.
+    pub fn open(&mut self) -> Option<CommandOp> {
+        self.cursor = 0;
+        self.ask()
     }
 
-    fn ask_district(&mut self) -> Vec<Effect> {
-        if self.district.pending.is_some() {
-            self.district.again = true;
-            return Vec::new();
+    /// The question to send, or None while one is in flight (it is asked
+    /// once more after that answer). The caller sends it and hands back
+    /// its id with [`DistrictState::sent`].
+    pub fn ask(&mut self) -> Option<CommandOp> {
+        if self.pending.is_some() {
+            self.again = true;
+            return None;
         }
-        self.district.again = false;
-        let effects = self.send(CommandOp::DistrictView {});
-        self.district.pending = effects.iter().find_map(|e| match e {
-            Effect::Send(cmd) => Some(cmd.id.clone()),
-            _ => None,
-        });
-        effects
+        self.again = false;
+        Some(CommandOp::DistrictView {})
     }
 
-    pub(super) fn on_district_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let rows = self.district.view.as_ref().map_or(0, |v| v.schools.len());
+    /// The command id the question went out under.
+    pub fn sent(&mut self, id: Option<String>) {
+        self.pending = id;
+    }
+
+    /// A key on the district screen; Some when it asks for new figures.
+    pub fn on_cmd(&mut self, cmd: Cmd, nav: &mut Nav) -> Option<CommandOp> {
+        let rows = self.view.as_ref().map_or(0, |v| v.schools.len());
         match cmd {
-            Cmd::Back => self.nav.back_to_list(),
-            Cmd::Down => {
-                self.district.cursor = (self.district.cursor + 1).min(rows.saturating_sub(1))
-            }
-            Cmd::Up => self.district.cursor = self.district.cursor.saturating_sub(1),
-            Cmd::Refresh => return self.ask_district(),
+            Cmd::Back => nav.back_to_list(),
+            Cmd::Down => self.cursor = (self.cursor + 1).min(rows.saturating_sub(1)),
+            Cmd::Up => self.cursor = self.cursor.saturating_sub(1),
+            Cmd::Refresh => return self.ask(),
             _ => {}
         }
-        Vec::new()
+        None
     }
 
-    /// A report changed: the district's figures did too.
-    pub(super) fn district_on_report_event(&mut self) -> Vec<Effect> {
-        if self.nav.screen == Screen::District {
-            self.ask_district()
-        } else {
-            Vec::new()
+    /// Each clock tick with the screen open: a question deferred while
+    /// one was in flight, or the periodic refresh.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Option<CommandOp> {
+        if self.pending.is_some() {
+            return None;
         }
+        let old = self.received_at.is_none_or(|at| now - at >= REFRESH_EVERY);
+        if self.again || (old && self.view.is_some()) {
+            return self.ask();
+        }
+        None
     }
 
-    /// Each clock tick: a question deferred while one was in flight, and
-    /// the periodic refresh of an open district screen or chart request.
-    pub(super) fn upward_tick(&mut self) -> Vec<Effect> {
-        let mut effects = Vec::new();
-        if self.nav.screen == Screen::District && self.district.pending.is_none() {
-            let old = self
-                .district
-                .received_at
-                .is_none_or(|at| self.now - at >= REFRESH_EVERY);
-            if self.district.again || (old && self.district.view.is_some()) {
-                effects.extend(self.ask_district());
-            }
-        }
-        if self.nav.screen == Screen::Charts && self.charts.pending.is_none() && self.charts.again {
-            effects.extend(self.ask_charts());
-        }
-        effects
-    }
-
-    /// Routes an answer the reporting screens wait for. True when it was
-    /// a question's answer (nothing more to say about it); a report
-    /// command's answer is noted and then told like any other.
-    pub(super) fn take_upward_result(
-        &mut self,
-        result: &CommandResult,
-        command: Option<&Command>,
-    ) -> bool {
-        let op = command.map(|c| &c.op);
-        if self.district.pending.as_deref() == Some(result.id.as_str())
+    /// Whether `result` answers a district question: the one in flight, or
+    /// one sent before a restart (`op`, the command it answers, if known).
+    pub fn answers(&self, result: &CommandResult, op: Option<&CommandOp>) -> bool {
+        self.pending.as_deref() == Some(result.id.as_str())
             || matches!(op, Some(CommandOp::DistrictView {}))
-        {
-            if self.district.pending.as_deref() == Some(result.id.as_str()) {
-                self.district.pending = None;
-            }
-            self.on_district_answer(result);
-            return true;
-        }
-        if self.charts.pending.as_deref() == Some(result.id.as_str())
-            || matches!(op, Some(CommandOp::PeriodCharts { .. }))
-        {
-            self.on_charts_answer(result);
-            return true;
-        }
-        self.note_report_result(result, command);
-        false
     }
 
-    fn on_district_answer(&mut self, result: &CommandResult) {
+    pub fn on_answer(&mut self, result: &CommandResult, strings: &Strings, now: DateTime<Utc>) {
+        if self.pending.as_deref() == Some(result.id.as_str()) {
+            self.pending = None;
+        }
         if !result.ok {
-            self.district.error = Some(self.refusal_words(result));
+            self.error = Some(strings.refusal_words(result));
             return;
         }
         let Some(view) = result
@@ -142,23 +107,11 @@ impl App {
             tracing::warn!("district view answer not understood");
             return;
         };
-        self.district.view = Some(inert_view(view));
-        self.district.received_at = Some(self.now);
-        self.district.error = None;
-        let rows = self.district.view.as_ref().map_or(0, |v| v.schools.len());
-        self.district.cursor = self.district.cursor.min(rows.saturating_sub(1));
-    }
-
-    /// A refusal in words, as the notice line gives them.
-    pub(super) fn refusal_words(&self, result: &CommandResult) -> String {
-        match &result.error {
-            Some(e) => self
-                .strings
-                .refusal(super::frames::RefusalCode::parse(&e.code))
-                .map(str::to_string)
-                .unwrap_or_else(|| crate::text::inert(&e.message)),
-            None => self.strings.refused.to_string(),
-        }
+        let rows = view.schools.len();
+        self.view = Some(inert_view(view));
+        self.received_at = Some(now);
+        self.error = None;
+        self.cursor = self.cursor.min(rows.saturating_sub(1));
     }
 }
 

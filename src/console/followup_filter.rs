@@ -1,7 +1,6 @@
 //! The follow-ups view's filters and sort, like the list's: when a
 //! check-in is due (overdue / today / this week), the school, "mine", and
-//! the order within each heading. Also the bell for a missed check-in
-//! addressed to my role, rung as an overdue step's escalation is.
+//! the order within each heading.
 //!
 //! The view's rows stay grouped under their headings (overdue first); a
 //! filter keeps some of them and the sort orders them within a heading.
@@ -10,16 +9,10 @@
 //! a sort of the kept ones by a precomputed key (`benches/console.rs`,
 //! `followups_40000/filter_change`).
 
-use chrono::{DateTime, TimeDelta, Utc};
-
-use super::action::Effect;
-use super::app::App;
-use super::cases::{CaseStore, EscalationView};
-use super::followups::{Bucket, FollowupRow, SchoolIds};
+use super::cases::CaseStore;
+use super::followup_rows::{Bucket, FollowupRow, SchoolIds};
 use super::list::FollowupSort;
-use crate::followup::CaseChange;
-use crate::playbook::OverdueReason;
-use crate::protocol::{Actor, CaseStatus};
+use crate::protocol::Actor;
 
 /// Which headings are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,66 +143,4 @@ pub fn next_school(
         .filter(|s| current.is_none_or(|cur| *s > cur))
         .min()
         .map(str::to_string)
-}
-
-/// After one missed check-in rings, later ones within this long only add
-/// to the banner's count (a morning's missed check-ins arrive together).
-const MISSED_ALARM_QUIET: TimeDelta = TimeDelta::seconds(30);
-
-impl App {
-    /// A check-in missed and addressed to my role: the escalation banner
-    /// lists it (`e` dismisses), and the bell and a desktop notification
-    /// call once per storm, as for an overdue step. History replayed on
-    /// connect is listed but does not ring.
-    pub(super) fn missed_checkin_alarm(
-        &mut self,
-        case_id: &str,
-        change: &CaseChange,
-        live: bool,
-        seq: i64,
-        at: DateTime<Utc>,
-    ) -> Vec<Effect> {
-        let CaseChange::CheckinMissed { checkin, to } = change else {
-            return Vec::new();
-        };
-        let mine = self.me.as_ref().is_some_and(|m| m.role == *to);
-        let open = self
-            .cases
-            .get(case_id)
-            .is_some_and(|c| c.case.status != CaseStatus::Closed);
-        if !mine || !open {
-            return Vec::new();
-        }
-        self.alarms.note_escalation(
-            case_id,
-            EscalationView {
-                seq,
-                at,
-                // No playbook: the banner shows the step's text as given.
-                playbook: String::new(),
-                step: self.strings.checkin_number(checkin.num),
-                to: *to,
-                owner: checkin.role,
-                reason: OverdueReason::PastDue,
-            },
-        );
-        let quiet = self
-            .followups
-            .last_missed_alarm
-            .is_none_or(|last| at.signed_duration_since(last) >= MISSED_ALARM_QUIET);
-        if !live || !quiet {
-            return Vec::new();
-        }
-        self.followups.last_missed_alarm = Some(at);
-        let mut effects = Vec::new();
-        if self.alert_prefs.bell {
-            effects.push(Effect::Bell);
-        }
-        if self.alert_prefs.desktop
-            && let Some(note) = self.desktop_note(case_id, true)
-        {
-            effects.push(Effect::Notify(note));
-        }
-        effects
-    }
 }

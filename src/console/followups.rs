@@ -4,82 +4,18 @@
 //! check-in is recorded with `Enter` (outcome, then an optional note) and
 //! goes out through the same outbox as steps, so it is kept offline.
 
-use std::collections::HashMap;
+use chrono::{DateTime, Duration, FixedOffset, TimeDelta, Utc};
 
-use chrono::{DateTime, Duration, Utc};
-
-use super::action::Effect;
-use super::app::App;
-use super::cases::{CaseView, PendingCheckin, Slot};
+use super::cases::{CaseStore, CaseView, EscalationView, PendingCheckin, Slot};
 use super::followup_filter::{self, FollowupFilter};
+pub use super::followup_rows::{Bucket, FollowupRow, SchoolIds};
 use super::i18n::Strings;
 use super::keymap::Cmd;
 use super::list::FollowupSort;
-use super::nav::Ask;
+use super::nav::{Ask, Nav};
 use crate::followup::{CaseChange, CheckinOutcome};
-use crate::protocol::{CaseStatus, CommandOp, Level, Role};
-
-/// Which part of the view a check-in is listed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Bucket {
-    Overdue,
-    Today,
-    ThisWeek,
-}
-
-/// One check-in on the follow-ups view: the case by its slot, so a build
-/// copies no strings; and what the sort and the school filter need of the
-/// case, so a key never goes back to 40,000 cases for it (`O` did: a walk
-/// of every case's level or school name per key was most of its 15 ms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FollowupRow {
-    pub slot: Slot,
-    pub checkin: PendingCheckin,
-    pub bucket: Bucket,
-    /// 0 imminent, 1 high, 2 key, 3 general: the level sort's rank.
-    pub level: u8,
-    /// The student's school (see [`SchoolIds`]).
-    pub school: u32,
-}
-
-/// The school names of the follow-up rows, each once, by a small number.
-#[derive(Debug, Clone, Default)]
-pub struct SchoolIds {
-    names: Vec<Box<str>>,
-    index: HashMap<Box<str>, u32>,
-}
-
-impl SchoolIds {
-    /// The number of `name` (no school: the empty name), given on first
-    /// sight.
-    pub fn id(&mut self, name: Option<&str>) -> u32 {
-        let name = name.unwrap_or("");
-        if let Some(id) = self.index.get(name) {
-            return *id;
-        }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(name.into());
-        self.index.insert(name.into(), id);
-        id
-    }
-
-    /// The number of a school already seen.
-    pub fn find(&self, name: &str) -> Option<u32> {
-        self.index.get(name).copied()
-    }
-
-    pub fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map_or("", |n| n)
-    }
-
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-}
+use crate::playbook::OverdueReason;
+use crate::protocol::{Actor, CaseStatus, CommandOp, Level, Role};
 
 /// The level sort's rank of a case: imminent first.
 fn level_rank(view: &CaseView) -> u8 {
@@ -186,8 +122,8 @@ pub struct FollowupList {
     pub cadence: super::cadence::CadenceFigures,
     /// The rows' schools by number.
     pub schools: SchoolIds,
-    /// When a missed check-in last rang (see `followup_filter.rs`).
-    pub(super) last_missed_alarm: Option<DateTime<Utc>>,
+    /// When a missed check-in last rang (see [`FollowupList::missed_checkin`]).
+    last_missed_alarm: Option<DateTime<Utc>>,
 }
 
 impl FollowupList {
@@ -206,12 +142,33 @@ impl FollowupList {
     }
 }
 
-/// The moment rows are placed against.
-struct Window {
+/// The moment rows are placed against: my role, now, the end of today
+/// (local to the terminal) and of the week ahead.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
     me: Option<Role>,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
     today_end: DateTime<Utc>,
+}
+
+impl Window {
+    /// Every role's rows when `me` is None (the relay has not said who I
+    /// am yet).
+    pub fn new(me: Option<Role>, now: DateTime<Utc>, offset: FixedOffset) -> Window {
+        let until = now + HORIZON;
+        // The end of today, local to the terminal, as an instant.
+        let today_end = (now.with_timezone(&offset).date_naive() + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(offset).single())
+            .map_or(until, |t| t.with_timezone(&Utc));
+        Window {
+            me,
+            now,
+            until,
+            today_end,
+        }
+    }
 }
 
 /// The order of the view: overdue first, then by due time.
@@ -266,48 +223,40 @@ fn case_rows(
     }
 }
 
-impl App {
-    /// The check-ins my role should make (or, once overdue, hears about),
-    /// due within a week or already overdue, on cases not closed: overdue
-    /// first, then by due time. Every role's when the relay has not said
-    /// who I am yet. Built afresh; the view uses the cached
-    /// [`App::followups`].
-    pub fn followup_rows(&self) -> Vec<FollowupRow> {
-        let mut schools = self.followups.schools.clone();
-        self.build_followups(&mut schools).0
+/// The check-ins of `w.me` (or, once overdue, those it hears about),
+/// due within a week or already overdue, on cases not closed: overdue
+/// first, then by due time. And the moment they next need rebuilding.
+fn build(
+    cases: &CaseStore,
+    w: &Window,
+    schools: &mut SchoolIds,
+) -> (Vec<FollowupRow>, Option<DateTime<Utc>>) {
+    let mut next_change = w.today_end;
+    let mut rows: Vec<FollowupRow> = Vec::new();
+    for (slot, view) in cases.iter() {
+        case_rows(w, slot, view, schools, &mut rows, &mut next_change);
     }
+    rows.sort_unstable_by_key(row_order);
+    (rows, Some(next_change))
+}
 
-    /// The rows, and the moment they next need rebuilding.
-    fn build_followups(
-        &self,
-        schools: &mut SchoolIds,
-    ) -> (Vec<FollowupRow>, Option<DateTime<Utc>>) {
-        let w = self.followup_window();
-        let mut next_change = w.today_end;
-        let mut rows: Vec<FollowupRow> = Vec::new();
-        for (slot, view) in self.cases.iter() {
-            case_rows(&w, slot, view, schools, &mut rows, &mut next_change);
-        }
-        rows.sort_unstable_by_key(row_order);
-        (rows, Some(next_change))
-    }
+/// After one missed check-in rings, later ones within this long only add
+/// to the banner's count (a morning's missed check-ins arrive together).
+const MISSED_ALARM_QUIET: TimeDelta = TimeDelta::seconds(30);
 
-    /// What decides a row's place as of now: my role, today's end, the
-    /// week ahead.
-    fn followup_window(&self) -> Window {
-        let now = self.now;
-        let until = now + HORIZON;
-        // The end of today, local to the terminal, as an instant.
-        let today_end = (now.with_timezone(&self.display_offset).date_naive() + Duration::days(1))
-            .and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(self.display_offset).single())
-            .map_or(until, |t| t.with_timezone(&Utc));
-        Window {
-            me: self.me.as_ref().map(|m| m.role),
-            now,
-            until,
-            today_end,
-        }
+/// A missed check-in addressed to my role: what the escalation banner
+/// lists, and whether it calls for attention (bell, notification).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissedCheckin {
+    pub escalation: EscalationView,
+    pub ring: bool,
+}
+
+impl FollowupList {
+    /// The rows as of `w`, built afresh (the view shows the cached ones).
+    pub fn build_now(&self, cases: &CaseStore, w: &Window) -> Vec<FollowupRow> {
+        let mut schools = self.schools.clone();
+        build(cases, w, &mut schools).0
     }
 
     /// Brings the cached rows up to date after one case's follow-up change
@@ -316,168 +265,199 @@ impl App {
     /// rebuild took ~30 ms, two frames; this is one pass over the rows. A
     /// cache that is stale, or that the clock has outrun, is left to the
     /// next full rebuild.
-    pub(super) fn followups_changed(&mut self, slot: Slot) {
-        let list = &self.followups;
-        let Some(valid_until) = list.valid_until.filter(|t| !list.stale && self.now < *t) else {
-            self.followups.stale = true;
+    pub fn changed(&mut self, slot: Slot, cases: &CaseStore, w: &Window, nav: &mut Nav) {
+        let Some(valid_until) = self.valid_until.filter(|t| !self.stale && w.now < *t) else {
+            self.stale = true;
             return;
         };
-        let w = self.followup_window();
         let mut next_change = valid_until;
         let mut fresh = Vec::new();
         case_rows(
-            &w,
+            w,
             slot,
-            self.cases.at(slot),
-            &mut self.followups.schools,
+            cases.at(slot),
+            &mut self.schools,
             &mut fresh,
             &mut next_change,
         );
-        let rows = &mut self.followups.rows;
+        let rows = &mut self.rows;
         rows.retain(|r| r.slot != slot);
         for row in fresh {
             let at = rows.partition_point(|r| row_order(r) < row_order(&row));
             rows.insert(at, row);
         }
-        self.followups.valid_until = Some(next_change);
+        self.valid_until = Some(next_change);
         // A filtered view is redone once per batch, in `refresh`: a storm
         // of events must not redo it per event.
-        self.followups.view_stale = true;
-        if self.followups.view.is_none() {
-            self.nav.keep_step_within(self.followups.rows.len());
+        self.view_stale = true;
+        if self.view.is_none() {
+            nav.keep_step_within(self.rows.len());
         }
     }
 
     /// Rebuilds the cached rows when they are stale or the clock moved
-    /// past what they were built for.
-    pub(super) fn refresh_followups(&mut self) {
-        let expired = self.followups.valid_until.is_none_or(|t| self.now >= t);
-        if self.followups.stale || expired {
-            let mut schools = std::mem::take(&mut self.followups.schools);
-            let (rows, valid_until) = self.build_followups(&mut schools);
-            self.followups.schools = schools;
-            let list = &mut self.followups;
-            list.rows = rows;
-            list.stale = false;
-            list.valid_until = valid_until;
-            list.view_stale = true;
+    /// past what they were built for, then the view of them.
+    pub fn refresh(&mut self, cases: &CaseStore, w: &Window, me: Option<&Actor>, nav: &mut Nav) {
+        let expired = self.valid_until.is_none_or(|t| w.now >= t);
+        if self.stale || expired {
+            let (rows, valid_until) = build(cases, w, &mut self.schools);
+            self.rows = rows;
+            self.stale = false;
+            self.valid_until = valid_until;
+            self.view_stale = true;
         }
-        self.refresh_followup_view();
+        self.refresh_view(cases, me, nav);
     }
 
     /// Redoes the filtered and sorted rows if the rows or the filter
     /// changed; keeps the cursor on the rows.
-    fn refresh_followup_view(&mut self) {
-        let list = &self.followups;
-        if list.view_stale {
-            let view = (list.filter.is_active() || list.sort != FollowupSort::Due).then(|| {
+    fn refresh_view(&mut self, cases: &CaseStore, me: Option<&Actor>, nav: &mut Nav) {
+        if self.view_stale {
+            self.view = (self.filter.is_active() || self.sort != FollowupSort::Due).then(|| {
                 followup_filter::shown(
-                    &list.rows,
-                    &self.cases,
-                    &list.schools,
-                    self.me.as_ref(),
-                    &list.filter,
-                    list.sort,
+                    &self.rows,
+                    cases,
+                    &self.schools,
+                    me,
+                    &self.filter,
+                    self.sort,
                 )
             });
-            self.followups.view = view;
-            self.followups.view_stale = false;
+            self.view_stale = false;
         }
-        self.nav.keep_step_within(self.followups.rows().len());
+        nav.keep_step_within(self.rows().len());
     }
 
-    /// The case id of a row.
-    pub fn followup_case_id(&self, row: &FollowupRow) -> &str {
-        &self.cases.at(row.slot).case.id
+    /// The case under the cursor (for `a`, acknowledge).
+    pub fn selected_case(&self, cases: &CaseStore, cursor: usize) -> Option<String> {
+        self.rows()
+            .get(cursor)
+            .map(|r| cases.at(r.slot).case.id.clone())
     }
 
-    pub(super) fn on_followups_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
-        self.refresh_followups();
-        let len = self.followups.rows().len();
+    /// A key on the follow-ups view, with the rows brought up to date
+    /// first; Some(case id) when it opens a case.
+    pub fn on_cmd(
+        &mut self,
+        cmd: Cmd,
+        cases: &CaseStore,
+        w: &Window,
+        me: Option<&Actor>,
+        nav: &mut Nav,
+    ) -> Option<String> {
+        self.refresh(cases, w, me, nav);
+        let len = self.rows().len();
         let current = self
-            .followups
             .rows()
-            .get(self.nav.step_cursor)
-            .map(|r| (self.followup_case_id(r).to_string(), r.checkin.num));
+            .get(nav.step_cursor)
+            .map(|r| (cases.at(r.slot).case.id.clone(), r.checkin.num));
         match cmd {
-            Cmd::Back => self.nav.back_to_list(),
-            Cmd::Down => self.nav.step_down(len),
-            Cmd::Up => self.nav.step_up(),
+            Cmd::Back => nav.back_to_list(),
+            Cmd::Down => nav.step_down(len),
+            Cmd::Up => nav.step_up(),
             Cmd::RecordCheckin => {
                 if let Some((case_id, num)) = current {
-                    self.nav.ask(Ask::CheckinOutcome(case_id, num));
+                    nav.ask(Ask::CheckinOutcome(case_id, num));
                 }
             }
-            Cmd::OpenStepCase => {
-                if let Some((case_id, _)) = current {
-                    return self.open_case(case_id);
-                }
-            }
+            Cmd::OpenStepCase => return current.map(|(case_id, _)| case_id),
             Cmd::FilterWhen
             | Cmd::FilterSchool
             | Cmd::FilterMine
             | Cmd::ClearFilters
             | Cmd::Sort => {
-                let list = &mut self.followups;
                 match cmd {
-                    Cmd::FilterWhen => list.filter.when = list.filter.when.next(),
+                    Cmd::FilterWhen => self.filter.when = self.filter.when.next(),
                     Cmd::FilterSchool => {
-                        list.filter.school = followup_filter::next_school(
-                            &list.rows,
-                            &list.schools,
-                            list.filter.school.as_deref(),
+                        self.filter.school = followup_filter::next_school(
+                            &self.rows,
+                            &self.schools,
+                            self.filter.school.as_deref(),
                         )
                     }
-                    Cmd::FilterMine => list.filter.mine = !list.filter.mine,
-                    Cmd::Sort => list.sort = list.sort.next(),
+                    Cmd::FilterMine => self.filter.mine = !self.filter.mine,
+                    Cmd::Sort => self.sort = self.sort.next(),
                     _ => {
-                        list.filter = FollowupFilter::default();
-                        list.sort = FollowupSort::Due;
+                        self.filter = FollowupFilter::default();
+                        self.sort = FollowupSort::Due;
                     }
                 }
-                self.followups.view_stale = true;
-                self.nav.step_cursor = 0;
-                self.refresh_followup_view();
+                self.view_stale = true;
+                nav.step_cursor = 0;
+                self.refresh_view(cases, me, nav);
             }
             _ => {}
         }
-        Vec::new()
+        None
     }
 
-    /// The case under the cursor (for `a`, acknowledge).
-    pub(super) fn followup_case(&self) -> Option<String> {
-        self.followups
-            .rows()
-            .get(self.nav.step_cursor)
-            .map(|r| self.followup_case_id(r).to_string())
-    }
-
-    /// The outcome is a number; the note comes next and may be empty.
-    pub(super) fn submit_checkin(
+    /// A check-in missed on an open case: None unless it is addressed to
+    /// `me`. The banner lists every one (`e` dismisses); the bell and a
+    /// desktop notification call once per storm, as for an overdue step.
+    /// History replayed on connect (`live` false) is listed but does not
+    /// ring.
+    pub fn missed_checkin(
         &mut self,
-        ask: &Ask,
-        input: &str,
-    ) -> Result<Vec<Effect>, &'static str> {
-        match ask {
-            Ask::CheckinOutcome(case_id, num) => {
-                let outcome = input
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| n.checked_sub(1))
-                    .and_then(|i| CheckinOutcome::ALL.get(i).copied())
-                    .ok_or(self.strings.prompt_pick_number)?;
-                self.nav
-                    .ask(Ask::CheckinNote(case_id.clone(), *num, outcome));
-                Ok(Vec::new())
-            }
-            Ask::CheckinNote(case_id, num, outcome) => Ok(self.send(CommandOp::Checkin {
-                case_id: case_id.clone(),
-                checkin: *num,
-                outcome: *outcome,
-                note: (!input.is_empty()).then(|| input.to_string()),
-                raise: None,
-            })),
-            _ => Ok(Vec::new()),
+        change: &CaseChange,
+        me: Option<Role>,
+        strings: &Strings,
+        seq: i64,
+        at: DateTime<Utc>,
+        live: bool,
+    ) -> Option<MissedCheckin> {
+        let CaseChange::CheckinMissed { checkin, to } = change else {
+            return None;
+        };
+        if me != Some(*to) {
+            return None;
         }
+        let escalation = EscalationView {
+            seq,
+            at,
+            // No playbook: the banner shows the step's text as given.
+            playbook: String::new(),
+            step: strings.checkin_number(checkin.num),
+            to: *to,
+            owner: checkin.role,
+            reason: OverdueReason::PastDue,
+        };
+        let quiet = self
+            .last_missed_alarm
+            .is_none_or(|last| at.signed_duration_since(last) >= MISSED_ALARM_QUIET);
+        let ring = live && quiet;
+        if ring {
+            self.last_missed_alarm = Some(at);
+        }
+        Some(MissedCheckin { escalation, ring })
+    }
+}
+
+/// The outcome is a number; the note comes next and may be empty. Some
+/// command once the note is in; what is wrong with a bad outcome.
+pub fn submit_checkin(
+    ask: &Ask,
+    input: &str,
+    strings: &Strings,
+    nav: &mut Nav,
+) -> Result<Option<CommandOp>, &'static str> {
+    match ask {
+        Ask::CheckinOutcome(case_id, num) => {
+            let outcome = input
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| CheckinOutcome::ALL.get(i).copied())
+                .ok_or(strings.prompt_pick_number)?;
+            nav.ask(Ask::CheckinNote(case_id.clone(), *num, outcome));
+            Ok(None)
+        }
+        Ask::CheckinNote(case_id, num, outcome) => Ok(Some(CommandOp::Checkin {
+            case_id: case_id.clone(),
+            checkin: *num,
+            outcome: *outcome,
+            note: (!input.is_empty()).then(|| input.to_string()),
+            raise: None,
+        })),
+        _ => Ok(None),
     }
 }

@@ -4,7 +4,9 @@
 use super::frames::RefusalCode;
 use super::keymap::Cmd;
 use crate::playbook::StepState;
-use crate::protocol::{CaseStatus, Category, CloseOutcome, CommandOp, Level, Role, Source};
+use crate::protocol::{
+    CaseStatus, Category, CloseOutcome, CommandOp, CommandResult, ErrorDetail, Level, Role, Source,
+};
 use crate::vocabulary::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -362,6 +364,23 @@ impl Strings {
             RefusalCode::NotSubmitted => "该阶段不在待审状态",
             RefusalCode::NoReport => "该案例没有事件信息报告",
         })
+    }
+
+    /// Why the relay refused, as the notice line says it: our words for a
+    /// code we know, else the relay's message, which is untrusted text.
+    pub fn refusal_of(&self, error: &ErrorDetail) -> String {
+        self.refusal(RefusalCode::parse(&error.code))
+            .map(str::to_string)
+            .unwrap_or_else(|| crate::text::inert(&error.message))
+    }
+
+    /// A refused answer in words; a refusal without a reason says only
+    /// that it was refused.
+    pub fn refusal_words(&self, result: &CommandResult) -> String {
+        match &result.error {
+            Some(e) => self.refusal_of(e),
+            None => self.refused.to_string(),
+        }
     }
 
     /// A span of seconds, short: `12秒`, `3分钟`, `2小时` / `12s`, `3m`, `2h`.

@@ -13,6 +13,20 @@
 //!   when one last rang; [`ledger`]: command ids, what each awaits.
 //! - [`frames`]: frames from the relay, typed; refusal codes.
 //!
+//! The screens' own state, each a module that `app` uses and that never
+//! reaches back into `App`: its methods take what they read (the cases,
+//! the clock, the [`nav::Nav`]) and return what `App` is to do, the
+//! question to send above all, which `App` sends, remembering its id.
+//! - [`followups`] (rows built and kept, check-in prompts, missed
+//!   check-ins), [`followup_filter`] (which rows and in what order),
+//!   [`followup_rows`] (the rows themselves, a leaf) and [`cadence`] (the
+//!   三个一 figures moved by each event).
+//! - [`district`] and [`charts`]: the questions the reporting screens ask
+//!   the relay, one in flight at a time, and their answers.
+//! - [`reports`] (the header's countdown and the reports screen's rows)
+//!   and [`report_actions`] (submit, accept, return, and their refusals).
+//! - [`student`]: the student record (一生一档) as the relay answers it.
+//!
 //! Around it:
 //! - [`view`]: drawing, a pure function of the state, one module per region.
 //! - [`connection`]: the websocket supervisor task; [`outbox`]: actions
@@ -34,6 +48,7 @@ pub mod config;
 pub mod connection;
 pub mod district;
 pub mod followup_filter;
+pub mod followup_rows;
 pub mod followups;
 pub mod frames;
 pub mod i18n;
@@ -62,6 +77,7 @@ use tokio::time::Instant;
 
 pub use app::{Action, App, Effect};
 pub use config::{AlertPrefs, ConsoleConfig};
+pub use connection::relay_label;
 pub use i18n::Lang;
 pub use theme::{Theme, ThemeName};
 
@@ -92,18 +108,6 @@ pub fn outbox_path(stream_urls: &[String], token: &str) -> anyhow::Result<std::p
     urls.dedup();
     let key = crate::store::hash_token(&format!("{}\n{token}", urls.join("\n")));
     Ok(crate::logging::default_dir()?.join(format!("outbox-{}.sqlite", &key[..16])))
-}
-
-/// How the chrome names relay `index` of `stream_urls`: its address, and
-/// with several, which of them (`ws://10.0.0.6:7710 (2/2)`).
-pub fn relay_label(stream_urls: &[String], index: usize) -> String {
-    let url = stream_urls
-        .get(index)
-        .map_or("", |u| u.trim_end_matches("/v1/stream"));
-    match stream_urls.len() {
-        0 | 1 => url.to_string(),
-        n => format!("{url} ({}/{n})", index + 1),
-    }
 }
 
 /// Checks the transport before anything connects: wss:// needs the CA that

@@ -9,11 +9,13 @@
 
 use std::collections::HashMap;
 
-use super::action::Effect;
-use super::app::App;
+use chrono::{DateTime, Utc};
+
 use super::frames::RefusalCode;
+use super::i18n::{Lang, Strings};
 use super::keymap::Cmd;
-use super::nav::{Ask, Prompt, Screen};
+use super::nav::{Ask, Nav, Prompt, Screen};
+use super::reports::{self, Reports};
 use crate::protocol::{Command, CommandOp, CommandResult};
 use crate::reporting::{IncidentReport, MAX_REASON_CHARS, Stage, StageStatus};
 
@@ -55,125 +57,168 @@ pub fn stage_to_review(report: &IncidentReport) -> Option<Stage> {
         .map(|s| s.stage)
 }
 
-impl App {
-    /// The report under the cursor on the reports screen (case id).
-    pub fn selected_report_case(&self) -> Option<String> {
-        let rows = self.report_rows();
-        let i = self.nav.step_cursor.min(rows.len().checked_sub(1)?);
-        rows.into_iter().nth(i).map(|r| r.case_id)
-    }
+/// A report command to send: the op, and what to keep beside its id
+/// until the relay answers (see [`ReportActions::sent`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportCommand {
+    pub case_id: String,
+    pub narrative: Option<String>,
+    pub op: CommandOp,
+}
 
-    /// `s`, `y`, `x` on the reports screen.
-    pub(super) fn on_report_action(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let Some(case_id) = self.selected_report_case() else {
-            return Vec::new();
-        };
-        let Some(report) = self.reports.get(&case_id) else {
-            return Vec::new();
-        };
-        let w = self.strings.upward();
-        match cmd {
-            Cmd::SubmitReport => match stage_to_submit(report) {
-                Some(stage) => self.nav.ask(Ask::ReportNarrative(case_id, stage)),
-                None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_submit)),
-            },
-            Cmd::AcceptReport => match stage_to_review(report) {
-                Some(stage) => {
-                    return self.send_report(
-                        case_id,
-                        None,
-                        CommandOp::AcceptReport {
-                            case_id: report.case_id.clone(),
-                            stage,
-                        },
-                    );
-                }
-                None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_review)),
-            },
-            Cmd::ReturnReport => match stage_to_review(report) {
-                Some(stage) => self.nav.ask(Ask::ReturnReason(case_id, stage)),
-                None => self.notice = Some(format!("{} {}", report.id, w.nothing_to_review)),
-            },
-            _ => {}
-        }
-        Vec::new()
-    }
+/// What a key on the reports screen comes to, beyond moving the cursor or
+/// opening a prompt (done on the [`Nav`] it is given).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportKey {
+    Nothing,
+    /// Nothing to do for this report, in words for the notice line.
+    Notice(String),
+    Send(ReportCommand),
+}
 
-    /// The answer typed into a report prompt.
-    pub(super) fn submit_report_prompt(
-        &mut self,
-        ask: &Ask,
-        input: &str,
-    ) -> Result<Vec<Effect>, &'static str> {
-        let w = self.strings.upward();
-        match ask {
-            Ask::ReportNarrative(case_id, stage) => {
-                let narrative = (!input.is_empty()).then(|| input.to_string());
-                Ok(self.send_report(
-                    case_id.clone(),
-                    narrative.clone(),
-                    CommandOp::SubmitReport {
-                        case_id: case_id.clone(),
-                        stage: *stage,
-                        narrative,
-                    },
-                ))
-            }
-            Ask::ReturnReason(case_id, stage) => {
-                if input.is_empty() {
-                    return Err(w.reason_required);
-                }
-                if input.chars().count() > MAX_REASON_CHARS {
-                    return Err(w.reason_too_long);
-                }
-                Ok(self.send_report(
-                    case_id.clone(),
-                    None,
-                    CommandOp::ReturnReport {
-                        case_id: case_id.clone(),
-                        stage: *stage,
-                        reason: input.to_string(),
-                    },
-                ))
-            }
-            _ => Ok(Vec::new()),
-        }
-    }
+/// The report under the cursor on the reports screen (case id).
+pub fn selected_case(
+    reports: &Reports,
+    lang: Lang,
+    now: DateTime<Utc>,
+    cursor: usize,
+) -> Option<String> {
+    let rows = reports::rows(reports, lang, now);
+    let i = cursor.min(rows.len().checked_sub(1)?);
+    rows.into_iter().nth(i).map(|r| r.case_id)
+}
 
-    fn send_report(
-        &mut self,
-        case_id: String,
-        narrative: Option<String>,
-        op: CommandOp,
-    ) -> Vec<Effect> {
-        let effects = self.send(op);
-        for effect in &effects {
-            if let Effect::Send(cmd) = effect {
-                self.report_actions.sent.insert(
-                    cmd.id.clone(),
-                    Sent {
-                        case_id: case_id.clone(),
-                        narrative: narrative.clone(),
+/// Keys on the reports screen: move, go back to the list, or submit and
+/// review the report under the cursor (`s`, `y`, `x`).
+pub fn on_cmd(
+    cmd: Cmd,
+    reports: &Reports,
+    lang: Lang,
+    strings: &Strings,
+    now: DateTime<Utc>,
+    nav: &mut Nav,
+) -> ReportKey {
+    match cmd {
+        Cmd::Back => nav.back_to_list(),
+        Cmd::Down => nav.step_down(reports.len()),
+        Cmd::Up => nav.step_up(),
+        Cmd::SubmitReport | Cmd::AcceptReport | Cmd::ReturnReport => {
+            return on_action(cmd, reports, lang, strings, now, nav);
+        }
+        _ => {}
+    }
+    ReportKey::Nothing
+}
+
+fn on_action(
+    cmd: Cmd,
+    reports: &Reports,
+    lang: Lang,
+    strings: &Strings,
+    now: DateTime<Utc>,
+    nav: &mut Nav,
+) -> ReportKey {
+    let Some(case_id) = selected_case(reports, lang, now, nav.step_cursor) else {
+        return ReportKey::Nothing;
+    };
+    let Some(report) = reports.get(&case_id) else {
+        return ReportKey::Nothing;
+    };
+    let w = strings.upward();
+    match cmd {
+        Cmd::SubmitReport => match stage_to_submit(report) {
+            Some(stage) => nav.ask(Ask::ReportNarrative(case_id, stage)),
+            None => return ReportKey::Notice(format!("{} {}", report.id, w.nothing_to_submit)),
+        },
+        Cmd::AcceptReport => match stage_to_review(report) {
+            Some(stage) => {
+                return ReportKey::Send(ReportCommand {
+                    op: CommandOp::AcceptReport {
+                        case_id: report.case_id.clone(),
+                        stage,
                     },
-                );
+                    case_id,
+                    narrative: None,
+                });
             }
+            None => return ReportKey::Notice(format!("{} {}", report.id, w.nothing_to_review)),
+        },
+        Cmd::ReturnReport => match stage_to_review(report) {
+            Some(stage) => nav.ask(Ask::ReturnReason(case_id, stage)),
+            None => return ReportKey::Notice(format!("{} {}", report.id, w.nothing_to_review)),
+        },
+        _ => {}
+    }
+    ReportKey::Nothing
+}
+
+/// The answer typed into a report prompt: the command it makes (None for
+/// a prompt that is not a report's), or what is wrong with it.
+pub fn submit_prompt(
+    ask: &Ask,
+    input: &str,
+    strings: &Strings,
+) -> Result<Option<ReportCommand>, &'static str> {
+    let w = strings.upward();
+    match ask {
+        Ask::ReportNarrative(case_id, stage) => {
+            let narrative = (!input.is_empty()).then(|| input.to_string());
+            Ok(Some(ReportCommand {
+                case_id: case_id.clone(),
+                narrative: narrative.clone(),
+                op: CommandOp::SubmitReport {
+                    case_id: case_id.clone(),
+                    stage: *stage,
+                    narrative,
+                },
+            }))
         }
-        if self
-            .report_actions
-            .refusal
-            .as_ref()
-            .is_some_and(|(c, _)| *c == case_id)
-        {
-            self.report_actions.refusal = None;
+        Ask::ReturnReason(case_id, stage) => {
+            if input.is_empty() {
+                return Err(w.reason_required);
+            }
+            if input.chars().count() > MAX_REASON_CHARS {
+                return Err(w.reason_too_long);
+            }
+            Ok(Some(ReportCommand {
+                case_id: case_id.clone(),
+                narrative: None,
+                op: CommandOp::ReturnReport {
+                    case_id: case_id.clone(),
+                    stage: *stage,
+                    reason: input.to_string(),
+                },
+            }))
         }
-        effects
+        _ => Ok(None),
+    }
+}
+
+impl ReportActions {
+    /// A report command for `case_id` went out under `id`: its answer will
+    /// be matched to the report, and an older refusal beside that report
+    /// is answered.
+    pub fn sent(&mut self, id: Option<String>, case_id: String, narrative: Option<String>) {
+        if self.refusal.as_ref().is_some_and(|(c, _)| *c == case_id) {
+            self.refusal = None;
+        }
+        if let Some(id) = id {
+            self.sent.insert(id, Sent { case_id, narrative });
+        }
     }
 
     /// Keeps a report command's refusal beside its report; a narrative
     /// refused for naming the student comes back in the prompt. The
     /// notice line is left to the common path.
-    pub(super) fn note_report_result(&mut self, result: &CommandResult, command: Option<&Command>) {
-        let sent = self.report_actions.sent.remove(&result.id).or_else(|| {
+    pub fn note_result(
+        &mut self,
+        result: &CommandResult,
+        command: Option<&Command>,
+        reports: &Reports,
+        strings: &Strings,
+        nav: &mut Nav,
+    ) {
+        let sent = self.sent.remove(&result.id).or_else(|| {
             command.and_then(|c| match &c.op {
                 CommandOp::SubmitReport {
                     case_id, narrative, ..
@@ -195,25 +240,20 @@ impl App {
         let Some(error) = result.error.as_ref().filter(|_| !result.ok) else {
             return;
         };
-        let code = RefusalCode::parse(&error.code);
-        let words = self
-            .strings
-            .refusal(code)
-            .map(str::to_string)
-            .unwrap_or_else(|| crate::text::inert(&error.message));
-        if code == RefusalCode::NameNotAllowed
-            && self.nav.prompt.is_none()
-            && self.nav.screen == Screen::Reports
-            && let Some(report) = self.reports.get(&sent.case_id)
+        let words = strings.refusal_of(error);
+        if RefusalCode::parse(&error.code) == RefusalCode::NameNotAllowed
+            && nav.prompt.is_none()
+            && nav.screen == Screen::Reports
+            && let Some(report) = reports.get(&sent.case_id)
             && let Some(stage) = stage_to_submit(report)
         {
-            self.nav.prompt = Some(Prompt {
+            nav.prompt = Some(Prompt {
                 ask: Ask::ReportNarrative(sent.case_id.clone(), stage),
                 input: sent.narrative.clone().unwrap_or_default(),
                 error: Some(words.clone()),
             });
         }
-        self.report_actions.refusal = Some((sent.case_id, words));
+        self.refusal = Some((sent.case_id, words));
     }
 }
 

@@ -3,12 +3,16 @@
 //! to an alarm once the deadline passes), and for the district the number
 //! of stages waiting for its review.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
-use super::app::App;
 use super::i18n::Lang;
 use crate::protocol::Role;
-use crate::reporting::{Stage, StageStatus};
+use crate::reporting::{IncidentReport, Stage, StageStatus};
+
+/// Incident reports by case id, as the stream last showed them.
+pub type Reports = BTreeMap<String, IncidentReport>;
 
 /// What the header shows about reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,46 +40,51 @@ fn stage_label(stage: Stage, lang: Lang) -> &'static str {
     }
 }
 
-impl App {
-    /// The soonest report stage not yet with the district (never sent, or
-    /// returned), as (report id, stage, due).
-    pub fn next_report_due(&self) -> Option<(&str, Stage, DateTime<Utc>)> {
-        self.reports
-            .values()
-            .flat_map(|r| {
-                r.stages
-                    .iter()
-                    .filter(|s| matches!(s.status, StageStatus::Pending | StageStatus::Returned))
-                    .map(move |s| (r.id.as_str(), s.stage, s.due))
-            })
-            .min_by_key(|(_, _, due)| *due)
-    }
-
-    pub fn report_notice(&self) -> Option<ReportNotice> {
-        if self.me.as_ref().is_some_and(|m| m.role == Role::District) {
-            let waiting: usize = self.reports.values().map(|r| r.awaiting_review()).sum();
-            return (waiting > 0).then(|| ReportNotice {
-                text: match self.lang {
-                    Lang::Zh => format!("待审报告 {waiting}"),
-                    Lang::En => format!("reports to review {waiting}"),
-                },
-                overdue: false,
-            });
-        }
-        let (id, stage, due) = self.next_report_due()?;
-        let left = (due - self.now).num_seconds();
-        let label = stage_label(stage, self.lang);
-        let text = match (self.lang, left >= 0) {
-            (Lang::Zh, true) => format!("上报 {id} {label} 剩 {}", countdown(left)),
-            (Lang::Zh, false) => format!("⚠上报逾期 {id} {label} +{}", countdown(left)),
-            (Lang::En, true) => format!("report {id} {label} due in {}", countdown(left)),
-            (Lang::En, false) => format!("⚠report {id} {label} overdue +{}", countdown(left)),
-        };
-        Some(ReportNotice {
-            text,
-            overdue: left < 0,
+/// The soonest report stage not yet with the district (never sent, or
+/// returned), as (report id, stage, due).
+pub fn next_due(reports: &Reports) -> Option<(&str, Stage, DateTime<Utc>)> {
+    reports
+        .values()
+        .flat_map(|r| {
+            r.stages
+                .iter()
+                .filter(|s| matches!(s.status, StageStatus::Pending | StageStatus::Returned))
+                .map(move |s| (r.id.as_str(), s.stage, s.due))
         })
+        .min_by_key(|(_, _, due)| *due)
+}
+
+/// The header's line about reports for `role`: the district counts what
+/// waits for its review, a school counts down to its next stage.
+pub fn notice(
+    reports: &Reports,
+    role: Option<Role>,
+    lang: Lang,
+    now: DateTime<Utc>,
+) -> Option<ReportNotice> {
+    if role == Some(Role::District) {
+        let waiting: usize = reports.values().map(|r| r.awaiting_review()).sum();
+        return (waiting > 0).then(|| ReportNotice {
+            text: match lang {
+                Lang::Zh => format!("待审报告 {waiting}"),
+                Lang::En => format!("reports to review {waiting}"),
+            },
+            overdue: false,
+        });
     }
+    let (id, stage, due) = next_due(reports)?;
+    let left = (due - now).num_seconds();
+    let label = stage_label(stage, lang);
+    let text = match (lang, left >= 0) {
+        (Lang::Zh, true) => format!("上报 {id} {label} 剩 {}", countdown(left)),
+        (Lang::Zh, false) => format!("⚠上报逾期 {id} {label} +{}", countdown(left)),
+        (Lang::En, true) => format!("report {id} {label} due in {}", countdown(left)),
+        (Lang::En, false) => format!("⚠report {id} {label} overdue +{}", countdown(left)),
+    };
+    Some(ReportNotice {
+        text,
+        overdue: left < 0,
+    })
 }
 
 #[cfg(test)]
@@ -117,106 +126,87 @@ fn status_word(status: StageStatus, lang: Lang) -> &'static str {
     }
 }
 
-impl App {
-    /// Reports, soonest open deadline first (fully accepted ones last).
-    /// Text from the record (school, reasons) is made inert here.
-    pub fn report_rows(&self) -> Vec<ReportRow> {
-        let mut rows: Vec<ReportRow> = self
-            .reports
-            .values()
-            .map(|r| {
-                let open = r
+/// Reports, soonest open deadline first (fully accepted ones last).
+/// Text from the record (school, reasons) is made inert here.
+pub fn rows(reports: &Reports, lang: Lang, now: DateTime<Utc>) -> Vec<ReportRow> {
+    let mut rows: Vec<ReportRow> = reports
+        .values()
+        .map(|r| {
+            let open = r
+                .stages
+                .iter()
+                .filter(|s| matches!(s.status, StageStatus::Pending | StageStatus::Returned))
+                .min_by_key(|s| s.due);
+            ReportRow {
+                id: r.id.clone(),
+                drill: r.drill,
+                school: r
+                    .form
+                    .school
+                    .as_deref()
+                    .map(crate::text::inert)
+                    .unwrap_or_default(),
+                rules: r.rules.join(","),
+                stages: r
                     .stages
                     .iter()
-                    .filter(|s| matches!(s.status, StageStatus::Pending | StageStatus::Returned))
-                    .min_by_key(|s| s.due);
-                ReportRow {
-                    id: r.id.clone(),
-                    drill: r.drill,
-                    school: r
-                        .form
-                        .school
-                        .as_deref()
-                        .map(crate::text::inert)
-                        .unwrap_or_default(),
-                    rules: r.rules.join(","),
-                    stages: r
-                        .stages
-                        .iter()
-                        .map(|s| {
-                            format!(
-                                "{} {}{}",
-                                stage_label(s.stage, self.lang),
-                                status_word(s.status, self.lang),
-                                if s.late { "!" } else { "" }
-                            )
-                        })
-                        .collect(),
-                    next_due: open.map(|s| s.due),
-                    overdue: open.is_some_and(|s| s.due < self.now),
-                    returned_reason: r
-                        .stages
-                        .iter()
-                        .filter(|s| s.status == StageStatus::Returned)
-                        .filter_map(|s| s.returns.last())
-                        .map(|ret| crate::text::inert(&ret.reason))
-                        .next(),
-                    case_id: r.case_id.clone(),
-                    late: r.stages.iter().any(|s| s.late),
-                }
-            })
-            .collect();
-        rows.sort_by(|a, b| match (a.next_due, b.next_due) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.id.cmp(&b.id),
-        });
-        rows
-    }
-
-    /// Keys on the reports screen: move, go back to the list, or submit
-    /// and review (`report_actions.rs`).
-    pub(crate) fn on_reports_cmd(&mut self, cmd: super::keymap::Cmd) -> Vec<super::action::Effect> {
-        use super::keymap::Cmd;
-        match cmd {
-            Cmd::Back => self.nav.back_to_list(),
-            Cmd::Down => self.nav.step_down(self.reports.len()),
-            Cmd::Up => self.nav.step_up(),
-            Cmd::SubmitReport | Cmd::AcceptReport | Cmd::ReturnReport => {
-                return self.on_report_action(cmd);
+                    .map(|s| {
+                        format!(
+                            "{} {}{}",
+                            stage_label(s.stage, lang),
+                            status_word(s.status, lang),
+                            if s.late { "!" } else { "" }
+                        )
+                    })
+                    .collect(),
+                next_due: open.map(|s| s.due),
+                overdue: open.is_some_and(|s| s.due < now),
+                returned_reason: r
+                    .stages
+                    .iter()
+                    .filter(|s| s.status == StageStatus::Returned)
+                    .filter_map(|s| s.returns.last())
+                    .map(|ret| crate::text::inert(&ret.reason))
+                    .next(),
+                case_id: r.case_id.clone(),
+                late: r.stages.iter().any(|s| s.late),
             }
-            _ => {}
-        }
-        Vec::new()
-    }
+        })
+        .collect();
+    rows.sort_by(|a, b| match (a.next_due, b.next_due) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.id.cmp(&b.id),
+    });
+    rows
+}
 
-    /// The reports screen's words, in the console's language.
-    pub fn report_words(&self) -> ReportWords {
-        match self.lang {
-            Lang::Zh => ReportWords {
-                title: "事件信息报告",
-                empty: "暂无事件信息报告",
-                due: "时限",
-                report: "报告",
-                school: "学校",
-                rules: "事由",
-                stages: "首报 / 续报 / 终报",
-                returned: "退回原因",
-                drill: "演练",
-            },
-            Lang::En => ReportWords {
-                title: "Incident reports",
-                empty: "No incident reports",
-                due: "due",
-                report: "report",
-                school: "school",
-                rules: "rules",
-                stages: "first / follow-up / final",
-                returned: "returned because",
-                drill: "drill",
-            },
-        }
+/// The reports screen's words, in the console's language.
+pub fn words(lang: Lang) -> ReportWords {
+    match lang {
+        Lang::Zh => ReportWords {
+            title: "事件信息报告",
+            empty: "暂无事件信息报告",
+            due: "时限",
+            report: "报告",
+            school: "学校",
+            rules: "事由",
+            stages: "首报 / 续报 / 终报",
+            returned: "退回原因",
+            drill: "演练",
+        },
+        Lang::En => ReportWords {
+            title: "Incident reports",
+            empty: "No incident reports",
+            due: "due",
+            report: "report",
+            school: "school",
+            rules: "rules",
+            stages: "first / follow-up / final",
+            returned: "returned because",
+            drill: "drill",
+        },
     }
 }
 

@@ -14,11 +14,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::action::Effect;
-use super::app::App;
-use super::frames::RefusalCode;
+use super::i18n::Strings;
 use super::keymap::Cmd;
-use super::nav::{Ask, Screen};
+use super::nav::{Ask, Nav, Screen};
 use crate::followup::student::StudentRecord;
 use crate::protocol::{CommandOp, CommandResult};
 use crate::text::{inert, inert_block};
@@ -62,6 +60,111 @@ impl StudentPane {
         self.loaded = None;
         self.refused = None;
         self.scroll = 0;
+    }
+
+    /// The view opens at the top, with no refusal left from before.
+    pub fn open(&mut self) {
+        self.scroll = 0;
+        self.refused = None;
+    }
+
+    /// The `student` read to send for the case, unless one is on its way.
+    /// The caller sends it and hands back its id with [`StudentPane::sent`].
+    pub fn request(&self, case_id: &str) -> Option<CommandOp> {
+        (!self.waiting_for(case_id)).then(|| CommandOp::Student {
+            case_id: case_id.to_string(),
+        })
+    }
+
+    /// The read for `case_id` went out under `id`.
+    pub fn sent(&mut self, id: Option<String>, case_id: &str) {
+        if let Some(id) = id {
+            self.waiting.insert(id, case_id.to_string());
+        }
+    }
+
+    /// Whether the history tab should read the record: not while this
+    /// student's is held and fresh (a minute).
+    pub fn wants_record(&self, student_id: &str, now: DateTime<Utc>) -> bool {
+        self.of_student(student_id)
+            .is_none_or(|l| now - l.received_at >= chrono::TimeDelta::minutes(1))
+    }
+
+    /// Takes the answer to a `student` read; false when `result` answers
+    /// another command.
+    pub fn take_result(
+        &mut self,
+        result: &CommandResult,
+        strings: &Strings,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let Some(case_id) = self.waiting.remove(&result.id) else {
+            return false;
+        };
+        let s = strings;
+        if !result.ok {
+            let why = result.error.as_ref().map(|e| s.refusal_of(e));
+            self.refused = Some(match why {
+                Some(why) => format!("{}: {why}", s.student_refused()),
+                None => s.student_refused().to_string(),
+            });
+            return true;
+        }
+        let record = result
+            .data
+            .as_ref()
+            .and_then(|d| d.get("record"))
+            .cloned()
+            .and_then(|v| serde_json::from_value::<StudentRecord>(v).ok());
+        match record {
+            Some(record) => {
+                self.refused = None;
+                self.loaded = Some(Loaded {
+                    case_id,
+                    record: made_inert(record),
+                    received_at: now,
+                });
+            }
+            None => {
+                tracing::warn!("a student record did not match its shape; not shown");
+                self.refused = Some(s.student_refused().to_string());
+            }
+        }
+        true
+    }
+
+    /// How many lines the record takes in the view (for scrolling).
+    pub fn lines(&self) -> usize {
+        self.loaded.as_ref().map_or(0, |l| {
+            let r = &l.record;
+            let notes: usize = r
+                .timeline
+                .iter()
+                .map(|i| i.what.lines().count().max(1))
+                .sum();
+            // Title, role line, four headings, and a line for each item.
+            6 + r.cases.len() + r.screenings.len() + r.upcoming.len() + notes
+        })
+    }
+
+    /// A key on the student view of `case_id`; Some when it reads the
+    /// record again (it may have grown since).
+    pub fn on_cmd(&mut self, case_id: &str, cmd: Cmd, nav: &mut Nav) -> Option<CommandOp> {
+        let last = u16::try_from(self.lines().saturating_sub(1)).unwrap_or(u16::MAX);
+        let scroll = &mut self.scroll;
+        match cmd {
+            Cmd::Back => nav.screen = Screen::Detail(case_id.to_string()),
+            Cmd::Down | Cmd::ScrollDown => *scroll = scroll.saturating_add(1).min(last),
+            Cmd::Up | Cmd::ScrollUp => *scroll = scroll.saturating_sub(1),
+            Cmd::PageDown => *scroll = scroll.saturating_add(10).min(last),
+            Cmd::PageUp => *scroll = scroll.saturating_sub(10),
+            Cmd::First => *scroll = 0,
+            Cmd::Last => *scroll = last,
+            Cmd::Reveal => nav.ask(Ask::RevealReason(case_id.to_string())),
+            Cmd::StudentRecord => return self.request(case_id),
+            _ => {}
+        }
+        None
     }
 }
 
@@ -115,124 +218,4 @@ fn made_inert(mut r: StudentRecord) -> StudentRecord {
         *w = inert(w).into();
     }
     r
-}
-
-impl App {
-    /// Opens the student view from a case and asks the relay for the
-    /// record (the relay audits the read on every case it shows).
-    pub(super) fn open_student(&mut self, case_id: &str) -> Vec<Effect> {
-        self.nav.screen = Screen::Student(case_id.to_string());
-        self.student.scroll = 0;
-        self.student.refused = None;
-        self.request_student(case_id)
-    }
-
-    /// Sends a `student` read for the case, unless one is on its way.
-    pub(super) fn request_student(&mut self, case_id: &str) -> Vec<Effect> {
-        if self.student.waiting_for(case_id) {
-            return Vec::new();
-        }
-        let effects = self.send(CommandOp::Student {
-            case_id: case_id.to_string(),
-        });
-        for effect in &effects {
-            if let Effect::Send(cmd) = effect {
-                self.student
-                    .waiting
-                    .insert(cmd.id.clone(), case_id.to_string());
-            }
-        }
-        effects
-    }
-
-    /// The history tab lists the student's screenings from the record:
-    /// read it unless this student's is held and fresh (a minute).
-    pub(super) fn history_record(&mut self, case_id: &str) -> Vec<Effect> {
-        let Some(student_id) = self.cases.get(case_id).map(|c| c.case.student_id.clone()) else {
-            return Vec::new();
-        };
-        let fresh = self
-            .student
-            .of_student(&student_id)
-            .is_some_and(|l| self.now - l.received_at < chrono::TimeDelta::minutes(1));
-        if fresh {
-            return Vec::new();
-        }
-        self.request_student(case_id)
-    }
-
-    /// Takes the answer to a `student` read; false when `result` answers
-    /// another command.
-    pub(super) fn take_student_result(&mut self, result: &CommandResult) -> bool {
-        let Some(case_id) = self.student.waiting.remove(&result.id) else {
-            return false;
-        };
-        let s = self.strings;
-        if !result.ok {
-            let why = result.error.as_ref().map(|e| {
-                s.refusal(RefusalCode::parse(&e.code))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| inert(&e.message))
-            });
-            self.student.refused = Some(match why {
-                Some(why) => format!("{}: {why}", s.student_refused()),
-                None => s.student_refused().to_string(),
-            });
-            return true;
-        }
-        let record = result
-            .data
-            .as_ref()
-            .and_then(|d| d.get("record"))
-            .cloned()
-            .and_then(|v| serde_json::from_value::<StudentRecord>(v).ok());
-        match record {
-            Some(record) => {
-                self.student.refused = None;
-                self.student.loaded = Some(Loaded {
-                    case_id,
-                    record: made_inert(record),
-                    received_at: self.now,
-                });
-            }
-            None => {
-                tracing::warn!("a student record did not match its shape; not shown");
-                self.student.refused = Some(s.student_refused().to_string());
-            }
-        }
-        true
-    }
-
-    /// How many lines the record takes in the view (for scrolling).
-    pub fn student_lines(&self) -> usize {
-        self.student.loaded.as_ref().map_or(0, |l| {
-            let r = &l.record;
-            let notes: usize = r
-                .timeline
-                .iter()
-                .map(|i| i.what.lines().count().max(1))
-                .sum();
-            // Title, role line, four headings, and a line for each item.
-            6 + r.cases.len() + r.screenings.len() + r.upcoming.len() + notes
-        })
-    }
-
-    pub(super) fn on_student_cmd(&mut self, case_id: &str, cmd: Cmd) -> Vec<Effect> {
-        let last = u16::try_from(self.student_lines().saturating_sub(1)).unwrap_or(u16::MAX);
-        let scroll = &mut self.student.scroll;
-        match cmd {
-            Cmd::Back => self.nav.screen = Screen::Detail(case_id.to_string()),
-            Cmd::Down | Cmd::ScrollDown => *scroll = scroll.saturating_add(1).min(last),
-            Cmd::Up | Cmd::ScrollUp => *scroll = scroll.saturating_sub(1),
-            Cmd::PageDown => *scroll = scroll.saturating_add(10).min(last),
-            Cmd::PageUp => *scroll = scroll.saturating_sub(10),
-            Cmd::First => *scroll = 0,
-            Cmd::Last => *scroll = last,
-            Cmd::Reveal => self.nav.ask(Ask::RevealReason(case_id.to_string())),
-            // Read again: the record may have grown since.
-            Cmd::StudentRecord => return self.request_student(case_id),
-            _ => {}
-        }
-        Vec::new()
-    }
 }

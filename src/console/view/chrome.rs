@@ -10,6 +10,7 @@ use ratatui::widgets::Paragraph;
 use crate::console::action::ConnectionState;
 use crate::console::app::{App, Freshness};
 use crate::console::cases::CaseView;
+use crate::console::reports;
 use crate::protocol::Level;
 use crate::text::{fit, width};
 
@@ -49,7 +50,7 @@ pub(super) fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         Span::raw(format!("{} 0", s.my_overdue))
     });
     // An incident report's deadline counts down beside the overdue steps.
-    if let Some(notice) = app.report_notice() {
+    if let Some(notice) = reports::notice(&app.reports, app.my_role(), app.lang, app.now) {
         counts.push(Span::raw(" · "));
         counts.push(Span::styled(
             notice.text,

@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
 use crate::console::app::App;
-use crate::console::reports::countdown;
+use crate::console::reports::{self, countdown};
 use crate::text::fit;
 
 const W_DUE: usize = 10;
@@ -15,8 +15,8 @@ const W_ID: usize = 11;
 const W_SCHOOL: usize = 14;
 
 pub(super) fn draw_reports(app: &App, frame: &mut Frame, area: Rect) {
-    let w = app.report_words();
-    let rows = app.report_rows();
+    let w = reports::words(app.lang);
+    let rows = reports::rows(&app.reports, app.lang, app.now);
     let block = Block::new()
         .borders(Borders::TOP)
         .title(format!(" {} ({}) ", w.title, rows.len()));
