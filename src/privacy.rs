@@ -124,21 +124,36 @@ fn redact_alert_raw(role: Role, json: &str) -> Option<String> {
         }
         alert.replace("student", student.to_json());
     }
-    let summary_ok = match (source, category) {
-        (Some(s), Some(c)) => may_read_summary(role, s, c),
-        _ => false,
-    };
-    if !summary_ok && alert.remove("summary").is_some() {
-        withheld.push("summary");
-    }
-    if !may_read_signals(role) && alert.remove("signals").is_some() {
-        withheld.push("signals");
-    }
+    withhold_unread(role, source, category, &mut withheld, |key| {
+        alert.remove(key).is_some()
+    });
     event.replace("alert", alert.to_json());
     event.remove(WITHHELD);
     let note = serde_json::json!({ "fields": withheld, "initials": initials });
     event.push(WITHHELD, note.to_string());
     Some(event.to_json())
+}
+
+/// Removes the alert's free text and signals where `role` may not read
+/// them (`remove` says whether the field was there), naming each one
+/// removed in `withheld`. The one rule both paths of `redact_event` apply.
+fn withhold_unread(
+    role: Role,
+    source: Option<Source>,
+    category: Option<Category>,
+    withheld: &mut Vec<&'static str>,
+    mut remove: impl FnMut(&str) -> bool,
+) {
+    let summary_ok = match (source, category) {
+        (Some(s), Some(c)) => may_read_summary(role, s, c),
+        _ => false,
+    };
+    if !summary_ok && remove("summary") {
+        withheld.push("summary");
+    }
+    if !may_read_signals(role) && remove("signals") {
+        withheld.push("signals");
+    }
 }
 
 /// The general path of `redact_event`, over a whole `Value`.
@@ -162,16 +177,9 @@ fn redact_alert_value(role: Role, json: &str) -> String {
         initials = Some(masked_name(&name));
         withheld.push("student.name");
     }
-    let summary_ok = match (source, category) {
-        (Some(s), Some(c)) => may_read_summary(role, s, c),
-        _ => false,
-    };
-    if !summary_ok && alert.remove("summary").is_some() {
-        withheld.push("summary");
-    }
-    if !may_read_signals(role) && alert.remove("signals").is_some() {
-        withheld.push("signals");
-    }
+    withhold_unread(role, source, category, &mut withheld, |key| {
+        alert.remove(key).is_some()
+    });
     event[WITHHELD] = serde_json::json!({
         "fields": withheld,
         "initials": initials,
