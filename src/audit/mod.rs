@@ -145,12 +145,12 @@ impl Entry {
         // printed: every alert appends an entry, and building the array
         // (a copy of each field) then printing it through `fmt` was most of
         // an entry's cost. The bytes are the same compact JSON array the
-        // chain has always hashed (see the test beside `canonical_array`).
-        if serde_json::to_writer(&mut hasher, &self.canonical_fields()).is_err() {
-            // Unreachable: the fields are strings, numbers and booleans,
-            // which always encode, and the hasher's writes never fail. Kept
-            // as the old path rather than a panic in the audit trail.
-            hasher.update(canonical_array(self).to_string().as_bytes());
+        // chain has always hashed (`the_hash_is_the_one_the_chain_was_defined_with`).
+        if let Err(err) = serde_json::to_writer(&mut hasher, &self.canonical_fields()) {
+            // Strings, numbers and booleans always encode, and a hasher's
+            // writes never fail. A fallback here could only hash a
+            // half-written state into a wrong link.
+            unreachable!("audit fields always encode as JSON: {err}");
         }
         hex::encode(hasher.finalize())
     }
@@ -182,11 +182,6 @@ impl Entry {
             &self.detail,
         )
     }
-}
-
-/// The hashed fields as the JSON array the chain was defined by.
-fn canonical_array(entry: &Entry) -> Value {
-    serde_json::json!(entry.canonical_fields())
 }
 
 /// The chain's head at some moment, recorded outside the database.
